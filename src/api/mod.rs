@@ -1,0 +1,281 @@
+//! The HTTP API (axum): a thin layer that turns requests into calls on the engine's
+//! control interface and its answers into JSON. Every error is `{"error": "..."}`.
+
+use crate::engine::{Engine, EngineError, IngestRequest};
+use crate::model::{EventFilter, EventId, EventState};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub engine: Engine,
+    pub token: Option<Arc<str>>,
+    pub max_body: u64,
+}
+
+/// An API error: a status and a message that names what was wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        let status = match &error {
+            EngineError::UnknownDestination(_) | EngineError::NoTopicMatch(_) | EngineError::UnknownEvent(_) => {
+                StatusCode::NOT_FOUND
+            }
+            EngineError::Invalid { field, .. } if field == "Idempotency-Key" => StatusCode::BAD_REQUEST,
+            EngineError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Store(_) | EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/v1/destinations/{id}/events", post(ingest_to_destination))
+        .route("/v1/topics/{topic}/events", post(ingest_to_topic))
+        .route("/v1/events", get(list_events))
+        .route("/v1/events/{id}", get(get_event))
+        .route("/v1/destinations", get(list_destinations))
+        .route("/v1/destinations/{id}", get(get_destination))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(state)
+}
+
+/// Bearer-token check, in constant time so the token cannot be guessed byte by
+/// byte from response timings.
+async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &state.token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let matches: bool = subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
+        if !matches {
+            let message = if presented.is_empty() {
+                "missing bearer token (send Authorization: Bearer <token>)"
+            } else {
+                "wrong bearer token"
+            };
+            return ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Reads the body up to `max_body`, answering 413 (as JSON) past it.
+async fn read_body(state: &ApiState, headers: &HeaderMap, body: Body) -> ApiResult<bytes::Bytes> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body is larger than server.max_body ({} bytes)", state.max_body),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, state.max_body as usize)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn ingest_request(headers: &HeaderMap, payload: bytes::Bytes, topic: Option<String>) -> ApiResult<IngestRequest> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    Ok(IngestRequest {
+        topic,
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        payload,
+        idempotency_key,
+    })
+}
+
+async fn ingest_to_destination(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let payload = read_body(&state, &headers, body).await?;
+    let request = ingest_request(&headers, payload, query.get("topic").cloned())?;
+    let inserted = state.engine.ingest(&id, request).await?;
+    Ok(match inserted.duplicate_of {
+        Some(first) => (
+            StatusCode::OK,
+            Json(json!({ "id": inserted.id.to_string(), "state": inserted.state, "duplicate_of": first.to_string() })),
+        )
+            .into_response(),
+        None => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "id": inserted.id.to_string(), "state": inserted.state })),
+        )
+            .into_response(),
+    })
+}
+
+async fn ingest_to_topic(
+    State(state): State<ApiState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let payload = read_body(&state, &headers, body).await?;
+    let request = ingest_request(&headers, payload, None)?;
+    let inserted = state.engine.ingest_topic(&topic, request).await?;
+    let events: Vec<_> = inserted
+        .iter()
+        .map(|e| {
+            let mut entry = json!({ "id": e.id.to_string(), "destination": e.destination, "state": e.state });
+            if let Some(first) = e.duplicate_of {
+                entry["duplicate_of"] = json!(first.to_string());
+            }
+            entry
+        })
+        .collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({ "events": events }))).into_response())
+}
+
+pub fn parse_event_id(text: &str) -> ApiResult<EventId> {
+    text.parse::<EventId>()
+        .map_err(|_| ApiError::bad_request(format!("\"{text}\" is not an event id (a 26-character ULID)")))
+}
+
+fn parse_time(field: &str, text: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| ApiError::bad_request(format!("{field}: \"{text}\" is not an RFC 3339 time")))
+}
+
+/// Builds a filter from query parameters (also used by bulk jobs), refusing any
+/// parameter it does not know so a typo does not silently widen a filter.
+pub fn filter_from_query(query: &HashMap<String, String>, extra_allowed: &[&str]) -> ApiResult<EventFilter> {
+    const KNOWN: [&str; 5] = ["destination", "state", "topic", "created_after", "created_before"];
+    for key in query.keys() {
+        if !KNOWN.contains(&key.as_str()) && !extra_allowed.contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!("unknown query parameter \"{key}\"")));
+        }
+    }
+    let state = match query.get("state") {
+        Some(text) => Some(
+            text.parse::<EventState>()
+                .map_err(|m| ApiError::bad_request(format!("state: {m}")))?,
+        ),
+        None => None,
+    };
+    Ok(EventFilter {
+        destination: query.get("destination").cloned(),
+        state,
+        topic: query.get("topic").cloned(),
+        created_after: query
+            .get("created_after")
+            .map(|t| parse_time("created_after", t))
+            .transpose()?,
+        created_before: query
+            .get("created_before")
+            .map(|t| parse_time("created_before", t))
+            .transpose()?,
+    })
+}
+
+async fn list_events(State(state): State<ApiState>, Query(query): Query<HashMap<String, String>>) -> ApiResult<Response> {
+    let filter = filter_from_query(&query, &["limit", "after"])?;
+    let limit = match query.get("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=crate::engine::MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit: \"{text}\" must be a number from 1 to {}",
+                    crate::engine::MAX_PAGE
+                ))
+            })?,
+        None => 50,
+    };
+    let after = query.get("after").map(|t| parse_event_id(t)).transpose()?;
+    let page = state.engine.list_events(&filter, after, limit)?;
+    Ok(Json(page).into_response())
+}
+
+async fn get_event(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_event_id(&id)?;
+    Ok(Json(state.engine.get_event(id)?).into_response())
+}
+
+async fn list_destinations(State(state): State<ApiState>) -> ApiResult<Response> {
+    Ok(Json(json!({ "destinations": state.engine.destinations()? })).into_response())
+}
+
+async fn get_destination(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.destination_view(&id)?).into_response())
+}
+
+async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
+    let text = state.engine.metrics_text()?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response())
+}

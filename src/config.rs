@@ -1,0 +1,480 @@
+//! Loading and validating `hookwatch.toml`.
+//!
+//! The file is read into a raw form where every duration, size and rule is still a
+//! string, then validated key by key, so an error can always say which file, which
+//! key (for a destination, which id) and what is wrong. Nothing here panics on bad
+//! input: the binary turns a [`ConfigError`] into one line and exit code 2.
+
+use crate::policy::units::{parse_duration, parse_size};
+use crate::policy::{RetryPolicy, RetrySpec};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8686";
+pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(60 * 86_400);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_CONCURRENCY: u32 = 8;
+/// The most attempts one destination may have in flight; keeps a typo from
+/// opening thousands of sockets.
+pub const MAX_CONCURRENCY: u32 = 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file, or "built-in defaults"/"environment".
+    pub file: String,
+    /// The key path, e.g. `destinations[orders].timeout`; empty for syntax errors.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the configuration came from, for the first-run guide and the logs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No file was found; `searched` lists where we looked.
+    Defaults { searched: Vec<PathBuf> },
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(path) => write!(f, "{}", path.display()),
+            ConfigSource::Defaults { .. } => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: ConfigSource,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub destinations: Vec<DestinationConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
+    pub max_body: u64,
+    /// Refuse destinations whose addresses are loopback, private or link-local.
+    pub deny_private_destinations: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationConfig {
+    pub id: String,
+    pub url: reqwest::Url,
+    pub topics: Vec<String>,
+    pub timeout: Duration,
+    pub concurrency: u32,
+    pub headers: BTreeMap<String, String>,
+    /// Signing secrets (`whsec_…`); every attempt is signed with each, so a
+    /// receiver can rotate without a gap.
+    pub secrets: Vec<String>,
+    /// The retry table as written, kept so live edits can be merged over it.
+    pub retry_spec: RetrySpec,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    destinations: Vec<RawDestination>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    token: Option<String>,
+    max_body: Option<String>,
+    deny_private_destinations: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+    retention: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    id: Option<String>,
+    url: Option<String>,
+    #[serde(default)]
+    topics: Vec<String>,
+    timeout: Option<String>,
+    concurrency: Option<i64>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    secret: Option<OneOrMany>,
+    #[serde(default)]
+    retry: RetrySpec,
+}
+
+/// The places searched, in order, when no `--config` is given.
+pub fn default_search_paths() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("hookwatch.toml")];
+    if let Some(dir) = xdg_dir("XDG_CONFIG_HOME", ".config") {
+        paths.push(dir.join("hookwatch").join("config.toml"));
+    }
+    paths
+}
+
+fn xdg_dir(var: &str, fallback_under_home: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|home| PathBuf::from(home).join(fallback_under_home)),
+    }
+}
+
+pub fn default_store_path() -> PathBuf {
+    xdg_dir("XDG_DATA_HOME", ".local/share")
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("hookwatch")
+        .join("hookwatch.redb")
+}
+
+impl Config {
+    /// Loads `explicit` (which must exist), or the first of the default paths that
+    /// exists, or the built-in defaults. `HOOKWATCH_TOKEN` fills `server.token`
+    /// when the file leaves it out.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let env_token = std::env::var("HOOKWATCH_TOKEN").ok();
+        if let Some(path) = explicit {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                file: path.display().to_string(),
+                key: String::new(),
+                message: format!("cannot read config file: {e}"),
+            })?;
+            return Config::parse(&text, ConfigSource::File(path.to_path_buf()), env_token);
+        }
+        let searched = default_search_paths();
+        for path in &searched {
+            if path.is_file() {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    file: path.display().to_string(),
+                    key: String::new(),
+                    message: format!("cannot read config file: {e}"),
+                })?;
+                return Config::parse(&text, ConfigSource::File(path.clone()), env_token);
+            }
+        }
+        Config::parse("", ConfigSource::Defaults { searched }, env_token)
+    }
+
+    /// Parses and validates TOML text; `source` names it in errors.
+    pub fn parse(text: &str, source: ConfigSource, env_token: Option<String>) -> Result<Config, ConfigError> {
+        let file = source.to_string();
+        let fail = |key: &str, message: String| ConfigError {
+            file: file.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: String::new(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+
+        let listen_text = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            fail(
+                "server.listen",
+                format!("\"{listen_text}\" is not an address like 127.0.0.1:8686"),
+            )
+        })?;
+        let token = match raw.server.token.or(env_token) {
+            Some(t) if t.trim().is_empty() => {
+                return Err(fail("server.token", "must not be empty".into()));
+            }
+            other => other,
+        };
+        if !listen.ip().is_loopback() && token.is_none() {
+            return Err(fail(
+                "server.token",
+                format!(
+                    "server.listen is {listen}, which is reachable from other machines; set a token (or HOOKWATCH_TOKEN) or listen on 127.0.0.1"
+                ),
+            ));
+        }
+        let max_body = match raw.server.max_body.as_deref() {
+            Some(text) => parse_size(text).map_err(|m| fail("server.max_body", m))?,
+            None => DEFAULT_MAX_BODY,
+        };
+        if max_body == 0 {
+            return Err(fail("server.max_body", "must be greater than zero".into()));
+        }
+        let retention = match raw.store.retention.as_deref() {
+            Some(text) => parse_duration(text).map_err(|m| fail("store.retention", m))?,
+            None => DEFAULT_RETENTION,
+        };
+        if retention.is_zero() {
+            return Err(fail("store.retention", "must be greater than zero".into()));
+        }
+        let store_path = raw.store.path.unwrap_or_else(default_store_path);
+
+        let mut seen = HashSet::new();
+        let mut destinations = Vec::with_capacity(raw.destinations.len());
+        for (index, raw_dest) in raw.destinations.into_iter().enumerate() {
+            let dest = validate_destination(raw_dest, index).map_err(|(key, message)| fail(&key, message))?;
+            if !seen.insert(dest.id.clone()) {
+                return Err(fail(
+                    &format!("destinations[{}].id", dest.id),
+                    format!("destination id \"{}\" is used twice", dest.id),
+                ));
+            }
+            destinations.push(dest);
+        }
+        Ok(Config {
+            source,
+            server: ServerConfig {
+                listen,
+                token,
+                max_body,
+                deny_private_destinations: raw.server.deny_private_destinations.unwrap_or(false),
+            },
+            store: StoreConfig {
+                path: store_path,
+                retention,
+            },
+            destinations,
+        })
+    }
+}
+
+/// A destination id appears in URLs and key paths, so it is kept to a safe alphabet.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub fn parse_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("\"{text}\" is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("\"{text}\" must be an http:// or https:// URL"));
+    }
+    if url.host_str().is_none_or(|h| h.is_empty()) {
+        return Err(format!("\"{text}\" has no host"));
+    }
+    Ok(url)
+}
+
+pub fn validate_concurrency(value: i64) -> Result<u32, String> {
+    if (1..=MAX_CONCURRENCY as i64).contains(&value) {
+        Ok(value as u32)
+    } else {
+        Err(format!("must be between 1 and {MAX_CONCURRENCY}, got {value}"))
+    }
+}
+
+pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), String> {
+    for (name, value) in headers {
+        reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("\"{name}\" is not a valid header name"))?;
+        reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of \"{name}\" is not a valid header value"))?;
+    }
+    Ok(())
+}
+
+pub fn validate_secret(secret: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let key = secret
+        .strip_prefix("whsec_")
+        .ok_or_else(|| "a secret must start with \"whsec_\"".to_string())?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| "the part after \"whsec_\" must be base64".to_string())?;
+    if bytes.is_empty() {
+        return Err("the secret is empty".into());
+    }
+    Ok(())
+}
+
+fn validate_destination(raw: RawDestination, index: usize) -> Result<DestinationConfig, (String, String)> {
+    let id = raw
+        .id
+        .ok_or_else(|| (format!("destinations[{index}].id"), "is missing".to_string()))?;
+    if !valid_id(&id) {
+        return Err((
+            format!("destinations[{index}].id"),
+            format!("\"{id}\" must be 1-64 characters of letters, digits, '-', '_' or '.'"),
+        ));
+    }
+    let key = |field: &str| format!("destinations[{id}].{field}");
+    let url_text = raw.url.ok_or_else(|| (key("url"), "is missing".to_string()))?;
+    let url = parse_url(&url_text).map_err(|m| (key("url"), m))?;
+    for topic in &raw.topics {
+        if topic.trim().is_empty() {
+            return Err((key("topics"), "a topic pattern must not be empty".into()));
+        }
+    }
+    let timeout = match raw.timeout.as_deref() {
+        Some(text) => parse_duration(text).map_err(|m| (key("timeout"), m))?,
+        None => DEFAULT_TIMEOUT,
+    };
+    if timeout.is_zero() {
+        return Err((key("timeout"), "must be greater than zero".into()));
+    }
+    let concurrency = match raw.concurrency {
+        Some(n) => validate_concurrency(n).map_err(|m| (key("concurrency"), m))?,
+        None => DEFAULT_CONCURRENCY,
+    };
+    validate_headers(&raw.headers).map_err(|m| (key("headers"), m))?;
+    let secrets = match raw.secret {
+        None => Vec::new(),
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(list)) => list,
+    };
+    for secret in &secrets {
+        validate_secret(secret).map_err(|m| (key("secret"), m))?;
+    }
+    let retry = raw
+        .retry
+        .resolve()
+        .map_err(|e| (key(&format!("retry.{}", e.key)), e.message))?;
+    Ok(DestinationConfig {
+        id,
+        url,
+        topics: raw.topics,
+        timeout,
+        concurrency,
+        headers: raw.headers,
+        secrets,
+        retry_spec: raw.retry,
+        retry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, ConfigSource::File("test.toml".into()), None)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.server.max_body, DEFAULT_MAX_BODY);
+        assert_eq!(config.store.retention, DEFAULT_RETENTION);
+        assert!(config.destinations.is_empty());
+    }
+
+    #[test]
+    fn full_destination_parses() {
+        let config = parse(
+            r#"
+            [server]
+            max_body = "64KiB"
+            [[destinations]]
+            id = "orders"
+            url = "http://127.0.0.1:9/hook"
+            topics = ["order.*"]
+            timeout = "5s"
+            concurrency = 4
+            headers = { "X-Env" = "test" }
+            secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+            [destinations.retry]
+            delay = "10s"
+            max_retries = 3
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.server.max_body, 64 * 1024);
+        let dest = &config.destinations[0];
+        assert_eq!(dest.timeout, Duration::from_secs(5));
+        assert_eq!(dest.concurrency, 4);
+        assert_eq!(dest.retry.max_retries, 3);
+        assert_eq!(dest.secrets.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let cases = [
+            ("[server]\nlisten = \"nowhere\"", "server.listen"),
+            ("[server]\nmax_body = \"lots\"", "server.max_body"),
+            ("[store]\nretention = \"3x\"", "store.retention"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"ftp://x\"", "destinations[a].url"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\ntimeout = \"3x\"", "destinations[a].timeout"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\nconcurrency = 0", "destinations[a].concurrency"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\nsecret = \"nope\"", "destinations[a].secret"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n[destinations.retry]\nmax_retries = 0", "destinations[a].retry.max_retries"),
+            ("[[destinations]]\nurl = \"http://x\"", "destinations[0].id"),
+            ("[[destinations]]\nid = \"a\"", "destinations[a].url"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n[[destinations]]\nid = \"a\"\nurl = \"http://y\"", "destinations[a].id"),
+            ("[server]\nlisten = \"0.0.0.0:8686\"", "server.token"),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).expect_err(text);
+            assert_eq!(err.key, key, "for {text:?}: {err}");
+            assert!(err.to_string().starts_with("test.toml: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_syntax_errors_name_the_file_and_the_key() {
+        let err = parse("[server]\nlisn = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("test.toml"), "{err}");
+        assert!(err.to_string().contains("lisn"), "{err}");
+        let err = parse("[server\n").unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn env_token_fills_in_and_public_listen_needs_it() {
+        let config = Config::parse(
+            "[server]\nlisten = \"0.0.0.0:8686\"",
+            ConfigSource::File("t.toml".into()),
+            Some("from-env".into()),
+        )
+        .unwrap();
+        assert_eq!(config.server.token.as_deref(), Some("from-env"));
+    }
+}

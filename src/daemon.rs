@@ -1,0 +1,103 @@
+//! Running the engine and its HTTP API until a signal says stop.
+
+use crate::api::{self, ApiState};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::engine::Engine;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long in-flight attempts get to finish after SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A running engine with its API listening.
+pub struct Running {
+    pub engine: Engine,
+    pub local_addr: std::net::SocketAddr,
+    server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// Starts the engine and binds the API. Returns once the listener is bound, so the
+/// address is known (port 0 picks a free one).
+pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, DaemonError> {
+    let engine = Engine::start(config, clock)?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.server.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(DaemonError::Serve)?;
+    let state = ApiState {
+        engine: engine.clone(),
+        token: config.server.token.as_deref().map(Arc::from),
+        max_body: config.server.max_body,
+    };
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let app = api::router(state);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    Ok(Running {
+        engine,
+        local_addr,
+        server,
+        stop,
+    })
+}
+
+impl Running {
+    /// Stops accepting requests, lets the ones being served finish (so every event
+    /// acknowledged is committed), then gives in-flight attempts `grace` to finish.
+    pub async fn shutdown(self, grace: Duration) -> Result<(), DaemonError> {
+        self.stop.send_replace(true);
+        let served = tokio::time::timeout(grace, self.server).await;
+        let finished = self.engine.shutdown(grace).await;
+        if !finished {
+            tracing::warn!("some attempts were still running at shutdown; they will be made again on the next start");
+        }
+        match served {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(DaemonError::Serve(e)),
+            Ok(Err(join)) => Err(DaemonError::Serve(std::io::Error::other(join))),
+            Err(_) => {
+                tracing::warn!("HTTP requests still open at the end of the grace period were dropped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,277 @@
+//! The engine's control interface: what the HTTP API and the TUI may ask of it.
+//! Both are thin layers over these methods; neither touches the store.
+
+use super::{Change, Engine, EngineError};
+use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, StateCounts};
+use crate::policy::RetrySpec;
+use crate::store::{Inserted, NewEvent};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+/// Longest accepted `Idempotency-Key`, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Most events one listing page returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// An event to ingest, as the API received it.
+#[derive(Clone, Debug, Default)]
+pub struct IngestRequest {
+    pub topic: Option<String>,
+    pub content_type: Option<String>,
+    pub payload: bytes::Bytes,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    pub events: Vec<EventRecord>,
+    /// Pass as `after` to get the next (older) page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: EventRecord,
+    /// The body as text when it is UTF-8.
+    pub payload: Option<String>,
+    /// The body in base64 when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_base64: Option<String>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct DestinationView {
+    pub id: String,
+    pub url: String,
+    pub topics: Vec<String>,
+    pub timeout: String,
+    pub enabled: bool,
+    pub paused: bool,
+    pub in_retry: bool,
+    /// healthy, in retry, disabled or paused: what the TUI colours.
+    pub health: &'static str,
+    /// Attempts allowed at once now (lowered by 429s).
+    pub concurrency: u32,
+    pub max_concurrency: u32,
+    pub in_flight: usize,
+    /// Header values that look like credentials are masked.
+    pub headers: BTreeMap<String, String>,
+    /// Secrets are never shown, only how many there are.
+    pub secrets: Vec<String>,
+    pub retry: RetrySpec,
+    pub counts: StateCounts,
+}
+
+/// Header names whose values are credentials and are shown masked.
+fn is_sensitive_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["authorization", "token", "secret", "key", "password", "cookie", "signature"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+pub const MASK: &str = "********";
+
+impl Engine {
+    /// Stores one event for `destination`; it is acknowledged (this returns) only
+    /// once its commit is durable.
+    pub async fn ingest(&self, destination: &str, request: IngestRequest) -> Result<Inserted, EngineError> {
+        let dest = self.destination(destination)?;
+        let mut inserted = self.insert(vec![dest.id.clone()], request).await?;
+        Ok(inserted.remove(0))
+    }
+
+    /// Stores one event for every destination whose topic globs match `topic`.
+    pub async fn ingest_topic(&self, topic: &str, mut request: IngestRequest) -> Result<Vec<Inserted>, EngineError> {
+        if topic.trim().is_empty() {
+            return Err(EngineError::Invalid {
+                field: "topic".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        let targets: Vec<String> = self
+            .destination_handles()
+            .iter()
+            .filter(|d| {
+                d.config()
+                    .topics
+                    .iter()
+                    .any(|pattern| crate::model::glob_match(pattern, topic))
+            })
+            .map(|d| d.id.clone())
+            .collect();
+        if targets.is_empty() {
+            return Err(EngineError::NoTopicMatch(topic.to_string()));
+        }
+        request.topic = Some(topic.to_string());
+        self.insert(targets, request).await
+    }
+
+    async fn insert(&self, destinations: Vec<String>, request: IngestRequest) -> Result<Vec<Inserted>, EngineError> {
+        if self.is_shutting_down() {
+            return Err(EngineError::ShuttingDown);
+        }
+        if let Some(key) = &request.idempotency_key {
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(EngineError::Invalid {
+                    field: "Idempotency-Key".into(),
+                    message: format!(
+                        "must be 1 to {MAX_IDEMPOTENCY_KEY} bytes, got {}",
+                        key.len()
+                    ),
+                });
+            }
+        }
+        let now = self.inner.clock.now();
+        let events: Vec<NewEvent> = destinations
+            .into_iter()
+            .map(|destination| NewEvent {
+                id: self.new_event_id(now),
+                destination,
+                topic: request.topic.clone().unwrap_or_default(),
+                content_type: request.content_type.clone(),
+                payload: request.payload.clone(),
+                idempotency_key: request.idempotency_key.clone(),
+                created_at: now,
+            })
+            .collect();
+        let inserted = self.inner.store.insert_events(events).await?;
+        self.inner
+            .metrics
+            .ingested
+            .fetch_add(inserted.len() as u64, Ordering::Relaxed);
+        for event in &inserted {
+            if let Ok(dest) = self.destination(&event.destination) {
+                dest.wake.notify_one();
+            }
+            self.publish(Change::Event {
+                id: event.id,
+                destination: event.destination.clone(),
+                state: event.state,
+            });
+        }
+        Ok(inserted)
+    }
+
+    /// ULIDs from the engine's clock, monotonic within a millisecond, so ids sort
+    /// by creation time even under virtual time.
+    fn new_event_id(&self, now: chrono::DateTime<chrono::Utc>) -> EventId {
+        let mut generator = self.inner.ids.lock().expect("id generator lock");
+        generator
+            .generate_from_datetime(now.into())
+            .unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into()))
+    }
+
+    /// One page of events, newest first.
+    pub fn list_events(&self, filter: &EventFilter, after: Option<EventId>, limit: usize) -> Result<EventPage, EngineError> {
+        if let Some(dest) = &filter.destination {
+            self.destination(dest)?;
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        // One extra tells whether there is a next page without a second read.
+        let mut events = self.inner.store.list_events(filter, after, limit + 1)?;
+        let next = if events.len() > limit {
+            events.truncate(limit);
+            events.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        Ok(EventPage { events, next })
+    }
+
+    pub fn get_event(&self, id: EventId) -> Result<EventDetail, EngineError> {
+        let event = self
+            .inner
+            .store
+            .get_event(id)?
+            .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))?;
+        let payload = self.inner.store.get_payload(id)?.unwrap_or_default();
+        let attempts = self.inner.store.attempts(id)?;
+        let (payload, payload_base64) = match String::from_utf8(payload) {
+            Ok(text) => (Some(text), None),
+            Err(bytes) => {
+                use base64::Engine as _;
+                (
+                    None,
+                    Some(base64::engine::general_purpose::STANDARD.encode(bytes.into_bytes())),
+                )
+            }
+        };
+        Ok(EventDetail {
+            event,
+            payload,
+            payload_base64,
+            attempts,
+        })
+    }
+
+    pub fn destinations(&self) -> Result<Vec<DestinationView>, EngineError> {
+        self.destination_handles()
+            .iter()
+            .map(|d| self.destination_view(&d.id))
+            .collect()
+    }
+
+    pub fn destination_view(&self, id: &str) -> Result<DestinationView, EngineError> {
+        let dest = self.destination(id)?;
+        let config = dest.config();
+        let runtime = dest.runtime();
+        let in_flight = dest.in_flight.lock().expect("in-flight lock").len();
+        let health = if runtime.disabled {
+            "disabled"
+        } else if runtime.paused {
+            "paused"
+        } else if runtime.in_retry {
+            "in retry"
+        } else {
+            "healthy"
+        };
+        Ok(DestinationView {
+            id: dest.id.clone(),
+            url: config.url.to_string(),
+            topics: config.topics.clone(),
+            timeout: crate::policy::units::format_duration(config.timeout),
+            enabled: !runtime.disabled,
+            paused: runtime.paused,
+            in_retry: runtime.in_retry,
+            health,
+            concurrency: dest.current_concurrency(),
+            max_concurrency: config.concurrency,
+            in_flight,
+            headers: config
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    let shown = if is_sensitive_header(name) {
+                        MASK.to_string()
+                    } else {
+                        value.clone()
+                    };
+                    (name.clone(), shown)
+                })
+                .collect(),
+            secrets: config
+                .secrets
+                .iter()
+                .map(|_| format!("whsec_{MASK}"))
+                .collect(),
+            retry: config.retry.to_spec(),
+            counts: self.inner.store.counts(&dest.id)?,
+        })
+    }
+
+    /// Counts by state for every destination, for `/metrics` and the TUI header.
+    pub fn counts_by_destination(&self) -> Result<BTreeMap<String, StateCounts>, EngineError> {
+        self.destination_handles()
+            .iter()
+            .map(|d| Ok((d.id.clone(), self.inner.store.counts(&d.id)?)))
+            .collect()
+    }
+
+    pub fn metrics_text(&self) -> Result<String, EngineError> {
+        Ok(self.inner.metrics.render(&self.counts_by_destination()?))
+    }
+}

@@ -1,0 +1,361 @@
+//! One dispatcher per destination: claim what is due (up to the destination's
+//! current concurrency), run each attempt as its own task, record the outcome and
+//! the policy's decision in one transaction, then look again. When nothing is due
+//! it sleeps until the earliest due time or until something wakes it, so an idle
+//! engine does no work.
+
+use super::{deliver, metrics, Change, Destination, Engine, CONCURRENCY_RECOVERY_STREAK};
+use crate::model::{AttemptRecord, EventId, EventRecord, EventState};
+use crate::policy::{self, Decision, History, Trigger, Verdict};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// After a store error the dispatcher waits this long before reading again.
+const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// Events moved to "due now" per transaction when a destination recovers.
+const FLUSH_CHUNK: usize = 1000;
+
+pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
+    let mut shutdown = engine.inner.shutdown.subscribe();
+    loop {
+        if engine.is_shutting_down() {
+            return;
+        }
+        let runtime = destination.runtime();
+        let mut wake_at = None;
+        if !runtime.disabled && !runtime.paused {
+            let in_flight = destination.in_flight_snapshot();
+            let free = (destination.current_concurrency() as usize).saturating_sub(in_flight.len());
+            if free > 0 {
+                let now = engine.inner.clock.now();
+                match engine.inner.store.due(&destination.id, now, free, &in_flight) {
+                    Ok(due) if !due.is_empty() => {
+                        for id in due {
+                            spawn_attempt(&engine, &destination, id, None);
+                        }
+                        continue;
+                    }
+                    Ok(_) => match engine.inner.store.next_due(&destination.id, &in_flight) {
+                        Ok(next) => wake_at = next,
+                        Err(e) => {
+                            tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
+                            wake_at = Some(now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"));
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
+                        wake_at = Some(now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"));
+                    }
+                }
+            }
+        }
+        let sleep = async {
+            match wake_at {
+                Some(at) => engine.inner.clock.sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = destination.wake.notified() => {}
+            _ = sleep => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Marks the event in flight and runs one attempt in its own task. `trigger`
+/// overrides the one the record schedules (manual and bulk retries).
+pub(super) fn spawn_attempt(
+    engine: &Engine,
+    destination: &Arc<Destination>,
+    id: EventId,
+    trigger: Option<Trigger>,
+) -> tokio::task::JoinHandle<Option<AttemptSummary>> {
+    destination
+        .in_flight
+        .lock()
+        .expect("in-flight lock")
+        .insert(id);
+    engine.inner.attempts_in_flight.fetch_add(1, Ordering::SeqCst);
+    let guard = InFlight {
+        engine: engine.clone(),
+        destination: destination.clone(),
+        id,
+    };
+    tokio::spawn(async move {
+        let result = attempt(&guard.engine, &guard.destination, id, trigger).await;
+        drop(guard);
+        result
+    })
+}
+
+/// Releases an attempt's claim however the attempt ends (even by panic), so the
+/// event can be claimed again and shutdown is not left waiting.
+struct InFlight {
+    engine: Engine,
+    destination: Arc<Destination>,
+    id: EventId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.destination
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .remove(&self.id);
+        self.destination.wake.notify_one();
+        if self.engine.inner.attempts_in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.engine.inner.attempts_done.notify_waiters();
+        }
+    }
+}
+
+/// What an attempt came to, for callers that wait on it (manual and bulk retry).
+#[derive(Clone, Debug)]
+pub struct AttemptSummary {
+    pub success: bool,
+    pub state: EventState,
+    pub decision: String,
+}
+
+async fn attempt(
+    engine: &Engine,
+    destination: &Arc<Destination>,
+    id: EventId,
+    trigger_override: Option<Trigger>,
+) -> Option<AttemptSummary> {
+    let store = &engine.inner.store;
+    let record = match store.get_event(id) {
+        Ok(Some(record)) => record,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(event = %id, error = %e, "cannot read event for delivery");
+            return None;
+        }
+    };
+    let now = engine.inner.clock.now();
+    if trigger_override.is_none()
+        && (!record.state.awaits_delivery() || record.next_attempt_at.is_none_or(|at| at > now))
+    {
+        // Changed since it was claimed (muted, or rescheduled): nothing is owed now.
+        return None;
+    }
+    let trigger = trigger_override.unwrap_or(record.next_trigger);
+    let payload = match store.get_payload(id) {
+        Ok(Some(payload)) => bytes::Bytes::from(payload),
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(event = %id, error = %e, "cannot read payload for delivery");
+            return None;
+        }
+    };
+    let config = destination.config();
+    let history = History {
+        cycle_started_at: record.cycle_started_at,
+        automatic_retries: record.automatic_retries,
+        next_attempt_at: record.next_attempt_at,
+    };
+    let will_retry_after = policy::will_retry_after(&config.retry, &history, trigger, now);
+    let event_id = id.to_string();
+    let delivery = deliver::send(
+        &engine.inner.client,
+        &config,
+        record.content_type.as_deref(),
+        payload,
+        deliver::AttemptHeaders {
+            event_id: &event_id,
+            timestamp: now.timestamp(),
+            attempt: record.attempt_count + 1,
+            will_retry_after,
+        },
+    )
+    .await;
+    let finished = engine.inner.clock.now();
+    let decision = policy::decide(&config.retry, &history, trigger, &delivery.outcome, finished);
+    engine.inner.metrics.record_attempt(
+        &destination.id,
+        metrics::outcome_label(delivery.status, delivery.error.as_deref()),
+        delivery.duration,
+    );
+    let attempt = AttemptRecord {
+        n: 0,
+        at: now,
+        trigger,
+        status: delivery.status,
+        error: delivery.error.clone(),
+        duration_ms: delivery.duration.as_millis() as u64,
+        response_excerpt: delivery.excerpt,
+        decision: decision.words.clone(),
+    };
+    let verdict = decision.verdict.clone();
+    let status = delivery.status;
+    let error = delivery.error;
+    let updated = store
+        .update_event(id, move |record| {
+            apply_verdict(record, &verdict, trigger, status, error);
+            Some(attempt)
+        })
+        .await;
+    let updated = match updated {
+        Ok(Some(record)) => record,
+        Ok(None) => return None,
+        Err(e) => {
+            // Not recorded: the event stays due and is attempted again (at-least-once).
+            tracing::error!(event = %id, error = %e, "cannot record attempt");
+            return None;
+        }
+    };
+    engine.publish(Change::Event {
+        id,
+        destination: destination.id.clone(),
+        state: updated.state,
+    });
+    after_attempt(engine, destination, &decision, config.retry.flush_on_recovery).await;
+    Some(AttemptSummary {
+        success: decision.success,
+        state: updated.state,
+        decision: decision.words,
+    })
+}
+
+/// Applies the policy's verdict to the event as it is now (an operator may have
+/// changed it while the attempt ran: a mute made meanwhile is not undone by a retry).
+fn apply_verdict(
+    record: &mut EventRecord,
+    verdict: &Verdict,
+    trigger: Trigger,
+    status: Option<u16>,
+    error: Option<String>,
+) {
+    record.last_status = status;
+    record.last_error = error;
+    if matches!(trigger, Trigger::Automatic | Trigger::Flush) {
+        record.automatic_retries += 1;
+    }
+    match verdict {
+        Verdict::Delivered => {
+            record.state = EventState::Delivered;
+            record.next_attempt_at = None;
+            record.reason = None;
+        }
+        Verdict::Retry { at } => {
+            if record.state.awaits_delivery() {
+                record.state = EventState::Retrying;
+                record.next_attempt_at = Some(*at);
+                record.next_trigger = Trigger::Automatic;
+            }
+        }
+        Verdict::Failed { reason } => record.set_failed(*reason),
+        Verdict::Cancelled => {
+            record.state = EventState::Cancelled;
+            record.next_attempt_at = None;
+            record.reason = Some("cancelled by Retry-After: -1".to_string());
+        }
+        Verdict::Unchanged => {}
+    }
+}
+
+/// Updates the destination after an attempt: retry mode, 429 back-off and its
+/// recovery, disabling on 4xx, and the flush of the backlog on recovery.
+async fn after_attempt(engine: &Engine, destination: &Arc<Destination>, decision: &Decision, flush_on_recovery: bool) {
+    let max = destination.config().concurrency;
+    let mut changed = false;
+    let mut recovered = false;
+    {
+        let mut runtime = destination.runtime.lock().expect("destination runtime lock");
+        if decision.success {
+            if runtime.in_retry {
+                runtime.in_retry = false;
+                recovered = true;
+                changed = true;
+            }
+            if let Some(current) = runtime.concurrency {
+                let streak = destination.success_streak.fetch_add(1, Ordering::SeqCst) + 1;
+                if streak >= CONCURRENCY_RECOVERY_STREAK {
+                    destination.success_streak.store(0, Ordering::SeqCst);
+                    runtime.concurrency = (current + 1 < max).then_some(current + 1);
+                    changed = true;
+                }
+            }
+        } else {
+            destination.success_streak.store(0, Ordering::SeqCst);
+            if !runtime.in_retry {
+                runtime.in_retry = true;
+                changed = true;
+            }
+        }
+        if decision.lower_concurrency {
+            let current = runtime.concurrency.unwrap_or(max).min(max);
+            let lowered = current.saturating_sub(1).max(1);
+            if runtime.concurrency != Some(lowered) {
+                runtime.concurrency = Some(lowered);
+                changed = true;
+            }
+        }
+        if decision.disable_destination && !runtime.disabled {
+            runtime.disabled = true;
+            changed = true;
+        }
+    }
+    if changed {
+        if let Err(e) = engine.save_runtime(destination).await {
+            tracing::warn!(destination = %destination.id, error = %e, "cannot save destination state");
+        }
+    }
+    if recovered && flush_on_recovery {
+        flush(engine, destination).await;
+    }
+}
+
+/// Makes every retrying event of the destination due now, oldest first; the
+/// dispatcher then works through them within the destination's concurrency.
+async fn flush(engine: &Engine, destination: &Arc<Destination>) {
+    let store = &engine.inner.store;
+    let mut flushed = 0usize;
+    let mut after = None;
+    loop {
+        let ids = match store.ids_in_state(&destination.id, EventState::Retrying, after, FLUSH_CHUNK) {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(destination = %destination.id, error = %e, "cannot list events to flush");
+                return;
+            }
+        };
+        let Some(last) = ids.last().copied() else { break };
+        let page_len = ids.len();
+        after = Some(last);
+        let now = engine.inner.clock.now();
+        let result = store
+            .write(move |tables| {
+                let mut moved = 0usize;
+                for id in ids {
+                    tables.update_event(id, |record| {
+                        if record.state == EventState::Retrying && record.next_attempt_at.is_some_and(|at| at > now) {
+                            record.next_attempt_at = Some(now);
+                            record.next_trigger = Trigger::Flush;
+                            moved += 1;
+                        }
+                        None
+                    })?;
+                }
+                Ok(moved)
+            })
+            .await;
+        match result {
+            Ok(n) => flushed += n,
+            Err(e) => {
+                tracing::warn!(destination = %destination.id, error = %e, "flush failed");
+                return;
+            }
+        }
+        if page_len < FLUSH_CHUNK {
+            break;
+        }
+    }
+    if flushed > 0 {
+        tracing::info!(destination = %destination.id, events = flushed, "destination recovered; flushing its backlog");
+    }
+    destination.wake.notify_one();
+}

@@ -1,0 +1,320 @@
+//! The engine: one handle that front ends (the HTTP API, the TUI) use to ingest,
+//! list, get, act and subscribe. Behind it, one dispatcher task per destination
+//! reads that destination's slice of the due-time index, so a dead or slow
+//! destination only ever occupies its own concurrency.
+
+mod control;
+pub mod deliver;
+mod dispatcher;
+pub mod metrics;
+
+pub use control::*;
+
+use crate::clock::SharedClock;
+use crate::config::{Config, DestinationConfig};
+use crate::model::{DestinationRuntime, EventId, EventState};
+use crate::store::{Store, StoreError};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch, Notify};
+
+/// How often finished events older than `store.retention` are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// Consecutive successes after which a destination lowered by 429s gets one more
+/// concurrent attempt back.
+pub const CONCURRENCY_RECOVERY_STREAK: u32 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown destination \"{0}\"")]
+    UnknownDestination(String),
+    #[error("no destination subscribes to topic \"{0}\"")]
+    NoTopicMatch(String),
+    #[error("no event with id \"{0}\"")]
+    UnknownEvent(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("hookwatch is shutting down")]
+    ShuttingDown,
+}
+
+/// What changed, for subscribers such as the TUI. Sent after the change is durable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Event {
+        id: EventId,
+        destination: String,
+        state: EventState,
+    },
+    Destination {
+        id: String,
+    },
+}
+
+/// A destination as the engine runs it: the effective config (file plus live
+/// edits), its runtime state, and the dispatcher's bookkeeping.
+pub struct Destination {
+    pub id: String,
+    /// The config file's version, that live edits are applied over.
+    base: DestinationConfig,
+    config: RwLock<Arc<DestinationConfig>>,
+    runtime: Mutex<DestinationRuntime>,
+    /// Wakes the dispatcher: new events, a finished attempt, a changed setting.
+    wake: Notify,
+    in_flight: Mutex<HashSet<EventId>>,
+    success_streak: AtomicU32,
+}
+
+impl Destination {
+    pub fn config(&self) -> Arc<DestinationConfig> {
+        self.config.read().expect("destination config lock").clone()
+    }
+
+    pub fn runtime(&self) -> DestinationRuntime {
+        self.runtime.lock().expect("destination runtime lock").clone()
+    }
+
+    /// Attempts allowed at once now: the configured maximum, lowered by 429s.
+    pub fn current_concurrency(&self) -> u32 {
+        let max = self.config().concurrency;
+        self.runtime
+            .lock()
+            .expect("destination runtime lock")
+            .concurrency
+            .map_or(max, |c| c.clamp(1, max))
+    }
+
+    fn in_flight_snapshot(&self) -> HashSet<EventId> {
+        self.in_flight.lock().expect("in-flight lock").clone()
+    }
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: SharedClock,
+    client: reqwest::Client,
+    destinations: RwLock<BTreeMap<String, Arc<Destination>>>,
+    changes: broadcast::Sender<Change>,
+    metrics: metrics::Metrics,
+    retention: Duration,
+    shutting_down: AtomicBool,
+    shutdown: watch::Sender<bool>,
+    attempts_in_flight: AtomicUsize,
+    attempts_done: Notify,
+    ids: Mutex<ulid::Generator>,
+}
+
+impl Engine {
+    /// Opens the store, restores each destination's runtime state and starts the
+    /// dispatchers. Must run inside a tokio runtime. Every undelivered event in the
+    /// store is picked up again, including after a kill -9.
+    pub fn start(config: &Config, clock: SharedClock) -> Result<Engine, EngineError> {
+        let store = Store::open(&config.store.path)?;
+        let (changes, _) = broadcast::channel(4096);
+        let (shutdown, _) = watch::channel(false);
+        let mut destinations = BTreeMap::new();
+        for dest_config in &config.destinations {
+            let runtime = store.runtime(&dest_config.id)?.unwrap_or_default();
+            let effective = apply_overrides(dest_config, &runtime.overrides).unwrap_or_else(|e| {
+                tracing::warn!(destination = %dest_config.id, error = %e, "stored live edits no longer apply; using the config file");
+                dest_config.clone()
+            });
+            destinations.insert(
+                dest_config.id.clone(),
+                Arc::new(Destination {
+                    id: dest_config.id.clone(),
+                    base: dest_config.clone(),
+                    config: RwLock::new(Arc::new(effective)),
+                    runtime: Mutex::new(runtime),
+                    wake: Notify::new(),
+                    in_flight: Mutex::new(HashSet::new()),
+                    success_streak: AtomicU32::new(0),
+                }),
+            );
+        }
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                client: deliver::build_client(),
+                destinations: RwLock::new(destinations),
+                changes,
+                metrics: metrics::Metrics::default(),
+                retention: config.store.retention,
+                shutting_down: AtomicBool::new(false),
+                shutdown,
+                attempts_in_flight: AtomicUsize::new(0),
+                attempts_done: Notify::new(),
+                ids: Mutex::new(ulid::Generator::new()),
+            }),
+        };
+        for destination in engine.destination_handles() {
+            tokio::spawn(dispatcher::run(engine.clone(), destination));
+        }
+        tokio::spawn(housekeeping(engine.clone()));
+        Ok(engine)
+    }
+
+    pub fn store_path(&self) -> &std::path::Path {
+        self.inner.store.path()
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    fn publish(&self, change: Change) {
+        // No subscriber is fine: the TUI may not be attached.
+        let _ = self.inner.changes.send(change);
+    }
+
+    pub(crate) fn destination(&self, id: &str) -> Result<Arc<Destination>, EngineError> {
+        self.inner
+            .destinations
+            .read()
+            .expect("destinations lock")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownDestination(id.to_string()))
+    }
+
+    pub(crate) fn destination_handles(&self) -> Vec<Arc<Destination>> {
+        self.inner
+            .destinations
+            .read()
+            .expect("destinations lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Stops claiming new attempts and waits up to `grace` for the ones in flight
+    /// to finish and be recorded. Attempts still running after that stay pending in
+    /// the store and are made again on the next start (at-least-once).
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.shutdown.send_replace(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let done = self.inner.attempts_done.notified();
+            if self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0;
+            }
+        }
+    }
+
+    /// Persists a destination's runtime state and tells subscribers.
+    async fn save_runtime(&self, destination: &Destination) -> Result<(), EngineError> {
+        let runtime = destination.runtime();
+        self.inner
+            .store
+            .put_runtime(destination.id.clone(), runtime)
+            .await?;
+        destination.wake.notify_one();
+        self.publish(Change::Destination {
+            id: destination.id.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// Applies live edits (as stored in the runtime state) over the config file's
+/// destination. An edit that no longer validates is reported, not applied.
+pub fn apply_overrides(
+    base: &DestinationConfig,
+    overrides: &serde_json::Map<String, serde_json::Value>,
+) -> Result<DestinationConfig, EngineError> {
+    let mut effective = base.clone();
+    let invalid = |field: &str, message: String| EngineError::Invalid {
+        field: field.to_string(),
+        message,
+    };
+    for (key, value) in overrides {
+        match key.as_str() {
+            "url" => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| invalid("url", "must be a string".into()))?;
+                effective.url = crate::config::parse_url(text).map_err(|m| invalid("url", m))?;
+            }
+            "headers" => {
+                let headers: BTreeMap<String, String> = serde_json::from_value(value.clone())
+                    .map_err(|_| invalid("headers", "must be an object of strings".into()))?;
+                crate::config::validate_headers(&headers).map_err(|m| invalid("headers", m))?;
+                effective.headers = headers;
+            }
+            "concurrency" => {
+                let n = value
+                    .as_i64()
+                    .ok_or_else(|| invalid("concurrency", "must be a whole number".into()))?;
+                effective.concurrency =
+                    crate::config::validate_concurrency(n).map_err(|m| invalid("concurrency", m))?;
+            }
+            "retry" => {
+                let patch: crate::policy::RetrySpec = serde_json::from_value(value.clone())
+                    .map_err(|e| invalid("retry", e.to_string()))?;
+                let spec = base.retry_spec.merged(&patch);
+                effective.retry = spec
+                    .resolve()
+                    .map_err(|e| invalid(&format!("retry.{}", e.key), e.message))?;
+                effective.retry_spec = spec;
+            }
+            other => return Err(invalid(other, "is not a field that can be edited".into())),
+        }
+    }
+    Ok(effective)
+}
+
+/// Purges finished events past retention, every [`PURGE_EVERY`] of clock time.
+async fn housekeeping(engine: Engine) {
+    let mut shutdown = engine.inner.shutdown.subscribe();
+    loop {
+        let now = engine.inner.clock.now();
+        let retention = chrono::Duration::from_std(engine.inner.retention).unwrap_or(chrono::Duration::MAX);
+        let cutoff = now.checked_sub_signed(retention).unwrap_or(now);
+        loop {
+            match engine.inner.store.purge(cutoff, now, 1000).await {
+                Ok(n) if n == 1000 => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(purged = n, "purged events past retention");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purge failed; will try again");
+                    break;
+                }
+            }
+        }
+        let next = now + chrono::Duration::from_std(PURGE_EVERY).expect("small duration");
+        tokio::select! {
+            _ = engine.inner.clock.sleep_until(next) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}

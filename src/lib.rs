@@ -1,0 +1,14 @@
+//! hookwatch: a webhook delivery engine with a durable embedded store.
+//!
+//! Data flows `api` → `engine` (ingest) → `store` (group commit) → the engine's
+//! dispatchers → `engine::deliver`, with `policy::decide` judging every attempt.
+//! `api` and (later) `tui` are front ends over the same [`engine::Engine`] handle.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod model;
+pub mod policy;
+pub mod store;

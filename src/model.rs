@@ -1,0 +1,254 @@
+//! The records hookwatch keeps and the words it uses for them.
+//!
+//! These are shared by the store (which persists them), the engine (which changes
+//! them) and the front ends (which show them), so they live apart from all three.
+
+use crate::policy::{FailReason, Trigger};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+pub type EventId = ulid::Ulid;
+
+/// Where an event is in its life. The README maps these to the names users know
+/// from other delivery services (Unsent, Sent, Failed, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    /// Not attempted yet, or held (destination disabled or paused).
+    Pending,
+    /// Failed at least once; the next attempt is scheduled.
+    Retrying,
+    Delivered,
+    /// Gave up (not retriable, retries exhausted, expired).
+    Failed,
+    /// Muted by an operator or by `Retry-After: -1`.
+    Cancelled,
+    /// A duplicate by `Idempotency-Key`; never delivered.
+    Skipped,
+}
+
+impl EventState {
+    pub const ALL: [EventState; 6] = [
+        EventState::Pending,
+        EventState::Retrying,
+        EventState::Delivered,
+        EventState::Failed,
+        EventState::Cancelled,
+        EventState::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Pending => "pending",
+            EventState::Retrying => "retrying",
+            EventState::Delivered => "delivered",
+            EventState::Failed => "failed",
+            EventState::Cancelled => "cancelled",
+            EventState::Skipped => "skipped",
+        }
+    }
+
+    /// A stable small number for index keys; never reorder.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// States in which the dispatcher still owes the event an automatic attempt.
+    pub fn awaits_delivery(self) -> bool {
+        matches!(self, EventState::Pending | EventState::Retrying)
+    }
+}
+
+impl fmt::Display for EventState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown state \"{s}\" (expected pending, retrying, delivered, failed, cancelled or skipped)"
+                )
+            })
+    }
+}
+
+/// One event as stored, without its payload (kept apart so that state changes do
+/// not rewrite the body).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub destination: String,
+    pub topic: String,
+    pub content_type: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub state: EventState,
+    /// All attempts ever made, of any trigger.
+    pub attempt_count: u32,
+    /// Automatic retries made in the current cycle (reset by requeue).
+    pub automatic_retries: u32,
+    /// Creation, or the last requeue: `max_age` counts from here.
+    pub cycle_started_at: DateTime<Utc>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// What the next scheduled attempt will be recorded as.
+    pub next_trigger: Trigger,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    /// Why the event is failed or cancelled, in a word or two.
+    pub reason: Option<String>,
+    pub duplicate_of: Option<EventId>,
+    pub idempotency_key: Option<String>,
+    pub payload_bytes: u64,
+}
+
+impl EventRecord {
+    pub fn set_failed(&mut self, reason: FailReason) {
+        self.state = EventState::Failed;
+        self.next_attempt_at = None;
+        self.reason = Some(reason.to_string());
+    }
+}
+
+/// One delivery attempt as recorded in the history.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AttemptRecord {
+    pub n: u32,
+    pub at: DateTime<Utc>,
+    pub trigger: Trigger,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub response_excerpt: String,
+    /// The policy's decision in words: "retry in 8m", "gave up: 404 not retriable".
+    pub decision: String,
+}
+
+/// Counts of a destination's events by state, kept transactionally by the store.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StateCounts {
+    pub pending: u64,
+    pub retrying: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub skipped: u64,
+}
+
+impl StateCounts {
+    pub fn get(&self, state: EventState) -> u64 {
+        match state {
+            EventState::Pending => self.pending,
+            EventState::Retrying => self.retrying,
+            EventState::Delivered => self.delivered,
+            EventState::Failed => self.failed,
+            EventState::Cancelled => self.cancelled,
+            EventState::Skipped => self.skipped,
+        }
+    }
+
+    pub fn slot(&mut self, state: EventState) -> &mut u64 {
+        match state {
+            EventState::Pending => &mut self.pending,
+            EventState::Retrying => &mut self.retrying,
+            EventState::Delivered => &mut self.delivered,
+            EventState::Failed => &mut self.failed,
+            EventState::Cancelled => &mut self.cancelled,
+            EventState::Skipped => &mut self.skipped,
+        }
+    }
+
+    pub fn add(&mut self, other: &StateCounts) {
+        for state in EventState::ALL {
+            *self.slot(state) += other.get(state);
+        }
+    }
+}
+
+/// What the engine keeps about a destination across restarts, beside its config.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct DestinationRuntime {
+    pub disabled: bool,
+    pub paused: bool,
+    pub in_retry: bool,
+    /// Current concurrency, lowered by 429s; `None` means the configured maximum.
+    pub concurrency: Option<u32>,
+    /// Live edits made through the API or TUI, applied over the config file.
+    #[serde(default)]
+    pub overrides: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Which events a listing wants.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub destination: Option<String>,
+    pub state: Option<EventState>,
+    /// A glob over the topic (`order.*`).
+    pub topic: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// `*` matches any run of characters, `?` one character; everything else literally.
+/// Topics are short, so the simple backtracking matcher is plenty.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_topics_like_users_write_them() {
+        let cases = [
+            ("order.*", "order.created", true),
+            ("order.*", "order.", true),
+            ("order.*", "orders.created", false),
+            ("*", "anything", true),
+            ("*.created", "user.created", true),
+            ("user.?d", "user.id", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern} vs {text}");
+        }
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for state in EventState::ALL {
+            assert_eq!(state.as_str().parse::<EventState>().unwrap(), state);
+        }
+        assert!("sent".parse::<EventState>().unwrap_err().contains("sent"));
+    }
+}

@@ -1,0 +1,588 @@
+//! The durable store: one redb file holding events, payloads, attempts, the due-time
+//! index the dispatchers read, idempotency keys, per-destination counts and runtime
+//! state. This module is the only one that names a table.
+//!
+//! Writes go through one writer thread that gathers every request waiting at that
+//! moment into a single durable transaction (group commit): under concurrent ingest
+//! many events share one fsync, and a lone request is committed at once, with no
+//! timer adding latency. Each request learns its result only after the commit that
+//! carried it is durable, which is what lets the API acknowledge an event.
+
+mod tables;
+
+use crate::model::{
+    AttemptRecord, DestinationRuntime, EventFilter, EventId, EventRecord, EventState, StateCounts,
+};
+use chrono::{DateTime, Utc};
+use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tables::*;
+use tokio::sync::{mpsc, oneshot};
+
+pub use tables::Tables;
+
+/// Bumped whenever the layout of a table or record changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+const MAGIC: &str = "hookwatch";
+/// How many waiting requests one commit may carry; bounds a commit's latency.
+const MAX_GROUP: usize = 2048;
+/// A repeat `Idempotency-Key` is a duplicate only within this window.
+pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum StoreError {
+    #[error("{path} is not a hookwatch store (refusing to touch it): {detail}")]
+    Foreign { path: PathBuf, detail: String },
+    #[error("{path} is a hookwatch store of schema version {found}, this build reads version {expected}; it was left untouched")]
+    Version {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{path} is already open in another process{holder}")]
+    Locked { path: PathBuf, holder: String },
+    #[error("cannot open store {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    #[error("store write failed: {0}")]
+    Write(String),
+    #[error("store read failed: {0}")]
+    Read(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+fn write_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Write(e.to_string())
+}
+
+fn read_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Read(e.to_string())
+}
+
+/// A new event for [`Store::insert_events`].
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub destination: String,
+    pub topic: String,
+    pub content_type: Option<String>,
+    pub payload: bytes::Bytes,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What became of a [`NewEvent`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inserted {
+    pub id: EventId,
+    pub destination: String,
+    pub state: EventState,
+    pub duplicate_of: Option<EventId>,
+}
+
+/// One request to the writer: `run` applies it inside the shared transaction,
+/// `finish` tells its waiter how the commit that carried it ended.
+struct Job {
+    run: Box<dyn FnOnce(&mut Tables<'_>) -> Result<(), StoreError> + Send>,
+    finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    db: Arc<Database>,
+    path: PathBuf,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it (mode 0600) when it does not exist.
+    /// A file that is not a hookwatch store, or of another schema version, is refused
+    /// and left exactly as it was.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |detail: String| StoreError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let fresh = match std::fs::metadata(path) {
+            Ok(meta) => meta.len() == 0,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(open_err(e.to_string())),
+        };
+        if fresh {
+            // Create it ourselves so the mode is 0600 from the first byte.
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| open_err(e.to_string()))?;
+        } else {
+            check_header(path)?;
+        }
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                path: path.to_path_buf(),
+                holder: lock_holder(path),
+            },
+            other => StoreError::Foreign {
+                path: path.to_path_buf(),
+                detail: other.to_string(),
+            },
+        })?;
+        verify_or_initialise(&db, path, fresh)?;
+        write_lock_note(path);
+        let db = Arc::new(db);
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("hookwatch-store-writer".into())
+            .spawn(move || writer_loop(writer_db, queue))
+            .map_err(|e| open_err(format!("cannot start writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                db,
+                path: path.to_path_buf(),
+                jobs,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `change` inside the next group commit and returns its result once that
+    /// commit is durable. `change` must only fail for storage errors: a failure
+    /// aborts the whole group, so it must not be used for "not found"-style answers.
+    pub async fn write<R, F>(&self, change: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let filled = slot.clone();
+        let job = Job {
+            run: Box::new(move |tables| {
+                let value = change(tables)?;
+                *filled.lock().expect("result slot") = Some(value);
+                Ok(())
+            }),
+            finish: Box::new(move |committed| {
+                let value = slot.lock().expect("result slot").take();
+                let answer = committed.and_then(|()| {
+                    value.ok_or_else(|| StoreError::Write("the change was not applied".into()))
+                });
+                let _ = done.send(answer);
+            }),
+        };
+        self.inner.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores new events (and their payloads) durably. A repeat idempotency key for
+    /// the same destination within 24 h is stored as `skipped`.
+    pub async fn insert_events(&self, events: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError> {
+        self.write(move |tables| {
+            events
+                .into_iter()
+                .map(|event| tables.insert_event(event))
+                .collect()
+        })
+        .await
+    }
+
+    /// Changes one event in one transaction: `change` sees the current record and
+    /// may return an attempt to append to its history (numbered here). Indexes and
+    /// counts follow the change. Returns the new record, or `None` if the event does
+    /// not exist (purged).
+    pub async fn update_event<F>(&self, id: EventId, change: F) -> Result<Option<EventRecord>, StoreError>
+    where
+        F: FnOnce(&mut EventRecord) -> Option<AttemptRecord> + Send + 'static,
+    {
+        self.write(move |tables| tables.update_event(id, change)).await
+    }
+
+    pub async fn put_runtime(&self, destination: String, runtime: DestinationRuntime) -> Result<(), StoreError> {
+        self.write(move |tables| tables.put_runtime(&destination, &runtime))
+            .await
+    }
+
+    /// Removes finished events created before `cutoff` (and idempotency keys past
+    /// their window), at most `limit` events per call so one purge never holds the
+    /// writer for long. Returns how many events were removed.
+    pub async fn purge(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        self.write(move |tables| tables.purge(cutoff, now, limit)).await
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.inner.db.begin_read().map_err(read_err)
+    }
+
+    pub fn get_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
+        let txn = self.read()?;
+        let events = txn.open_table(EVENTS).map_err(read_err)?;
+        let found = events.get(id.0).map_err(read_err)?;
+        found.map(|raw| decode(raw.value())).transpose()
+    }
+
+    pub fn get_payload(&self, id: EventId) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let payloads = txn.open_table(PAYLOADS).map_err(read_err)?;
+        let found = payloads.get(id.0).map_err(read_err)?;
+        Ok(found.map(|raw| raw.value().to_vec()))
+    }
+
+    pub fn attempts(&self, id: EventId) -> Result<Vec<AttemptRecord>, StoreError> {
+        let txn = self.read()?;
+        let attempts = txn.open_table(ATTEMPTS).map_err(read_err)?;
+        let range = attempts.range((id.0, 0u32)..=(id.0, u32::MAX)).map_err(read_err)?;
+        range
+            .map(|entry| {
+                let (_, raw) = entry.map_err(read_err)?;
+                decode(raw.value())
+            })
+            .collect()
+    }
+
+    /// Newest first, `limit` at most, strictly older than `before` when given. Uses
+    /// the narrowest index the filter allows.
+    pub fn list_events(
+        &self,
+        filter: &EventFilter,
+        before: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let txn = self.read()?;
+        let events = txn.open_table(EVENTS).map_err(read_err)?;
+        let upper = before.map(|id| id.0).unwrap_or(u128::MAX);
+        // Ids are ULIDs, so a created-at bound is an id bound.
+        let upper = match filter.created_before {
+            Some(t) => upper.min(ulid_floor(t)),
+            None => upper,
+        };
+        let lower = filter.created_after.map(ulid_floor).unwrap_or(0);
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut take = |record: EventRecord| -> bool {
+            if filter.state.is_some_and(|s| s != record.state) {
+                return true;
+            }
+            if let Some(topic) = &filter.topic {
+                if !crate::model::glob_match(topic, &record.topic) {
+                    return true;
+                }
+            }
+            if filter
+                .destination
+                .as_deref()
+                .is_some_and(|d| d != record.destination)
+            {
+                return true;
+            }
+            out.push(record);
+            out.len() < limit
+        };
+        if limit == 0 || upper <= lower {
+            return Ok(out);
+        }
+        match (&filter.destination, filter.state) {
+            (Some(dest), Some(state)) => {
+                let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
+                let range = index
+                    .range((dest.as_str(), state.code(), lower)..(dest.as_str(), state.code(), upper))
+                    .map_err(read_err)?;
+                for entry in range.rev() {
+                    let (key, _) = entry.map_err(read_err)?;
+                    let id = key.value().2;
+                    if let Some(raw) = events.get(id).map_err(read_err)? {
+                        if !take(decode(raw.value())?) {
+                            break;
+                        }
+                    }
+                }
+            }
+            (Some(dest), None) => {
+                let index = txn.open_table(BY_DEST).map_err(read_err)?;
+                let range = index
+                    .range((dest.as_str(), lower)..(dest.as_str(), upper))
+                    .map_err(read_err)?;
+                for entry in range.rev() {
+                    let (key, _) = entry.map_err(read_err)?;
+                    if let Some(raw) = events.get(key.value().1).map_err(read_err)? {
+                        if !take(decode(raw.value())?) {
+                            break;
+                        }
+                    }
+                }
+            }
+            (None, _) => {
+                for entry in events.range(lower..upper).map_err(read_err)?.rev() {
+                    let (_, raw) = entry.map_err(read_err)?;
+                    if !take(decode(raw.value())?) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events of `destination` due at or before `now`, earliest first, skipping the
+    /// ones already in flight; at most `limit`.
+    pub fn due(
+        &self,
+        destination: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+        in_flight: &HashSet<EventId>,
+    ) -> Result<Vec<EventId>, StoreError> {
+        let txn = self.read()?;
+        let due = txn.open_table(DUE).map_err(read_err)?;
+        let range = due
+            .range((destination, i64::MIN, 0u128)..=(destination, now.timestamp_millis(), u128::MAX))
+            .map_err(read_err)?;
+        let mut out = Vec::new();
+        for entry in range {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = entry.map_err(read_err)?;
+            let id = ulid::Ulid(key.value().2);
+            if !in_flight.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest not-in-flight event of `destination` falls due.
+    pub fn next_due(
+        &self,
+        destination: &str,
+        in_flight: &HashSet<EventId>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let txn = self.read()?;
+        let due = txn.open_table(DUE).map_err(read_err)?;
+        let range = due
+            .range((destination, i64::MIN, 0u128)..=(destination, i64::MAX, u128::MAX))
+            .map_err(read_err)?;
+        for entry in range {
+            let (key, _) = entry.map_err(read_err)?;
+            let (_, due_ms, id) = key.value();
+            if !in_flight.contains(&ulid::Ulid(id)) {
+                return Ok(DateTime::from_timestamp_millis(due_ms));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ids of a destination's events in `state`, oldest first, after `after` (for
+    /// flush on recovery and bulk jobs).
+    pub fn ids_in_state(
+        &self,
+        destination: &str,
+        state: EventState,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<EventId>, StoreError> {
+        let txn = self.read()?;
+        let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
+        let from = after.map_or(0, |id| id.0.saturating_add(1));
+        let range = index
+            .range((destination, state.code(), from)..=(destination, state.code(), u128::MAX))
+            .map_err(read_err)?;
+        let mut out = Vec::new();
+        for entry in range.take(limit) {
+            let (key, _) = entry.map_err(read_err)?;
+            out.push(ulid::Ulid(key.value().2));
+        }
+        Ok(out)
+    }
+
+    pub fn counts(&self, destination: &str) -> Result<StateCounts, StoreError> {
+        let txn = self.read()?;
+        let counts = txn.open_table(COUNTS).map_err(read_err)?;
+        let mut out = StateCounts::default();
+        for state in EventState::ALL {
+            if let Some(n) = counts.get((destination, state.code())).map_err(read_err)? {
+                *out.slot(state) = n.value();
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn runtime(&self, destination: &str) -> Result<Option<DestinationRuntime>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(RUNTIME).map_err(read_err)?;
+        let found = table.get(destination).map_err(read_err)?;
+        found.map(|raw| decode(raw.value())).transpose()
+    }
+
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let events = txn.open_table(EVENTS).map_err(read_err)?;
+        events.len().map_err(read_err)
+    }
+
+    pub fn file_bytes(&self) -> u64 {
+        std::fs::metadata(&self.inner.path)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+}
+
+/// The smallest ULID of the millisecond `t`: ULIDs carry their creation time in
+/// their top 48 bits, so time ranges are id ranges.
+pub fn ulid_floor(t: DateTime<Utc>) -> u128 {
+    let ms = t.timestamp_millis().max(0) as u128;
+    ms << 80
+}
+
+fn writer_loop(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&db, &mut batch);
+    }
+}
+
+fn commit_group(db: &Database, batch: &mut Vec<Job>) {
+    let outcome = apply_group(db, batch);
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, "store commit failed; nothing in it was acknowledged");
+    }
+    for job in batch.drain(..) {
+        (job.finish)(outcome.clone());
+    }
+}
+
+/// Applies every job of the group in one transaction and commits it durably. Any
+/// failure abandons the whole group, so no waiter is told "stored" for a change
+/// that is not on disk.
+fn apply_group(db: &Database, batch: &mut [Job]) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(write_err)?;
+    {
+        let mut tables = Tables::open(&txn)?;
+        for job in batch.iter_mut() {
+            let run = std::mem::replace(&mut job.run, Box::new(|_| Ok(())));
+            if let Err(e) = run(&mut tables) {
+                drop(tables);
+                let _ = txn.abort();
+                return Err(e);
+            }
+        }
+    }
+    txn.commit().map_err(write_err)
+}
+
+/// Reads the first bytes of an existing file: redb files start with a magic
+/// number, so anything else is refused before redb is allowed near it.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    const REDB_MAGIC: &[u8] = b"redb";
+    let mut head = [0u8; 4];
+    let mut file = std::fs::File::open(path).map_err(|e| StoreError::Open {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let n = file.read(&mut head).unwrap_or(0);
+    if n < 4 || &head[..] != REDB_MAGIC {
+        return Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            detail: "the file does not start with a redb header".into(),
+        });
+    }
+    Ok(())
+}
+
+fn verify_or_initialise(db: &Database, path: &Path, fresh: bool) -> Result<(), StoreError> {
+    let foreign = |detail: &str| StoreError::Foreign {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    };
+    let txn = db.begin_read().map_err(read_err)?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => Some(meta),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(foreign(&e.to_string())),
+    };
+    match meta {
+        Some(meta) => {
+            let magic = meta.get("magic").map_err(read_err)?;
+            if magic.as_ref().map(|m| m.value()) != Some(MAGIC.as_bytes()) {
+                return Err(foreign("its meta table has no hookwatch mark"));
+            }
+            let version = meta
+                .get("schema_version")
+                .map_err(read_err)?
+                .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
+                .ok_or_else(|| foreign("it records no schema version"))?;
+            if version != SCHEMA_VERSION {
+                return Err(StoreError::Version {
+                    path: path.to_path_buf(),
+                    found: version,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+            Ok(())
+        }
+        None => {
+            let has_tables = txn.list_tables().map_err(read_err)?.next().is_some();
+            if has_tables || !fresh {
+                return Err(foreign("it is a redb file without hookwatch's tables"));
+            }
+            drop(txn);
+            let txn = db.begin_write().map_err(write_err)?;
+            Tables::create_all(&txn)?;
+            {
+                let mut meta = txn.open_table(META).map_err(write_err)?;
+                meta.insert("magic", MAGIC.as_bytes()).map_err(write_err)?;
+                meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())
+                    .map_err(write_err)?;
+            }
+            txn.commit().map_err(write_err)
+        }
+    }
+}
+
+fn lock_note_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pid");
+    PathBuf::from(name)
+}
+
+/// Leaves our pid beside the store so a second process can say who holds it.
+fn write_lock_note(path: &Path) {
+    let note = lock_note_path(path);
+    let _ = std::fs::write(&note, format!("{}\n", std::process::id()));
+}
+
+fn lock_holder(path: &Path) -> String {
+    match std::fs::read_to_string(lock_note_path(path)) {
+        Ok(pid) if !pid.trim().is_empty() => format!(" (pid {})", pid.trim()),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

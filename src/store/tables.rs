@@ -1,0 +1,243 @@
+//! Table definitions and the write-side operations on them. Every change to an
+//! event goes through [`Tables::update_event`], which keeps the indexes and the
+//! per-state counts in step with the record in the same transaction.
+
+use super::{write_err, Inserted, NewEvent, StoreError, IDEMPOTENCY_WINDOW};
+use crate::model::{AttemptRecord, DestinationRuntime, EventId, EventRecord, EventState};
+use crate::policy::Trigger;
+use chrono::{DateTime, Utc};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// event id → JSON [`EventRecord`]
+pub(super) const EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("events");
+/// event id → body bytes, verbatim
+pub(super) const PAYLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("payloads");
+/// (event id, attempt n) → JSON [`AttemptRecord`]
+pub(super) const ATTEMPTS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("attempts");
+/// (destination, due at ms, event id): what each dispatcher reads to know what is due
+pub(super) const DUE: TableDefinition<(&str, i64, u128), ()> = TableDefinition::new("due");
+/// (destination, event id): a destination's events in id (= time) order
+pub(super) const BY_DEST: TableDefinition<(&str, u128), ()> = TableDefinition::new("by_destination");
+/// (destination, state code, event id)
+pub(super) const BY_DEST_STATE: TableDefinition<(&str, u8, u128), ()> =
+    TableDefinition::new("by_destination_state");
+/// (destination, idempotency key) → (first event id, created at ms)
+pub(super) const IDEMPOTENCY: TableDefinition<(&str, &str), (u128, i64)> =
+    TableDefinition::new("idempotency");
+/// (destination, state code) → number of events
+pub(super) const COUNTS: TableDefinition<(&str, u8), u64> = TableDefinition::new("counts");
+/// destination → JSON [`DestinationRuntime`]
+pub(super) const RUNTIME: TableDefinition<&str, &[u8]> = TableDefinition::new("destination_runtime");
+
+pub(super) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::Read(format!("corrupt record: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records always serialise")
+}
+
+/// The open tables of one write transaction.
+pub struct Tables<'txn> {
+    events: Table<'txn, u128, &'static [u8]>,
+    payloads: Table<'txn, u128, &'static [u8]>,
+    attempts: Table<'txn, (u128, u32), &'static [u8]>,
+    due: Table<'txn, (&'static str, i64, u128), ()>,
+    by_dest: Table<'txn, (&'static str, u128), ()>,
+    by_dest_state: Table<'txn, (&'static str, u8, u128), ()>,
+    idempotency: Table<'txn, (&'static str, &'static str), (u128, i64)>,
+    counts: Table<'txn, (&'static str, u8), u64>,
+    runtime: Table<'txn, &'static str, &'static [u8]>,
+}
+
+impl<'txn> Tables<'txn> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tables {
+            events: txn.open_table(EVENTS).map_err(write_err)?,
+            payloads: txn.open_table(PAYLOADS).map_err(write_err)?,
+            attempts: txn.open_table(ATTEMPTS).map_err(write_err)?,
+            due: txn.open_table(DUE).map_err(write_err)?,
+            by_dest: txn.open_table(BY_DEST).map_err(write_err)?,
+            by_dest_state: txn.open_table(BY_DEST_STATE).map_err(write_err)?,
+            idempotency: txn.open_table(IDEMPOTENCY).map_err(write_err)?,
+            counts: txn.open_table(COUNTS).map_err(write_err)?,
+            runtime: txn.open_table(RUNTIME).map_err(write_err)?,
+        })
+    }
+
+    /// Creates every table so that readers never meet a missing one.
+    pub(super) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
+        drop(Tables::open(txn)?);
+        Ok(())
+    }
+
+    pub(super) fn insert_event(&mut self, event: NewEvent) -> Result<Inserted, StoreError> {
+        let mut duplicate_of = None;
+        if let Some(key) = &event.idempotency_key {
+            let window_start = (event.created_at - IDEMPOTENCY_WINDOW).timestamp_millis();
+            let previous = self
+                .idempotency
+                .get((event.destination.as_str(), key.as_str()))
+                .map_err(write_err)?
+                .map(|v| v.value());
+            match previous {
+                Some((first, created_ms)) if created_ms >= window_start => {
+                    duplicate_of = Some(ulid::Ulid(first));
+                }
+                _ => {
+                    self.idempotency
+                        .insert(
+                            (event.destination.as_str(), key.as_str()),
+                            (event.id.0, event.created_at.timestamp_millis()),
+                        )
+                        .map_err(write_err)?;
+                }
+            }
+        }
+        let state = if duplicate_of.is_some() {
+            EventState::Skipped
+        } else {
+            EventState::Pending
+        };
+        let record = EventRecord {
+            id: event.id,
+            destination: event.destination,
+            topic: event.topic,
+            content_type: event.content_type,
+            created_at: event.created_at,
+            state,
+            attempt_count: 0,
+            automatic_retries: 0,
+            cycle_started_at: event.created_at,
+            next_attempt_at: (state == EventState::Pending).then_some(event.created_at),
+            next_trigger: Trigger::Initial,
+            last_status: None,
+            last_error: None,
+            reason: duplicate_of.map(|_| "duplicate".to_string()),
+            duplicate_of,
+            idempotency_key: event.idempotency_key,
+            payload_bytes: event.payload.len() as u64,
+        };
+        self.payloads
+            .insert(record.id.0, event.payload.as_ref())
+            .map_err(write_err)?;
+        self.by_dest
+            .insert((record.destination.as_str(), record.id.0), ())
+            .map_err(write_err)?;
+        self.index(&record, true)?;
+        self.events
+            .insert(record.id.0, encode(&record).as_slice())
+            .map_err(write_err)?;
+        Ok(Inserted {
+            id: record.id,
+            destination: record.destination,
+            state,
+            duplicate_of,
+        })
+    }
+
+    pub fn update_event<F>(&mut self, id: EventId, change: F) -> Result<Option<EventRecord>, StoreError>
+    where
+        F: FnOnce(&mut EventRecord) -> Option<AttemptRecord>,
+    {
+        let before: EventRecord = match self.events.get(id.0).map_err(write_err)? {
+            Some(raw) => decode(raw.value())?,
+            None => return Ok(None),
+        };
+        let mut after = before.clone();
+        if let Some(mut attempt) = change(&mut after) {
+            after.attempt_count += 1;
+            attempt.n = after.attempt_count;
+            self.attempts
+                .insert((id.0, attempt.n), encode(&attempt).as_slice())
+                .map_err(write_err)?;
+        }
+        if !after.state.awaits_delivery() {
+            after.next_attempt_at = None;
+        }
+        if after == before {
+            return Ok(Some(after));
+        }
+        self.index(&before, false)?;
+        self.index(&after, true)?;
+        self.events
+            .insert(id.0, encode(&after).as_slice())
+            .map_err(write_err)?;
+        Ok(Some(after))
+    }
+
+    /// Adds (`add = true`) or removes a record's entries in the due index, the
+    /// state index and the counts.
+    fn index(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        let dest = record.destination.as_str();
+        let state_key = (dest, record.state.code(), record.id.0);
+        if let Some(due_at) = record.next_attempt_at.filter(|_| record.state.awaits_delivery()) {
+            let due_key = (dest, due_at.timestamp_millis(), record.id.0);
+            if add {
+                self.due.insert(due_key, ()).map_err(write_err)?;
+            } else {
+                self.due.remove(due_key).map_err(write_err)?;
+            }
+        }
+        if add {
+            self.by_dest_state.insert(state_key, ()).map_err(write_err)?;
+        } else {
+            self.by_dest_state.remove(state_key).map_err(write_err)?;
+        }
+        let count_key = (dest, record.state.code());
+        let current = self
+            .counts
+            .get(count_key)
+            .map_err(write_err)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let next = if add {
+            current + 1
+        } else {
+            current.saturating_sub(1)
+        };
+        self.counts.insert(count_key, next).map_err(write_err)?;
+        Ok(())
+    }
+
+    pub(super) fn put_runtime(&mut self, destination: &str, runtime: &DestinationRuntime) -> Result<(), StoreError> {
+        self.runtime
+            .insert(destination, encode(runtime).as_slice())
+            .map_err(write_err)?;
+        Ok(())
+    }
+
+    pub(super) fn purge(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let upper = super::ulid_floor(cutoff);
+        let mut doomed = Vec::new();
+        for entry in self.events.range(0..upper).map_err(write_err)? {
+            if doomed.len() >= limit {
+                break;
+            }
+            let (_, raw) = entry.map_err(write_err)?;
+            let record: EventRecord = decode(raw.value())?;
+            if !record.state.awaits_delivery() {
+                doomed.push(record);
+            }
+        }
+        for record in &doomed {
+            self.index(record, false)?;
+            self.events.remove(record.id.0).map_err(write_err)?;
+            self.payloads.remove(record.id.0).map_err(write_err)?;
+            self.by_dest
+                .remove((record.destination.as_str(), record.id.0))
+                .map_err(write_err)?;
+            for n in 1..=record.attempt_count {
+                self.attempts.remove((record.id.0, n)).map_err(write_err)?;
+            }
+        }
+        let window_start = (now - IDEMPOTENCY_WINDOW).timestamp_millis();
+        self.idempotency
+            .retain(|_, (_, created_ms)| created_ms >= window_start)
+            .map_err(write_err)?;
+        Ok(doomed.len())
+    }
+}
