@@ -49,7 +49,9 @@ impl std::error::Error for ConfigError {}
 pub enum ConfigSource {
     File(PathBuf),
     /// No file was found; `searched` lists where we looked.
-    Defaults { searched: Vec<PathBuf> },
+    Defaults {
+        searched: Vec<PathBuf>,
+    },
 }
 
 impl fmt::Display for ConfigSource {
@@ -204,7 +206,11 @@ impl Config {
     }
 
     /// Parses and validates TOML text; `source` names it in errors.
-    pub fn parse(text: &str, source: ConfigSource, env_token: Option<String>) -> Result<Config, ConfigError> {
+    pub fn parse(
+        text: &str,
+        source: ConfigSource,
+        env_token: Option<String>,
+    ) -> Result<Config, ConfigError> {
         let file = source.to_string();
         let fail = |key: &str, message: String| ConfigError {
             file: file.clone(),
@@ -257,7 +263,8 @@ impl Config {
         let mut seen = HashSet::new();
         let mut destinations = Vec::with_capacity(raw.destinations.len());
         for (index, raw_dest) in raw.destinations.into_iter().enumerate() {
-            let dest = validate_destination(raw_dest, index).map_err(|(key, message)| fail(&key, message))?;
+            let dest = validate_destination(raw_dest, index)
+                .map_err(|(key, message)| fail(&key, message))?;
             if !seen.insert(dest.id.clone()) {
                 return Err(fail(
                     &format!("destinations[{}].id", dest.id),
@@ -293,7 +300,8 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 pub fn parse_url(text: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(text).map_err(|e| format!("\"{text}\" is not a valid URL: {e}"))?;
+    let url =
+        reqwest::Url::parse(text).map_err(|e| format!("\"{text}\" is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("\"{text}\" must be an http:// or https:// URL"));
     }
@@ -307,7 +315,9 @@ pub fn validate_concurrency(value: i64) -> Result<u32, String> {
     if (1..=MAX_CONCURRENCY as i64).contains(&value) {
         Ok(value as u32)
     } else {
-        Err(format!("must be between 1 and {MAX_CONCURRENCY}, got {value}"))
+        Err(format!(
+            "must be between 1 and {MAX_CONCURRENCY}, got {value}"
+        ))
     }
 }
 
@@ -335,10 +345,16 @@ pub fn validate_secret(secret: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_destination(raw: RawDestination, index: usize) -> Result<DestinationConfig, (String, String)> {
-    let id = raw
-        .id
-        .ok_or_else(|| (format!("destinations[{index}].id"), "is missing".to_string()))?;
+fn validate_destination(
+    raw: RawDestination,
+    index: usize,
+) -> Result<DestinationConfig, (String, String)> {
+    let id = raw.id.ok_or_else(|| {
+        (
+            format!("destinations[{index}].id"),
+            "is missing".to_string(),
+        )
+    })?;
     if !valid_id(&id) {
         return Err((
             format!("destinations[{index}].id"),
@@ -346,7 +362,9 @@ fn validate_destination(raw: RawDestination, index: usize) -> Result<Destination
         ));
     }
     let key = |field: &str| format!("destinations[{id}].{field}");
-    let url_text = raw.url.ok_or_else(|| (key("url"), "is missing".to_string()))?;
+    let url_text = raw
+        .url
+        .ok_or_else(|| (key("url"), "is missing".to_string()))?;
     let url = parse_url(&url_text).map_err(|m| (key("url"), m))?;
     for topic in &raw.topics {
         if topic.trim().is_empty() {

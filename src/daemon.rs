@@ -79,7 +79,9 @@ impl Running {
             Ok(Ok(Err(e))) => Err(DaemonError::Serve(e)),
             Ok(Err(join)) => Err(DaemonError::Serve(std::io::Error::other(join))),
             Err(_) => {
-                tracing::warn!("HTTP requests still open at the end of the grace period were dropped");
+                tracing::warn!(
+                    "HTTP requests still open at the end of the grace period were dropped"
+                );
                 Ok(())
             }
         }

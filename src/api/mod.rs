@@ -14,8 +14,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-
-
 #[derive(Clone)]
 pub struct ApiState {
     pub engine: Engine,
@@ -52,10 +50,12 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         let status = match &error {
-            EngineError::UnknownDestination(_) | EngineError::NoTopicMatch(_) | EngineError::UnknownEvent(_) => {
-                StatusCode::NOT_FOUND
+            EngineError::UnknownDestination(_)
+            | EngineError::NoTopicMatch(_)
+            | EngineError::UnknownEvent(_) => StatusCode::NOT_FOUND,
+            EngineError::Invalid { field, .. } if field == "Idempotency-Key" => {
+                StatusCode::BAD_REQUEST
             }
-            EngineError::Invalid { field, .. } if field == "Idempotency-Key" => StatusCode::BAD_REQUEST,
             EngineError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::Store(_) | EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -92,7 +92,8 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
+        let matches: bool =
+            subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
         if !matches {
             let message = if presented.is_empty() {
                 "missing bearer token (send Authorization: Bearer <token>)"
@@ -114,7 +115,10 @@ async fn read_body(state: &ApiState, headers: &HeaderMap, body: Body) -> ApiResu
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body is larger than server.max_body ({} bytes)", state.max_body),
+            format!(
+                "body is larger than server.max_body ({} bytes)",
+                state.max_body
+            ),
         )
     };
     let declared = headers
@@ -129,7 +133,11 @@ async fn read_body(state: &ApiState, headers: &HeaderMap, body: Body) -> ApiResu
         .map_err(|_| too_large())
 }
 
-fn ingest_request(headers: &HeaderMap, payload: bytes::Bytes, topic: Option<String>) -> ApiResult<IngestRequest> {
+fn ingest_request(
+    headers: &HeaderMap,
+    payload: bytes::Bytes,
+    topic: Option<String>,
+) -> ApiResult<IngestRequest> {
     let idempotency_key = match headers.get("idempotency-key") {
         Some(value) => Some(
             value
@@ -186,7 +194,8 @@ async fn ingest_to_topic(
     let events: Vec<_> = inserted
         .iter()
         .map(|e| {
-            let mut entry = json!({ "id": e.id.to_string(), "destination": e.destination, "state": e.state });
+            let mut entry =
+                json!({ "id": e.id.to_string(), "destination": e.destination, "state": e.state });
             if let Some(first) = e.duplicate_of {
                 entry["duplicate_of"] = json!(first.to_string());
             }
@@ -197,8 +206,11 @@ async fn ingest_to_topic(
 }
 
 pub fn parse_event_id(text: &str) -> ApiResult<EventId> {
-    text.parse::<EventId>()
-        .map_err(|_| ApiError::bad_request(format!("\"{text}\" is not an event id (a 26-character ULID)")))
+    text.parse::<EventId>().map_err(|_| {
+        ApiError::bad_request(format!(
+            "\"{text}\" is not an event id (a 26-character ULID)"
+        ))
+    })
 }
 
 fn parse_time(field: &str, text: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
@@ -209,11 +221,22 @@ fn parse_time(field: &str, text: &str) -> ApiResult<chrono::DateTime<chrono::Utc
 
 /// Builds a filter from query parameters (also used by bulk jobs), refusing any
 /// parameter it does not know so a typo does not silently widen a filter.
-pub fn filter_from_query(query: &HashMap<String, String>, extra_allowed: &[&str]) -> ApiResult<EventFilter> {
-    const KNOWN: [&str; 5] = ["destination", "state", "topic", "created_after", "created_before"];
+pub fn filter_from_query(
+    query: &HashMap<String, String>,
+    extra_allowed: &[&str],
+) -> ApiResult<EventFilter> {
+    const KNOWN: [&str; 5] = [
+        "destination",
+        "state",
+        "topic",
+        "created_after",
+        "created_before",
+    ];
     for key in query.keys() {
         if !KNOWN.contains(&key.as_str()) && !extra_allowed.contains(&key.as_str()) {
-            return Err(ApiError::bad_request(format!("unknown query parameter \"{key}\"")));
+            return Err(ApiError::bad_request(format!(
+                "unknown query parameter \"{key}\""
+            )));
         }
     }
     let state = match query.get("state") {
@@ -238,7 +261,10 @@ pub fn filter_from_query(query: &HashMap<String, String>, extra_allowed: &[&str]
     })
 }
 
-async fn list_events(State(state): State<ApiState>, Query(query): Query<HashMap<String, String>>) -> ApiResult<Response> {
+async fn list_events(
+    State(state): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
     let filter = filter_from_query(&query, &["limit", "after"])?;
     let limit = match query.get("limit") {
         Some(text) => text
@@ -267,15 +293,14 @@ async fn list_destinations(State(state): State<ApiState>) -> ApiResult<Response>
     Ok(Json(json!({ "destinations": state.engine.destinations()? })).into_response())
 }
 
-async fn get_destination(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_destination(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     Ok(Json(state.engine.destination_view(&id)?).into_response())
 }
 
 async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
     let text = state.engine.metrics_text()?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

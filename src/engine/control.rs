@@ -68,9 +68,17 @@ pub struct DestinationView {
 /// Header names whose values are credentials and are shown masked.
 fn is_sensitive_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["authorization", "token", "secret", "key", "password", "cookie", "signature"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "authorization",
+        "token",
+        "secret",
+        "key",
+        "password",
+        "cookie",
+        "signature",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 pub const MASK: &str = "********";
@@ -78,14 +86,22 @@ pub const MASK: &str = "********";
 impl Engine {
     /// Stores one event for `destination`; it is acknowledged (this returns) only
     /// once its commit is durable.
-    pub async fn ingest(&self, destination: &str, request: IngestRequest) -> Result<Inserted, EngineError> {
+    pub async fn ingest(
+        &self,
+        destination: &str,
+        request: IngestRequest,
+    ) -> Result<Inserted, EngineError> {
         let dest = self.destination(destination)?;
         let mut inserted = self.insert(vec![dest.id.clone()], request).await?;
         Ok(inserted.remove(0))
     }
 
     /// Stores one event for every destination whose topic globs match `topic`.
-    pub async fn ingest_topic(&self, topic: &str, mut request: IngestRequest) -> Result<Vec<Inserted>, EngineError> {
+    pub async fn ingest_topic(
+        &self,
+        topic: &str,
+        mut request: IngestRequest,
+    ) -> Result<Vec<Inserted>, EngineError> {
         if topic.trim().is_empty() {
             return Err(EngineError::Invalid {
                 field: "topic".into(),
@@ -110,7 +126,11 @@ impl Engine {
         self.insert(targets, request).await
     }
 
-    async fn insert(&self, destinations: Vec<String>, request: IngestRequest) -> Result<Vec<Inserted>, EngineError> {
+    async fn insert(
+        &self,
+        destinations: Vec<String>,
+        request: IngestRequest,
+    ) -> Result<Vec<Inserted>, EngineError> {
         if self.is_shutting_down() {
             return Err(EngineError::ShuttingDown);
         }
@@ -166,7 +186,12 @@ impl Engine {
     }
 
     /// One page of events, newest first.
-    pub fn list_events(&self, filter: &EventFilter, after: Option<EventId>, limit: usize) -> Result<EventPage, EngineError> {
+    pub fn list_events(
+        &self,
+        filter: &EventFilter,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<EventPage, EngineError> {
         if let Some(dest) = &filter.destination {
             self.destination(dest)?;
         }

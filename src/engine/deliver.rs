@@ -50,7 +50,12 @@ pub struct AttemptHeaders<'a> {
 
 /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` for each secret, space
 /// separated, as the Standard Webhooks spec writes it.
-pub fn signature_header(secrets: &[String], event_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+pub fn signature_header(
+    secrets: &[String],
+    event_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Option<String> {
     let signatures: Vec<String> = secrets
         .iter()
         .filter_map(|secret| sign(secret, event_id, timestamp, body))
@@ -98,7 +103,12 @@ pub async fn send(
     if let Some(wait) = headers.will_retry_after {
         request = request.header("hookwatch-will-retry-after", wait.as_secs().to_string());
     }
-    if let Some(signature) = signature_header(&destination.secrets, headers.event_id, headers.timestamp, &body) {
+    if let Some(signature) = signature_header(
+        &destination.secrets,
+        headers.event_id,
+        headers.timestamp,
+        &body,
+    ) {
         request = request.header("webhook-signature", signature);
     }
     let started = Instant::now();

@@ -29,7 +29,11 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
             let free = (destination.current_concurrency() as usize).saturating_sub(in_flight.len());
             if free > 0 {
                 let now = engine.inner.clock.now();
-                match engine.inner.store.due(&destination.id, now, free, &in_flight) {
+                match engine
+                    .inner
+                    .store
+                    .due(&destination.id, now, free, &in_flight)
+                {
                     Ok(due) if !due.is_empty() => {
                         for id in due {
                             spawn_attempt(&engine, &destination, id, None);
@@ -40,12 +44,17 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                         Ok(next) => wake_at = next,
                         Err(e) => {
                             tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
-                            wake_at = Some(now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"));
+                            wake_at = Some(
+                                now + chrono::Duration::from_std(STORE_ERROR_BACKOFF)
+                                    .expect("small"),
+                            );
                         }
                     },
                     Err(e) => {
                         tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
-                        wake_at = Some(now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"));
+                        wake_at = Some(
+                            now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"),
+                        );
                     }
                 }
             }
@@ -77,7 +86,10 @@ pub(super) fn spawn_attempt(
         .lock()
         .expect("in-flight lock")
         .insert(id);
-    engine.inner.attempts_in_flight.fetch_add(1, Ordering::SeqCst);
+    engine
+        .inner
+        .attempts_in_flight
+        .fetch_add(1, Ordering::SeqCst);
     let guard = InFlight {
         engine: engine.clone(),
         destination: destination.clone(),
@@ -106,7 +118,13 @@ impl Drop for InFlight {
             .expect("in-flight lock")
             .remove(&self.id);
         self.destination.wake.notify_one();
-        if self.engine.inner.attempts_in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self
+            .engine
+            .inner
+            .attempts_in_flight
+            .fetch_sub(1, Ordering::SeqCst)
+            == 1
+        {
             self.engine.inner.attempts_done.notify_waiters();
         }
     }
@@ -173,7 +191,13 @@ async fn attempt(
     )
     .await;
     let finished = engine.inner.clock.now();
-    let decision = policy::decide(&config.retry, &history, trigger, &delivery.outcome, finished);
+    let decision = policy::decide(
+        &config.retry,
+        &history,
+        trigger,
+        &delivery.outcome,
+        finished,
+    );
     engine.inner.metrics.record_attempt(
         &destination.id,
         metrics::outcome_label(delivery.status, delivery.error.as_deref()),
@@ -212,7 +236,13 @@ async fn attempt(
         destination: destination.id.clone(),
         state: updated.state,
     });
-    after_attempt(engine, destination, &decision, config.retry.flush_on_recovery).await;
+    after_attempt(
+        engine,
+        destination,
+        &decision,
+        config.retry.flush_on_recovery,
+    )
+    .await;
     Some(AttemptSummary {
         success: decision.success,
         state: updated.state,
@@ -259,12 +289,20 @@ fn apply_verdict(
 
 /// Updates the destination after an attempt: retry mode, 429 back-off and its
 /// recovery, disabling on 4xx, and the flush of the backlog on recovery.
-async fn after_attempt(engine: &Engine, destination: &Arc<Destination>, decision: &Decision, flush_on_recovery: bool) {
+async fn after_attempt(
+    engine: &Engine,
+    destination: &Arc<Destination>,
+    decision: &Decision,
+    flush_on_recovery: bool,
+) {
     let max = destination.config().concurrency;
     let mut changed = false;
     let mut recovered = false;
     {
-        let mut runtime = destination.runtime.lock().expect("destination runtime lock");
+        let mut runtime = destination
+            .runtime
+            .lock()
+            .expect("destination runtime lock");
         if decision.success {
             if runtime.in_retry {
                 runtime.in_retry = false;
@@ -316,14 +354,21 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
     let mut flushed = 0usize;
     let mut after = None;
     loop {
-        let ids = match store.ids_in_state(&destination.id, EventState::Retrying, after, FLUSH_CHUNK) {
+        let ids = match store.ids_in_state(
+            &destination.id,
+            EventState::Retrying,
+            after,
+            FLUSH_CHUNK,
+        ) {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(destination = %destination.id, error = %e, "cannot list events to flush");
                 return;
             }
         };
-        let Some(last) = ids.last().copied() else { break };
+        let Some(last) = ids.last().copied() else {
+            break;
+        };
         let page_len = ids.len();
         after = Some(last);
         let now = engine.inner.clock.now();
@@ -332,7 +377,9 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
                 let mut moved = 0usize;
                 for id in ids {
                     tables.update_event(id, |record| {
-                        if record.state == EventState::Retrying && record.next_attempt_at.is_some_and(|at| at > now) {
+                        if record.state == EventState::Retrying
+                            && record.next_attempt_at.is_some_and(|at| at > now)
+                        {
                             record.next_attempt_at = Some(now);
                             record.next_trigger = Trigger::Flush;
                             moved += 1;

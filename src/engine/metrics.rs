@@ -63,14 +63,18 @@ impl Metrics {
     /// Renders the Prometheus exposition text; `states` are the store's counts.
     pub fn render(&self, states: &BTreeMap<String, StateCounts>) -> String {
         let mut out = String::new();
-        out.push_str("# HELP hookwatch_events_ingested_total Events accepted by the ingestion API.\n");
+        out.push_str(
+            "# HELP hookwatch_events_ingested_total Events accepted by the ingestion API.\n",
+        );
         out.push_str("# TYPE hookwatch_events_ingested_total counter\n");
         let _ = writeln!(
             out,
             "hookwatch_events_ingested_total {}",
             self.ingested.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP hookwatch_attempts_total Delivery attempts by destination and outcome.\n");
+        out.push_str(
+            "# HELP hookwatch_attempts_total Delivery attempts by destination and outcome.\n",
+        );
         out.push_str("# TYPE hookwatch_attempts_total counter\n");
         for ((destination, outcome), count) in self.attempts.lock().expect("metrics lock").iter() {
             let _ = writeln!(
@@ -143,7 +147,9 @@ mod tests {
         );
         let text = metrics.render(&states);
         assert!(text.contains("hookwatch_events_ingested_total 3"));
-        assert!(text.contains("hookwatch_attempts_total{destination=\"orders\",outcome=\"success\"} 1"));
+        assert!(
+            text.contains("hookwatch_attempts_total{destination=\"orders\",outcome=\"success\"} 1")
+        );
         assert!(text.contains("hookwatch_attempt_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("hookwatch_attempt_duration_seconds_bucket{le=\"1\"} 2"));
         assert!(text.contains("hookwatch_attempt_duration_seconds_count 2"));

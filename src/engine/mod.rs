@@ -75,7 +75,10 @@ impl Destination {
     }
 
     pub fn runtime(&self) -> DestinationRuntime {
-        self.runtime.lock().expect("destination runtime lock").clone()
+        self.runtime
+            .lock()
+            .expect("destination runtime lock")
+            .clone()
     }
 
     /// Attempts allowed at once now: the configured maximum, lowered by 429s.
@@ -271,8 +274,8 @@ pub fn apply_overrides(
                 let n = value
                     .as_i64()
                     .ok_or_else(|| invalid("concurrency", "must be a whole number".into()))?;
-                effective.concurrency =
-                    crate::config::validate_concurrency(n).map_err(|m| invalid("concurrency", m))?;
+                effective.concurrency = crate::config::validate_concurrency(n)
+                    .map_err(|m| invalid("concurrency", m))?;
             }
             "retry" => {
                 let patch: crate::policy::RetrySpec = serde_json::from_value(value.clone())
@@ -294,7 +297,8 @@ async fn housekeeping(engine: Engine) {
     let mut shutdown = engine.inner.shutdown.subscribe();
     loop {
         let now = engine.inner.clock.now();
-        let retention = chrono::Duration::from_std(engine.inner.retention).unwrap_or(chrono::Duration::MAX);
+        let retention =
+            chrono::Duration::from_std(engine.inner.retention).unwrap_or(chrono::Duration::MAX);
         let cutoff = now.checked_sub_signed(retention).unwrap_or(now);
         loop {
             match engine.inner.store.purge(cutoff, now, 1000).await {

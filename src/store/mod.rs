@@ -131,6 +131,7 @@ impl Store {
                 .map_err(|e| open_err(e.to_string()))?;
         } else {
             check_header(path)?;
+            inspect_read_only(path)?;
         }
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         let db = Database::create(path).map_err(|e| match e {
@@ -210,14 +211,23 @@ impl Store {
     /// may return an attempt to append to its history (numbered here). Indexes and
     /// counts follow the change. Returns the new record, or `None` if the event does
     /// not exist (purged).
-    pub async fn update_event<F>(&self, id: EventId, change: F) -> Result<Option<EventRecord>, StoreError>
+    pub async fn update_event<F>(
+        &self,
+        id: EventId,
+        change: F,
+    ) -> Result<Option<EventRecord>, StoreError>
     where
         F: FnOnce(&mut EventRecord) -> Option<AttemptRecord> + Send + 'static,
     {
-        self.write(move |tables| tables.update_event(id, change)).await
+        self.write(move |tables| tables.update_event(id, change))
+            .await
     }
 
-    pub async fn put_runtime(&self, destination: String, runtime: DestinationRuntime) -> Result<(), StoreError> {
+    pub async fn put_runtime(
+        &self,
+        destination: String,
+        runtime: DestinationRuntime,
+    ) -> Result<(), StoreError> {
         self.write(move |tables| tables.put_runtime(&destination, &runtime))
             .await
     }
@@ -225,8 +235,14 @@ impl Store {
     /// Removes finished events created before `cutoff` (and idempotency keys past
     /// their window), at most `limit` events per call so one purge never holds the
     /// writer for long. Returns how many events were removed.
-    pub async fn purge(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
-        self.write(move |tables| tables.purge(cutoff, now, limit)).await
+    pub async fn purge(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.write(move |tables| tables.purge(cutoff, now, limit))
+            .await
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
@@ -250,7 +266,9 @@ impl Store {
     pub fn attempts(&self, id: EventId) -> Result<Vec<AttemptRecord>, StoreError> {
         let txn = self.read()?;
         let attempts = txn.open_table(ATTEMPTS).map_err(read_err)?;
-        let range = attempts.range((id.0, 0u32)..=(id.0, u32::MAX)).map_err(read_err)?;
+        let range = attempts
+            .range((id.0, 0u32)..=(id.0, u32::MAX))
+            .map_err(read_err)?;
         range
             .map(|entry| {
                 let (_, raw) = entry.map_err(read_err)?;
@@ -303,7 +321,9 @@ impl Store {
             (Some(dest), Some(state)) => {
                 let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
                 let range = index
-                    .range((dest.as_str(), state.code(), lower)..(dest.as_str(), state.code(), upper))
+                    .range(
+                        (dest.as_str(), state.code(), lower)..(dest.as_str(), state.code(), upper),
+                    )
                     .map_err(read_err)?;
                 for entry in range.rev() {
                     let (key, _) = entry.map_err(read_err)?;
@@ -353,7 +373,9 @@ impl Store {
         let txn = self.read()?;
         let due = txn.open_table(DUE).map_err(read_err)?;
         let range = due
-            .range((destination, i64::MIN, 0u128)..=(destination, now.timestamp_millis(), u128::MAX))
+            .range(
+                (destination, i64::MIN, 0u128)..=(destination, now.timestamp_millis(), u128::MAX),
+            )
             .map_err(read_err)?;
         let mut out = Vec::new();
         for entry in range {
@@ -515,43 +537,84 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn verify_or_initialise(db: &Database, path: &Path, fresh: bool) -> Result<(), StoreError> {
+/// What an existing redb file holds.
+#[derive(Debug, PartialEq)]
+enum Layout {
+    Hookwatch,
+    /// No tables at all: a file we just created.
+    Empty,
+}
+
+fn inspect(db: &impl ReadableDatabase, path: &Path) -> Result<Layout, StoreError> {
     let foreign = |detail: &str| StoreError::Foreign {
         path: path.to_path_buf(),
         detail: detail.to_string(),
     };
     let txn = db.begin_read().map_err(read_err)?;
     let meta = match txn.open_table(META) {
-        Ok(meta) => Some(meta),
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            let has_tables = txn.list_tables().map_err(read_err)?.next().is_some();
+            return if has_tables {
+                Err(foreign("it is a redb file without hookwatch's tables"))
+            } else {
+                Ok(Layout::Empty)
+            };
+        }
         Err(e) => return Err(foreign(&e.to_string())),
     };
-    match meta {
-        Some(meta) => {
-            let magic = meta.get("magic").map_err(read_err)?;
-            if magic.as_ref().map(|m| m.value()) != Some(MAGIC.as_bytes()) {
-                return Err(foreign("its meta table has no hookwatch mark"));
-            }
-            let version = meta
-                .get("schema_version")
-                .map_err(read_err)?
-                .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
-                .ok_or_else(|| foreign("it records no schema version"))?;
-            if version != SCHEMA_VERSION {
-                return Err(StoreError::Version {
-                    path: path.to_path_buf(),
-                    found: version,
-                    expected: SCHEMA_VERSION,
-                });
-            }
-            Ok(())
-        }
-        None => {
-            let has_tables = txn.list_tables().map_err(read_err)?.next().is_some();
-            if has_tables || !fresh {
-                return Err(foreign("it is a redb file without hookwatch's tables"));
-            }
-            drop(txn);
+    let magic = meta.get("magic").map_err(read_err)?;
+    if magic.as_ref().map(|m| m.value()) != Some(MAGIC.as_bytes()) {
+        return Err(foreign("its meta table has no hookwatch mark"));
+    }
+    let version = meta
+        .get("schema_version")
+        .map_err(read_err)?
+        .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
+        .ok_or_else(|| foreign("it records no schema version"))?;
+    if version != SCHEMA_VERSION {
+        return Err(StoreError::Version {
+            path: path.to_path_buf(),
+            found: version,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(Layout::Hookwatch)
+}
+
+/// Checks an existing file without writing to it: opening a redb file for writing
+/// may already change bytes, and a file that is not ours must stay untouched.
+/// A store left unclean by a crash cannot be opened read-only (it needs repair);
+/// it is checked again after the writable open.
+fn inspect_read_only(path: &Path) -> Result<(), StoreError> {
+    match redb::ReadOnlyDatabase::open(path) {
+        Ok(db) => match inspect(&db, path)? {
+            Layout::Hookwatch => Ok(()),
+            Layout::Empty => Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+                detail: "it is an empty redb file that hookwatch did not create".into(),
+            }),
+        },
+        Err(redb::DatabaseError::RepairAborted) => Ok(()),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+            holder: lock_holder(path),
+        }),
+        Err(e) => Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+fn verify_or_initialise(db: &Database, path: &Path, fresh: bool) -> Result<(), StoreError> {
+    match inspect(db, path)? {
+        Layout::Hookwatch => Ok(()),
+        Layout::Empty if !fresh => Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            detail: "it is a redb file without hookwatch's tables".into(),
+        }),
+        Layout::Empty => {
             let txn = db.begin_write().map_err(write_err)?;
             Tables::create_all(&txn)?;
             {

@@ -20,7 +20,8 @@ pub(super) const ATTEMPTS: TableDefinition<(u128, u32), &[u8]> = TableDefinition
 /// (destination, due at ms, event id): what each dispatcher reads to know what is due
 pub(super) const DUE: TableDefinition<(&str, i64, u128), ()> = TableDefinition::new("due");
 /// (destination, event id): a destination's events in id (= time) order
-pub(super) const BY_DEST: TableDefinition<(&str, u128), ()> = TableDefinition::new("by_destination");
+pub(super) const BY_DEST: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("by_destination");
 /// (destination, state code, event id)
 pub(super) const BY_DEST_STATE: TableDefinition<(&str, u8, u128), ()> =
     TableDefinition::new("by_destination_state");
@@ -30,7 +31,8 @@ pub(super) const IDEMPOTENCY: TableDefinition<(&str, &str), (u128, i64)> =
 /// (destination, state code) → number of events
 pub(super) const COUNTS: TableDefinition<(&str, u8), u64> = TableDefinition::new("counts");
 /// destination → JSON [`DestinationRuntime`]
-pub(super) const RUNTIME: TableDefinition<&str, &[u8]> = TableDefinition::new("destination_runtime");
+pub(super) const RUNTIME: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("destination_runtime");
 
 pub(super) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Read(format!("corrupt record: {e}")))
@@ -139,7 +141,11 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    pub fn update_event<F>(&mut self, id: EventId, change: F) -> Result<Option<EventRecord>, StoreError>
+    pub fn update_event<F>(
+        &mut self,
+        id: EventId,
+        change: F,
+    ) -> Result<Option<EventRecord>, StoreError>
     where
         F: FnOnce(&mut EventRecord) -> Option<AttemptRecord>,
     {
@@ -174,7 +180,10 @@ impl<'txn> Tables<'txn> {
     fn index(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
         let dest = record.destination.as_str();
         let state_key = (dest, record.state.code(), record.id.0);
-        if let Some(due_at) = record.next_attempt_at.filter(|_| record.state.awaits_delivery()) {
+        if let Some(due_at) = record
+            .next_attempt_at
+            .filter(|_| record.state.awaits_delivery())
+        {
             let due_key = (dest, due_at.timestamp_millis(), record.id.0);
             if add {
                 self.due.insert(due_key, ()).map_err(write_err)?;
@@ -183,7 +192,9 @@ impl<'txn> Tables<'txn> {
             }
         }
         if add {
-            self.by_dest_state.insert(state_key, ()).map_err(write_err)?;
+            self.by_dest_state
+                .insert(state_key, ())
+                .map_err(write_err)?;
         } else {
             self.by_dest_state.remove(state_key).map_err(write_err)?;
         }
@@ -203,14 +214,23 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    pub(super) fn put_runtime(&mut self, destination: &str, runtime: &DestinationRuntime) -> Result<(), StoreError> {
+    pub(super) fn put_runtime(
+        &mut self,
+        destination: &str,
+        runtime: &DestinationRuntime,
+    ) -> Result<(), StoreError> {
         self.runtime
             .insert(destination, encode(runtime).as_slice())
             .map_err(write_err)?;
         Ok(())
     }
 
-    pub(super) fn purge(&mut self, cutoff: DateTime<Utc>, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+    pub(super) fn purge(
+        &mut self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
         let upper = super::ulid_floor(cutoff);
         let mut doomed = Vec::new();
         for entry in self.events.range(0..upper).map_err(write_err)? {
