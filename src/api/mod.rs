@@ -14,6 +14,8 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod actions;
+
 #[derive(Clone)]
 pub struct ApiState {
     pub engine: Engine,
@@ -52,7 +54,8 @@ impl From<EngineError> for ApiError {
         let status = match &error {
             EngineError::UnknownDestination(_)
             | EngineError::NoTopicMatch(_)
-            | EngineError::UnknownEvent(_) => StatusCode::NOT_FOUND,
+            | EngineError::UnknownEvent(_)
+            | EngineError::UnknownJob(_) => StatusCode::NOT_FOUND,
             EngineError::Invalid { field, .. } if field == "Idempotency-Key" => {
                 StatusCode::BAD_REQUEST
             }
@@ -72,8 +75,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", get(list_events))
         .route("/v1/events/{id}", get(get_event))
         .route("/v1/destinations", get(list_destinations))
-        .route("/v1/destinations/{id}", get(get_destination))
+        .route(
+            "/v1/destinations/{id}",
+            get(get_destination).patch(actions::patch_destination),
+        )
         .route("/metrics", get(metrics))
+        .merge(actions::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))

@@ -118,6 +118,7 @@ impl Drop for InFlight {
             .expect("in-flight lock")
             .remove(&self.id);
         self.destination.wake.notify_one();
+        self.destination.slot_freed.notify_waiters();
         if self
             .engine
             .inner
@@ -161,6 +162,11 @@ async fn attempt(
         return None;
     }
     let trigger = trigger_override.unwrap_or(record.next_trigger);
+    let config = destination.config();
+    if trigger_override.is_none() && past_max_age(&record, &config.retry, now) {
+        expire(engine, destination, id, &config.retry).await;
+        return None;
+    }
     let payload = match store.get_payload(id) {
         Ok(Some(payload)) => bytes::Bytes::from(payload),
         Ok(None) => return None,
@@ -169,7 +175,6 @@ async fn attempt(
             return None;
         }
     };
-    let config = destination.config();
     let history = History {
         cycle_started_at: record.cycle_started_at,
         automatic_retries: record.automatic_retries,
@@ -405,4 +410,51 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
         tracing::info!(destination = %destination.id, events = flushed, "destination recovered; flushing its backlog");
     }
     destination.wake.notify_one();
+}
+
+/// Whether the event's cycle has outlived `max_age`: nothing is attempted or kept
+/// queued past it.
+pub(super) fn past_max_age(
+    record: &EventRecord,
+    policy: &policy::RetryPolicy,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let max_age = chrono::Duration::from_std(policy.max_age).unwrap_or(chrono::Duration::MAX);
+    record
+        .cycle_started_at
+        .checked_add_signed(max_age)
+        .is_some_and(|expiry| now >= expiry)
+}
+
+/// Marks an event failed because it outlived `max_age` without a delivery.
+pub(super) async fn expire(
+    engine: &Engine,
+    destination: &Destination,
+    id: EventId,
+    policy: &policy::RetryPolicy,
+) {
+    let words = format!(
+        "expired after {}",
+        policy::units::format_duration(policy.max_age)
+    );
+    let result = engine
+        .inner
+        .store
+        .update_event(id, move |record| {
+            if record.state.awaits_delivery() {
+                record.set_failed(policy::FailReason::Expired);
+                record.last_error = Some(words);
+            }
+            None
+        })
+        .await;
+    match result {
+        Ok(Some(record)) => engine.publish(Change::Event {
+            id,
+            destination: destination.id.clone(),
+            state: record.state,
+        }),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(event = %id, error = %e, "cannot mark event expired"),
+    }
 }

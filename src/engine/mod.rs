@@ -3,12 +3,15 @@
 //! reads that destination's slice of the due-time index, so a dead or slow
 //! destination only ever occupies its own concurrency.
 
+mod actions;
 mod control;
 pub mod deliver;
 mod dispatcher;
 pub mod metrics;
 
+pub use actions::{BulkSelection, DestinationPatch, JobProgress, JobState};
 pub use control::*;
+pub use dispatcher::AttemptSummary;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, DestinationConfig};
@@ -22,6 +25,8 @@ use tokio::sync::{broadcast, watch, Notify};
 
 /// How often finished events older than `store.retention` are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// How often held events are checked against `max_age`.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 /// Consecutive successes after which a destination lowered by 429s gets one more
 /// concurrent attempt back.
 pub const CONCURRENCY_RECOVERY_STREAK: u32 = 50;
@@ -34,6 +39,8 @@ pub enum EngineError {
     NoTopicMatch(String),
     #[error("no event with id \"{0}\"")]
     UnknownEvent(String),
+    #[error("no bulk job with id \"{0}\"")]
+    UnknownJob(String),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
     #[error(transparent)]
@@ -66,6 +73,8 @@ pub struct Destination {
     /// Wakes the dispatcher: new events, a finished attempt, a changed setting.
     wake: Notify,
     in_flight: Mutex<HashSet<EventId>>,
+    /// Wakes bulk jobs waiting for a free slot.
+    slot_freed: Notify,
     success_streak: AtomicU32,
 }
 
@@ -114,6 +123,7 @@ struct Inner {
     attempts_in_flight: AtomicUsize,
     attempts_done: Notify,
     ids: Mutex<ulid::Generator>,
+    jobs: Mutex<std::collections::HashMap<String, Arc<actions::BulkJob>>>,
 }
 
 impl Engine {
@@ -140,6 +150,7 @@ impl Engine {
                     runtime: Mutex::new(runtime),
                     wake: Notify::new(),
                     in_flight: Mutex::new(HashSet::new()),
+                    slot_freed: Notify::new(),
                     success_streak: AtomicU32::new(0),
                 }),
             );
@@ -158,6 +169,7 @@ impl Engine {
                 attempts_in_flight: AtomicUsize::new(0),
                 attempts_done: Notify::new(),
                 ids: Mutex::new(ulid::Generator::new()),
+                jobs: Mutex::new(std::collections::HashMap::new()),
             }),
         };
         for destination in engine.destination_handles() {
@@ -292,11 +304,67 @@ pub fn apply_overrides(
     Ok(effective)
 }
 
-/// Purges finished events past retention, every [`PURGE_EVERY`] of clock time.
+/// Purges finished events past retention, and expires events held (destination
+/// disabled or paused) past `max_age`, every [`HOUSEKEEPING_EVERY`] of clock time.
 async fn housekeeping(engine: Engine) {
     let mut shutdown = engine.inner.shutdown.subscribe();
+    let mut last_purge: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         let now = engine.inner.clock.now();
+        expire_held(&engine, now).await;
+        let purge_due = last_purge
+            .is_none_or(|at| now - at >= chrono::Duration::from_std(PURGE_EVERY).expect("small"));
+        if purge_due {
+            last_purge = Some(now);
+            purge(&engine, now).await;
+        }
+        let next = now + chrono::Duration::from_std(HOUSEKEEPING_EVERY).expect("small duration");
+        tokio::select! {
+            _ = engine.inner.clock.sleep_until(next) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Events of held destinations are never claimed by the dispatcher, so their
+/// `max_age` is enforced here. Oldest first; stops at the first one still young
+/// (a cycle never starts before its event was created).
+async fn expire_held(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
+    for destination in engine.destination_handles() {
+        let runtime = destination.runtime();
+        if !runtime.disabled && !runtime.paused {
+            continue;
+        }
+        let policy = destination.config().retry.clone();
+        for state in [EventState::Pending, EventState::Retrying] {
+            let mut after = None;
+            'pages: loop {
+                let ids = match engine
+                    .inner
+                    .store
+                    .ids_in_state(&destination.id, state, after, 1000)
+                {
+                    Ok(ids) if !ids.is_empty() => ids,
+                    _ => break,
+                };
+                after = ids.last().copied();
+                for id in ids {
+                    let Ok(Some(record)) = engine.inner.store.get_event(id) else {
+                        continue;
+                    };
+                    if dispatcher::past_max_age(&record, &policy, now) {
+                        dispatcher::expire(engine, &destination, id, &policy).await;
+                    } else if record.created_at == record.cycle_started_at {
+                        break 'pages;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn purge(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
+    {
         let retention =
             chrono::Duration::from_std(engine.inner.retention).unwrap_or(chrono::Duration::MAX);
         let cutoff = now.checked_sub_signed(retention).unwrap_or(now);
@@ -314,11 +382,6 @@ async fn housekeeping(engine: Engine) {
                     break;
                 }
             }
-        }
-        let next = now + chrono::Duration::from_std(PURGE_EVERY).expect("small duration");
-        tokio::select! {
-            _ = engine.inner.clock.sleep_until(next) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
 }

@@ -1,0 +1,181 @@
+//! Operator actions over HTTP: everything the TUI's keys do, for scripts.
+
+use super::{parse_event_id, ApiError, ApiResult, ApiState};
+use crate::engine::{BulkSelection, DestinationPatch};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/events/{id}/retry", post(retry))
+        .route("/v1/events/{id}/mute", put(mute))
+        .route("/v1/events/{id}/requeue", post(requeue))
+        .route("/v1/bulk/retry", post(bulk_retry))
+        .route("/v1/bulk/{id}", get(bulk_progress))
+        .route("/v1/bulk/{id}/cancel", post(bulk_cancel))
+}
+
+/// Parses a JSON object body: malformed JSON is a 400 that says where it broke.
+fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request("the body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// Deserialises an object field by field, so a bad value is a 422 that names its
+/// field and an unknown field is refused rather than ignored.
+fn typed_fields<T: DeserializeOwned>(map: Map<String, Value>, known: &[&str]) -> ApiResult<T> {
+    for (key, value) in &map {
+        if !known.contains(&key.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "{key}: unknown field (expected one of {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let mut single = Map::new();
+        single.insert(key.clone(), value.clone());
+        if let Err(e) = serde_json::from_value::<T>(Value::Object(single)) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{key}: {}", strip_position(&e.to_string())),
+            ));
+        }
+    }
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+}
+
+/// serde_json appends "at line 1 column 0" to errors from values, which only
+/// confuses here.
+fn strip_position(message: &str) -> &str {
+    message
+        .find(" at line ")
+        .map_or(message, |at| &message[..at])
+}
+
+async fn retry(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_event_id(&id)?;
+    let summary = state.engine.retry_now(id).await?;
+    Ok(Json(json!({
+        "id": id.to_string(),
+        "state": summary.state,
+        "success": summary.success,
+        "decision": summary.decision,
+    }))
+    .into_response())
+}
+
+async fn mute(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_event_id(&id)?;
+    Ok(Json(state.engine.mute(id).await?).into_response())
+}
+
+async fn requeue(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = parse_event_id(&id)?;
+    Ok(Json(state.engine.requeue(id).await?).into_response())
+}
+
+async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
+    let fields = json_object(&body)?;
+    if fields.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "give a filter (destination, state, topic, created_after, created_before) or ids; an empty body would retry everything",
+        ));
+    }
+    let selection: BulkSelection = typed_fields(
+        fields,
+        &[
+            "destination",
+            "state",
+            "topic",
+            "created_after",
+            "created_before",
+            "ids",
+        ],
+    )?;
+    let job = state.engine.start_bulk_retry(selection)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": job.id, "total": job.total })),
+    )
+        .into_response())
+}
+
+async fn bulk_progress(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(state.engine.bulk_progress(&id)?).into_response())
+}
+
+async fn bulk_cancel(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(state.engine.cancel_bulk(&id)?).into_response())
+}
+
+pub(super) async fn patch_destination(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: bytes::Bytes,
+) -> ApiResult<Response> {
+    let fields = json_object(&body)?;
+    let patch: DestinationPatch = typed_fields(
+        fields,
+        &[
+            "url",
+            "headers",
+            "concurrency",
+            "enabled",
+            "paused",
+            "retry",
+        ],
+    )?;
+    state.engine.patch_destination(&id, patch).await?;
+    Ok(Json(state.engine.destination_view(&id)?).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let body = br#"{"concurrency": "many"}"#;
+        let err = typed_fields::<DestinationPatch>(json_object(body).unwrap(), &["concurrency"])
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err.message.starts_with("concurrency: "), "{}", err.message);
+        let err = typed_fields::<DestinationPatch>(
+            json_object(br#"{"colour": 1}"#).unwrap(),
+            &["concurrency"],
+        )
+        .unwrap_err();
+        assert!(
+            err.message.starts_with("colour: unknown field"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_400_saying_where() {
+        let err = json_object(b"{\"url\": ").unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.message.contains("line 1"), "{}", err.message);
+    }
+}

@@ -1,0 +1,422 @@
+//! Operator actions: manual retry, mute, requeue, bulk retry jobs, destination
+//! edits. The API and the TUI both call these; each change is durable before the
+//! call returns.
+
+use super::dispatcher::{spawn_attempt, AttemptSummary};
+use super::{apply_overrides, Change, Destination, Engine, EngineError};
+use crate::model::{EventFilter, EventId, EventRecord, EventState};
+use crate::policy::Trigger;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What a bulk retry covers: a filter, or an explicit list of ids.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkSelection {
+    pub destination: Option<String>,
+    pub state: Option<EventState>,
+    pub topic: Option<String>,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub ids: Option<Vec<EventId>>,
+}
+
+impl BulkSelection {
+    pub fn from_filter(filter: &EventFilter) -> Self {
+        BulkSelection {
+            destination: filter.destination.clone(),
+            state: filter.state,
+            topic: filter.topic.clone(),
+            created_after: filter.created_after,
+            created_before: filter.created_before,
+            ids: None,
+        }
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter {
+            destination: self.destination.clone(),
+            state: self.state,
+            topic: self.topic.clone(),
+            created_after: self.created_after,
+            created_before: self.created_before,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Running,
+    Completed,
+    Cancelled,
+}
+
+/// A bulk retry job's progress, as the API and the TUI's gauge show it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct JobProgress {
+    pub id: String,
+    pub total: u64,
+    pub done: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub state: JobState,
+}
+
+pub(super) struct BulkJob {
+    id: String,
+    total: u64,
+    done: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    cancelled: AtomicBool,
+    finished: AtomicBool,
+}
+
+impl BulkJob {
+    fn progress(&self) -> JobProgress {
+        let state = if self.cancelled.load(Ordering::SeqCst) {
+            JobState::Cancelled
+        } else if self.finished.load(Ordering::SeqCst) {
+            JobState::Completed
+        } else {
+            JobState::Running
+        };
+        JobProgress {
+            id: self.id.clone(),
+            total: self.total,
+            done: self.done.load(Ordering::SeqCst),
+            succeeded: self.succeeded.load(Ordering::SeqCst),
+            failed: self.failed.load(Ordering::SeqCst),
+            state,
+        }
+    }
+}
+
+/// A live edit of a destination. Every field is optional; only the ones given
+/// change. `retry` is merged key by key over the config file's retry table.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<crate::policy::RetrySpec>,
+}
+
+/// The share of a destination's concurrency a bulk job may use, so that new
+/// events keep flowing while a large backlog is retried.
+fn bulk_share(concurrency: u32) -> usize {
+    (concurrency as usize / 2).max(1)
+}
+
+impl Engine {
+    /// One attempt now, whatever the event's state. On 2xx the event is delivered
+    /// and its scheduled retries are cancelled; otherwise its schedule goes on as
+    /// before. Does not count toward `max_retries`.
+    pub async fn retry_now(&self, id: EventId) -> Result<AttemptSummary, EngineError> {
+        self.run_one(id, Trigger::Manual).await
+    }
+
+    async fn run_one(&self, id: EventId, trigger: Trigger) -> Result<AttemptSummary, EngineError> {
+        let record = self.event_record(id)?;
+        let destination = self.destination(&record.destination)?;
+        let handle = spawn_attempt(self, &destination, id, Some(trigger));
+        match handle.await {
+            Ok(Some(summary)) => Ok(summary),
+            Ok(None) => Err(EngineError::UnknownEvent(id.to_string())),
+            Err(e) => Err(EngineError::Invalid {
+                field: "attempt".into(),
+                message: format!("the attempt failed to run: {e}"),
+            }),
+        }
+    }
+
+    fn event_record(&self, id: EventId) -> Result<EventRecord, EngineError> {
+        self.inner
+            .store
+            .get_event(id)?
+            .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))
+    }
+
+    async fn change_event<F>(&self, id: EventId, change: F) -> Result<EventRecord, EngineError>
+    where
+        F: FnOnce(&mut EventRecord) + Send + 'static,
+    {
+        let record = self
+            .inner
+            .store
+            .update_event(id, move |record| {
+                change(record);
+                None
+            })
+            .await?
+            .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))?;
+        if let Ok(destination) = self.destination(&record.destination) {
+            destination.wake.notify_one();
+        }
+        self.publish(Change::Event {
+            id,
+            destination: record.destination.clone(),
+            state: record.state,
+        });
+        Ok(record)
+    }
+
+    /// Stops all scheduled automatic retries: the event is `cancelled` with no
+    /// next attempt. Manual retry still works.
+    pub async fn mute(&self, id: EventId) -> Result<EventRecord, EngineError> {
+        self.change_event(id, |record| {
+            if record.state.awaits_delivery() {
+                record.state = EventState::Cancelled;
+                record.next_attempt_at = None;
+                record.reason = Some("muted".into());
+            }
+        })
+        .await
+    }
+
+    /// Restarts the automatic cycle: retry count back to 0, `max_age` counted from
+    /// now, first attempt now.
+    pub async fn requeue(&self, id: EventId) -> Result<EventRecord, EngineError> {
+        let now = self.inner.clock.now();
+        self.change_event(id, move |record| {
+            record.state = EventState::Pending;
+            record.automatic_retries = 0;
+            record.cycle_started_at = now;
+            record.next_attempt_at = Some(now);
+            record.next_trigger = Trigger::Initial;
+            record.reason = None;
+        })
+        .await
+    }
+
+    /// Starts a bulk retry job over `selection`; it runs in the background.
+    pub fn start_bulk_retry(&self, selection: BulkSelection) -> Result<JobProgress, EngineError> {
+        let ids = self.select_ids(&selection)?;
+        let job = Arc::new(BulkJob {
+            id: ulid::Ulid::new().to_string(),
+            total: ids.values().map(|v| v.len() as u64).sum(),
+            done: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            cancelled: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        });
+        self.inner
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .insert(job.id.clone(), job.clone());
+        let engine = self.clone();
+        let runner = job.clone();
+        tokio::spawn(async move {
+            let workers: Vec<_> = ids
+                .into_iter()
+                .filter_map(|(destination, ids)| {
+                    let destination = engine.destination(&destination).ok()?;
+                    Some(tokio::spawn(bulk_worker(
+                        engine.clone(),
+                        runner.clone(),
+                        destination,
+                        ids,
+                    )))
+                })
+                .collect();
+            for worker in workers {
+                let _ = worker.await;
+            }
+            runner.finished.store(true, Ordering::SeqCst);
+        });
+        Ok(job.progress())
+    }
+
+    /// The ids a selection covers, grouped by destination, oldest first.
+    fn select_ids(
+        &self,
+        selection: &BulkSelection,
+    ) -> Result<BTreeMap<String, Vec<EventId>>, EngineError> {
+        let mut grouped: BTreeMap<String, Vec<EventId>> = BTreeMap::new();
+        if let Some(ids) = &selection.ids {
+            for id in ids {
+                let record = self.event_record(*id)?;
+                grouped.entry(record.destination).or_default().push(*id);
+            }
+            return Ok(grouped);
+        }
+        let filter = selection.filter();
+        if let Some(destination) = &filter.destination {
+            self.destination(destination)?;
+        }
+        let mut before = None;
+        loop {
+            let page = self
+                .inner
+                .store
+                .list_events(&filter, before, super::MAX_PAGE)?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            let short = page.len() < super::MAX_PAGE;
+            for record in page {
+                grouped
+                    .entry(record.destination)
+                    .or_default()
+                    .push(record.id);
+            }
+            if short {
+                break;
+            }
+        }
+        for ids in grouped.values_mut() {
+            ids.reverse();
+        }
+        Ok(grouped)
+    }
+
+    pub fn bulk_progress(&self, id: &str) -> Result<JobProgress, EngineError> {
+        self.inner
+            .jobs
+            .lock()
+            .expect("jobs lock")
+            .get(id)
+            .map(|job| job.progress())
+            .ok_or_else(|| EngineError::UnknownJob(id.to_string()))
+    }
+
+    /// Stops a bulk job after the attempts already running; the rest are not made.
+    pub fn cancel_bulk(&self, id: &str) -> Result<JobProgress, EngineError> {
+        let jobs = self.inner.jobs.lock().expect("jobs lock");
+        let job = jobs
+            .get(id)
+            .ok_or_else(|| EngineError::UnknownJob(id.to_string()))?;
+        if !job.finished.load(Ordering::SeqCst) {
+            job.cancelled.store(true, Ordering::SeqCst);
+        }
+        Ok(job.progress())
+    }
+
+    /// Applies a live edit. Validated as a whole before anything changes; persisted
+    /// so it survives restarts (see the README on how it combines with the file).
+    pub async fn patch_destination(
+        &self,
+        id: &str,
+        patch: DestinationPatch,
+    ) -> Result<(), EngineError> {
+        let destination = self.destination(id)?;
+        let mut runtime = destination.runtime();
+        let mut overrides = runtime.overrides.clone();
+        let as_json = serde_json::to_value(&patch).map_err(|e| EngineError::Invalid {
+            field: "body".into(),
+            message: e.to_string(),
+        })?;
+        if let serde_json::Value::Object(fields) = as_json {
+            for (key, value) in fields {
+                match key.as_str() {
+                    "enabled" | "paused" => {}
+                    "retry" => {
+                        // Merge key by key with earlier live retry edits.
+                        let mut merged = overrides
+                            .get("retry")
+                            .and_then(|v| v.as_object().cloned())
+                            .unwrap_or_default();
+                        if let serde_json::Value::Object(new) = value {
+                            merged.extend(new);
+                        }
+                        overrides.insert(key, serde_json::Value::Object(merged));
+                    }
+                    _ => {
+                        overrides.insert(key, value);
+                    }
+                }
+            }
+        }
+        let effective = apply_overrides(&destination.base, &overrides)?;
+        if let Some(enabled) = patch.enabled {
+            runtime.disabled = !enabled;
+        }
+        if let Some(paused) = patch.paused {
+            runtime.paused = paused;
+        }
+        runtime.overrides = overrides;
+        if runtime
+            .concurrency
+            .is_some_and(|c| c >= effective.concurrency)
+        {
+            runtime.concurrency = None;
+        }
+        *destination.config.write().expect("destination config lock") = Arc::new(effective);
+        *destination
+            .runtime
+            .lock()
+            .expect("destination runtime lock") = runtime;
+        self.save_runtime(&destination).await
+    }
+}
+
+/// Retries one destination's share of a bulk job, never using more than half of
+/// its concurrency so new events are not starved.
+async fn bulk_worker(
+    engine: Engine,
+    job: Arc<BulkJob>,
+    destination: Arc<Destination>,
+    ids: Vec<EventId>,
+) {
+    let mut running = tokio::task::JoinSet::new();
+    for id in ids {
+        loop {
+            if job.cancelled.load(Ordering::SeqCst) {
+                break;
+            }
+            let concurrency = destination.current_concurrency();
+            let slot_freed = destination.slot_freed.notified();
+            let busy = destination.in_flight.lock().expect("in-flight lock").len();
+            if running.len() < bulk_share(concurrency) && busy < concurrency as usize {
+                break;
+            }
+            if running.is_empty() {
+                // Every slot is taken by the dispatcher's own attempts.
+                slot_freed.await;
+            } else if let Some(result) = running.join_next().await {
+                count(&job, result);
+            }
+        }
+        if job.cancelled.load(Ordering::SeqCst) {
+            break;
+        }
+        let handle = spawn_attempt(&engine, &destination, id, Some(Trigger::Bulk));
+        running.spawn(async move { handle.await.ok().flatten() });
+    }
+    while let Some(result) = running.join_next().await {
+        count(&job, result);
+    }
+}
+
+fn count(job: &BulkJob, result: Result<Option<AttemptSummary>, tokio::task::JoinError>) {
+    job.done.fetch_add(1, Ordering::SeqCst);
+    match result {
+        Ok(Some(summary)) if summary.success => job.succeeded.fetch_add(1, Ordering::SeqCst),
+        _ => job.failed.fetch_add(1, Ordering::SeqCst),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bulk_share;
+
+    #[test]
+    fn bulk_jobs_leave_room_for_new_events() {
+        assert_eq!(bulk_share(1), 1);
+        assert_eq!(bulk_share(2), 1);
+        assert_eq!(bulk_share(8), 4);
+    }
+}
