@@ -137,6 +137,10 @@ impl Engine {
         let mut destinations = BTreeMap::new();
         for dest_config in &config.destinations {
             let runtime = store.runtime(&dest_config.id)?.unwrap_or_default();
+            if !runtime.overrides.is_empty() {
+                let keys: Vec<&str> = runtime.overrides.keys().map(String::as_str).collect();
+                tracing::info!(destination = %dest_config.id, edited = ?keys, "live edits are applied over the config file");
+            }
             let effective = apply_overrides(dest_config, &runtime.overrides).unwrap_or_else(|e| {
                 tracing::warn!(destination = %dest_config.id, error = %e, "stored live edits no longer apply; using the config file");
                 dest_config.clone()

@@ -1,0 +1,1 @@
+//! `hookwatch --demo`.
