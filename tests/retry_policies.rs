@@ -1,0 +1,520 @@
+//! The retry designs end to end: the real engine on virtual time against scripted
+//! receivers on 127.0.0.1.
+
+mod support;
+
+use hookwatch::engine::{BulkSelection, DestinationPatch, JobState};
+use hookwatch::model::EventState;
+use hookwatch::policy::Trigger;
+use std::time::Duration;
+use support::{wait_for, Harness, Receiver, Reply};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn destination(id: &str, url: &str, extra: &str, retry: &str) -> String {
+    format!("[[destinations]]\nid = \"{id}\"\nurl = \"{url}\"\n{extra}\n[destinations.retry]\n{retry}\n")
+}
+
+#[tokio::test]
+async fn fails_then_retries_on_schedule_then_delivers_with_history() {
+    let receiver = Receiver::start(Reply::status(200)).await;
+    receiver.then([Reply::status(500), Reply::status(503)]);
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "schedule = \"fixed\"\ndelay = \"1m\"\nmax_retries = 3",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    assert_eq!(h.state(id), EventState::Retrying);
+    let event = h.engine.get_event(id).unwrap().event;
+    assert_eq!(
+        event.next_attempt_at,
+        Some(support::epoch() + chrono::Duration::minutes(1))
+    );
+
+    // Nothing happens before the due time.
+    h.advance(Duration::from_secs(59));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(receiver.count(), 1, "retried before its due time");
+
+    h.advance(Duration::from_secs(1));
+    h.wait_attempts(id, 2).await;
+    h.advance(MINUTE);
+    h.wait_state(id, EventState::Delivered).await;
+
+    let detail = h.engine.get_event(id).unwrap();
+    let triggers: Vec<Trigger> = detail.attempts.iter().map(|a| a.trigger).collect();
+    assert_eq!(
+        triggers,
+        [Trigger::Initial, Trigger::Automatic, Trigger::Automatic]
+    );
+    let statuses: Vec<Option<u16>> = detail.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(500), Some(503), Some(200)]);
+    assert_eq!(detail.attempts[0].decision, "retry in 1m");
+    assert_eq!(detail.attempts[2].decision, "delivered");
+
+    let seen = receiver.seen();
+    let attempt_numbers: Vec<String> = seen
+        .iter()
+        .map(|s| s.header("hookwatch-attempt").unwrap())
+        .collect();
+    assert_eq!(attempt_numbers, ["1", "2", "3"]);
+    assert!(seen
+        .iter()
+        .all(|s| s.header("webhook-id").unwrap() == id.to_string()));
+    assert_eq!(
+        seen[0].header("hookwatch-will-retry-after").as_deref(),
+        Some("60")
+    );
+}
+
+#[tokio::test]
+async fn last_automatic_attempt_carries_no_will_retry_after() {
+    let receiver = Receiver::start(Reply::status(500)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "schedule = \"fixed\"\ndelay = \"1m\"\nmax_retries = 1",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    h.advance(MINUTE);
+    h.wait_state(id, EventState::Failed).await;
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].header("hookwatch-will-retry-after").is_some());
+    assert_eq!(seen[1].header("hookwatch-will-retry-after"), None);
+    let detail = h.engine.get_event(id).unwrap();
+    assert_eq!(detail.event.reason.as_deref(), Some("retries_exhausted"));
+}
+
+#[tokio::test]
+async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
+    let receiver = Receiver::start(Reply::status(500)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "concurrency = 1",
+        "schedule = \"fixed\"\ndelay = \"1h\"\nmax_retries = 5",
+    ))
+    .await;
+    let mut backlog = Vec::new();
+    for _ in 0..3 {
+        let id = h.ingest("a").await;
+        h.wait_attempts(id, 1).await;
+        backlog.push(id);
+    }
+    assert!(h.engine.destination_view("a").unwrap().in_retry);
+
+    // The endpoint recovers: a new event is attempted at once (no clock advance),
+    // its 2xx ends retry mode and the backlog is attempted now, oldest first.
+    receiver.set_default(Reply::status(200));
+    let fresh = h.ingest("a").await;
+    h.wait_state(fresh, EventState::Delivered).await;
+    for id in &backlog {
+        h.wait_state(*id, EventState::Delivered).await;
+    }
+    assert!(!h.engine.destination_view("a").unwrap().in_retry);
+    for id in &backlog {
+        let detail = h.engine.get_event(*id).unwrap();
+        assert_eq!(detail.attempts.last().unwrap().trigger, Trigger::Flush);
+    }
+    let order: Vec<String> = receiver.seen()[4..]
+        .iter()
+        .map(|s| s.header("webhook-id").unwrap())
+        .collect();
+    let expected: Vec<String> = backlog.iter().map(|id| id.to_string()).collect();
+    assert_eq!(order, expected, "flushed oldest first");
+}
+
+#[tokio::test]
+async fn client_error_fails_at_once_and_disables_the_destination_until_enabled() {
+    let receiver = Receiver::start(Reply::status(404)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "on_client_error = \"disable\"",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_state(id, EventState::Failed).await;
+    let detail = h.engine.get_event(id).unwrap();
+    assert!(
+        detail.attempts[0]
+            .decision
+            .starts_with("gave up: 404 not retriable"),
+        "{}",
+        detail.attempts[0].decision
+    );
+    assert_eq!(detail.event.reason.as_deref(), Some("not_retriable"));
+    let view = h.engine.destination_view("a").unwrap();
+    assert!(
+        !view.enabled,
+        "a 404 with on_client_error=disable disables the destination"
+    );
+
+    receiver.set_default(Reply::status(200));
+    let held = h.ingest("a").await;
+    h.advance(HOUR);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.state(held), EventState::Pending, "held while disabled");
+    assert_eq!(receiver.count(), 1);
+
+    h.engine
+        .patch_destination(
+            "a",
+            DestinationPatch {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.wait_state(held, EventState::Delivered).await;
+}
+
+#[tokio::test]
+async fn too_many_redirects_is_not_retried() {
+    let receiver = Receiver::start(Reply::status(302)).await;
+    receiver.set_default(Reply::status(302).header("location", "/loop"));
+    let h = Harness::start(&destination("a", &receiver.url, "", "max_retries = 5")).await;
+    let id = h.ingest("a").await;
+    h.wait_state(id, EventState::Failed).await;
+    let detail = h.engine.get_event(id).unwrap();
+    assert_eq!(detail.event.reason.as_deref(), Some("too_many_redirects"));
+    assert_eq!(receiver.count(), 4, "the first request and 3 redirects");
+}
+
+#[tokio::test]
+async fn rate_limiting_lowers_concurrency_but_never_below_one() {
+    let receiver = Receiver::start(Reply::status(429)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "concurrency = 3",
+        "delay = \"1h\"",
+    ))
+    .await;
+    for expected in [2, 1, 1] {
+        let id = h.ingest("a").await;
+        h.wait_attempts(id, 1).await;
+        let engine = h.engine.clone();
+        wait_for("concurrency to settle", || {
+            let engine = engine.clone();
+            async move { engine.destination_view("a").unwrap().concurrency == expected }
+        })
+        .await;
+    }
+    assert_eq!(h.engine.destination_view("a").unwrap().max_concurrency, 3);
+}
+
+#[tokio::test]
+async fn retry_after_overrides_the_schedule_and_minus_one_cancels() {
+    let receiver = Receiver::start(Reply::status(200)).await;
+    receiver.then([
+        Reply::status(503).header("retry-after", "120"),
+        Reply::status(503).header("retry-after", "-1"),
+    ]);
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "schedule = \"fixed\"\ndelay = \"1h\"",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    let event = h.engine.get_event(id).unwrap().event;
+    assert_eq!(
+        event.next_attempt_at,
+        Some(support::epoch() + chrono::Duration::seconds(120)),
+        "Retry-After: 120 replaces the 1h delay"
+    );
+    h.advance(Duration::from_secs(120));
+    h.wait_state(id, EventState::Cancelled).await;
+    let detail = h.engine.get_event(id).unwrap();
+    assert_eq!(detail.attempts[1].decision, "cancelled by Retry-After: -1");
+    assert_eq!(detail.event.next_attempt_at, None);
+}
+
+#[tokio::test]
+async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
+    let receiver = Receiver::start(Reply::status(500)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "schedule = \"fixed\"\ndelay = \"1h\"\nmax_retries = 2",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    let scheduled = h.engine.get_event(id).unwrap().event.next_attempt_at;
+
+    let failed = h.engine.retry_now(id).await.unwrap();
+    assert!(!failed.success);
+    let after_failure = h.engine.get_event(id).unwrap().event;
+    assert_eq!(after_failure.state, EventState::Retrying);
+    assert_eq!(
+        after_failure.next_attempt_at, scheduled,
+        "the schedule goes on as before"
+    );
+    assert_eq!(
+        after_failure.automatic_retries, 0,
+        "manual attempts do not count"
+    );
+
+    receiver.set_default(Reply::status(200));
+    let delivered = h.engine.retry_now(id).await.unwrap();
+    assert!(delivered.success);
+    let event = h.engine.get_event(id).unwrap().event;
+    assert_eq!(event.state, EventState::Delivered);
+    assert_eq!(event.next_attempt_at, None);
+    h.advance(DAY);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        receiver.count(),
+        3,
+        "no automatic retry after a manual success"
+    );
+    let triggers: Vec<Trigger> = h
+        .engine
+        .get_event(id)
+        .unwrap()
+        .attempts
+        .iter()
+        .map(|a| a.trigger)
+        .collect();
+    assert_eq!(
+        triggers,
+        [Trigger::Initial, Trigger::Manual, Trigger::Manual]
+    );
+}
+
+#[tokio::test]
+async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
+    let receiver = Receiver::start(Reply::status(500)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "schedule = \"fixed\"\ndelay = \"1m\"",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    let muted = h.engine.mute(id).await.unwrap();
+    assert_eq!(muted.state, EventState::Cancelled);
+    assert_eq!(muted.next_attempt_at, None);
+    h.advance(DAY);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(receiver.count(), 1, "muted events are not retried");
+    receiver.set_default(Reply::status(200));
+    assert!(h.engine.retry_now(id).await.unwrap().success);
+    assert_eq!(h.state(id), EventState::Delivered);
+}
+
+#[tokio::test]
+async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
+    let receiver = Receiver::start(Reply::status(500)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "policy = \"none\"\nschedule = \"fixed\"\ndelay = \"1m\"",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    h.advance(MINUTE);
+    h.wait_state(id, EventState::Failed).await;
+    assert_eq!(receiver.count(), 2, "policy none: exactly one retry");
+
+    h.advance(DAY);
+    let requeued = h.engine.requeue(id).await.unwrap();
+    assert_eq!(requeued.automatic_retries, 0);
+    assert_eq!(
+        requeued.cycle_started_at,
+        support::epoch() + chrono::Duration::minutes(1441)
+    );
+    h.wait_attempts(id, 3).await;
+    h.advance(MINUTE);
+    h.wait_attempts(id, 4).await;
+    h.wait_state(id, EventState::Failed).await;
+    let detail = h.engine.get_event(id).unwrap();
+    let triggers: Vec<Trigger> = detail.attempts.iter().map(|a| a.trigger).collect();
+    assert_eq!(
+        triggers,
+        [
+            Trigger::Initial,
+            Trigger::Automatic,
+            Trigger::Initial,
+            Trigger::Automatic
+        ]
+    );
+}
+
+#[tokio::test]
+async fn max_age_reached_between_two_retries_expires_the_event() {
+    let receiver = Receiver::start(Reply::status(500)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "policy = \"always\"\nschedule = \"fixed\"\ndelay = \"2d\"\nmax_age = \"3d\"",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    h.advance(2 * DAY);
+    h.wait_state(id, EventState::Failed).await;
+    let detail = h.engine.get_event(id).unwrap();
+    assert_eq!(detail.event.reason.as_deref(), Some("expired"));
+    assert_eq!(detail.attempts.last().unwrap().decision, "expired after 3d");
+}
+
+#[tokio::test]
+async fn held_events_expire_at_max_age_too() {
+    let receiver = Receiver::start(Reply::status(200)).await;
+    let h = Harness::start(&destination("a", &receiver.url, "", "max_age = \"1h\"")).await;
+    h.engine
+        .patch_destination(
+            "a",
+            DestinationPatch {
+                paused: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = h.ingest("a").await;
+    h.advance(2 * HOUR);
+    h.wait_state(id, EventState::Failed).await;
+    assert_eq!(receiver.count(), 0);
+    assert_eq!(
+        h.engine.get_event(id).unwrap().event.reason.as_deref(),
+        Some("expired")
+    );
+}
+
+#[tokio::test]
+async fn bulk_retry_reports_progress_and_completes() {
+    let receiver = Receiver::start(Reply::status(404)).await;
+    let h = Harness::start(&destination("a", &receiver.url, "concurrency = 4", "")).await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let id = h.ingest("a").await;
+        ids.push(id);
+    }
+    for id in &ids {
+        h.wait_state(*id, EventState::Failed).await;
+    }
+    receiver.set_default(Reply::status(200).after(Duration::from_millis(20)));
+    let job = h
+        .engine
+        .start_bulk_retry(BulkSelection {
+            destination: Some("a".into()),
+            state: Some(EventState::Failed),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(job.total, 12);
+    let engine = h.engine.clone();
+    let job_id = job.id.clone();
+    wait_for("the bulk job to complete", || {
+        let engine = engine.clone();
+        let job_id = job_id.clone();
+        async move { engine.bulk_progress(&job_id).unwrap().state == JobState::Completed }
+    })
+    .await;
+    let progress = h.engine.bulk_progress(&job.id).unwrap();
+    assert_eq!(
+        (progress.done, progress.succeeded, progress.failed),
+        (12, 12, 0)
+    );
+    assert!(
+        receiver.max_in_flight() <= 2,
+        "bulk uses at most half of the concurrency"
+    );
+    for id in &ids {
+        assert_eq!(h.state(*id), EventState::Delivered);
+        let detail = h.engine.get_event(*id).unwrap();
+        assert_eq!(detail.attempts.last().unwrap().trigger, Trigger::Bulk);
+    }
+}
+
+#[tokio::test]
+async fn bulk_retry_can_be_cancelled() {
+    let receiver = Receiver::start(Reply::status(404)).await;
+    let h = Harness::start(&destination("a", &receiver.url, "concurrency = 2", "")).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(h.ingest("a").await);
+    }
+    for id in &ids {
+        h.wait_state(*id, EventState::Failed).await;
+    }
+    receiver.set_default(Reply::status(200).after(Duration::from_millis(200)));
+    let job = h
+        .engine
+        .start_bulk_retry(BulkSelection {
+            ids: Some(ids.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    let engine = h.engine.clone();
+    let job_id = job.id.clone();
+    wait_for("the first bulk attempt", || {
+        let engine = engine.clone();
+        let job_id = job_id.clone();
+        async move { engine.bulk_progress(&job_id).unwrap().done >= 1 }
+    })
+    .await;
+    let cancelled = h.engine.cancel_bulk(&job.id).unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let progress = h.engine.bulk_progress(&job.id).unwrap();
+    assert!(progress.done < progress.total, "{progress:?}");
+    let delivered = ids
+        .iter()
+        .filter(|id| h.state(**id) == EventState::Delivered)
+        .count();
+    assert_eq!(delivered as u64, progress.succeeded);
+}
+
+#[tokio::test]
+async fn policy_edits_between_retries_apply_at_the_next_retry() {
+    let receiver = Receiver::start(Reply::status(500)).await;
+    let h = Harness::start(&destination(
+        "a",
+        &receiver.url,
+        "",
+        "schedule = \"fixed\"\ndelay = \"1h\"",
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    let patch: hookwatch::policy::RetrySpec = serde_json::from_str(r#"{"delay": "5m"}"#).unwrap();
+    h.engine
+        .patch_destination(
+            "a",
+            DestinationPatch {
+                retry: Some(patch),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.advance(HOUR);
+    h.wait_attempts(id, 2).await;
+    let detail = h.engine.get_event(id).unwrap();
+    assert_eq!(detail.attempts[1].decision, "retry in 5m");
+}
