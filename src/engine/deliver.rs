@@ -17,6 +17,12 @@ pub const MAX_REDIRECTS: usize = 3;
 /// The one client every attempt shares, so connections to a destination are kept
 /// alive and reused.
 pub fn build_client() -> reqwest::Client {
+    client_builder()
+        .build()
+        .expect("the HTTP client's fixed settings are valid")
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         // Environment proxies would silently reroute deliveries; operators who want
@@ -26,8 +32,6 @@ pub fn build_client() -> reqwest::Client {
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
         .user_agent(concat!("hookwatch/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client's fixed settings are valid")
 }
 
 /// What one attempt produced.
@@ -86,7 +90,21 @@ pub async fn send(
     content_type: Option<&str>,
     body: bytes::Bytes,
     headers: AttemptHeaders<'_>,
+    deny_private: bool,
 ) -> Delivery {
+    if deny_private {
+        if let Some(ip) = private_literal(&destination.url) {
+            let message =
+                format!("{ip} is a private address, refused by deny_private_destinations");
+            return Delivery {
+                outcome: Outcome::Network(message.clone()),
+                status: None,
+                error: Some(message),
+                duration: Duration::ZERO,
+                excerpt: String::new(),
+            };
+        }
+    }
     let mut request = client
         .post(destination.url.clone())
         .timeout(destination.timeout);
@@ -209,6 +227,34 @@ pub fn describe(error: &reqwest::Error) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn private_ranges_are_recognised() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private_address(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "172.32.0.1",
+            "100.128.0.1",
+        ] {
+            assert!(!is_private_address(public.parse().unwrap()), "{public}");
+        }
+    }
+
     /// The example from the Standard Webhooks specification's reference libraries.
     #[test]
     fn signature_matches_standard_webhooks_reference_vector() {
@@ -232,4 +278,78 @@ mod tests {
         assert_eq!(header.split(' ').count(), 2);
         assert!(header.split(' ').all(|s| s.starts_with("v1,")));
     }
+}
+
+/// Whether an address is one a public webhook must never reach: loopback,
+/// private, link-local, carrier-grade NAT, unspecified, or their IPv6 kin
+/// (including IPv4-mapped forms).
+pub fn is_private_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// A resolver that drops private addresses, so the check happens on the
+/// addresses actually connected to and DNS rebinding cannot slip past it.
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|addr| !is_private_address(addr.ip()))
+                .collect();
+            if public.is_empty() {
+                let shown: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
+                return Err(format!(
+                    "{host} resolves only to private addresses ({}), refused by deny_private_destinations",
+                    shown.join(", ")
+                )
+                .into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The client for `deny_private_destinations = true`.
+pub fn build_public_only_client() -> reqwest::Client {
+    client_builder()
+        .dns_resolver(std::sync::Arc::new(PublicOnlyResolver))
+        .build()
+        .expect("the HTTP client's fixed settings are valid")
+}
+
+/// A URL whose host is a private IP literal (no DNS involved), if it is one.
+pub fn private_literal(url: &reqwest::Url) -> Option<std::net::IpAddr> {
+    let ip = match url.host()? {
+        url::Host::Ipv4(v4) => std::net::IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => std::net::IpAddr::V6(v6),
+        url::Host::Domain(_) => return None,
+    };
+    is_private_address(ip).then_some(ip)
 }

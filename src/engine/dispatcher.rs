@@ -193,6 +193,7 @@ async fn attempt(
             attempt: record.attempt_count + 1,
             will_retry_after,
         },
+        engine.inner.deny_private,
     )
     .await;
     let finished = engine.inner.clock.now();

@@ -114,6 +114,8 @@ struct Inner {
     store: Store,
     clock: SharedClock,
     client: reqwest::Client,
+    /// `server.deny_private_destinations`: refuse private addresses at connect time.
+    deny_private: bool,
     destinations: RwLock<BTreeMap<String, Arc<Destination>>>,
     changes: broadcast::Sender<Change>,
     metrics: metrics::Metrics,
@@ -163,7 +165,12 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                client: deliver::build_client(),
+                client: if config.server.deny_private_destinations {
+                    deliver::build_public_only_client()
+                } else {
+                    deliver::build_client()
+                },
+                deny_private: config.server.deny_private_destinations,
                 destinations: RwLock::new(destinations),
                 changes,
                 metrics: metrics::Metrics::default(),

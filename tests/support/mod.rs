@@ -158,9 +158,14 @@ pub struct Harness {
 impl Harness {
     /// `destinations` is the TOML of the `[[destinations]]` tables.
     pub async fn start(destinations: &str) -> Harness {
+        Harness::start_with("", destinations).await
+    }
+
+    /// `server` is the TOML of a `[server]` table (or empty).
+    pub async fn start_with(server: &str, destinations: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "[store]\npath = \"{}\"\n\n{destinations}",
+            "{server}\n[store]\npath = \"{}\"\n\n{destinations}",
             dir.path().join("store.redb").display()
         );
         let config = Config::parse(&text, ConfigSource::File("test.toml".into()), None)
