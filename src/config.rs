@@ -109,8 +109,9 @@ struct RawConfig {
     server: RawServer,
     #[serde(default)]
     store: RawStore,
+    /// Kept as tables so that an error can name the destination's id.
     #[serde(default)]
-    destinations: Vec<RawDestination>,
+    destinations: Vec<toml::Table>,
 }
 
 #[derive(Deserialize, Default)]
@@ -148,8 +149,9 @@ pub struct RawDestination {
     #[serde(default)]
     headers: BTreeMap<String, String>,
     secret: Option<OneOrMany>,
+    /// Checked on its own, so its errors say `retry.<key>`.
     #[serde(default)]
-    retry: RetrySpec,
+    retry: Option<toml::Table>,
 }
 
 /// The places searched, in order, when no `--config` is given.
@@ -262,8 +264,8 @@ impl Config {
 
         let mut seen = HashSet::new();
         let mut destinations = Vec::with_capacity(raw.destinations.len());
-        for (index, raw_dest) in raw.destinations.into_iter().enumerate() {
-            let dest = validate_destination(raw_dest, index)
+        for (index, table) in raw.destinations.into_iter().enumerate() {
+            let dest = destination_from_table(table, index)
                 .map_err(|(key, message)| fail(&key, message))?;
             if !seen.insert(dest.id.clone()) {
                 return Err(fail(
@@ -345,6 +347,39 @@ pub fn validate_secret(secret: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Deserialises one `[[destinations]]` table, naming the destination (by id, or
+/// by position when the id is missing) and the key in any error.
+fn destination_from_table(
+    table: toml::Table,
+    index: usize,
+) -> Result<DestinationConfig, (String, String)> {
+    let label = match table.get("id").and_then(|v| v.as_str()) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => index.to_string(),
+    };
+    let raw: RawDestination =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                serde_error(&format!("destinations[{label}]"), e.message())
+            })?;
+    validate_destination(raw, index)
+}
+
+/// Turns serde's "unknown field `x`, expected ..." into a key path and message.
+fn serde_error(prefix: &str, message: &str) -> (String, String) {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            let expected = expected.trim_start_matches(',').trim();
+            return (
+                format!("{prefix}.{field}"),
+                format!("unknown key ({expected})"),
+            );
+        }
+    }
+    (prefix.to_string(), message.trim().to_string())
+}
+
 fn validate_destination(
     raw: RawDestination,
     index: usize,
@@ -391,8 +426,13 @@ fn validate_destination(
     for secret in &secrets {
         validate_secret(secret).map_err(|m| (key("secret"), m))?;
     }
-    let retry = raw
-        .retry
+    let retry_spec: RetrySpec = match raw.retry {
+        Some(table) => toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| serde_error(&key("retry"), e.message()))?,
+        None => RetrySpec::default(),
+    };
+    let retry = retry_spec
         .resolve()
         .map_err(|e| (key(&format!("retry.{}", e.key)), e.message))?;
     Ok(DestinationConfig {
@@ -403,7 +443,7 @@ fn validate_destination(
         concurrency,
         headers: raw.headers,
         secrets,
-        retry_spec: raw.retry,
+        retry_spec,
         retry,
     })
 }
@@ -468,6 +508,9 @@ mod tests {
             ("[[destinations]]\nid = \"a\"", "destinations[a].url"),
             ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n[[destinations]]\nid = \"a\"\nurl = \"http://y\"", "destinations[a].id"),
             ("[server]\nlisten = \"0.0.0.0:8686\"", "server.token"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\ntiemout = \"1s\"", "destinations[a].tiemout"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n[destinations.retry]\ndelya = \"1s\"", "destinations[a].retry.delya"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\nconcurrency = \"many\"", "destinations[a]"),
         ];
         for (text, key) in cases {
             let err = parse(text).expect_err(text);

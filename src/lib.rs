@@ -5,6 +5,7 @@
 //! `api` and (later) `tui` are front ends over the same [`engine::Engine`] handle.
 
 pub mod api;
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod daemon;

@@ -1,7 +1,7 @@
 //! The `hookwatch` binary: parses the command line, loads the config, and runs the
 //! engine headless (`--daemon`) or under the terminal UI.
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use hookwatch::clock::SystemClock;
 use hookwatch::config::Config;
 use hookwatch::daemon;
@@ -25,6 +25,14 @@ struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Measure end-to-end delivery on this machine (see the README's performance section).
+    Bench(hookwatch::bench::BenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -39,6 +47,15 @@ const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = color_eyre::install();
+    if let Some(Command::Bench(args)) = &cli.command {
+        return match hookwatch::bench::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hookwatch bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging(cli.log_format);
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,

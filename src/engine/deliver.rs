@@ -223,63 +223,6 @@ pub fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_ranges_are_recognised() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_private_address(private.parse().unwrap()), "{private}");
-        }
-        for public in [
-            "8.8.8.8",
-            "1.1.1.1",
-            "2606:4700::1111",
-            "172.32.0.1",
-            "100.128.0.1",
-        ] {
-            assert!(!is_private_address(public.parse().unwrap()), "{public}");
-        }
-    }
-
-    /// The example from the Standard Webhooks specification's reference libraries.
-    #[test]
-    fn signature_matches_standard_webhooks_reference_vector() {
-        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
-        let timestamp = 1614265330;
-        let body = br#"{"test": 2432232314}"#;
-        assert_eq!(
-            sign(secret, id, timestamp, body).unwrap(),
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
-    }
-
-    #[test]
-    fn every_secret_signs_for_rotation() {
-        let secrets = vec![
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
-            "whsec_c2Vjb25kLXNlY3JldA==".to_string(),
-        ];
-        let header = signature_header(&secrets, "id", 1, b"{}").unwrap();
-        assert_eq!(header.split(' ').count(), 2);
-        assert!(header.split(' ').all(|s| s.starts_with("v1,")));
-    }
-}
-
 /// Whether an address is one a public webhook must never reach: loopback,
 /// private, link-local, carrier-grade NAT, unspecified, or their IPv6 kin
 /// (including IPv4-mapped forms).
@@ -352,4 +295,61 @@ pub fn private_literal(url: &reqwest::Url) -> Option<std::net::IpAddr> {
         url::Host::Domain(_) => return None,
     };
     is_private_address(ip).then_some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_ranges_are_recognised() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private_address(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "172.32.0.1",
+            "100.128.0.1",
+        ] {
+            assert!(!is_private_address(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    /// The example from the Standard Webhooks specification's reference libraries.
+    #[test]
+    fn signature_matches_standard_webhooks_reference_vector() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        let timestamp = 1614265330;
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            sign(secret, id, timestamp, body).unwrap(),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    #[test]
+    fn every_secret_signs_for_rotation() {
+        let secrets = vec![
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
+            "whsec_c2Vjb25kLXNlY3JldA==".to_string(),
+        ];
+        let header = signature_header(&secrets, "id", 1, b"{}").unwrap();
+        assert_eq!(header.split(' ').count(), 2);
+        assert!(header.split(' ').all(|s| s.starts_with("v1,")));
+    }
 }

@@ -219,7 +219,7 @@ async fn attempt(
         response_excerpt: delivery.excerpt,
         decision: decision.words.clone(),
     };
-    let verdict = decision.verdict.clone();
+    let verdict = decision.verdict;
     let status = delivery.status;
     let error = delivery.error;
     let updated = store

@@ -381,7 +381,7 @@ async fn purge(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
         let cutoff = now.checked_sub_signed(retention).unwrap_or(now);
         loop {
             match engine.inner.store.purge(cutoff, now, 1000).await {
-                Ok(n) if n == 1000 => continue,
+                Ok(1000) => continue,
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(purged = n, "purged events past retention");

@@ -87,9 +87,11 @@ pub struct Inserted {
 /// One request to the writer: `run` applies it inside the shared transaction,
 /// `finish` tells its waiter how the commit that carried it ended.
 struct Job {
-    run: Box<dyn FnOnce(&mut Tables<'_>) -> Result<(), StoreError> + Send>,
+    run: ApplyFn,
     finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
 }
+
+type ApplyFn = Box<dyn FnOnce(&mut Tables<'_>) -> Result<(), StoreError> + Send>;
 
 #[derive(Clone)]
 pub struct Store {
@@ -100,6 +102,7 @@ struct StoreInner {
     db: Arc<Database>,
     path: PathBuf,
     jobs: mpsc::UnboundedSender<Job>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Store {
@@ -149,7 +152,7 @@ impl Store {
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::unbounded_channel();
         let writer_db = db.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("hookwatch-store-writer".into())
             .spawn(move || writer_loop(writer_db, queue))
             .map_err(|e| open_err(format!("cannot start writer thread: {e}")))?;
@@ -158,12 +161,31 @@ impl Store {
                 db,
                 path: path.to_path_buf(),
                 jobs,
+                writer: std::sync::Mutex::new(Some(writer)),
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Closes the store once every queued write is committed, releasing the file
+    /// so another process may open it. Only the last handle closes; earlier ones
+    /// just let go.
+    pub async fn close(self) {
+        let Ok(inner) = Arc::try_unwrap(self.inner) else {
+            return;
+        };
+        let StoreInner {
+            db, jobs, writer, ..
+        } = inner;
+        drop(jobs);
+        drop(db);
+        let writer = writer.lock().expect("writer handle lock").take();
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
     }
 
     /// Runs `change` inside the next group commit and returns its result once that

@@ -76,7 +76,7 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    pub(super) fn insert_event(&mut self, event: NewEvent) -> Result<Inserted, StoreError> {
+    pub fn insert_event(&mut self, event: NewEvent) -> Result<Inserted, StoreError> {
         let mut duplicate_of = None;
         if let Some(key) = &event.idempotency_key {
             let window_start = (event.created_at - IDEMPOTENCY_WINDOW).timestamp_millis();

@@ -127,8 +127,13 @@ impl Dest {
     }
 
     /// `[destinations.retry] schedule = "fixed"` with this delay and retry count.
-    pub fn retry_fixed(mut self, delay: &str, max_retries: u32) -> Dest {
-        self.retry = Some(("fixed".to_string(), delay.to_string(), max_retries));
+    pub fn retry_fixed(self, delay: &str, max_retries: u32) -> Dest {
+        self.retry("fixed", delay, max_retries)
+    }
+
+    /// `[destinations.retry]` with this schedule, delay and retry count.
+    pub fn retry(mut self, schedule: &str, delay: &str, max_retries: u32) -> Dest {
+        self.retry = Some((schedule.to_string(), delay.to_string(), max_retries));
         self
     }
 
@@ -174,6 +179,8 @@ pub struct TestConfig {
     server_lines: Vec<String>,
     destinations: Vec<Dest>,
     pub token: Option<String>,
+    /// Environment variables for the daemon process.
+    pub env: Vec<(String, String)>,
 }
 
 impl TestConfig {
@@ -185,6 +192,15 @@ impl TestConfig {
     pub fn token(mut self, token: &str) -> TestConfig {
         self.server_lines
             .push(format!("token = {}", toml_str(token)));
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// Leaves `server.token` out of the file and passes the token in
+    /// `HOOKWATCH_TOKEN`; the daemon's client sends it.
+    pub fn token_from_env(mut self, token: &str) -> TestConfig {
+        self.env
+            .push(("HOOKWATCH_TOKEN".to_string(), token.to_string()));
         self.token = Some(token.to_string());
         self
     }
@@ -234,6 +250,7 @@ pub struct Daemon {
     pub store_path: PathBuf,
     pub token: Option<String>,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
     log: LogLines,
     /// Index in `log` where the current process's lines start.
     log_start: usize,
@@ -296,6 +313,7 @@ impl Daemon {
             store_path,
             token: config.token.clone(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            env: config.env.clone(),
             log: Arc::new(Mutex::new(Vec::new())),
             log_start: 0,
             http: http_client(),
@@ -315,7 +333,10 @@ impl Daemon {
 
     /// Starts the process on `config_path` and waits for its "listening on" line.
     async fn spawn(&mut self) {
-        assert!(self.child.is_none(), "spawn while a daemon is still running");
+        assert!(
+            self.child.is_none(),
+            "spawn while a daemon is still running"
+        );
         let mut command = Command::new(env!("CARGO_BIN_EXE_hookwatch"));
         command
             .arg("--daemon")
@@ -324,6 +345,7 @@ impl Daemon {
             .args(&self.extra_args)
             .env_remove("HOOKWATCH_TOKEN")
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -467,16 +489,22 @@ impl Daemon {
     /// GET that must answer 200 with JSON.
     pub async fn get_json(&self, path: &str) -> Value {
         let (status, body) = self.send(self.request(reqwest::Method::GET, path)).await;
-        assert_eq!(status, 200, "GET {path}: expected 200, got {status}: {body}");
+        assert_eq!(
+            status, 200,
+            "GET {path}: expected 200, got {status}: {body}"
+        );
         body
     }
 
     /// POST /v1/destinations/{dest}/events with a JSON body.
     pub async fn post_event(&self, dest: &str, body: &str) -> (u16, Value) {
         self.send(
-            self.request(reqwest::Method::POST, &format!("/v1/destinations/{dest}/events"))
-                .header("content-type", "application/json")
-                .body(body.to_string()),
+            self.request(
+                reqwest::Method::POST,
+                &format!("/v1/destinations/{dest}/events"),
+            )
+            .header("content-type", "application/json")
+            .body(body.to_string()),
         )
         .await
     }
@@ -498,14 +526,18 @@ impl Daemon {
 
     /// Waits until the event is in `state`; returns its detail.
     pub async fn wait_event_state(&self, id: &str, state: &str) -> Value {
-        wait_for(DEADLINE, &format!("event {id} to be {state}"), || async move {
-            let event = self.event(id).await;
-            if event["state"] == state {
-                Ok(event)
-            } else {
-                Err(event.to_string())
-            }
-        })
+        wait_for(
+            DEADLINE,
+            &format!("event {id} to be {state}"),
+            || async move {
+                let event = self.event(id).await;
+                if event["state"] == state {
+                    Ok(event)
+                } else {
+                    Err(event.to_string())
+                }
+            },
+        )
         .await
     }
 
@@ -559,9 +591,15 @@ pub fn event_id_of(reply: &Value) -> String {
 /// Asserts `id` is a 26-character Crockford base32 ULID.
 pub fn assert_ulid(id: &str) {
     const CROCKFORD: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    assert_eq!(id.len(), 26, "event id {id:?} should be a 26-character ULID");
+    assert_eq!(
+        id.len(),
+        26,
+        "event id {id:?} should be a 26-character ULID"
+    );
     assert!(
-        id.to_ascii_uppercase().chars().all(|c| CROCKFORD.contains(c)),
+        id.to_ascii_uppercase()
+            .chars()
+            .all(|c| CROCKFORD.contains(c)),
         "event id {id:?} should be Crockford base32 (a ULID)"
     );
 }
@@ -616,7 +654,8 @@ impl Hit {
     }
 
     pub fn attempt(&self) -> Option<u32> {
-        self.header("hookwatch-attempt").and_then(|v| v.parse().ok())
+        self.header("hookwatch-attempt")
+            .and_then(|v| v.parse().ok())
     }
 
     pub fn body_text(&self) -> String {
