@@ -732,7 +732,14 @@ const LATENESS_LEAD: Duration = Duration::from_secs(8);
 async fn backlog(args: &BenchArgs, exe: &Path) -> Result<BacklogReport, BenchError> {
     let dir = tempfile::tempdir().map_err(setup)?;
     let epoch = Instant::now();
-    let sample = LATENESS_SAMPLE.min(args.backlog_events);
+    if args.backlog_events < 2 {
+        return Err(BenchError::Setup(
+            "--backlog-events must be at least 2".into(),
+        ));
+    }
+    // The last event is due at once (restart to first delivery); the sample is
+    // taken from the others.
+    let sample = LATENESS_SAMPLE.min(args.backlog_events - 1);
     let tally = Tally::new(epoch, args.backlog_events as usize, 0.0);
     let receiver = start_receiver(tally.clone())?;
     let config = write_config(dir.path(), receiver, 1, args.concurrency)?;

@@ -1,0 +1,90 @@
+//! A CI-sized run of every `hookwatch bench` scenario, so the benchmark itself
+//! never rots. The figures are not judged here (a debug build on a busy CI box
+//! proves nothing about speed); only that each scenario runs to the end, every
+//! event arrives and the JSON line carries every field the README promises.
+
+use serde_json::Value;
+use std::process::Command;
+
+fn bench(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookwatch"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run hookwatch bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().expect("bench printed nothing");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"))
+}
+
+#[test]
+fn throughput_delivers_every_event_and_reports_every_field() {
+    let report = bench(&[
+        "--events",
+        "300",
+        "--concurrency",
+        "8",
+        "--destinations",
+        "2",
+    ]);
+    assert_eq!(report["delivered"], 300, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+    for field in [
+        "events",
+        "concurrency",
+        "payload_bytes",
+        "ingest_per_s",
+        "delivered_per_s",
+        "raw_http_per_s",
+        "ratio",
+        "peak_rss_mb",
+        "engine_cpu_ms_per_event",
+        "store_bytes",
+    ] {
+        assert!(report[field].is_number(), "{field} missing in {report}");
+    }
+    for field in ["p50", "p99", "max"] {
+        assert!(
+            report["latency_ms"][field].as_f64().unwrap() > 0.0,
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn throughput_with_failures_still_delivers_everything() {
+    let report = bench(&[
+        "--events",
+        "200",
+        "--concurrency",
+        "8",
+        "--fail-rate",
+        "0.2",
+    ]);
+    assert_eq!(report["delivered"], 200, "{report}");
+}
+
+#[test]
+fn idle_and_backlog_scenarios_run() {
+    let idle = bench(&[
+        "--scenario",
+        "idle",
+        "--idle-events",
+        "500",
+        "--idle-for",
+        "1s",
+    ]);
+    assert!(idle["cpu_percent"].is_number(), "{idle}");
+    let backlog = bench(&["--scenario", "backlog", "--backlog-events", "1000"]);
+    assert_eq!(backlog["lateness_sample"], 999, "{backlog}");
+    assert!(
+        backlog["restart_to_first_delivery_ms"].as_f64().unwrap() > 0.0,
+        "{backlog}"
+    );
+}
