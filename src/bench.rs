@@ -123,6 +123,9 @@ pub struct ThroughputReport {
     pub peak_rss_mb: f64,
     pub engine_cpu_ms_per_event: f64,
     pub store_bytes: u64,
+    /// Durable commits the engine made, and writes per commit (group commit).
+    pub store_commits: u64,
+    pub writes_per_commit: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -309,8 +312,21 @@ struct EngineProcess {
 }
 
 impl EngineProcess {
+    /// `HOOKWATCH_BENCH_ENGINE_PREFIX` (e.g. `perf record -g -o engine.perf --`)
+    /// runs the engine under a profiler; everything else stays the same.
     fn start(exe: &Path, config: &Path) -> Result<EngineProcess, BenchError> {
-        let mut child = Command::new(exe)
+        let prefix: Vec<String> = std::env::var("HOOKWATCH_BENCH_ENGINE_PREFIX")
+            .map(|p| p.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(["--daemon", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn,hookwatch=info")
@@ -621,6 +637,7 @@ async fn throughput(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport, Be
     let finished = wait_delivered(&tally, args.events, limit).await?;
     // Let any duplicate deliveries in flight land before counting them.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let (store_commits, store_writes) = commit_counts(engine.addr).await;
     let usage = engine.stop()?;
     let delivered = tally.delivered.load(Ordering::Relaxed);
     let delivered_per_s = delivered as f64 / (finished - run_started).as_secs_f64();
@@ -656,7 +673,27 @@ async fn throughput(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport, Be
         peak_rss_mb: usage.peak_rss_kb as f64 / 1024.0,
         engine_cpu_ms_per_event: usage.cpu.as_secs_f64() * 1000.0 / delivered.max(1) as f64,
         store_bytes,
+        store_commits,
+        writes_per_commit: store_writes as f64 / store_commits.max(1) as f64,
     })
+}
+
+/// Reads the store's commit counters from the engine's `/metrics`.
+async fn commit_counts(addr: SocketAddr) -> (u64, u64) {
+    let text = match reqwest::get(format!("http://{addr}/metrics")).await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        value("hookwatch_store_commits_total "),
+        value("hookwatch_store_writes_total "),
+    )
 }
 
 // ---------------------------------------------------------------------------

@@ -25,6 +25,12 @@ struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// TUI without any action that changes state.
+    #[arg(long)]
+    read_only: bool,
+    /// A temporary store, built-in local receivers and a trickle of events.
+    #[arg(long, conflicts_with = "config")]
+    demo: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -56,14 +62,6 @@ fn main() -> ExitCode {
             }
         };
     }
-    init_logging(cli.log_format);
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("hookwatch: config error: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,7 +72,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_headless(config)) {
+    let outcome = if cli.demo {
+        runtime.block_on(run_demo(&cli))
+    } else {
+        let config = match Config::load(cli.config.as_deref()) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("hookwatch: config error: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
+        runtime.block_on(run(&cli, config))
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunError::BadInput(message)) => {
             eprintln!("hookwatch: {message}");
@@ -104,7 +114,9 @@ impl From<daemon::DaemonError> for RunError {
     }
 }
 
-async fn run_headless(config: Config) -> Result<(), RunError> {
+/// Runs the engine and its API, headless (`--daemon`) or under the TUI.
+async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
+    init_logging(cli, &config);
     let running = daemon::start(&config, Arc::new(SystemClock)).await?;
     tracing::info!(
         config = %config.source,
@@ -113,21 +125,82 @@ async fn run_headless(config: Config) -> Result<(), RunError> {
         "listening on http://{}",
         running.local_addr
     );
-    daemon::stop_signal().await;
-    tracing::info!("stopping: no new requests; letting attempts in flight finish");
+    if cli.daemon {
+        daemon::stop_signal().await;
+        tracing::info!("stopping: no new requests; letting attempts in flight finish");
+        running.shutdown(daemon::SHUTDOWN_GRACE).await?;
+        tracing::info!("stopped");
+        return Ok(());
+    }
+    let info = hookwatch::tui::TuiInfo {
+        listen: running.local_addr,
+        store_path: config.store.path.clone(),
+        config_source: config.source.clone(),
+        read_only: cli.read_only,
+    };
+    let shown = hookwatch::tui::run(running.engine.clone(), info).await;
     running.shutdown(daemon::SHUTDOWN_GRACE).await?;
-    tracing::info!("stopped");
-    Ok(())
+    shown.map_err(RunError::Other)
 }
 
-fn init_logging(format: LogFormat) {
+async fn run_demo(cli: &Cli) -> Result<(), RunError> {
+    let (config, _receivers) = hookwatch::demo::start_demo()
+        .await
+        .map_err(|e| RunError::Other(color_eyre::Report::new(e)))?;
+    init_logging(cli, &config);
+    let running = daemon::start(&config, Arc::new(SystemClock)).await?;
+    let trickle = hookwatch::demo::spawn_trickle(running.engine.clone());
+    tracing::info!("demo listening on http://{}", running.local_addr);
+    let result = if cli.daemon {
+        daemon::stop_signal().await;
+        Ok(())
+    } else {
+        let info = hookwatch::tui::TuiInfo {
+            listen: running.local_addr,
+            store_path: config.store.path.clone(),
+            config_source: config.source.clone(),
+            read_only: cli.read_only,
+        };
+        hookwatch::tui::run(running.engine.clone(), info)
+            .await
+            .map_err(RunError::Other)
+    };
+    trickle.abort();
+    running.shutdown(daemon::SHUTDOWN_GRACE).await?;
+    result
+}
+
+/// Headless, logs go to stderr. Under the TUI they would garble the screen, so
+/// they go to `hookwatch.log` beside the store instead.
+fn init_logging(cli: &Cli, config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let to_file = !cli.daemon;
+    let writer = if to_file {
+        let path = config
+            .store
+            .path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join("hookwatch.log");
+        let _ = path.parent().map(std::fs::create_dir_all);
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(file) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(Arc::new(file)),
+            Err(_) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::sink),
+        }
+    } else {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    };
+    let ansi = !to_file && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
+        .with_writer(writer)
+        .with_ansi(ansi);
+    let _ = match cli.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };

@@ -297,6 +297,9 @@ impl Engine {
     }
 
     pub fn metrics_text(&self) -> Result<String, EngineError> {
-        Ok(self.inner.metrics.render(&self.counts_by_destination()?))
+        Ok(self.inner.metrics.render(
+            &self.counts_by_destination()?,
+            self.inner.store.commit_stats(),
+        ))
     }
 }

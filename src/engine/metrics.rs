@@ -61,8 +61,30 @@ impl Metrics {
     }
 
     /// Renders the Prometheus exposition text; `states` are the store's counts.
-    pub fn render(&self, states: &BTreeMap<String, StateCounts>) -> String {
+    pub fn render(
+        &self,
+        states: &BTreeMap<String, StateCounts>,
+        store: &crate::store::CommitStats,
+    ) -> String {
         let mut out = String::new();
+        out.push_str(
+            "# HELP hookwatch_store_commits_total Durable store commits (each is one fsync).\n",
+        );
+        out.push_str("# TYPE hookwatch_store_commits_total counter\n");
+        let _ = writeln!(
+            out,
+            "hookwatch_store_commits_total {}",
+            store.commits.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP hookwatch_store_writes_total Writes carried by those commits (group commit).\n",
+        );
+        out.push_str("# TYPE hookwatch_store_writes_total counter\n");
+        let _ = writeln!(
+            out,
+            "hookwatch_store_writes_total {}",
+            store.writes.load(Ordering::Relaxed)
+        );
         out.push_str(
             "# HELP hookwatch_events_ingested_total Events accepted by the ingestion API.\n",
         );
@@ -145,7 +167,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let text = metrics.render(&states);
+        let text = metrics.render(&states, &crate::store::CommitStats::default());
         assert!(text.contains("hookwatch_events_ingested_total 3"));
         assert!(
             text.contains("hookwatch_attempts_total{destination=\"orders\",outcome=\"success\"} 1")

@@ -103,6 +103,7 @@ struct StoreInner {
     path: PathBuf,
     jobs: mpsc::UnboundedSender<Job>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    stats: Arc<CommitStats>,
 }
 
 impl Store {
@@ -152,9 +153,11 @@ impl Store {
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::unbounded_channel();
         let writer_db = db.clone();
+        let stats = Arc::new(CommitStats::default());
+        let writer_stats = stats.clone();
         let writer = std::thread::Builder::new()
             .name("hookwatch-store-writer".into())
-            .spawn(move || writer_loop(writer_db, queue))
+            .spawn(move || writer_loop(writer_db, queue, writer_stats))
             .map_err(|e| open_err(format!("cannot start writer thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(StoreInner {
@@ -162,12 +165,17 @@ impl Store {
                 path: path.to_path_buf(),
                 jobs,
                 writer: std::sync::Mutex::new(Some(writer)),
+                stats,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    pub fn commit_stats(&self) -> &CommitStats {
+        &self.inner.stats
     }
 
     /// Closes the store once every queued write is committed, releasing the file
@@ -496,7 +504,20 @@ pub fn ulid_floor(t: DateTime<Utc>) -> u128 {
     ms << 80
 }
 
-fn writer_loop(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Job>) {
+/// How many commits the writer made and how many writes they carried: their
+/// ratio is the group commit's effect, shown in `/metrics`.
+#[derive(Default)]
+pub struct CommitStats {
+    pub commits: std::sync::atomic::AtomicU64,
+    pub writes: std::sync::atomic::AtomicU64,
+}
+
+fn writer_loop(
+    db: Arc<Database>,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    stats: Arc<CommitStats>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -506,6 +527,8 @@ fn writer_loop(db: Arc<Database>, mut queue: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
+        stats.commits.fetch_add(1, Relaxed);
+        stats.writes.fetch_add(batch.len() as u64, Relaxed);
         commit_group(&db, &mut batch);
     }
 }

@@ -1,0 +1,875 @@
+//! The TUI's state and its pure key handling: `handle_key` changes the state and
+//! returns at most one [`Action`] for the event loop to carry out against the
+//! engine; results come back as [`ActionResult`]s. Nothing here awaits or reads
+//! the engine, so it is tested with fixture data.
+
+use super::filter::Filter;
+use super::form::PolicyForm;
+use super::history::History;
+use super::keymap::{self, Command, Pane};
+use crate::config::ConfigSource;
+use crate::engine::{
+    BulkSelection, Change, DestinationPatch, DestinationView, EventDetail, EventPage, JobProgress,
+    JobState,
+};
+use crate::model::{EventFilter, EventId, EventRecord};
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Events read per page (the visible window and some margin).
+pub const PAGE: usize = 100;
+/// How long a status message stays in the footer.
+const STATUS_SECS: i64 = 5;
+
+/// What the TUI is told about its surroundings.
+#[derive(Clone, Debug)]
+pub struct TuiInfo {
+    pub listen: SocketAddr,
+    pub store_path: PathBuf,
+    pub config_source: ConfigSource,
+    pub read_only: bool,
+}
+
+/// Something to do against the engine, off the key-handling path.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Action {
+    Quit,
+    /// Re-read the visible window (selection, page or filter changed).
+    Refresh,
+    RetryNow(Vec<EventId>),
+    Mute(Vec<EventId>),
+    Requeue(Vec<EventId>),
+    /// Count what a bulk retry would cover, for its confirmation.
+    CountBulk(BulkSelection),
+    StartBulk(BulkSelection),
+    CancelBulk(String),
+    PatchDestination {
+        id: String,
+        patch: DestinationPatch,
+    },
+}
+
+/// What came back from an [`Action`].
+#[derive(Clone, Debug)]
+pub enum ActionResult {
+    Info(String),
+    Error(String),
+    Counted(u64),
+    BulkStarted(JobProgress),
+    BulkProgress(JobProgress),
+}
+
+#[derive(Clone, Debug)]
+pub enum Confirm {
+    BulkRetry {
+        selection: BulkSelection,
+        /// What the selection covers, in words.
+        scope: String,
+        count: Option<u64>,
+    },
+    Mute {
+        ids: Vec<EventId>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Normal,
+    Filter {
+        input: String,
+        error: Option<String>,
+    },
+    Help {
+        scroll: u16,
+    },
+    Detail {
+        scroll: u16,
+    },
+    Confirm(Confirm),
+    Form(PolicyForm),
+    /// The bulk retry gauge.
+    Bulk,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rates {
+    pub ingested: f64,
+    pub delivered: f64,
+}
+
+pub struct App {
+    pub info: TuiInfo,
+    /// The time rendered against; set by the loop (fixed in tests).
+    pub now: DateTime<Utc>,
+    /// The terminal size, for paging.
+    pub size: (u16, u16),
+    pub focus: Pane,
+    pub mode: Mode,
+    pub destinations: Vec<DestinationView>,
+    /// 0 is the `all` row; n is `destinations[n - 1]`.
+    pub dest_index: usize,
+    /// The loaded page, newest first, before client-side filtering.
+    pub events: Vec<EventRecord>,
+    pub events_next: Option<EventId>,
+    /// The `after` cursor of every page from the top; the last is the current page.
+    pub page_stack: Vec<Option<EventId>>,
+    /// Index into the shown (filtered) events.
+    pub event_index: usize,
+    pub selected_event: Option<EventId>,
+    select_last_on_load: bool,
+    pub detail: Option<EventDetail>,
+    /// Index into the attempts, newest first.
+    pub attempt_index: usize,
+    pub filter_text: String,
+    pub filter: Filter,
+    pub marks: BTreeSet<EventId>,
+    pub frozen: bool,
+    pub rates: Rates,
+    pub history: History,
+    pub bulk: Option<JobProgress>,
+    pub status: Option<Status>,
+    pub quit: bool,
+}
+
+fn ctrl(key: &KeyEvent, c: char) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
+}
+
+impl App {
+    pub fn new(info: TuiInfo, now: DateTime<Utc>) -> App {
+        App {
+            info,
+            now,
+            size: (80, 24),
+            focus: Pane::Events,
+            mode: Mode::Normal,
+            destinations: Vec::new(),
+            dest_index: 0,
+            events: Vec::new(),
+            events_next: None,
+            page_stack: vec![None],
+            event_index: 0,
+            selected_event: None,
+            select_last_on_load: false,
+            detail: None,
+            attempt_index: 0,
+            filter_text: String::new(),
+            filter: Filter::default(),
+            marks: BTreeSet::new(),
+            frozen: false,
+            rates: Rates::default(),
+            history: History::default(),
+            bulk: None,
+            status: None,
+            quit: false,
+        }
+    }
+
+    // ----- what the loop reads -------------------------------------------------
+
+    /// The selected destination's id; `None` for the `all` row.
+    pub fn selected_destination(&self) -> Option<&DestinationView> {
+        self.dest_index
+            .checked_sub(1)
+            .and_then(|i| self.destinations.get(i))
+    }
+
+    pub fn selected_destination_id(&self) -> Option<&str> {
+        self.selected_destination().map(|d| d.id.as_str())
+    }
+
+    /// The engine-side filter and the cursor of the page to show.
+    pub fn events_query(&self) -> (EventFilter, Option<EventId>) {
+        (
+            self.filter.event_filter(self.selected_destination_id()),
+            self.page_stack.last().copied().flatten(),
+        )
+    }
+
+    pub fn shown_events(&self) -> Vec<&EventRecord> {
+        self.events
+            .iter()
+            .filter(|e| self.filter.matches(e))
+            .collect()
+    }
+
+    pub fn selected_record(&self) -> Option<&EventRecord> {
+        let id = self.selected_event?;
+        self.events.iter().find(|e| e.id == id)
+    }
+
+    /// The detail of the selected event, when it is loaded.
+    pub fn selected_detail(&self) -> Option<&EventDetail> {
+        self.detail
+            .as_ref()
+            .filter(|d| Some(d.event.id) == self.selected_event)
+    }
+
+    pub fn page_number(&self) -> usize {
+        self.page_stack.len()
+    }
+
+    pub fn bulk_running(&self) -> Option<&JobProgress> {
+        self.bulk.as_ref().filter(|p| p.state == JobState::Running)
+    }
+
+    pub fn visible_status(&self) -> Option<&Status> {
+        self.status
+            .as_ref()
+            .filter(|s| (self.now - s.at).num_seconds() < STATUS_SECS)
+    }
+
+    /// Rows the events pane shows at the current size.
+    pub fn page_size(&self) -> usize {
+        let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
+        let rows = super::render::events_rows(area, self);
+        rows.max(1)
+    }
+
+    // ----- what the loop feeds in ----------------------------------------------
+
+    pub fn set_destinations(&mut self, destinations: Vec<DestinationView>) {
+        self.destinations = destinations;
+        self.dest_index = self.dest_index.min(self.destinations.len());
+    }
+
+    pub fn set_events(&mut self, page: EventPage) {
+        self.events = page.events;
+        self.events_next = page.next.and_then(|s| s.parse().ok());
+        let shown: Vec<EventId> = self.shown_events().iter().map(|e| e.id).collect();
+        let last = shown.len().saturating_sub(1);
+        if self.select_last_on_load {
+            self.select_last_on_load = false;
+            self.event_index = last;
+        } else if self.page_stack.len() == 1 && self.event_index == 0 {
+            // At the top of the first page the selection follows the newest event.
+        } else if let Some(pos) = self
+            .selected_event
+            .and_then(|id| shown.iter().position(|s| *s == id))
+        {
+            self.event_index = pos;
+        } else {
+            self.event_index = self.event_index.min(last);
+        }
+        self.select_event(shown.get(self.event_index).copied());
+    }
+
+    pub fn set_detail(&mut self, detail: Option<EventDetail>) {
+        self.detail = detail;
+        let n = self.detail.as_ref().map_or(0, |d| d.attempts.len());
+        self.attempt_index = self.attempt_index.min(n.saturating_sub(1));
+    }
+
+    pub fn set_bulk_progress(&mut self, progress: JobProgress) {
+        self.bulk = Some(progress);
+    }
+
+    /// An engine notification: kept for the sparklines. True when the visible
+    /// window may have changed.
+    pub fn on_change(&mut self, change: &Change) -> bool {
+        if let Change::Event {
+            destination, state, ..
+        } = change
+        {
+            self.history.record(destination, *state, self.now);
+        }
+        true
+    }
+
+    pub fn apply_result(&mut self, result: ActionResult) -> bool {
+        match result {
+            ActionResult::Info(text) => {
+                self.info_status(text);
+                true
+            }
+            ActionResult::Error(text) => {
+                self.error_status(text);
+                true
+            }
+            ActionResult::Counted(n) => {
+                if let Mode::Confirm(Confirm::BulkRetry { count, .. }) = &mut self.mode {
+                    *count = Some(n);
+                }
+                false
+            }
+            ActionResult::BulkStarted(progress) => {
+                self.info_status(format!("bulk retry started: {} events", progress.total));
+                self.bulk = Some(progress);
+                false
+            }
+            ActionResult::BulkProgress(progress) => {
+                self.bulk = Some(progress);
+                false
+            }
+        }
+    }
+
+    pub fn info_status(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+            at: self.now,
+        });
+    }
+
+    pub fn error_status(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: true,
+            at: self.now,
+        });
+    }
+
+    // ----- keys ------------------------------------------------------------------
+
+    pub fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        if ctrl(&key, 'c') {
+            self.quit = true;
+            return Some(Action::Quit);
+        }
+        match &self.mode {
+            Mode::Normal => self.normal_key(key),
+            Mode::Filter { .. } => self.filter_key(key),
+            Mode::Help { .. } | Mode::Detail { .. } => self.scroll_key(key),
+            Mode::Confirm(_) => self.confirm_key(key),
+            Mode::Form(_) => self.form_key(key),
+            Mode::Bulk => self.bulk_key(key),
+        }
+    }
+
+    fn normal_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let Some(binding) = keymap::lookup(&key, self.focus, self.info.read_only) else {
+            if self.info.read_only && keymap::is_removed_by_read_only(&key, self.focus) {
+                self.error_status("read-only: actions that change state are off");
+            }
+            return None;
+        };
+        self.command(binding.command)
+    }
+
+    pub fn command(&mut self, command: Command) -> Option<Action> {
+        match command {
+            Command::Quit => {
+                self.quit = true;
+                Some(Action::Quit)
+            }
+            Command::Help => {
+                self.mode = Mode::Help { scroll: 0 };
+                None
+            }
+            Command::NextPane => {
+                self.focus = self.focus.next();
+                None
+            }
+            Command::PrevPane => {
+                self.focus = self.focus.prev();
+                None
+            }
+            Command::FocusDestinations => {
+                self.focus = Pane::Destinations;
+                None
+            }
+            Command::FocusEvents => {
+                self.focus = Pane::Events;
+                None
+            }
+            Command::FocusAttempts => {
+                self.focus = Pane::Attempts;
+                None
+            }
+            Command::Down
+            | Command::Up
+            | Command::PageDown
+            | Command::PageUp
+            | Command::HalfDown
+            | Command::HalfUp
+            | Command::Top
+            | Command::Bottom => self.navigate(command),
+            Command::Open => match self.focus {
+                Pane::Destinations => {
+                    self.focus = Pane::Events;
+                    None
+                }
+                Pane::Events | Pane::Attempts => {
+                    if self.selected_event.is_some() {
+                        self.mode = Mode::Detail { scroll: 0 };
+                        Some(Action::Refresh)
+                    } else {
+                        None
+                    }
+                }
+            },
+            Command::Filter => {
+                self.mode = Mode::Filter {
+                    input: self.filter_text.clone(),
+                    error: None,
+                };
+                None
+            }
+            Command::Mark => {
+                let id = self.selected_event?;
+                if !self.marks.remove(&id) {
+                    self.marks.insert(id);
+                }
+                self.navigate(Command::Down)
+            }
+            Command::MarkAll => {
+                let ids: Vec<EventId> = self.shown_events().iter().map(|e| e.id).collect();
+                self.marks.extend(ids);
+                None
+            }
+            Command::ClearMarks => {
+                if !self.marks.is_empty() {
+                    self.marks.clear();
+                    None
+                } else if !self.filter_text.is_empty() {
+                    self.apply_filter(String::new(), Filter::default())
+                } else {
+                    None
+                }
+            }
+            Command::Retry => {
+                let ids = self.take_targets()?;
+                self.info_status(format!("retrying {} now…", plural(ids.len(), "event")));
+                Some(Action::RetryNow(ids))
+            }
+            Command::Mute => {
+                let ids = self.targets();
+                if ids.len() > 1 {
+                    self.mode = Mode::Confirm(Confirm::Mute { ids });
+                    return None;
+                }
+                let ids = self.take_targets()?;
+                Some(Action::Mute(ids))
+            }
+            Command::Requeue => {
+                let ids = self.take_targets()?;
+                Some(Action::Requeue(ids))
+            }
+            Command::BulkRetry => self.start_bulk_confirm(),
+            Command::CancelBulk => match self.bulk_running() {
+                Some(job) => Some(Action::CancelBulk(job.id.clone())),
+                None => {
+                    self.error_status("no bulk retry is running");
+                    None
+                }
+            },
+            Command::EditPolicy => {
+                let Some(dest) = self.selected_destination() else {
+                    self.error_status("select a destination first (1, then j/k)");
+                    return None;
+                };
+                self.mode = Mode::Form(PolicyForm::new(&dest.id, &dest.retry));
+                None
+            }
+            Command::TogglePause => {
+                let Some(dest) = self.selected_destination() else {
+                    self.error_status("select a destination first (1, then j/k)");
+                    return None;
+                };
+                let (id, paused) = (dest.id.clone(), !dest.paused);
+                self.info_status(format!(
+                    "{} {id}…",
+                    if paused { "pausing" } else { "resuming" }
+                ));
+                Some(Action::PatchDestination {
+                    id,
+                    patch: DestinationPatch {
+                        paused: Some(paused),
+                        ..DestinationPatch::default()
+                    },
+                })
+            }
+            Command::Enable => {
+                let Some(dest) = self.selected_destination() else {
+                    self.error_status("select a destination first (1, then j/k)");
+                    return None;
+                };
+                if dest.enabled {
+                    let text = format!("{} is already enabled", dest.id);
+                    self.info_status(text);
+                    return None;
+                }
+                let id = dest.id.clone();
+                self.info_status(format!("enabling {id}…"));
+                Some(Action::PatchDestination {
+                    id,
+                    patch: DestinationPatch {
+                        enabled: Some(true),
+                        ..DestinationPatch::default()
+                    },
+                })
+            }
+            Command::Freeze => {
+                self.frozen = !self.frozen;
+                if self.frozen {
+                    self.info_status("frozen: live updates paused (Z resumes)");
+                    None
+                } else {
+                    self.info_status("live updates resumed");
+                    Some(Action::Refresh)
+                }
+            }
+        }
+    }
+
+    /// The marked events, else the selected one.
+    fn targets(&self) -> Vec<EventId> {
+        if self.marks.is_empty() {
+            self.selected_event.into_iter().collect()
+        } else {
+            self.marks.iter().copied().collect()
+        }
+    }
+
+    /// Like [`targets`], and clears the marks it used.
+    fn take_targets(&mut self) -> Option<Vec<EventId>> {
+        let ids = self.targets();
+        if ids.is_empty() {
+            self.error_status("no event selected");
+            return None;
+        }
+        self.marks.clear();
+        Some(ids)
+    }
+
+    fn start_bulk_confirm(&mut self) -> Option<Action> {
+        let dest = self.selected_destination_id();
+        let mut scope = match dest {
+            Some(id) => format!("destination {id}"),
+            None => "all destinations".to_string(),
+        };
+        if !self.filter_text.is_empty() {
+            scope.push_str(&format!(", filter \"{}\"", self.filter_text));
+        }
+        if self.filter.has_client_terms() {
+            // status: and free text only exist client-side: retry the rows shown.
+            let ids: Vec<EventId> = self.shown_events().iter().map(|e| e.id).collect();
+            scope.push_str(" (the loaded rows)");
+            self.mode = Mode::Confirm(Confirm::BulkRetry {
+                count: Some(ids.len() as u64),
+                selection: BulkSelection {
+                    ids: Some(ids),
+                    ..BulkSelection::default()
+                },
+                scope,
+            });
+            return None;
+        }
+        let selection = BulkSelection::from_filter(&self.filter.event_filter(dest));
+        self.mode = Mode::Confirm(Confirm::BulkRetry {
+            selection: selection.clone(),
+            scope,
+            count: None,
+        });
+        Some(Action::CountBulk(selection))
+    }
+
+    fn navigate(&mut self, command: Command) -> Option<Action> {
+        let page = self.page_size() as isize;
+        match self.focus {
+            Pane::Destinations => {
+                let len = self.destinations.len() + 1;
+                let target = step(self.dest_index, len, command, page);
+                if target != self.dest_index {
+                    self.dest_index = target;
+                    self.page_stack = vec![None];
+                    self.event_index = 0;
+                    self.selected_event = None;
+                    self.detail = None;
+                    return Some(Action::Refresh);
+                }
+                None
+            }
+            Pane::Events => self.navigate_events(command, page),
+            Pane::Attempts => {
+                let len = self.selected_detail().map_or(0, |d| d.attempts.len());
+                if len > 0 {
+                    self.attempt_index = step(self.attempt_index, len, command, page);
+                }
+                None
+            }
+        }
+    }
+
+    fn navigate_events(&mut self, command: Command, page: isize) -> Option<Action> {
+        let len = self.shown_events().len();
+        let last = len.saturating_sub(1);
+        let at_end = len == 0 || self.event_index >= last;
+        match command {
+            Command::Down | Command::PageDown | Command::HalfDown if at_end => {
+                return self.next_page();
+            }
+            Command::Up | Command::PageUp | Command::HalfUp
+                if self.event_index == 0 && self.page_stack.len() > 1 =>
+            {
+                self.page_stack.pop();
+                self.select_last_on_load = true;
+                self.selected_event = None;
+                return Some(Action::Refresh);
+            }
+            Command::Top if self.page_stack.len() > 1 => {
+                self.page_stack = vec![None];
+                self.event_index = 0;
+                self.selected_event = None;
+                return Some(Action::Refresh);
+            }
+            _ => {}
+        }
+        if len == 0 {
+            return None;
+        }
+        let target = step(self.event_index, len, command, page);
+        self.event_index = target;
+        let id = self.shown_events().get(target).map(|e| e.id);
+        if self.select_event(id) {
+            Some(Action::Refresh)
+        } else {
+            None
+        }
+    }
+
+    fn next_page(&mut self) -> Option<Action> {
+        let next = self.events_next?;
+        self.page_stack.push(Some(next));
+        self.event_index = 0;
+        self.selected_event = None;
+        Some(Action::Refresh)
+    }
+
+    /// True when the selection changed (the detail must be loaded).
+    fn select_event(&mut self, id: Option<EventId>) -> bool {
+        if self.selected_event == id {
+            return false;
+        }
+        self.selected_event = id;
+        self.attempt_index = 0;
+        true
+    }
+
+    fn apply_filter(&mut self, text: String, filter: Filter) -> Option<Action> {
+        self.filter_text = text;
+        self.filter = filter;
+        self.page_stack = vec![None];
+        self.event_index = 0;
+        self.selected_event = None;
+        Some(Action::Refresh)
+    }
+
+    fn filter_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let Mode::Filter { input, error } = &mut self.mode else {
+            return None;
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                None
+            }
+            KeyCode::Enter => match Filter::parse(input) {
+                Ok(filter) => {
+                    let text = input.trim().to_string();
+                    self.mode = Mode::Normal;
+                    self.apply_filter(text, filter)
+                }
+                Err(message) => {
+                    *error = Some(message);
+                    None
+                }
+            },
+            KeyCode::Backspace => {
+                input.pop();
+                *error = Filter::parse(input).err();
+                None
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                input.clear();
+                *error = None;
+                None
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                input.push(c);
+                *error = Filter::parse(input).err();
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn scroll_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let page = self.size.1.saturating_sub(6).max(1);
+        let closes = matches!(key.code, KeyCode::Esc | KeyCode::Char('q'))
+            || (matches!(self.mode, Mode::Help { .. }) && key.code == KeyCode::Char('?'))
+            || (matches!(self.mode, Mode::Detail { .. }) && key.code == KeyCode::Enter);
+        let (Mode::Help { scroll } | Mode::Detail { scroll }) = &mut self.mode else {
+            return None;
+        };
+        if closes {
+            self.mode = Mode::Normal;
+            return None;
+        }
+        let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        *scroll = match key.code {
+            KeyCode::Char('d') if is_ctrl => scroll.saturating_add(page / 2),
+            KeyCode::Char('u') if is_ctrl => scroll.saturating_sub(page / 2),
+            KeyCode::Char('j') | KeyCode::Down => scroll.saturating_add(1),
+            KeyCode::Char('k') | KeyCode::Up => scroll.saturating_sub(1),
+            KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(page),
+            KeyCode::PageUp => scroll.saturating_sub(page),
+            KeyCode::Char('g') | KeyCode::Home => 0,
+            KeyCode::Char('G') | KeyCode::End => u16::MAX / 2,
+            _ => *scroll,
+        };
+        None
+    }
+
+    fn confirm_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let Mode::Confirm(confirm) = &self.mode else {
+            return None;
+        };
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match confirm.clone() {
+                Confirm::BulkRetry {
+                    selection, count, ..
+                } => match count {
+                    None => {
+                        self.info_status("still counting…");
+                        None
+                    }
+                    Some(0) => {
+                        self.mode = Mode::Normal;
+                        self.info_status("nothing to retry");
+                        None
+                    }
+                    Some(_) => {
+                        self.mode = Mode::Bulk;
+                        self.bulk = None;
+                        self.marks.clear();
+                        Some(Action::StartBulk(selection))
+                    }
+                },
+                Confirm::Mute { ids } => {
+                    self.mode = Mode::Normal;
+                    self.marks.clear();
+                    Some(Action::Mute(ids))
+                }
+            },
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                self.mode = Mode::Normal;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn bulk_key(&mut self, key: KeyEvent) -> Option<Action> {
+        match key.code {
+            KeyCode::Char('x') => self
+                .bulk_running()
+                .map(|job| Action::CancelBulk(job.id.clone())),
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => {
+                self.mode = Mode::Normal;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn form_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let Mode::Form(form) = &mut self.mode else {
+            return None;
+        };
+        let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                None
+            }
+            KeyCode::Tab | KeyCode::Down => {
+                form.next();
+                None
+            }
+            KeyCode::BackTab | KeyCode::Up => {
+                form.prev();
+                None
+            }
+            KeyCode::Backspace => {
+                form.backspace();
+                None
+            }
+            KeyCode::Char('u') if is_ctrl => {
+                form.clear_field();
+                None
+            }
+            KeyCode::Enter => {
+                if !form.changed() {
+                    self.mode = Mode::Normal;
+                    self.info_status("no changes");
+                    return None;
+                }
+                match form.patch_spec() {
+                    Ok(spec) => {
+                        let id = form.destination.clone();
+                        self.mode = Mode::Normal;
+                        self.info_status(format!("saving the retry policy of {id}…"));
+                        Some(Action::PatchDestination {
+                            id,
+                            patch: DestinationPatch {
+                                retry: Some(spec),
+                                ..DestinationPatch::default()
+                            },
+                        })
+                    }
+                    Err((index, _)) => {
+                        form.focus = index;
+                        None
+                    }
+                }
+            }
+            KeyCode::Char(' ') if form.toggle() => None,
+            KeyCode::Char(c) if !is_ctrl => {
+                form.type_char(c);
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Moves `index` in a list of `len` by what `command` says.
+fn step(index: usize, len: usize, command: Command, page: isize) -> usize {
+    let last = len.saturating_sub(1) as isize;
+    let delta = match command {
+        Command::Down => 1,
+        Command::Up => -1,
+        Command::PageDown => page,
+        Command::PageUp => -page,
+        Command::HalfDown => (page / 2).max(1),
+        Command::HalfUp => -(page / 2).max(1),
+        Command::Top => return 0,
+        Command::Bottom => return last as usize,
+        _ => 0,
+    };
+    (index as isize + delta).clamp(0, last) as usize
+}
+
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

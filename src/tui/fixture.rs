@@ -1,0 +1,342 @@
+//! Fixture data for the TUI's tests: an [`App`] as if it had read a small engine,
+//! at a fixed time, so renders are the same on every run.
+
+use super::app::{App, Rates, TuiInfo};
+use crate::config::ConfigSource;
+use crate::engine::{DestinationView, EventDetail, EventPage};
+use crate::model::{AttemptRecord, EventId, EventRecord, EventState, StateCounts};
+use crate::policy::{RetrySpec, Trigger};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+
+pub fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
+        .expect("fixed time")
+        .with_timezone(&Utc)
+}
+
+pub fn info(read_only: bool) -> TuiInfo {
+    TuiInfo {
+        listen: "127.0.0.1:8686".parse().expect("address"),
+        store_path: "/var/lib/hookwatch/hookwatch.redb".into(),
+        config_source: ConfigSource::File("hookwatch.toml".into()),
+        read_only,
+    }
+}
+
+pub fn spec(json: serde_json::Value) -> RetrySpec {
+    serde_json::from_value(json).expect("retry spec")
+}
+
+fn counts(pending: u64, retrying: u64, delivered: u64, failed: u64) -> StateCounts {
+    StateCounts {
+        pending,
+        retrying,
+        delivered,
+        failed,
+        ..StateCounts::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn view(
+    id: &str,
+    url: &str,
+    health: &'static str,
+    concurrency: (u32, u32),
+    counts: StateCounts,
+    headers: &[(&str, &str)],
+    secrets: usize,
+    retry: RetrySpec,
+) -> DestinationView {
+    DestinationView {
+        id: id.into(),
+        url: url.into(),
+        topics: vec!["order.*".into()],
+        timeout: "30s".into(),
+        enabled: health != "disabled",
+        paused: health == "paused",
+        in_retry: health == "in retry",
+        health,
+        concurrency: concurrency.0,
+        max_concurrency: concurrency.1,
+        in_flight: 0,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+        secrets: (0..secrets)
+            .map(|_| format!("whsec_{}", crate::engine::MASK))
+            .collect(),
+        retry,
+        counts,
+    }
+}
+
+pub fn destinations() -> Vec<DestinationView> {
+    vec![
+        view(
+            "shop",
+            "https://shop.example.com/hooks",
+            "healthy",
+            (8, 8),
+            counts(2, 0, 1520, 0),
+            &[("X-Env", "prod"), ("Authorization", crate::engine::MASK)],
+            1,
+            spec(serde_json::json!({"delay": "30s", "max_retries": 5})),
+        ),
+        view(
+            "billing",
+            "http://127.0.0.1:9001/hooks/billing",
+            "in retry",
+            (3, 4),
+            counts(1, 37, 880, 4),
+            &[],
+            0,
+            spec(serde_json::json!({"delay": "5s", "max_retries": 6})),
+        ),
+        view(
+            "crm",
+            "https://crm.example.org/webhooks/in",
+            "disabled",
+            (2, 2),
+            counts(12, 0, 40, 9),
+            &[],
+            0,
+            spec(serde_json::json!({"delay": "1m", "max_retries": 25})),
+        ),
+        view(
+            "analytics",
+            "https://analytics.example.net/ingest",
+            "paused",
+            (2, 2),
+            counts(5, 2, 300, 1),
+            &[],
+            0,
+            spec(serde_json::json!({"delay": "10s", "max_retries": 3})),
+        ),
+    ]
+}
+
+/// A deterministic ULID `seconds_ago` before the fixture time.
+pub fn event_id(seconds_ago: i64, n: u128) -> EventId {
+    let at = now() - Duration::seconds(seconds_ago);
+    ulid::Ulid::from_parts(at.timestamp_millis() as u64, 0x5EED_0000_0000_0000_0000 + n)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event(
+    n: u128,
+    seconds_ago: i64,
+    destination: &str,
+    topic: &str,
+    state: EventState,
+    attempts: u32,
+    last_status: Option<u16>,
+    next_in: Option<i64>,
+) -> EventRecord {
+    let created = now() - Duration::seconds(seconds_ago);
+    EventRecord {
+        id: event_id(seconds_ago, n),
+        destination: destination.into(),
+        topic: topic.into(),
+        content_type: Some("application/json".into()),
+        created_at: created,
+        state,
+        attempt_count: attempts,
+        automatic_retries: attempts.saturating_sub(1),
+        cycle_started_at: created,
+        next_attempt_at: next_in.map(|s| now() + Duration::seconds(s)),
+        next_trigger: Trigger::Automatic,
+        last_status,
+        last_error: if last_status.is_none() && attempts > 0 {
+            Some("timed out".into())
+        } else {
+            None
+        },
+        reason: match state {
+            EventState::Failed => Some("retries_exhausted".into()),
+            EventState::Cancelled => Some("muted".into()),
+            _ => None,
+        },
+        duplicate_of: None,
+        idempotency_key: None,
+        payload_bytes: 231,
+    }
+}
+
+pub fn events() -> Vec<EventRecord> {
+    use EventState::*;
+    vec![
+        event(
+            1,
+            2,
+            "billing",
+            "order.created",
+            Retrying,
+            3,
+            Some(503),
+            Some(240),
+        ),
+        event(2, 5, "shop", "order.created", Delivered, 1, Some(200), None),
+        event(
+            3,
+            9,
+            "billing",
+            "invoice.paid",
+            Retrying,
+            1,
+            Some(429),
+            Some(5),
+        ),
+        event(4, 30, "crm", "user.signup", Pending, 0, None, None),
+        event(
+            5,
+            75,
+            "analytics",
+            "order.created",
+            Retrying,
+            2,
+            None,
+            Some(8),
+        ),
+        event(
+            6,
+            130,
+            "billing",
+            "order.shipped",
+            Failed,
+            7,
+            Some(500),
+            None,
+        ),
+        event(7, 400, "shop", "user.signup", Delivered, 2, Some(204), None),
+        event(8, 3_700, "crm", "user.signup", Failed, 1, Some(404), None),
+        event(
+            9,
+            7_300,
+            "billing",
+            "order.created",
+            Cancelled,
+            4,
+            Some(502),
+            None,
+        ),
+        event(10, 90_000, "shop", "order.created", Skipped, 0, None, None),
+        event(
+            11,
+            100_000,
+            "shop",
+            "invoice.paid",
+            Delivered,
+            1,
+            Some(200),
+            None,
+        ),
+        event(
+            12,
+            200_000,
+            "analytics",
+            "user.signup",
+            Delivered,
+            1,
+            Some(200),
+            None,
+        ),
+    ]
+}
+
+pub fn detail(record: &EventRecord) -> EventDetail {
+    let at = |s: i64| now() - Duration::seconds(s);
+    EventDetail {
+        event: record.clone(),
+        payload: Some(
+            serde_json::json!({
+                "type": "order.created",
+                "order_id": "ord_10042",
+                "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+                "total": 49.3,
+                "currency": "EUR",
+                "payment_token": "tok_live_9f86d081884c7d65",
+            })
+            .to_string(),
+        ),
+        payload_base64: None,
+        attempts: vec![
+            AttemptRecord {
+                n: 1,
+                at: at(2),
+                trigger: Trigger::Initial,
+                status: Some(500),
+                error: None,
+                duration_ms: 87,
+                response_excerpt: r#"{"error":"database is locked","request_id":"req_7f3a"}"#
+                    .into(),
+                decision: "retry in 30s".into(),
+            },
+            AttemptRecord {
+                n: 2,
+                at: at(1),
+                trigger: Trigger::Automatic,
+                status: None,
+                error: Some("timed out".into()),
+                duration_ms: 5000,
+                response_excerpt: String::new(),
+                decision: "retry in 1m".into(),
+            },
+            AttemptRecord {
+                n: 3,
+                at: at(0),
+                trigger: Trigger::Manual,
+                status: Some(503),
+                error: None,
+                duration_ms: 112,
+                response_excerpt: "Service Unavailable".into(),
+                decision: "manual retry failed".into(),
+            },
+        ],
+    }
+}
+
+/// The main screen: four destinations, a page of events, the first selected
+/// with its attempts, some delivery history.
+pub fn app() -> App {
+    let mut app = App::new(info(false), now());
+    app.set_destinations(destinations());
+    let events = events();
+    let first = detail(&events[0]);
+    app.set_events(EventPage { events, next: None });
+    app.set_detail(Some(first));
+    app.rates = Rates {
+        ingested: 12.4,
+        delivered: 11.0,
+    };
+    for s in (0..300i64).rev() {
+        let at = now() - Duration::seconds(s);
+        for _ in 0..(s % 7) {
+            app.history.record("shop", EventState::Delivered, at);
+        }
+        if s % 3 == 0 {
+            app.history.record("billing", EventState::Delivered, at);
+        }
+        if s % 2 == 0 {
+            app.history.record("billing", EventState::Retrying, at);
+        }
+        if s % 11 == 0 {
+            app.history.record("analytics", EventState::Delivered, at);
+        }
+    }
+    app
+}
+
+/// First run: no destinations, no config file found.
+pub fn first_run() -> App {
+    let mut info = info(false);
+    info.config_source = ConfigSource::Defaults {
+        searched: vec![
+            "hookwatch.toml".into(),
+            "/home/ada/.config/hookwatch/config.toml".into(),
+        ],
+    };
+    App::new(info, now())
+}

@@ -1,0 +1,185 @@
+//! The retry policy form (`e`): every key of `[destinations.retry]`, validated as
+//! you type with `RetrySpec::resolve()`, the error shown at its field.
+
+use crate::policy::RetrySpec;
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+    Bool,
+}
+
+/// The keys of `[destinations.retry]`, in the README's order.
+pub const FIELDS: &[(&str, Kind, &str)] = &[
+    ("policy", Kind::Text, "none | bounded | always"),
+    ("schedule", Kind::Text, "fixed | exponential | power"),
+    ("delay", Kind::Text, "e.g. 30s"),
+    ("max_retries", Kind::Integer, "1..=50"),
+    ("min_delay", Kind::Text, "power schedule clamp"),
+    ("max_delay", Kind::Text, "e.g. 4d"),
+    ("max_age", Kind::Text, "e.g. 3d"),
+    ("retry_on", Kind::Text, "e.g. 429, >=500"),
+    ("retry_after", Kind::Bool, "true | false"),
+    ("on_client_error", Kind::Text, "fail | disable"),
+    ("flush_on_recovery", Kind::Bool, "true | false"),
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyForm {
+    pub destination: String,
+    pub values: Vec<String>,
+    /// The values the form opened with; only changed keys are sent.
+    pub initial: Vec<String>,
+    pub focus: usize,
+    /// The field the current error belongs to, and the message.
+    pub error: Option<(usize, String)>,
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+impl PolicyForm {
+    /// Opens the form on the destination's effective retry settings.
+    pub fn new(destination: &str, spec: &RetrySpec) -> PolicyForm {
+        let map = match serde_json::to_value(spec) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let values: Vec<String> = FIELDS
+            .iter()
+            .map(|(key, _, _)| map.get(*key).map(show).unwrap_or_default())
+            .collect();
+        let mut form = PolicyForm {
+            destination: destination.to_string(),
+            initial: values.clone(),
+            values,
+            focus: 0,
+            error: None,
+        };
+        form.validate();
+        form
+    }
+
+    pub fn key(&self, index: usize) -> &'static str {
+        FIELDS[index].0
+    }
+
+    pub fn field_index(key: &str) -> Option<usize> {
+        FIELDS.iter().position(|(k, _, _)| *k == key)
+    }
+
+    pub fn next(&mut self) {
+        self.focus = (self.focus + 1) % FIELDS.len();
+    }
+
+    pub fn prev(&mut self) {
+        self.focus = (self.focus + FIELDS.len() - 1) % FIELDS.len();
+    }
+
+    pub fn type_char(&mut self, c: char) {
+        self.values[self.focus].push(c);
+        self.validate();
+    }
+
+    pub fn backspace(&mut self) {
+        self.values[self.focus].pop();
+        self.validate();
+    }
+
+    pub fn clear_field(&mut self) {
+        self.values[self.focus].clear();
+        self.validate();
+    }
+
+    /// Space on a true/false field flips it.
+    pub fn toggle(&mut self) -> bool {
+        if FIELDS[self.focus].1 != Kind::Bool {
+            return false;
+        }
+        let value = &mut self.values[self.focus];
+        *value = if value == "true" { "false" } else { "true" }.to_string();
+        self.validate();
+        true
+    }
+
+    pub fn changed(&self) -> bool {
+        self.values != self.initial
+    }
+
+    /// The whole form as JSON, every non-empty key; errors name the field index.
+    fn to_json(&self, only_changed: bool) -> Result<Map<String, Value>, (usize, String)> {
+        let mut map = Map::new();
+        for (index, (key, kind, _)) in FIELDS.iter().enumerate() {
+            let text = self.values[index].trim();
+            if text.is_empty() || (only_changed && self.values[index] == self.initial[index]) {
+                continue;
+            }
+            let value = match kind {
+                Kind::Text => Value::String(text.to_string()),
+                Kind::Integer => match text.parse::<i64>() {
+                    Ok(n) => Value::from(n),
+                    Err(_) => return Err((index, format!("\"{text}\" is not a whole number"))),
+                },
+                Kind::Bool => match text {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => return Err((index, "must be true or false".into())),
+                },
+            };
+            map.insert(key.to_string(), value);
+        }
+        Ok(map)
+    }
+
+    fn spec_from(&self, map: Map<String, Value>) -> Result<RetrySpec, (usize, String)> {
+        serde_json::from_value::<RetrySpec>(Value::Object(map)).map_err(|e| {
+            let message = e.to_string();
+            // serde names the key in backticks: "unknown field `policy`, ...".
+            let index = message
+                .split('`')
+                .nth(1)
+                .and_then(PolicyForm::field_index)
+                .unwrap_or(self.focus);
+            let short = if message.starts_with("unknown field") {
+                "not supported by this build's retry policies".to_string()
+            } else {
+                message
+            };
+            (index, short)
+        })
+    }
+
+    /// Re-checks the whole form; sets or clears `error`.
+    pub fn validate(&mut self) {
+        self.error = self
+            .to_json(false)
+            .and_then(|map| self.spec_from(map))
+            .and_then(|spec| {
+                spec.resolve().map(|_| ()).map_err(|e| {
+                    (
+                        PolicyForm::field_index(e.key).unwrap_or(self.focus),
+                        e.message,
+                    )
+                })
+            })
+            .err();
+    }
+
+    /// The spec to save: only the keys changed in the form (merged by the engine
+    /// over the file's retry table). `Err` when the form does not validate.
+    pub fn patch_spec(&self) -> Result<RetrySpec, (usize, String)> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        let map = self.to_json(true)?;
+        self.spec_from(map)
+    }
+}

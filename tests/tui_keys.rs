@@ -1,0 +1,576 @@
+//! The TUI's state machine: every key, from fixture state, without an engine.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use hookwatch::engine::{EventPage, JobProgress, JobState};
+use hookwatch::model::EventState;
+use hookwatch::tui::app::{Action, ActionResult, App, Confirm, Mode};
+use hookwatch::tui::fixture;
+use hookwatch::tui::form::PolicyForm;
+use hookwatch::tui::keymap::{self, Command, Pane, KEYMAP};
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Action> {
+    keys.iter().filter_map(|k| app.handle_key(*k)).collect()
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        assert!(app.handle_key(ch(c)).is_none());
+    }
+}
+
+fn app() -> App {
+    let mut app = fixture::app();
+    app.size = (80, 24);
+    app
+}
+
+fn selected_index(app: &App) -> usize {
+    let id = app.selected_event.unwrap();
+    fixture::events().iter().position(|e| e.id == id).unwrap()
+}
+
+#[test]
+fn panes_switch_with_tab_shift_tab_and_numbers() {
+    let mut app = app();
+    assert_eq!(app.focus, Pane::Events);
+    press(&mut app, &[key(KeyCode::Tab)]);
+    assert_eq!(app.focus, Pane::Attempts);
+    press(&mut app, &[key(KeyCode::Tab)]);
+    assert_eq!(app.focus, Pane::Destinations);
+    press(
+        &mut app,
+        &[KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)],
+    );
+    assert_eq!(app.focus, Pane::Attempts);
+    press(&mut app, &[ch('1')]);
+    assert_eq!(app.focus, Pane::Destinations);
+    press(&mut app, &[ch('2')]);
+    assert_eq!(app.focus, Pane::Events);
+    press(&mut app, &[ch('3')]);
+    assert_eq!(app.focus, Pane::Attempts);
+}
+
+#[test]
+fn vim_keys_and_arrows_move_the_event_selection() {
+    let mut app = app();
+    assert_eq!(selected_index(&app), 0);
+    assert!(matches!(app.handle_key(ch('j')), Some(Action::Refresh)));
+    assert_eq!(selected_index(&app), 1);
+    press(&mut app, &[key(KeyCode::Down)]);
+    assert_eq!(selected_index(&app), 2);
+    press(&mut app, &[ch('k'), key(KeyCode::Up)]);
+    assert_eq!(selected_index(&app), 0);
+    let page = app.page_size();
+    assert!(page >= 2, "80x24 shows a few rows, got {page}");
+    press(&mut app, &[key(KeyCode::PageDown)]);
+    assert_eq!(selected_index(&app), page);
+    press(&mut app, &[key(KeyCode::PageUp)]);
+    assert_eq!(selected_index(&app), 0);
+    press(&mut app, &[ctrl('d')]);
+    assert_eq!(selected_index(&app), (page / 2).max(1));
+    press(&mut app, &[ctrl('u')]);
+    assert_eq!(selected_index(&app), 0);
+    press(&mut app, &[ch('G')]);
+    assert_eq!(selected_index(&app), fixture::events().len() - 1);
+    press(&mut app, &[ch('g')]);
+    assert_eq!(selected_index(&app), 0);
+    // Up at the top of the first page stays there.
+    assert!(app.handle_key(ch('k')).is_none());
+    assert_eq!(selected_index(&app), 0);
+}
+
+#[test]
+fn paging_past_the_end_loads_the_next_page_by_cursor() {
+    let mut app = app();
+    let events = fixture::events();
+    let (first, second) = events.split_at(6);
+    let cursor = first.last().unwrap().id;
+    app.set_events(EventPage {
+        events: first.to_vec(),
+        next: Some(cursor.to_string()),
+    });
+    press(&mut app, &[ch('G')]);
+    assert!(matches!(app.handle_key(ch('j')), Some(Action::Refresh)));
+    assert_eq!(app.page_stack, vec![None, Some(cursor)]);
+    assert_eq!(app.events_query().1, Some(cursor));
+    app.set_events(EventPage {
+        events: second.to_vec(),
+        next: None,
+    });
+    assert_eq!(app.selected_event, Some(second[0].id));
+    // At the end of the last page, j does nothing more.
+    press(&mut app, &[ch('G')]);
+    assert!(app.handle_key(ch('j')).is_none());
+    // Back up across the page boundary lands on the previous page's last row.
+    press(&mut app, &[ch('g')]);
+    assert!(matches!(app.handle_key(ch('g')), Some(Action::Refresh)));
+    assert_eq!(app.page_stack, vec![None]);
+    app.set_events(EventPage {
+        events: first.to_vec(),
+        next: Some(cursor.to_string()),
+    });
+    press(&mut app, &[ch('G'), ch('j')]);
+    app.set_events(EventPage {
+        events: second.to_vec(),
+        next: None,
+    });
+    assert!(matches!(app.handle_key(ch('k')), Some(Action::Refresh)));
+    assert_eq!(app.page_stack, vec![None]);
+    app.set_events(EventPage {
+        events: first.to_vec(),
+        next: Some(cursor.to_string()),
+    });
+    assert_eq!(app.selected_event, Some(first[5].id));
+}
+
+#[test]
+fn moving_in_destinations_scopes_the_events() {
+    let mut app = app();
+    press(&mut app, &[ch('1')]);
+    assert_eq!(app.selected_destination_id(), None);
+    assert!(matches!(app.handle_key(ch('j')), Some(Action::Refresh)));
+    assert_eq!(app.selected_destination_id(), Some("shop"));
+    assert_eq!(app.events_query().0.destination.as_deref(), Some("shop"));
+    press(&mut app, &[ch('G')]);
+    assert_eq!(app.selected_destination_id(), Some("analytics"));
+    press(&mut app, &[ch('g')]);
+    assert_eq!(app.selected_destination_id(), None);
+    // Enter on a destination goes to its events.
+    press(&mut app, &[ch('j'), key(KeyCode::Enter)]);
+    assert_eq!(app.focus, Pane::Events);
+}
+
+#[test]
+fn enter_opens_a_scrollable_detail_and_esc_closes_it() {
+    let mut app = app();
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(matches!(app.mode, Mode::Detail { scroll: 0 }));
+    press(&mut app, &[ch('j'), ch('j'), key(KeyCode::PageDown)]);
+    let Mode::Detail { scroll } = app.mode else {
+        panic!()
+    };
+    assert!(scroll > 2);
+    press(&mut app, &[ch('g')]);
+    assert!(matches!(app.mode, Mode::Detail { scroll: 0 }));
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+    // From the attempts pane too; j there moves the attempt.
+    press(&mut app, &[ch('3'), ch('j')]);
+    assert_eq!(app.attempt_index, 1);
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(matches!(app.mode, Mode::Detail { .. }));
+    press(&mut app, &[ch('q')]);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(!app.quit, "q in a popup closes the popup");
+}
+
+#[test]
+fn filter_prompt_applies_engine_and_client_terms() {
+    let mut app = app();
+    press(&mut app, &[ch('/')]);
+    assert!(matches!(app.mode, Mode::Filter { .. }));
+    type_text(&mut app, "state:sent");
+    let Mode::Filter { error, .. } = &app.mode else {
+        panic!()
+    };
+    assert!(error.as_ref().unwrap().contains("sent"));
+    // Enter on a bad filter keeps the prompt open.
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert!(matches!(app.mode, Mode::Filter { .. }));
+    press(&mut app, &[ctrl('u')]);
+    type_text(&mut app, "state:retrying topic:order.* status:5xx");
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::Refresh)
+    ));
+    assert!(matches!(app.mode, Mode::Normal));
+    let (filter, after) = app.events_query();
+    assert_eq!(filter.state, Some(EventState::Retrying));
+    assert_eq!(filter.topic.as_deref(), Some("order.*"));
+    assert_eq!(after, None);
+    // status:5xx filters the loaded window client-side.
+    let shown: Vec<_> = app.shown_events().iter().map(|e| e.last_status).collect();
+    assert!(shown
+        .iter()
+        .all(|s| s.is_some_and(|s| (500..600).contains(&s))));
+    assert!(!shown.is_empty());
+    // Esc in the prompt backs out without changing the filter.
+    press(&mut app, &[ch('/'), ch('x'), key(KeyCode::Esc)]);
+    assert_eq!(app.filter_text, "state:retrying topic:order.* status:5xx");
+}
+
+#[test]
+fn marks_and_esc_clears_marks_then_filter() {
+    let mut app = app();
+    let events = fixture::events();
+    press(&mut app, &[ch(' ')]);
+    assert!(app.marks.contains(&events[0].id));
+    assert_eq!(selected_index(&app), 1, "space moves down");
+    press(&mut app, &[ch(' ')]);
+    assert_eq!(app.marks.len(), 2);
+    press(&mut app, &[ch('k'), ch(' ')]);
+    assert_eq!(app.marks.len(), 1, "space again unmarks");
+    press(&mut app, &[ch('a')]);
+    assert_eq!(app.marks.len(), events.len());
+    app.filter_text = "state:failed".into();
+    app.filter = hookwatch::tui::filter::Filter::parse("state:failed").unwrap();
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(app.marks.is_empty());
+    assert_eq!(app.filter_text, "state:failed");
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Esc)),
+        Some(Action::Refresh)
+    ));
+    assert!(app.filter_text.is_empty());
+    assert!(app.filter.is_empty());
+}
+
+#[test]
+fn r_retries_selected_or_marked_now() {
+    let mut app = app();
+    let events = fixture::events();
+    let Some(Action::RetryNow(ids)) = app.handle_key(ch('r')) else {
+        panic!("r retries")
+    };
+    assert_eq!(ids, vec![events[0].id]);
+    press(&mut app, &[ch(' '), ch(' ')]);
+    let Some(Action::RetryNow(ids)) = app.handle_key(ch('r')) else {
+        panic!("r retries the marked")
+    };
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&events[0].id) && ids.contains(&events[1].id));
+    assert!(app.marks.is_empty(), "marks are used up");
+}
+
+#[test]
+fn c_mutes_one_at_once_and_several_after_confirmation() {
+    let mut app = app();
+    let events = fixture::events();
+    let Some(Action::Mute(ids)) = app.handle_key(ch('c')) else {
+        panic!("c mutes")
+    };
+    assert_eq!(ids, vec![events[0].id]);
+    press(&mut app, &[ch(' '), ch(' ')]);
+    assert!(app.handle_key(ch('c')).is_none());
+    assert!(matches!(app.mode, Mode::Confirm(Confirm::Mute { ref ids }) if ids.len() == 2));
+    // n backs out, marks kept.
+    press(&mut app, &[ch('n')]);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(app.marks.len(), 2);
+    press(&mut app, &[ch('c'), key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, &[ch('c')]);
+    let Some(Action::Mute(ids)) = app.handle_key(ch('y')) else {
+        panic!("y confirms")
+    };
+    assert_eq!(ids.len(), 2);
+    assert!(app.marks.is_empty());
+    press(&mut app, &[ch(' '), ch(' '), ch('c')]);
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::Mute(_))
+    ));
+}
+
+#[test]
+fn u_requeues() {
+    let mut app = app();
+    let Some(Action::Requeue(ids)) = app.handle_key(ch('u')) else {
+        panic!("u requeues")
+    };
+    assert_eq!(ids, vec![fixture::events()[0].id]);
+}
+
+#[test]
+fn bulk_retry_confirms_with_the_count_shows_progress_and_cancels() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('j'), ch('j')]); // billing
+    app.filter = hookwatch::tui::filter::Filter::parse("state:failed").unwrap();
+    app.filter_text = "state:failed".into();
+    let Some(Action::CountBulk(selection)) = app.handle_key(ch('R')) else {
+        panic!("R counts first")
+    };
+    assert_eq!(selection.destination.as_deref(), Some("billing"));
+    assert_eq!(selection.state, Some(EventState::Failed));
+    assert!(selection.ids.is_none());
+    // Not confirmable before the count is known.
+    assert!(app.handle_key(ch('y')).is_none());
+    assert!(matches!(
+        app.mode,
+        Mode::Confirm(Confirm::BulkRetry { count: None, .. })
+    ));
+    app.apply_result(ActionResult::Counted(4));
+    let Mode::Confirm(Confirm::BulkRetry { count, scope, .. }) = &app.mode else {
+        panic!()
+    };
+    assert_eq!(*count, Some(4));
+    assert!(scope.contains("billing") && scope.contains("state:failed"));
+    let Some(Action::StartBulk(started)) = app.handle_key(ch('y')) else {
+        panic!("y starts the job")
+    };
+    assert_eq!(started.state, Some(EventState::Failed));
+    assert!(matches!(app.mode, Mode::Bulk));
+    let mut progress = JobProgress {
+        id: "job-1".into(),
+        total: 4,
+        done: 0,
+        succeeded: 0,
+        failed: 0,
+        state: JobState::Running,
+    };
+    app.apply_result(ActionResult::BulkStarted(progress.clone()));
+    progress.done = 2;
+    app.set_bulk_progress(progress.clone());
+    assert_eq!(app.bulk.as_ref().unwrap().done, 2);
+    let Some(Action::CancelBulk(id)) = app.handle_key(ch('x')) else {
+        panic!("x cancels")
+    };
+    assert_eq!(id, "job-1");
+    // Esc hides the gauge; the job keeps running and x still cancels it.
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(matches!(
+        app.handle_key(ch('x')),
+        Some(Action::CancelBulk(_))
+    ));
+    progress.state = JobState::Cancelled;
+    app.apply_result(ActionResult::BulkProgress(progress));
+    assert!(app.handle_key(ch('x')).is_none());
+}
+
+#[test]
+fn bulk_retry_backs_out_and_handles_nothing_to_do() {
+    let mut app = app();
+    assert!(matches!(
+        app.handle_key(ch('R')),
+        Some(Action::CountBulk(_))
+    ));
+    press(&mut app, &[ch('n')]);
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, &[ch('R')]);
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, &[ch('R')]);
+    app.apply_result(ActionResult::Counted(0));
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn bulk_retry_with_client_side_terms_retries_the_rows_shown() {
+    let mut app = app();
+    press(&mut app, &[ch('/')]);
+    type_text(&mut app, "status:5xx");
+    press(&mut app, &[key(KeyCode::Enter)]);
+    let shown: Vec<_> = app.shown_events().iter().map(|e| e.id).collect();
+    assert!(app.handle_key(ch('R')).is_none(), "no count needed");
+    let Some(Action::StartBulk(selection)) = app.handle_key(ch('y')) else {
+        panic!("count is known")
+    };
+    assert_eq!(selection.ids, Some(shown));
+}
+
+#[test]
+fn policy_form_validates_at_the_field_and_saves_the_changed_keys() {
+    let mut app = app();
+    // On the `all` row there is no destination to edit.
+    assert!(app.handle_key(ch('e')).is_none());
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.status.as_ref().unwrap().error);
+    press(&mut app, &[ch('1'), ch('j'), ch('e')]);
+    let Mode::Form(form) = &app.mode else {
+        panic!("e opens the form")
+    };
+    assert_eq!(form.destination, "shop");
+    assert!(form.error.is_none());
+    let max_retries = PolicyForm::field_index("max_retries").unwrap();
+    let delay = PolicyForm::field_index("delay").unwrap();
+    // To max_retries, type a bad value.
+    while !matches!(&app.mode, Mode::Form(f) if f.focus == max_retries) {
+        press(&mut app, &[key(KeyCode::Tab)]);
+    }
+    press(&mut app, &[ctrl('u')]);
+    type_text(&mut app, "0");
+    let Mode::Form(form) = &app.mode else {
+        panic!()
+    };
+    assert_eq!(form.error.as_ref().map(|e| e.0), Some(max_retries));
+    // Enter does not save an invalid form.
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert!(matches!(app.mode, Mode::Form(_)));
+    // Not a number at all.
+    type_text(&mut app, "x");
+    let Mode::Form(form) = &app.mode else {
+        panic!()
+    };
+    assert_eq!(form.error.as_ref().map(|e| e.0), Some(max_retries));
+    // Fixed: the error goes.
+    press(
+        &mut app,
+        &[key(KeyCode::Backspace), key(KeyCode::Backspace)],
+    );
+    type_text(&mut app, "7");
+    let Mode::Form(form) = &app.mode else {
+        panic!()
+    };
+    assert!(form.error.is_none(), "{:?}", form.error);
+    // A bad duration is reported at delay, then fixed.
+    press(&mut app, &[key(KeyCode::Up)]);
+    press(&mut app, &[ctrl('u')]);
+    type_text(&mut app, "3x");
+    let Mode::Form(form) = &app.mode else {
+        panic!()
+    };
+    assert_eq!(form.error.as_ref().map(|e| e.0), Some(delay));
+    press(&mut app, &[key(KeyCode::Backspace)]);
+    type_text(&mut app, "m");
+    let Mode::Form(form) = &app.mode else {
+        panic!()
+    };
+    assert!(form.error.is_none(), "{:?}", form.error);
+    let Some(Action::PatchDestination { id, patch }) = app.handle_key(key(KeyCode::Enter)) else {
+        panic!("Enter saves")
+    };
+    assert_eq!(id, "shop");
+    let retry = serde_json::to_value(patch.retry.unwrap()).unwrap();
+    assert_eq!(retry, serde_json::json!({"delay": "3m", "max_retries": 7}));
+    assert!(patch.paused.is_none() && patch.enabled.is_none());
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn policy_form_esc_cancels_and_unchanged_saves_nothing() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('j'), ch('e'), key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, &[ch('e')]);
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn p_pauses_and_resumes_d_enables() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('j')]); // shop, healthy
+    let Some(Action::PatchDestination { id, patch }) = app.handle_key(ch('p')) else {
+        panic!()
+    };
+    assert_eq!((id.as_str(), patch.paused), ("shop", Some(true)));
+    press(&mut app, &[ch('G')]); // analytics, paused
+    let Some(Action::PatchDestination { patch, .. }) = app.handle_key(ch('p')) else {
+        panic!()
+    };
+    assert_eq!(patch.paused, Some(false));
+    // d on an enabled destination does nothing.
+    assert!(app.handle_key(ch('d')).is_none());
+    press(&mut app, &[ch('k')]); // crm, disabled
+    let Some(Action::PatchDestination { id, patch }) = app.handle_key(ch('d')) else {
+        panic!()
+    };
+    assert_eq!((id.as_str(), patch.enabled), ("crm", Some(true)));
+    assert!(patch.retry.is_none());
+}
+
+#[test]
+fn z_freezes_question_mark_helps_q_quits() {
+    let mut app = app();
+    assert!(app.handle_key(ch('Z')).is_none());
+    assert!(app.frozen);
+    assert!(matches!(app.handle_key(ch('Z')), Some(Action::Refresh)));
+    assert!(!app.frozen);
+    press(&mut app, &[ch('?')]);
+    assert!(matches!(app.mode, Mode::Help { scroll: 0 }));
+    press(&mut app, &[ch('j')]);
+    assert!(matches!(app.mode, Mode::Help { scroll: 1 }));
+    press(&mut app, &[ch('?')]);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(matches!(app.handle_key(ch('q')), Some(Action::Quit)));
+    let mut app2 = fixture::app();
+    press(&mut app2, &[ch('/')]);
+    assert!(matches!(app2.handle_key(ctrl('c')), Some(Action::Quit)));
+}
+
+#[test]
+fn read_only_removes_every_state_changing_action() {
+    let mut app = fixture::app();
+    app.info.read_only = true;
+    for c in ['r', 'R', 'c', 'u', 'x'] {
+        assert!(app.handle_key(ch(c)).is_none(), "{c}");
+        assert!(matches!(app.mode, Mode::Normal), "{c}");
+    }
+    press(&mut app, &[ch('1'), ch('j')]);
+    for c in ['e', 'p', 'd'] {
+        assert!(app.handle_key(ch(c)).is_none(), "{c}");
+        assert!(matches!(app.mode, Mode::Normal), "{c}");
+    }
+    assert!(app.status.as_ref().unwrap().text.contains("read-only"));
+    // Reading still works.
+    app.set_events(EventPage {
+        events: fixture::events(),
+        next: None,
+    });
+    press(&mut app, &[ch('2'), key(KeyCode::Enter)]);
+    assert!(matches!(app.mode, Mode::Detail { .. }));
+    for pane in Pane::ALL {
+        assert!(keymap::footer_bindings(pane, true)
+            .iter()
+            .all(|b| !b.mutates));
+    }
+    assert!(keymap::help_sections(true)
+        .iter()
+        .flat_map(|(_, b)| b)
+        .all(|b| !b.mutates));
+}
+
+#[test]
+fn the_key_table_is_the_one_source_for_hints_and_help() {
+    let help: Vec<Command> = keymap::help_sections(false)
+        .into_iter()
+        .flat_map(|(_, b)| b.into_iter().map(|b| b.command))
+        .collect();
+    for binding in KEYMAP {
+        assert!(help.contains(&binding.command));
+        assert!(!binding.description.is_empty());
+    }
+    let footer: Vec<Command> = keymap::footer_bindings(Pane::Events, false)
+        .iter()
+        .map(|b| b.command)
+        .collect();
+    assert!(footer.contains(&Command::Retry));
+    assert!(footer.contains(&Command::Help));
+    let footer: Vec<Command> = keymap::footer_bindings(Pane::Destinations, false)
+        .iter()
+        .map(|b| b.command)
+        .collect();
+    assert!(footer.contains(&Command::EditPolicy));
+    assert!(!footer.contains(&Command::Retry));
+}
+
+#[test]
+fn change_notifications_feed_the_sparklines() {
+    let mut app = App::new(fixture::info(false), fixture::now());
+    let change = hookwatch::engine::Change::Event {
+        id: fixture::event_id(0, 1),
+        destination: "shop".into(),
+        state: EventState::Delivered,
+    };
+    assert!(app.on_change(&change));
+    let shop = app.history.get(Some("shop")).unwrap();
+    assert_eq!(shop.totals(fixture::now()), (1, 0));
+    assert_eq!(
+        app.history.get(None).unwrap().totals(fixture::now()),
+        (1, 0)
+    );
+}

@@ -1,0 +1,224 @@
+//! Snapshots of every pane and popup at 80×24 and 160×48, rendered from fixture
+//! state at a fixed time on ratatui's TestBackend.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use hookwatch::engine::{BulkSelection, JobProgress, JobState};
+use hookwatch::tui::app::{App, Confirm, Mode};
+use hookwatch::tui::fixture;
+use hookwatch::tui::form::PolicyForm;
+use hookwatch::tui::keymap::Pane;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn draw(app: &mut App, width: u16, height: u16) -> String {
+    app.size = (width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| hookwatch::tui::render(app, frame))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+/// Snapshots `app` at both sizes as `{name}_80x24` and `{name}_160x48`.
+fn snap(name: &str, mut make: impl FnMut() -> App) {
+    for (w, h) in SIZES {
+        let mut app = make();
+        let screen = draw(&mut app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen);
+    }
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+#[test]
+fn main_screen_with_each_pane_focused() {
+    for (pane, name) in [
+        (Pane::Destinations, "destinations_pane"),
+        (Pane::Events, "events_pane"),
+        (Pane::Attempts, "attempts_pane"),
+    ] {
+        snap(name, || {
+            let mut app = fixture::app();
+            app.focus = pane;
+            app
+        });
+    }
+}
+
+#[test]
+fn one_destination_selected_with_marks_and_frozen() {
+    snap("destination_selected", || {
+        let mut app = fixture::app();
+        app.dest_index = 2; // billing
+        let billing: Vec<_> = fixture::events()
+            .into_iter()
+            .filter(|e| e.destination == "billing")
+            .collect();
+        app.marks.insert(billing[1].id);
+        app.marks.insert(billing[2].id);
+        app.set_events(hookwatch::engine::EventPage {
+            events: billing,
+            next: Some("01HX0000000000000000000000".into()),
+        });
+        app.frozen = true;
+        app
+    });
+}
+
+#[test]
+fn read_only_footer_and_help() {
+    snap("read_only", || {
+        let mut app = fixture::app();
+        app.info.read_only = true;
+        app
+    });
+    snap("help_read_only", || {
+        let mut app = fixture::app();
+        app.info.read_only = true;
+        app.mode = Mode::Help { scroll: 0 };
+        app
+    });
+}
+
+#[test]
+fn detail_popup() {
+    snap("detail", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Enter));
+        app
+    });
+    snap("detail_scrolled", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Enter));
+        app.mode = Mode::Detail { scroll: 12 };
+        app
+    });
+}
+
+#[test]
+fn confirm_popups() {
+    snap("confirm_bulk_counting", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Char('R')));
+        app
+    });
+    snap("confirm_bulk", || {
+        let mut app = fixture::app();
+        app.filter_text = "state:failed".into();
+        app.mode = Mode::Confirm(Confirm::BulkRetry {
+            selection: BulkSelection::default(),
+            scope: "all destinations, filter \"state:failed\"".into(),
+            count: Some(1234),
+        });
+        app
+    });
+    snap("confirm_mute", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Char('a')));
+        app.handle_key(key(KeyCode::Char('c')));
+        app
+    });
+}
+
+#[test]
+fn policy_form() {
+    snap("policy_form", || {
+        let mut app = fixture::app();
+        let shop = &app.destinations[0];
+        app.mode = Mode::Form(PolicyForm::new(&shop.id, &shop.retry));
+        app
+    });
+    snap("policy_form_error", || {
+        let mut app = fixture::app();
+        app.dest_index = 1;
+        app.handle_key(key(KeyCode::Char('e')));
+        for _ in 0..3 {
+            app.handle_key(key(KeyCode::Tab));
+        }
+        app.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+        app.handle_key(key(KeyCode::Char('0')));
+        app
+    });
+}
+
+#[test]
+fn filter_prompt() {
+    snap("filter_prompt", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Char('/')));
+        for c in "state:retrying topic:order.*".chars() {
+            app.handle_key(key(KeyCode::Char(c)));
+        }
+        app
+    });
+    snap("filter_prompt_error", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Char('/')));
+        for c in "state:sent".chars() {
+            app.handle_key(key(KeyCode::Char(c)));
+        }
+        app
+    });
+    snap("filter_applied", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Char('/')));
+        for c in "status:5xx".chars() {
+            app.handle_key(key(KeyCode::Char(c)));
+        }
+        app.handle_key(key(KeyCode::Enter));
+        app.set_events(hookwatch::engine::EventPage {
+            events: fixture::events(),
+            next: None,
+        });
+        app
+    });
+}
+
+#[test]
+fn bulk_progress() {
+    for (name, state, done) in [
+        ("bulk_running", JobState::Running, 420),
+        ("bulk_cancelled", JobState::Cancelled, 600),
+    ] {
+        snap(name, || {
+            let mut app = fixture::app();
+            app.mode = Mode::Bulk;
+            app.bulk = Some(JobProgress {
+                id: "01HXJOB0000000000000000000".into(),
+                total: 1000,
+                done,
+                succeeded: done - 20,
+                failed: 20,
+                state,
+            });
+            app
+        });
+    }
+}
+
+#[test]
+fn help_screen() {
+    snap("help", || {
+        let mut app = fixture::app();
+        app.handle_key(key(KeyCode::Char('?')));
+        app
+    });
+}
+
+#[test]
+fn too_small_and_first_run() {
+    let mut app = fixture::app();
+    insta::assert_snapshot!("too_small", draw(&mut app, 60, 15));
+    snap("first_run", fixture::first_run);
+}
+
+#[test]
+fn status_message_in_footer() {
+    let mut app = fixture::app();
+    app.error_status("billing: retry.max_retries: must be between 1 and 50, got 0");
+    insta::assert_snapshot!("status_error_80x24", draw(&mut app, 80, 24));
+}
