@@ -1,0 +1,132 @@
+//! Stopping and sharing a store: SIGTERM under load loses nothing and exits in
+//! time; a second process on the same store is refused with a message that says
+//! who holds it.
+
+mod common;
+
+use common::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn sigterm_under_load_exits_cleanly_in_time_and_loses_nothing() {
+    let receiver = Receiver::start_with(Reply::delayed(200, Duration::from_millis(40))).await;
+    let config = TestConfig::new().destination(Dest::new("slow", &receiver.url()).concurrency(4));
+    let mut daemon = Daemon::start(config).await;
+    let url = daemon.url("/v1/destinations/slow/events");
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut posters = Vec::new();
+    for poster in 0..8 {
+        let acked = acked.clone();
+        let url = url.clone();
+        posters.push(tokio::spawn(async move {
+            let client = http_client();
+            for n in 0..100 {
+                let reply = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(format!("{{\"poster\":{poster},\"n\":{n}}}"))
+                    .send()
+                    .await;
+                match reply {
+                    Ok(response) if response.status() == 202 => {
+                        let body: serde_json::Value = response.json_value().await;
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push(body["id"].as_str().unwrap().to_string());
+                    }
+                    // Refused or cut off by the shutdown: not acknowledged.
+                    _ => return,
+                }
+            }
+        }));
+    }
+    wait_until(DEADLINE, "100 acknowledged events", || {
+        acked.lock().unwrap().len() >= 100
+    })
+    .await;
+    let stopping = Instant::now();
+    daemon.sigterm();
+    let status = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "SIGTERM must exit 0, got {status}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(12),
+        "took {:?}, past the 10 s grace",
+        stopping.elapsed()
+    );
+    for poster in posters {
+        poster.await.unwrap();
+    }
+
+    daemon.restart().await;
+    let acked = acked.lock().unwrap().clone();
+    wait_until(
+        Duration::from_secs(60),
+        "every acknowledged event delivered",
+        || {
+            let seen = receiver.distinct_ids();
+            acked.iter().all(|id| seen.contains(id))
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_store_is_refused_naming_the_holder() {
+    let receiver = Receiver::start().await;
+    let config = TestConfig::new().destination(Dest::new("a", &receiver.url()));
+    let first = Daemon::start(config).await;
+    let config_path = first.config_path.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookwatch"))
+            .args(["--daemon", "--config"])
+            .arg(config_path)
+            .output()
+    });
+    let output = tokio::time::timeout(Duration::from_secs(20), output)
+        .await
+        .expect("the second process must exit by itself")
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("already open"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", first.pid())), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("precious.txt");
+    std::fs::write(&store, "not a database").unwrap();
+    let config = dir.path().join("hookwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = {}\n",
+            toml_str(&store.display().to_string())
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookwatch"))
+        .args(["--daemon", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a hookwatch store"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&store).unwrap(), "not a database");
+}
+
+/// reqwest here has no `json` feature; read the body as JSON by hand.
+trait JsonValue {
+    async fn json_value(self) -> serde_json::Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> serde_json::Value {
+        serde_json::from_str(&self.text().await.unwrap()).unwrap()
+    }
+}
