@@ -53,6 +53,11 @@ const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = color_eyre::install();
+    // A file-size limit (RLIMIT_FSIZE) must fail the write that crosses it, which
+    // the store survives, rather than kill the process with SIGXFSZ.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     if let Some(Command::Bench(args)) = &cli.command {
         return match hookwatch::bench::run(args) {
             Ok(()) => ExitCode::SUCCESS,

@@ -53,6 +53,8 @@ pub enum StoreError {
     Read(String),
     #[error("the store is shut down")]
     Closed,
+    #[error("the store is unavailable after a failed write (disk full?); retrying every second")]
+    Unavailable,
 }
 
 fn write_err(e: impl std::fmt::Display) -> StoreError {
@@ -98,8 +100,12 @@ pub struct Store {
     inner: Arc<StoreInner>,
 }
 
+/// The open database, or `None` while the writer reopens it after a failed
+/// write (redb refuses every operation after an I/O error until reopened).
+type DbSlot = Arc<std::sync::RwLock<Option<Arc<Database>>>>;
+
 struct StoreInner {
-    db: Arc<Database>,
+    db: DbSlot,
     path: PathBuf,
     jobs: mpsc::UnboundedSender<Job>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -150,14 +156,18 @@ impl Store {
         })?;
         verify_or_initialise(&db, path, fresh)?;
         write_lock_note(path);
-        let db = Arc::new(db);
+        let db: DbSlot = Arc::new(std::sync::RwLock::new(Some(Arc::new(db))));
         let (jobs, queue) = mpsc::unbounded_channel();
-        let writer_db = db.clone();
-        let stats = Arc::new(CommitStats::default());
-        let writer_stats = stats.clone();
+        let writer = Writer {
+            slot: db.clone(),
+            path: path.to_path_buf(),
+            stats: Arc::new(CommitStats::default()),
+            last_reopen: None,
+        };
+        let stats = writer.stats.clone();
         let writer = std::thread::Builder::new()
             .name("hookwatch-store-writer".into())
-            .spawn(move || writer_loop(writer_db, queue, writer_stats))
+            .spawn(move || writer.run(queue))
             .map_err(|e| open_err(format!("cannot start writer thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(StoreInner {
@@ -189,7 +199,7 @@ impl Store {
             db, jobs, writer, ..
         } = inner;
         drop(jobs);
-        drop(db);
+        db.write().expect("store slot lock").take();
         let writer = writer.lock().expect("writer handle lock").take();
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
@@ -276,7 +286,14 @@ impl Store {
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        self.inner.db.begin_read().map_err(read_err)
+        let db = self
+            .inner
+            .db
+            .read()
+            .expect("store slot lock")
+            .clone()
+            .ok_or(StoreError::Unavailable)?;
+        db.begin_read().map_err(read_err)
     }
 
     pub fn get_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
@@ -512,34 +529,92 @@ pub struct CommitStats {
     pub writes: std::sync::atomic::AtomicU64,
 }
 
-fn writer_loop(
-    db: Arc<Database>,
-    mut queue: mpsc::UnboundedReceiver<Job>,
+/// The writer thread's state.
+struct Writer {
+    slot: DbSlot,
+    path: PathBuf,
     stats: Arc<CommitStats>,
-) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        stats.commits.fetch_add(1, Relaxed);
-        stats.writes.fetch_add(batch.len() as u64, Relaxed);
-        commit_group(&db, &mut batch);
-    }
+    last_reopen: Option<std::time::Instant>,
 }
 
-fn commit_group(db: &Database, batch: &mut Vec<Job>) {
-    let outcome = apply_group(db, batch);
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, "store commit failed; nothing in it was acknowledged");
+/// How often a store that failed a write is reopened while it keeps failing.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Writer {
+    fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+        while let Some(first) = queue.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let db = self.slot.read().expect("store slot lock").clone();
+            let db = match db {
+                Some(db) => Some(db),
+                None => self.reopen(),
+            };
+            let outcome = match &db {
+                Some(db) => {
+                    self.stats.commits.fetch_add(1, Relaxed);
+                    self.stats.writes.fetch_add(batch.len() as u64, Relaxed);
+                    apply_group(db, &mut batch)
+                }
+                None => Err(StoreError::Unavailable),
+            };
+            drop(db);
+            if let Err(e) = &outcome {
+                tracing::error!(error = %e, "store commit failed; nothing in it was acknowledged");
+            }
+            for job in batch.drain(..) {
+                (job.finish)(outcome.clone());
+            }
+            if outcome.is_err() {
+                self.close_failed();
+            }
+        }
     }
-    for job in batch.drain(..) {
-        (job.finish)(outcome.clone());
+
+    /// Takes the database out of service after a failed write, so that it can be
+    /// reopened (and repaired) once the cause — a full disk, say — is gone.
+    fn close_failed(&mut self) {
+        let Some(db) = self.slot.write().expect("store slot lock").take() else {
+            return;
+        };
+        // Readers hold the database only for the length of one read.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&db) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(db);
+        self.last_reopen = None;
+    }
+
+    /// Reopens a database taken out of service, at most every [`REOPEN_EVERY`];
+    /// until it succeeds, writes fail at once (the API answers 503).
+    fn reopen(&mut self) -> Option<Arc<Database>> {
+        if self
+            .last_reopen
+            .is_some_and(|at| at.elapsed() < REOPEN_EVERY)
+        {
+            return None;
+        }
+        self.last_reopen = Some(std::time::Instant::now());
+        match Database::create(&self.path) {
+            Ok(db) => {
+                tracing::info!(store = %self.path.display(), "store reopened after a write failure");
+                let db = Arc::new(db);
+                *self.slot.write().expect("store slot lock") = Some(db.clone());
+                Some(db)
+            }
+            Err(e) => {
+                tracing::warn!(store = %self.path.display(), error = %e, "store still unavailable");
+                None
+            }
+        }
     }
 }
 
