@@ -47,6 +47,12 @@ enum LogFormat {
     Json,
 }
 
+/// glibc's allocator spent about a tenth of the engine's CPU under load (HTTP
+/// buffers, records); mimalloc is markedly cheaper for these small, short-lived
+/// allocations across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for bad input (config, store file): the operator must fix something.
 const EXIT_BAD_INPUT: u8 = 2;
 

@@ -87,7 +87,10 @@ async fn a_full_store_answers_503_then_recovers_by_itself() {
         }
     }
     let refused = refused.expect("the store never filled up");
-    println!("{} events acknowledged before the store filled; then: {refused}", acked.len());
+    println!(
+        "{} events acknowledged before the store filled; then: {refused}",
+        acked.len()
+    );
     assert!(refused.contains("\"error\""), "{refused}");
     assert!(refused.to_lowercase().contains("store"), "{refused}");
 

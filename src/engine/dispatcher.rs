@@ -146,8 +146,8 @@ async fn attempt(
     trigger_override: Option<Trigger>,
 ) -> Option<AttemptSummary> {
     let store = &engine.inner.store;
-    let record = match store.get_event(id) {
-        Ok(Some(record)) => record,
+    let (record, payload) = match store.get_for_delivery(id) {
+        Ok(Some(found)) => found,
         Ok(None) => return None,
         Err(e) => {
             tracing::warn!(event = %id, error = %e, "cannot read event for delivery");
@@ -167,14 +167,7 @@ async fn attempt(
         expire(engine, destination, id, &config.retry).await;
         return None;
     }
-    let payload = match store.get_payload(id) {
-        Ok(Some(payload)) => bytes::Bytes::from(payload),
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::warn!(event = %id, error = %e, "cannot read payload for delivery");
-            return None;
-        }
-    };
+    let payload = bytes::Bytes::from(payload);
     let history = History {
         cycle_started_at: record.cycle_started_at,
         automatic_retries: record.automatic_retries,

@@ -303,6 +303,26 @@ impl Store {
         found.map(|raw| decode(raw.value())).transpose()
     }
 
+    /// The record and the payload in one read, for an attempt.
+    pub fn get_for_delivery(
+        &self,
+        id: EventId,
+    ) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError> {
+        let txn = self.read()?;
+        let events = txn.open_table(EVENTS).map_err(read_err)?;
+        let Some(raw) = events.get(id.0).map_err(read_err)? else {
+            return Ok(None);
+        };
+        let record: EventRecord = decode(raw.value())?;
+        let payloads = txn.open_table(PAYLOADS).map_err(read_err)?;
+        let payload = payloads
+            .get(id.0)
+            .map_err(read_err)?
+            .map(|raw| raw.value().to_vec())
+            .unwrap_or_default();
+        Ok(Some((record, payload)))
+    }
+
     pub fn get_payload(&self, id: EventId) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.read()?;
         let payloads = txn.open_table(PAYLOADS).map_err(read_err)?;
