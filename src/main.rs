@@ -128,6 +128,7 @@ impl From<daemon::DaemonError> for RunError {
 /// Runs the engine and its API, headless (`--daemon`) or under the TUI.
 async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     init_logging(cli, &config);
+    let mut stop = daemon::StopSignal::install().map_err(|e| RunError::Other(e.into()))?;
     let running = daemon::start(&config, Arc::new(SystemClock)).await?;
     tracing::info!(
         config = %config.source,
@@ -137,7 +138,7 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
         running.local_addr
     );
     if cli.daemon {
-        daemon::stop_signal().await;
+        stop.recv().await;
         tracing::info!("stopping: no new requests; letting attempts in flight finish");
         running.shutdown(daemon::SHUTDOWN_GRACE).await?;
         tracing::info!("stopped");
@@ -159,11 +160,12 @@ async fn run_demo(cli: &Cli) -> Result<(), RunError> {
         .await
         .map_err(|e| RunError::Other(color_eyre::Report::new(e)))?;
     init_logging(cli, &config);
+    let mut stop = daemon::StopSignal::install().map_err(|e| RunError::Other(e.into()))?;
     let running = daemon::start(&config, Arc::new(SystemClock)).await?;
     let trickle = hookwatch::demo::spawn_trickle(running.engine.clone());
     tracing::info!("demo listening on http://{}", running.local_addr);
     let result = if cli.daemon {
-        daemon::stop_signal().await;
+        stop.recv().await;
         Ok(())
     } else {
         let info = hookwatch::tui::TuiInfo {

@@ -415,6 +415,7 @@ async fn time_healthy_delivery(engine: &Engine, destinations: &[&str], n: usize)
     while let Some(done) = ingests.join_next().await {
         done.unwrap();
     }
+    eprintln!("ingested {destinations:?} x{n} in {:?}", started.elapsed());
     let target = delivered_before + n as u64;
     // Polled every 10ms: small against a phase of half a second or more.
     wait_for(&format!("{n} deliveries to healthy"), || {
