@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8686";
 pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(60 * 86_400);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONCURRENCY: u32 = 8;
@@ -76,6 +77,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub token: Option<String>,
     pub max_body: u64,
+    /// Open API connections at most; more wait to be accepted.
+    pub max_connections: usize,
     /// Refuse destinations whose addresses are loopback, private or link-local.
     pub deny_private_destinations: bool,
 }
@@ -120,6 +123,7 @@ struct RawServer {
     listen: Option<String>,
     token: Option<String>,
     max_body: Option<String>,
+    max_connections: Option<i64>,
     deny_private_destinations: Option<bool>,
 }
 
@@ -250,6 +254,16 @@ impl Config {
             Some(text) => parse_size(text).map_err(|m| fail("server.max_body", m))?,
             None => DEFAULT_MAX_BODY,
         };
+        let max_connections = match raw.server.max_connections {
+            Some(n) if (1..=65_536).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(fail(
+                    "server.max_connections",
+                    format!("must be between 1 and 65536, got {n}"),
+                ))
+            }
+            None => DEFAULT_MAX_CONNECTIONS,
+        };
         if max_body == 0 {
             return Err(fail("server.max_body", "must be greater than zero".into()));
         }
@@ -281,6 +295,7 @@ impl Config {
                 listen,
                 token,
                 max_body,
+                max_connections,
                 deny_private_destinations: raw.server.deny_private_destinations.unwrap_or(false),
             },
             store: StoreConfig {

@@ -47,14 +47,18 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Daemo
         token: config.server.token.as_deref().map(Arc::from),
         max_body: config.server.max_body,
     };
+    let max_connections = config.server.max_connections;
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let app = api::router(state);
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            api::listener::BoundedListener::new(listener, max_connections),
+            app,
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await
     });
     Ok(Running {
         engine,

@@ -64,6 +64,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    raise_open_file_limit();
     if let Some(Command::Bench(args)) = &cli.command {
         return match hookwatch::bench::run(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -217,4 +218,21 @@ fn init_logging(cli: &Cli, config: &Config) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Every API connection and every delivery connection is a file descriptor; the
+/// usual soft limit (1024) is lower than the connections we allow, so raise it
+/// to the hard limit, as servers do.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }

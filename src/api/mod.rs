@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub mod actions;
+pub mod listener;
 
 #[derive(Clone)]
 pub struct ApiState {

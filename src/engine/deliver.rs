@@ -216,11 +216,34 @@ pub fn describe(error: &reqwest::Error) -> String {
         }
         source = cause.source();
     }
-    if parts.is_empty() {
+    // hyper's wrappers ("client error (Connect)") say nothing an operator can use.
+    parts.retain(|part| !part.starts_with("client error ("));
+    let message = if parts.is_empty() {
         error.to_string()
     } else {
         parts.join(": ")
+    };
+    if looks_like_tls(&message) {
+        format!("TLS handshake failed: {message}")
+    } else {
+        message
     }
+}
+
+/// rustls reports a plain-HTTP server as "received corrupt message", and
+/// certificate problems in its own words; none of them says "TLS".
+fn looks_like_tls(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    [
+        "corrupt message",
+        "certificate",
+        "handshake",
+        "tls",
+        "alert received",
+        "peer misbehaved",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
 }
 
 /// Whether an address is one a public webhook must never reach: loopback,

@@ -38,6 +38,10 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                         for id in due {
                             spawn_attempt(&engine, &destination, id, None);
                         }
+                        // Give the attempts (and a shutting-down runtime) a turn
+                        // before looking again; without an await here this loop
+                        // could spin if spawned tasks never get to run.
+                        tokio::task::yield_now().await;
                         continue;
                     }
                     Ok(_) => match engine.inner.store.next_due(&destination.id, &in_flight) {

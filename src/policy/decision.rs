@@ -12,6 +12,12 @@ use std::time::Duration;
 /// misconfigured receiver cannot stall deliveries for months.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(7 * 86_400);
 
+/// The soonest a `Retry-After` may bring the next attempt. A receiver answering
+/// `Retry-After: 0` (or a date in the past) to every attempt would otherwise
+/// have hookwatch retry it back to back, burning the CPU and store commits that
+/// healthy destinations need.
+pub const RETRY_AFTER_FLOOR: Duration = Duration::from_secs(1);
+
 /// What the store knows about the event's automatic retry cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct History {
@@ -210,9 +216,13 @@ pub fn decide(
     }
 
     let (requested_at, note) = match retry_after {
-        Some((_, Ok(RetryAfter::At(at)))) => {
-            (Some(at.max(now).min(add(now, RETRY_AFTER_CAP))), None)
-        }
+        Some((_, Ok(RetryAfter::At(at)))) => (
+            Some(
+                at.max(add(now, RETRY_AFTER_FLOOR))
+                    .min(add(now, RETRY_AFTER_CAP)),
+            ),
+            None,
+        ),
         Some((value, Err(_))) => (
             None,
             Some(format!("ignored unparsable Retry-After \"{value}\"")),
@@ -650,14 +660,14 @@ mod tests {
                 words: "retry in 1h 30m (Retry-After)",
             },
             Case {
-                name: "Retry-After HTTP-date in the past: retry now",
+                name: "Retry-After HTTP-date in the past: retry after the 1 s floor",
                 policy: default(),
                 history: fresh(),
                 trigger: Trigger::Initial,
                 outcome: with_retry_after(503, "Wed, 01 May 2024 08:00:00 GMT"),
                 now: now(),
-                verdict: retry(now()),
-                words: "retry now (Retry-After)",
+                verdict: retry(now() + chrono::Duration::seconds(1)),
+                words: "retry in 1s (Retry-After)",
             },
             Case {
                 name: "Retry-After capped at 7 days",
