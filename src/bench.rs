@@ -38,6 +38,9 @@ pub enum Scenario {
     Backlog,
     /// 100,000 events scheduled for tomorrow: CPU use of an idle engine.
     Idle,
+    /// Render time per frame of the full TUI with 1,000,000 events stored, on
+    /// ratatui's TestBackend.
+    Tui,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -141,6 +144,22 @@ pub struct BacklogReport {
 }
 
 #[derive(Debug, Serialize)]
+pub struct TuiReport {
+    pub scenario: Scenario,
+    pub stored_events: u64,
+    pub width: u16,
+    pub height: u16,
+    /// Engine start, first read of the visible window and first frame.
+    pub open_ms: f64,
+    pub frames: u64,
+    /// Drawing one frame of the full screen.
+    pub render_ms: LatencyMs,
+    /// Reading the visible window from the store and drawing it: one step of
+    /// scrolling.
+    pub refresh_and_render_ms: LatencyMs,
+}
+
+#[derive(Debug, Serialize)]
 pub struct IdleReport {
     pub scenario: Scenario,
     pub idle_events: u64,
@@ -168,6 +187,10 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         }
         Scenario::Idle => {
             let report = runtime.block_on(idle(args, &exe))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Tui => {
+            let report = runtime.block_on(tui(args))?;
             print_report(&report, args.json);
         }
     }
@@ -915,6 +938,81 @@ async fn idle(args: &BenchArgs, exe: &Path) -> Result<IdleReport, BenchError> {
         measured_seconds: seconds,
         cpu_percent: cpu.as_secs_f64() / seconds * 100.0,
         rss_mb,
+    })
+}
+
+/// Builds a store of `backlog_events` events, opens the engine on it in this
+/// process, and times the TUI's frames while scrolling down the events pane.
+async fn tui(args: &BenchArgs) -> Result<TuiReport, BenchError> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+    let dir = tempfile::tempdir().map_err(setup)?;
+    let store_path = dir.path().join("bench.redb");
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    build_store(&store_path, args.backlog_events, args.payload_bytes, |_| {
+        tomorrow
+    })
+    .await?;
+    let config_path = write_config(
+        dir.path(),
+        "127.0.0.1:9".parse().expect("address"),
+        1,
+        args.concurrency,
+    )?;
+    let config = crate::config::Config::load(Some(&config_path)).map_err(setup)?;
+    let (width, height) = (160u16, 48u16);
+
+    let opened = Instant::now();
+    let engine = crate::engine::Engine::start(&config, Arc::new(crate::clock::SystemClock))
+        .map_err(setup)?;
+    let info = crate::tui::TuiInfo {
+        listen: "127.0.0.1:8686".parse().expect("address"),
+        store_path: store_path.clone(),
+        config_source: config.source.clone(),
+        read_only: false,
+    };
+    let mut app = crate::tui::App::new(info, chrono::Utc::now());
+    app.size = (width, height);
+    let mut terminal = ratatui::Terminal::new(TestBackend::new(width, height)).map_err(setup)?;
+    crate::tui::refresh(&engine, &mut app);
+    terminal
+        .draw(|frame| crate::tui::render(&app, frame))
+        .map_err(setup)?;
+    let open_ms = opened.elapsed().as_secs_f64() * 1000.0;
+
+    // Focus the events pane, then scroll: j, j, PgDn, ... each step reads the
+    // visible window again and draws it.
+    let press = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    let _ = app.handle_key(press(KeyCode::Char('2')));
+    let frames = 300;
+    let mut render_ms = Vec::with_capacity(frames);
+    let mut step_ms = Vec::with_capacity(frames);
+    for frame_no in 0..frames {
+        let key = if frame_no % 10 == 9 {
+            KeyCode::PageDown
+        } else {
+            KeyCode::Char('j')
+        };
+        let step = Instant::now();
+        let _ = app.handle_key(press(key));
+        crate::tui::refresh(&engine, &mut app);
+        let drawn = Instant::now();
+        terminal
+            .draw(|frame| crate::tui::render(&app, frame))
+            .map_err(setup)?;
+        render_ms.push(drawn.elapsed().as_secs_f64() * 1000.0);
+        step_ms.push(step.elapsed().as_secs_f64() * 1000.0);
+    }
+    engine.shutdown(Duration::from_secs(1)).await;
+    Ok(TuiReport {
+        scenario: Scenario::Tui,
+        stored_events: args.backlog_events,
+        width,
+        height,
+        open_ms,
+        frames: frames as u64,
+        render_ms: percentiles(render_ms),
+        refresh_and_render_ms: percentiles(step_ms),
     })
 }
 
