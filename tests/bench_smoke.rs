@@ -94,6 +94,9 @@ fn tui_scenario_times_frames_over_a_stored_backlog() {
     let report = bench(&["--scenario", "tui", "--backlog-events", "2000"]);
     assert_eq!(report["stored_events"], 2000, "{report}");
     assert_eq!(report["frames"], 300, "{report}");
-    assert!(report["render_ms"]["p99"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(
+        report["render_ms"]["p99"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
     assert!(report["open_ms"].as_f64().unwrap() > 0.0, "{report}");
 }

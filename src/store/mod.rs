@@ -557,6 +557,20 @@ struct Writer {
     last_reopen: Option<std::time::Instant>,
 }
 
+/// A group smaller than this, right after another commit, waits [`LINGER`]
+/// for more writers.
+const LINGER_BELOW: usize = 64;
+const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
+
+fn drain(queue: &mut mpsc::UnboundedReceiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_GROUP {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 /// How often a store that failed a write is reopened while it keeps failing.
 const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -564,13 +578,16 @@ impl Writer {
     fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+        let mut last_commit_at = std::time::Instant::now();
         while let Some(first) = queue.blocking_recv() {
             batch.push(first);
-            while batch.len() < MAX_GROUP {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+            drain(&mut queue, &mut batch);
+            // Under load (the previous commit was a moment ago), linger briefly
+            // so more writers join this commit: fewer fsyncs and commits per
+            // event. An idle store commits at once.
+            if batch.len() < LINGER_BELOW && last_commit_at.elapsed() < LINGER {
+                std::thread::sleep(LINGER);
+                drain(&mut queue, &mut batch);
             }
             let db = self.slot.read().expect("store slot lock").clone();
             let db = match db {
@@ -592,6 +609,7 @@ impl Writer {
             for job in batch.drain(..) {
                 (job.finish)(outcome.clone());
             }
+            last_commit_at = std::time::Instant::now();
             if outcome.is_err() {
                 self.close_failed();
             }
