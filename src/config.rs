@@ -189,26 +189,22 @@ impl Config {
     /// when the file leaves it out.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let env_token = std::env::var("HOOKWATCH_TOKEN").ok();
-        if let Some(path) = explicit {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-                file: path.display().to_string(),
-                key: String::new(),
-                message: format!("cannot read config file: {e}"),
-            })?;
-            return Config::parse(&text, ConfigSource::File(path.to_path_buf()), env_token);
-        }
-        let searched = default_search_paths();
-        for path in &searched {
-            if path.is_file() {
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-                    file: path.display().to_string(),
-                    key: String::new(),
-                    message: format!("cannot read config file: {e}"),
-                })?;
-                return Config::parse(&text, ConfigSource::File(path.clone()), env_token);
-            }
-        }
-        Config::parse("", ConfigSource::Defaults { searched }, env_token)
+        let found = match explicit {
+            Some(path) => Some(path.to_path_buf()),
+            None => default_search_paths()
+                .into_iter()
+                .find(|path| path.is_file()),
+        };
+        let Some(path) = found else {
+            let searched = default_search_paths();
+            return Config::parse("", ConfigSource::Defaults { searched }, env_token);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            key: String::new(),
+            message: format!("cannot read config file: {e}"),
+        })?;
+        Config::parse(&text, ConfigSource::File(path), env_token)
     }
 
     /// Parses and validates TOML text; `source` names it in errors.

@@ -67,32 +67,23 @@ impl Metrics {
         store: &crate::store::CommitStats,
     ) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP hookwatch_store_commits_total Durable store commits (each is one fsync).\n",
+        counter(
+            &mut out,
+            "hookwatch_store_commits_total",
+            "Durable store commits (each is one fsync).",
+            store.commits.load(Ordering::Relaxed),
         );
-        out.push_str("# TYPE hookwatch_store_commits_total counter\n");
-        let _ = writeln!(
-            out,
-            "hookwatch_store_commits_total {}",
-            store.commits.load(Ordering::Relaxed)
+        counter(
+            &mut out,
+            "hookwatch_store_writes_total",
+            "Writes carried by those commits (group commit).",
+            store.writes.load(Ordering::Relaxed),
         );
-        out.push_str(
-            "# HELP hookwatch_store_writes_total Writes carried by those commits (group commit).\n",
-        );
-        out.push_str("# TYPE hookwatch_store_writes_total counter\n");
-        let _ = writeln!(
-            out,
-            "hookwatch_store_writes_total {}",
-            store.writes.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP hookwatch_events_ingested_total Events accepted by the ingestion API.\n",
-        );
-        out.push_str("# TYPE hookwatch_events_ingested_total counter\n");
-        let _ = writeln!(
-            out,
-            "hookwatch_events_ingested_total {}",
-            self.ingested.load(Ordering::Relaxed)
+        counter(
+            &mut out,
+            "hookwatch_events_ingested_total",
+            "Events accepted by the ingestion API.",
+            self.ingested.load(Ordering::Relaxed),
         );
         out.push_str(
             "# HELP hookwatch_attempts_total Delivery attempts by destination and outcome.\n",
@@ -139,6 +130,13 @@ impl Metrics {
         }
         out
     }
+}
+
+/// One unlabelled counter with its HELP and TYPE lines.
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "{name} {value}");
 }
 
 fn escape_label(value: &str) -> String {

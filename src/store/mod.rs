@@ -144,7 +144,7 @@ impl Store {
             inspect_read_only(path)?;
         }
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        let db = Database::create(path).map_err(|e| match e {
+        let db = open_database(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
                 path: path.to_path_buf(),
                 holder: lock_holder(path),
@@ -641,7 +641,7 @@ impl Writer {
             return None;
         }
         self.last_reopen = Some(std::time::Instant::now());
-        match Database::create(&self.path) {
+        match open_database(&self.path) {
             Ok(db) => {
                 tracing::info!(store = %self.path.display(), "store reopened after a write failure");
                 let db = Arc::new(db);
@@ -673,6 +673,15 @@ fn apply_group(db: &Database, batch: &mut [Job]) -> Result<(), StoreError> {
         }
     }
     txn.commit().map_err(write_err)
+}
+
+/// redb's page cache (1 GiB by default) would grow toward the size of a large
+/// store; the operating system's page cache already keeps hot pages, so a small
+/// cache of our own keeps the engine's memory flat however big the backlog.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path)
 }
 
 /// Reads the first bytes of an existing file: redb files start with a magic
