@@ -1,0 +1,110 @@
+//! Bad input gets a clear error that names it, and nothing is lost or
+//! overwritten: idempotency keys, a truncated store file, any config text.
+
+mod common;
+
+use common::*;
+use hookwatch::config::{Config, ConfigSource};
+use proptest::prelude::*;
+
+#[tokio::test]
+async fn invalid_idempotency_keys_are_refused_with_400() {
+    let receiver = Receiver::start().await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    let too_long = "k".repeat(256);
+    for (key, what) in [("", "empty"), (too_long.as_str(), "256 bytes")] {
+        let (status, body) = daemon
+            .send(
+                daemon
+                    .request(reqwest::Method::POST, "/v1/destinations/a/events")
+                    .header("Idempotency-Key", key)
+                    .body("{}"),
+            )
+            .await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("Idempotency-Key"),
+            "{what}: {body}"
+        );
+    }
+    let longest = "k".repeat(255);
+    let (status, body) = daemon
+        .send(
+            daemon
+                .request(reqwest::Method::POST, "/v1/destinations/a/events")
+                .header("Idempotency-Key", longest)
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(status, 202, "255 bytes is allowed: {body}");
+    assert_eq!(receiver.count(), 0, "nothing refused was delivered");
+}
+
+#[tokio::test]
+async fn a_truncated_store_is_refused_clearly_and_left_as_it_was() {
+    let receiver = Receiver::start().await;
+    let mut daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    for _ in 0..20 {
+        daemon.ingest("a", r#"{"keep":true}"#).await;
+    }
+    daemon.sigterm();
+    assert!(daemon
+        .wait_exit(std::time::Duration::from_secs(15))
+        .await
+        .success());
+    let store = daemon.store_path.clone();
+    let bytes = std::fs::read(&store).unwrap();
+    std::fs::write(&store, &bytes[..bytes.len() / 3]).unwrap();
+    let truncated = std::fs::read(&store).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookwatch"))
+        .args(["--daemon", "--config"])
+        .arg(&daemon.config_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&store.display().to_string()),
+        "names the file: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        std::fs::read(&store).unwrap() == truncated,
+        "the truncated file was modified"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Any text, TOML-looking or not: an error naming the file, never a panic.
+    #[test]
+    fn config_parsing_never_panics_and_errors_name_the_file(text in "(?s).{0,400}") {
+        if let Err(e) = Config::parse(&text, ConfigSource::File("prop.toml".into()), None) {
+            prop_assert!(e.to_string().starts_with("prop.toml: "), "{}", e);
+        }
+    }
+
+    /// Well-formed TOML with arbitrary values in the known keys.
+    #[test]
+    fn config_values_never_panic(
+        listen in "[0-9a-z.:]{0,24}",
+        size in "[0-9A-Za-z ]{0,10}",
+        duration in "[0-9a-z ]{0,10}",
+        concurrency in any::<i64>(),
+        retries in any::<i64>(),
+        rule in "[0-9<>=!, -]{0,16}",
+    ) {
+        let text = format!(
+            "[server]\nlisten = \"{listen}\"\nmax_body = \"{size}\"\n[store]\nretention = \"{duration}\"\n\
+             [[destinations]]\nid = \"d\"\nurl = \"http://127.0.0.1:1/\"\ntimeout = \"{duration}\"\nconcurrency = {concurrency}\n\
+             [destinations.retry]\nmax_retries = {retries}\nretry_on = \"{rule}\"\ndelay = \"{duration}\"\n"
+        );
+        if let Err(e) = Config::parse(&text, ConfigSource::File("prop.toml".into()), None) {
+            prop_assert!(e.to_string().starts_with("prop.toml: "), "{}", e);
+            prop_assert!(!e.key.is_empty(), "a value error names its key: {}", e);
+        }
+    }
+}
