@@ -157,7 +157,19 @@ pub struct TuiReport {
     /// Reading the visible window from the store and drawing it: one step of
     /// scrolling.
     pub refresh_and_render_ms: LatencyMs,
+    /// While events are ingested (and delivered) at this rate...
+    pub load_events_per_s: f64,
+    /// ...the screen still redraws this often (the UI aims at 10/s)...
+    pub load_frames_per_s: f64,
+    /// ...after draining this many change notifications...
+    pub load_notifications: u64,
+    /// ...and a refresh + draw takes this long.
+    pub load_refresh_and_render_ms: LatencyMs,
 }
+
+/// The live load of the TUI scenario: the "responsive at 5,000 events/s".
+const TUI_LOAD_RATE: f64 = 5000.0;
+const TUI_LOAD_SECONDS: f64 = 3.0;
 
 #[derive(Debug, Serialize)]
 pub struct IdleReport {
@@ -953,12 +965,10 @@ async fn tui(args: &BenchArgs) -> Result<TuiReport, BenchError> {
         tomorrow
     })
     .await?;
-    let config_path = write_config(
-        dir.path(),
-        "127.0.0.1:9".parse().expect("address"),
-        1,
-        args.concurrency,
-    )?;
+    // A live receiver, so that the load phase below really delivers.
+    let tally = Tally::new(Instant::now(), 1, 0.0);
+    let receiver = start_receiver(tally.clone())?;
+    let config_path = write_config(dir.path(), receiver, 1, args.concurrency)?;
     let config = crate::config::Config::load(Some(&config_path)).map_err(setup)?;
     let (width, height) = (160u16, 48u16);
 
@@ -1003,8 +1013,56 @@ async fn tui(args: &BenchArgs) -> Result<TuiReport, BenchError> {
         render_ms.push(drawn.elapsed().as_secs_f64() * 1000.0);
         step_ms.push(step.elapsed().as_secs_f64() * 1000.0);
     }
+
+    // Under load: events ingested at TUI_LOAD_RATE while the screen follows the
+    // engine's change notifications and redraws every 100 ms, as the live UI
+    // does. Every notification is drained; a frame step is one refresh + draw.
+    let mut changes = engine.subscribe();
+    let load_engine = engine.clone();
+    let load = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let total = (TUI_LOAD_RATE * TUI_LOAD_SECONDS) as u64;
+        for n in 0..total {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / TUI_LOAD_RATE))
+                .await;
+            let engine = load_engine.clone();
+            tokio::spawn(async move {
+                let request = crate::engine::IngestRequest {
+                    topic: Some("bench".into()),
+                    content_type: Some("application/json".into()),
+                    payload: payload(n, 200),
+                    idempotency_key: None,
+                };
+                let _ = engine.ingest("bench-0", request).await;
+            });
+        }
+    });
+    let mut loaded_ms = Vec::new();
+    let mut notifications = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let load_started = Instant::now();
+    while !load.is_finished() {
+        tokio::select! {
+            change = changes.recv() => {
+                if change.is_ok() {
+                    notifications += 1;
+                }
+            }
+            _ = tick.tick() => {
+                let step = Instant::now();
+                crate::tui::refresh(&engine, &mut app);
+                terminal.draw(|frame| crate::tui::render(&app, frame)).map_err(setup)?;
+                loaded_ms.push(step.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let loaded_seconds = load_started.elapsed().as_secs_f64();
     engine.shutdown(Duration::from_secs(1)).await;
     Ok(TuiReport {
+        load_events_per_s: TUI_LOAD_RATE,
+        load_frames_per_s: loaded_ms.len() as f64 / loaded_seconds,
+        load_notifications: notifications,
+        load_refresh_and_render_ms: percentiles(loaded_ms),
         scenario: Scenario::Tui,
         stored_events: args.backlog_events,
         width,
