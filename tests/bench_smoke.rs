@@ -99,6 +99,12 @@ fn tui_scenario_times_frames_over_a_stored_backlog() {
         "{report}"
     );
     assert!(report["open_ms"].as_f64().unwrap() > 0.0, "{report}");
-    assert!(report["load_notifications"].as_u64().unwrap() > 0, "{report}");
-    assert!(report["load_frames_per_s"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(
+        report["load_notifications"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert!(
+        report["load_frames_per_s"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
 }

@@ -8,6 +8,7 @@
 //! timer adding latency. Each request learns its result only after the commit that
 //! carried it is durable, which is what lets the API acknowledge an event.
 
+mod codec;
 mod tables;
 
 use crate::model::{
@@ -300,7 +301,9 @@ impl Store {
         let txn = self.read()?;
         let events = txn.open_table(EVENTS).map_err(read_err)?;
         let found = events.get(id.0).map_err(read_err)?;
-        found.map(|raw| decode(raw.value())).transpose()
+        found
+            .map(|raw| codec::decode_event(raw.value()))
+            .transpose()
     }
 
     /// The record and the payload in one read, for an attempt.
@@ -313,7 +316,7 @@ impl Store {
         let Some(raw) = events.get(id.0).map_err(read_err)? else {
             return Ok(None);
         };
-        let record: EventRecord = decode(raw.value())?;
+        let record = codec::decode_event(raw.value())?;
         let payloads = txn.open_table(PAYLOADS).map_err(read_err)?;
         let payload = payloads
             .get(id.0)
@@ -396,7 +399,7 @@ impl Store {
                     let (key, _) = entry.map_err(read_err)?;
                     let id = key.value().2;
                     if let Some(raw) = events.get(id).map_err(read_err)? {
-                        if !take(decode(raw.value())?) {
+                        if !take(codec::decode_event(raw.value())?) {
                             break;
                         }
                     }
@@ -410,7 +413,7 @@ impl Store {
                 for entry in range.rev() {
                     let (key, _) = entry.map_err(read_err)?;
                     if let Some(raw) = events.get(key.value().1).map_err(read_err)? {
-                        if !take(decode(raw.value())?) {
+                        if !take(codec::decode_event(raw.value())?) {
                             break;
                         }
                     }
@@ -419,7 +422,7 @@ impl Store {
             (None, _) => {
                 for entry in events.range(lower..upper).map_err(read_err)?.rev() {
                     let (_, raw) = entry.map_err(read_err)?;
-                    if !take(decode(raw.value())?) {
+                    if !take(codec::decode_event(raw.value())?) {
                         break;
                     }
                 }

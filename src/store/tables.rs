@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// event id → JSON [`EventRecord`]
+/// event id → [`EventRecord`] in the binary layout of `codec`
 pub(super) const EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("events");
 /// event id → body bytes, verbatim
 pub(super) const PAYLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("payloads");
@@ -131,7 +131,7 @@ impl<'txn> Tables<'txn> {
             .map_err(write_err)?;
         self.index(&record, true)?;
         self.events
-            .insert(record.id.0, encode(&record).as_slice())
+            .insert(record.id.0, super::codec::encode_event(&record).as_slice())
             .map_err(write_err)?;
         Ok(Inserted {
             id: record.id,
@@ -150,7 +150,7 @@ impl<'txn> Tables<'txn> {
         F: FnOnce(&mut EventRecord) -> Option<AttemptRecord>,
     {
         let before: EventRecord = match self.events.get(id.0).map_err(write_err)? {
-            Some(raw) => decode(raw.value())?,
+            Some(raw) => super::codec::decode_event(raw.value())?,
             None => return Ok(None),
         };
         let mut after = before.clone();
@@ -170,7 +170,7 @@ impl<'txn> Tables<'txn> {
         self.index(&before, false)?;
         self.index(&after, true)?;
         self.events
-            .insert(id.0, encode(&after).as_slice())
+            .insert(id.0, super::codec::encode_event(&after).as_slice())
             .map_err(write_err)?;
         Ok(Some(after))
     }
@@ -238,7 +238,7 @@ impl<'txn> Tables<'txn> {
                 break;
             }
             let (_, raw) = entry.map_err(write_err)?;
-            let record: EventRecord = decode(raw.value())?;
+            let record = super::codec::decode_event(raw.value())?;
             if !record.state.awaits_delivery() {
                 doomed.push(record);
             }
