@@ -236,21 +236,26 @@ impl Engine {
     }
 
     /// Stops claiming new attempts and waits up to `grace` for the ones in flight
-    /// to finish and be recorded. Attempts still running after that stay pending in
-    /// the store and are made again on the next start (at-least-once).
+    /// to finish and be recorded, then closes the store. Attempts still running
+    /// after that stay pending in the store and are made again on the next start
+    /// (at-least-once).
     pub async fn shutdown(&self, grace: Duration) -> bool {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         self.inner.shutdown.send_replace(true);
         let deadline = tokio::time::Instant::now() + grace;
-        loop {
+        let finished = loop {
             let done = self.inner.attempts_done.notified();
             if self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0 {
-                return true;
+                break true;
             }
             if tokio::time::timeout_at(deadline, done).await.is_err() {
-                return self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0;
+                break self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0;
             }
-        }
+        };
+        // A clean close spares the next start redb's repair pass.
+        let store = self.inner.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close_now()).await;
+        finished
     }
 
     /// Persists a destination's runtime state and tells subscribers.

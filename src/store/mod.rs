@@ -185,6 +185,20 @@ impl Store {
         &self.inner.path
     }
 
+    /// Closes the database cleanly (redb records a clean shutdown, so the next
+    /// open needs no repair) once the write in progress, if any, is committed.
+    /// Writes after this fail with [`StoreError::Unavailable`]. For shutdown.
+    pub fn close_now(&self) {
+        let Some(db) = self.inner.db.write().expect("store slot lock").take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&db) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        drop(db);
+    }
+
     pub fn commit_stats(&self) -> &CommitStats {
         &self.inner.stats
     }
