@@ -189,14 +189,7 @@ impl Store {
     /// open needs no repair) once the write in progress, if any, is committed.
     /// Writes after this fail with [`StoreError::Unavailable`]. For shutdown.
     pub fn close_now(&self) {
-        let Some(db) = self.inner.db.write().expect("store slot lock").take() else {
-            return;
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while Arc::strong_count(&db) > 1 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        drop(db);
+        retire(&self.inner.db);
     }
 
     pub fn commit_stats(&self) -> &CommitStats {
@@ -588,6 +581,20 @@ fn drain(queue: &mut mpsc::UnboundedReceiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
+/// Takes the database out of its slot and drops it once nobody else holds it,
+/// which closes the file (cleanly, or for a reopen after a failure). Readers and
+/// the writer hold it only for one read or one commit, so this is brief.
+fn retire(slot: &DbSlot) {
+    let Some(db) = slot.write().expect("store slot lock").take() else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Arc::strong_count(&db) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    drop(db);
+}
+
 /// How often a store that failed a write is reopened while it keeps failing.
 const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -636,15 +643,7 @@ impl Writer {
     /// Takes the database out of service after a failed write, so that it can be
     /// reopened (and repaired) once the cause — a full disk, say — is gone.
     fn close_failed(&mut self) {
-        let Some(db) = self.slot.write().expect("store slot lock").take() else {
-            return;
-        };
-        // Readers hold the database only for the length of one read.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while Arc::strong_count(&db) > 1 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        drop(db);
+        retire(&self.slot);
         self.last_reopen = None;
     }
 
