@@ -11,41 +11,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thousands_of_concurrent_connections_are_served_within_the_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store.redb");
     let receiver = Receiver::start().await;
-    let config_text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = 50\n[store]\npath = {}\n[[destinations]]\nid = \"a\"\nurl = \"{}\"\n",
-        toml_str(&store.display().to_string()),
-        receiver.url()
-    );
-    let config = dir.path().join("hookwatch.toml");
-    std::fs::write(&config, config_text).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hookwatch"))
-        .args(["--daemon", "--config"])
-        .arg(&config)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let pid = child.id() as i32;
-    let reaper = KillOnDrop(pid);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(addr) = parse_listening(&line) {
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let mut daemon = Daemon::start(
+        TestConfig::new()
+            .server_line("max_connections = 50")
+            .destination(Dest::new("a", &receiver.url())),
+    )
+    .await;
+    let addr = daemon.addr;
 
-    // 1,000 clients at once (the kernel queues up to 1,024 waiting to be accepted), each holding its connection open a moment before
-    // sending, so far more than 50 are open together.
+    // 1,000 clients at once (the kernel queues up to 1,024 waiting to be
+    // accepted), each holding its connection open a moment before sending, so
+    // far more than 50 are open together.
     let served = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for n in 0..1000 {
@@ -74,29 +51,11 @@ async fn thousands_of_concurrent_connections_are_served_within_the_bound() {
         .await
         .expect("every client is served in time");
     assert_eq!(served.load(Ordering::Relaxed), 1000);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the daemon is still running"
-    );
+    assert!(daemon.is_running(), "the daemon is still running");
     wait_until(Duration::from_secs(30), "all 1,000 delivered", || {
         receiver.distinct_ids().len() == 1000
     })
     .await;
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    assert!(child.wait().unwrap().success());
-    // Reaped: its pid may be reused, so it must not be signalled again.
-    std::mem::forget(reaper);
-}
-
-/// Kills the daemon if the test ends early, so no process outlives it.
-struct KillOnDrop(i32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        unsafe {
-            libc::kill(self.0, libc::SIGKILL);
-        }
-    }
+    daemon.sigterm();
+    assert!(daemon.wait_exit(Duration::from_secs(15)).await.success());
 }

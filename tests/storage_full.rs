@@ -6,8 +6,6 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn set_file_size_limit(pid: i32, bytes: u64) {
@@ -27,38 +25,15 @@ fn set_file_size_limit(pid: i32, bytes: u64) {
 #[tokio::test]
 async fn a_full_store_answers_503_then_recovers_by_itself() {
     let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store.redb");
-    let config = dir.path().join("hookwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmax_body = \"1MiB\"\n[store]\npath = {}\n[[destinations]]\nid = \"a\"\nurl = \"{}\"\n",
-            toml_str(&store.display().to_string()),
-            receiver.url()
-        ),
+    let mut daemon = Daemon::start(
+        TestConfig::new()
+            .max_body("1MiB")
+            .destination(Dest::new("a", &receiver.url())),
     )
-    .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hookwatch"));
-    command
-        .args(["--daemon", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let pid = child.id() as i32;
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = parse_listening(&line) {
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("daemon did not start");
+    .await;
+    let pid = daemon.pid();
+    let store = daemon.store_path.clone();
+    let addr = daemon.addr;
     let client = http_client();
     let url = format!("http://{addr}/v1/destinations/a/events");
     let body = "x".repeat(64 * 1024);
@@ -131,9 +106,7 @@ async fn a_full_store_answers_503_then_recovers_by_itself() {
         },
     )
     .await;
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-    let status = child.wait().unwrap();
+    daemon.sigterm();
+    let status = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status}");
 }

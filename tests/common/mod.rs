@@ -205,6 +205,12 @@ impl TestConfig {
         self
     }
 
+    /// Adds a raw line to the `[server]` table, e.g. `max_connections = 50`.
+    pub fn server_line(mut self, line: &str) -> TestConfig {
+        self.server_lines.push(line.to_string());
+        self
+    }
+
     pub fn max_body(mut self, size: &str) -> TestConfig {
         self.server_lines
             .push(format!("max_body = {}", toml_str(size)));
@@ -329,6 +335,12 @@ impl Daemon {
 
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("daemon is running").id() as i32
+    }
+
+    /// Whether the process is still alive (it has not exited by itself).
+    pub fn is_running(&mut self) -> bool {
+        let child = self.child.as_mut().expect("daemon was started");
+        child.try_wait().expect("try_wait").is_none()
     }
 
     /// Starts the process on `config_path` and waits for its "listening on" line.
