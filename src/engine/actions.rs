@@ -76,6 +76,11 @@ pub(super) struct BulkJob {
 }
 
 impl BulkJob {
+    /// Whether the job's runner has not yet finished (cancelled jobs still drain).
+    pub(super) fn is_running(&self) -> bool {
+        !self.finished.load(Ordering::SeqCst)
+    }
+
     fn progress(&self) -> JobProgress {
         let state = if self.cancelled.load(Ordering::SeqCst) {
             JobState::Cancelled

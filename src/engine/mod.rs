@@ -8,6 +8,7 @@ mod control;
 pub mod deliver;
 mod dispatcher;
 pub mod metrics;
+mod settle;
 
 pub use actions::{BulkSelection, DestinationPatch, JobProgress, JobState};
 pub use control::*;
