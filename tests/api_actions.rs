@@ -1,13 +1,13 @@
 //! Operator actions through the HTTP API, and the example configs.
 
-mod support;
+mod harness;
 
 use hookwatch::clock::SystemClock;
-use hookwatch::config::{Config, ConfigSource};
+use hookwatch::config::Config;
 use hookwatch::daemon;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use support::{wait_for, Receiver, Reply};
+use harness::*;
 
 struct Api {
     base: String,
@@ -19,24 +19,15 @@ struct Api {
 impl Api {
     async fn start(receiver_url: &str) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            r#"
-            [server]
-            listen = "127.0.0.1:0"
-            [store]
-            path = "{}"
-            [[destinations]]
-            id = "orders"
-            url = "{receiver_url}"
-            concurrency = 2
-            headers = {{ "Authorization" = "Bearer customer-secret", "X-Env" = "test" }}
-            [destinations.retry]
-            schedule = "fixed"
-            delay = "1h"
-            "#,
-            dir.path().join("store.redb").display()
-        );
-        let config = Config::parse(&text, ConfigSource::File("api.toml".into()), None).unwrap();
+        let config = TestConfig::new()
+            .destination(
+                Dest::new("orders", receiver_url)
+                    .concurrency(2)
+                    .header("Authorization", "Bearer customer-secret")
+                    .header("X-Env", "test")
+                    .retry(Retry::new().schedule("fixed").delay("1h")),
+            )
+            .parse(&dir.path().join("store.redb"));
         let running = daemon::start(&config, Arc::new(SystemClock)).await.unwrap();
         Api {
             base: format!("http://{}", running.local_addr),
@@ -83,10 +74,10 @@ impl Api {
 
 #[tokio::test]
 async fn retry_mute_requeue_and_bulk_over_http() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let api = Api::start(&receiver.url).await;
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let api = Api::start(&receiver.url()).await;
     let id = api.ingest().await;
-    wait_for("the first attempt", || async {
+    wait_until_async("the first attempt", || async {
         api.event(&id).await["attempt_count"] == 1
     })
     .await;
@@ -106,7 +97,7 @@ async fn retry_mute_requeue_and_bulk_over_http() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    wait_for("the requeued attempt", || async {
+    wait_until_async("the requeued attempt", || async {
         api.event(&id).await["attempt_count"] == 2
     })
     .await;
@@ -132,7 +123,7 @@ async fn retry_mute_requeue_and_bulk_over_http() {
         ids.push(api.ingest().await);
     }
     for id in &ids {
-        wait_for("first attempts", || async {
+        wait_until_async("first attempts", || async {
             api.event(id).await["state"] == "retrying"
         })
         .await;
@@ -148,7 +139,7 @@ async fn retry_mute_requeue_and_bulk_over_http() {
     assert_eq!(status, 202, "{job}");
     assert_eq!(job["total"], 5);
     let job_id = job["id"].as_str().unwrap().to_string();
-    wait_for("the bulk job", || async {
+    wait_until_async("the bulk job", || async {
         api.send(reqwest::Method::GET, &format!("/v1/bulk/{job_id}"), None)
             .await
             .1["state"]
@@ -173,8 +164,8 @@ async fn retry_mute_requeue_and_bulk_over_http() {
 
 #[tokio::test]
 async fn destination_patch_validates_each_field_and_masks_credentials() {
-    let receiver = Receiver::start(Reply::status(200)).await;
-    let api = Api::start(&receiver.url).await;
+    let receiver = Receiver::start().await;
+    let api = Api::start(&receiver.url()).await;
     let (_, view) = api
         .send(reqwest::Method::GET, "/v1/destinations/orders", None)
         .await;

@@ -1,9 +1,9 @@
 //! Bad input gets a clear error that names it, and nothing is lost or
 //! overwritten: idempotency keys, a truncated store file, any config text.
 
-mod common;
+mod harness;
 
-use common::*;
+use harness::*;
 use hookwatch::config::{Config, ConfigSource};
 use proptest::prelude::*;
 

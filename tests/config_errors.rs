@@ -1,6 +1,12 @@
 //! A bad config makes `hookwatch --daemon` exit with code 2 and one error message
 //! on stderr that names the file, the key and what is wrong; never a panic.
+//!
+//! The config text is written by hand here on purpose: malformed and mistyped
+//! files are the input under test, which the typed builder cannot produce.
 
+mod harness;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
@@ -129,17 +135,38 @@ fn valid_config_is_accepted_so_the_cases_below_test_one_thing_each() {
         .arg("--config")
         .arg(&config.path)
         .env_remove("HOOKWATCH_TOKEN")
+        .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn hookwatch");
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(2) {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("a valid config should keep the daemon running; it exited with {status}");
+    // Accepted means it got as far as listening, not merely "still alive after a
+    // while", which a slow machine would make true of a refused config too.
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
+    });
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(harness::DEADLINE) {
+            Ok(line) if harness::parse_listening(&line).is_some() => break,
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let status = child.try_wait().unwrap();
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "a valid config should start the daemon listening (exit status {status:?}); stderr:\n{}",
+                    seen.join("\n")
+                );
+            }
+        }
     }
     let _ = child.kill();
     let _ = child.wait();

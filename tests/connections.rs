@@ -1,9 +1,9 @@
 //! A flood of connections is bounded by `server.max_connections`: clients past
 //! the limit wait their turn, nobody is dropped and nothing crashes.
 
-mod common;
+mod harness;
 
-use common::*;
+use harness::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ async fn thousands_of_concurrent_connections_are_served_within_the_bound() {
     let receiver = Receiver::start().await;
     let mut daemon = Daemon::start(
         TestConfig::new()
-            .server_line("max_connections = 50")
+            .max_connections(50)
             .destination(Dest::new("a", &receiver.url())),
     )
     .await;
@@ -52,8 +52,8 @@ async fn thousands_of_concurrent_connections_are_served_within_the_bound() {
         .expect("every client is served in time");
     assert_eq!(served.load(Ordering::Relaxed), 1000);
     assert!(daemon.is_running(), "the daemon is still running");
-    wait_until(Duration::from_secs(30), "all 1,000 delivered", || {
-        receiver.distinct_ids().len() == 1000
+    wait_until_within(Duration::from_secs(30), "all 1,000 delivered", || {
+        receiver.distinct_count() == 1000
     })
     .await;
     daemon.sigterm();

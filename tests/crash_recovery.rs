@@ -1,9 +1,9 @@
 //! Durability across a crash: every event hookwatch acknowledged (202) before a
 //! SIGKILL is delivered after a restart on the same store.
 
-mod common;
+mod harness;
 
-use common::*;
+use harness::*;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -112,7 +112,7 @@ async fn post_all(
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn acknowledged_events_survive_sigkill_and_are_delivered() {
     let test_start = Instant::now();
-    let receiver = Receiver::start_with(Reply::delayed(200, RECEIVER_DELAY)).await;
+    let receiver = Receiver::start_with(Reply::status(200).after(RECEIVER_DELAY)).await;
     let mut daemon = Daemon::start(
         TestConfig::new().destination(
             Dest::new("orders", &receiver.url())
@@ -140,7 +140,7 @@ async fn acknowledged_events_survive_sigkill_and_are_delivered() {
     }
     daemon.sigkill().await;
     let acked_at_kill = posting.acked_count();
-    let delivered_at_kill = receiver.distinct_ids().len();
+    let delivered_at_kill = receiver.distinct_count();
     for task in tasks {
         task.await.expect("poster task");
     }
@@ -185,12 +185,11 @@ async fn acknowledged_events_survive_sigkill_and_are_delivered() {
     );
 
     // Every acknowledged id reaches the receiver.
-    wait_for(
+    wait_for_within(
         DELIVERY_DEADLINE,
         "every acknowledged event to reach the receiver",
         || async {
-            let received = receiver.distinct_ids();
-            let missing: Vec<&String> = acked.keys().filter(|id| !received.contains(*id)).collect();
+            let missing = receiver.missing(acked.keys());
             if missing.is_empty() {
                 Ok(())
             } else {
@@ -218,7 +217,7 @@ async fn acknowledged_events_survive_sigkill_and_are_delivered() {
     }
 
     // The store agrees: nothing left to deliver, at least every ack delivered.
-    let view = wait_for(DEADLINE, "no pending or retrying events left", || async {
+    let view = wait_for("no pending or retrying events left", || async {
         let view = daemon.destination("orders").await;
         let counts = &view["counts"];
         if counts["pending"] == 0 && counts["retrying"] == 0 {
@@ -236,7 +235,7 @@ async fn acknowledged_events_survive_sigkill_and_are_delivered() {
     );
 
     let hits = receiver.count();
-    let distinct = receiver.distinct_ids().len();
+    let distinct = receiver.distinct_count();
     let duplicated_ids = receiver.counts_by_id().values().filter(|c| **c > 1).count();
     println!(
         "crash recovery: killed after {acked_at_kill} acks ({delivered_at_kill} delivered); \

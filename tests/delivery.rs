@@ -1,10 +1,10 @@
 //! End-to-end delivery through the real `hookwatch --daemon` binary: ingest over
 //! the HTTP API, delivery to real receivers on loopback, and the read API.
 
-mod common;
+mod harness;
 
 use base64::Engine as _;
-use common::*;
+use harness::*;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::Value;
@@ -220,7 +220,7 @@ async fn failed_attempts_are_retried_until_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn attempt_timeout_is_recorded_as_an_error_and_retried() {
     let receiver = Receiver::start().await;
-    receiver.push_replies(&[Reply::delayed(200, Duration::from_secs(5))]);
+    receiver.then([Reply::status(200).after(Duration::from_secs(5))]);
     let daemon = Daemon::start(
         TestConfig::new().destination(
             Dest::new("orders", &receiver.url())
@@ -560,7 +560,7 @@ async fn every_documented_retry_schedule_is_accepted() {
     let receiver = Receiver::start().await;
     let mut config = TestConfig::new();
     for schedule in ["fixed", "exponential", "power"] {
-        config = config.destination(Dest::new(schedule, &receiver.url()).retry(schedule, "1s", 5));
+        config = config.destination(Dest::new(schedule, &receiver.url()).retry(Retry::new().schedule(schedule).delay("1s").max_retries(5)));
     }
     let daemon = Daemon::start(config).await;
     for schedule in ["fixed", "exponential", "power"] {
@@ -716,7 +716,7 @@ async fn destinations_report_counts_by_state() {
     let mut bad_counts = zero.clone();
     bad_counts["retrying"] = 1.into();
 
-    let list = wait_for(DEADLINE, "destination counts to settle", || async {
+    let list = wait_for("destination counts to settle", || async {
         let list = daemon.get_json("/v1/destinations").await;
         let counts = |id: &str| {
             list["destinations"]

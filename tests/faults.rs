@@ -5,15 +5,14 @@
 //! Every fault is local: raw `tokio::net` sockets on loopback, plus one lookup of
 //! a `.invalid` name, which no resolver can answer.
 
-mod support;
+mod harness;
 
 use hookwatch::clock::SystemClock;
-use hookwatch::config::{Config, ConfigSource};
 use hookwatch::engine::{Engine, IngestRequest};
 use hookwatch::model::{AttemptRecord, EventId, EventState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{wait_for, Harness, Receiver, Reply};
+use harness::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -137,12 +136,6 @@ async fn closed_port_url() -> String {
     format!("http://{addr}/hook")
 }
 
-fn destination(id: &str, url: &str, extra: &str) -> String {
-    format!(
-        "[[destinations]]\nid = \"{id}\"\nurl = \"{url}\"\n{extra}\n\
-         [destinations.retry]\nschedule = \"fixed\"\ndelay = \"1m\"\nmax_retries = 3\n"
-    )
-}
 
 /// The event's only attempt so far, after checking the event is in `state`.
 async fn single_attempt(h: &Harness, id: EventId, state: EventState) -> AttemptRecord {
@@ -174,14 +167,14 @@ fn retry_in_a_minute(h: &Harness, id: EventId) {
     let event = h.engine.get_event(id).unwrap().event;
     assert_eq!(
         event.next_attempt_at,
-        Some(support::epoch() + chrono::Duration::minutes(1))
+        Some(epoch() + chrono::Duration::minutes(1))
     );
 }
 
 #[tokio::test]
 async fn hanging_receiver_times_out_and_retries() {
     let url = fault_receiver(Fault::Hang).await;
-    let h = Harness::start(&destination("a", &url, "timeout = \"300ms\"")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("300ms").retry_fixed("1m", 3))).await;
     let started = Instant::now();
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
@@ -200,7 +193,7 @@ async fn hanging_receiver_times_out_and_retries() {
 #[tokio::test]
 async fn connection_reset_after_the_request_retries() {
     let url = fault_receiver(Fault::Reset).await;
-    let h = Harness::start(&destination("a", &url, "timeout = \"5s\"")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     assert_eq!(attempt.status, None);
@@ -215,7 +208,7 @@ async fn byte_by_byte_answer_within_the_timeout_is_delivered() {
         gap: Duration::from_millis(20),
     })
     .await;
-    let h = Harness::start(&destination("a", &url, "timeout = \"10s\"")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("10s").retry_fixed("1m", 3))).await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Delivered).await;
     assert_eq!(attempt.status, Some(200));
@@ -230,7 +223,7 @@ async fn byte_by_byte_answer_past_the_timeout_times_out() {
         gap: Duration::from_millis(20),
     })
     .await;
-    let h = Harness::start(&destination("a", &url, "timeout = \"300ms\"")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("300ms").retry_fixed("1m", 3))).await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     // The status line arrives in time, the rest of the head does not.
@@ -245,7 +238,7 @@ async fn byte_by_byte_answer_past_the_timeout_times_out() {
 #[tokio::test]
 async fn body_broken_off_after_a_200_is_delivered_with_a_note() {
     let url = fault_receiver(Fault::ShortBody).await;
-    let h = Harness::start(&destination("a", &url, "timeout = \"5s\"")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Delivered).await;
     assert_eq!(attempt.status, Some(200));
@@ -261,12 +254,8 @@ async fn body_broken_off_after_a_200_is_delivered_with_a_note() {
 
 #[tokio::test]
 async fn storm_of_429_with_retry_after_waits_and_lowers_concurrency() {
-    let receiver = Receiver::start(Reply::status(429).header("retry-after", "1")).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "timeout = \"5s\"\nconcurrency = 4",
-    ))
+    let receiver = Receiver::start_with(Reply::status(429).header("retry-after", "1")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).timeout("5s").concurrency(4).retry_fixed("1m", 3)))
     .await;
     assert_eq!(h.engine.destination_view("a").unwrap().concurrency, 4);
     let mut ids = Vec::new();
@@ -282,7 +271,7 @@ async fn storm_of_429_with_retry_after_waits_and_lowers_concurrency() {
         assert_eq!(detail.event.last_status, Some(429));
         assert_eq!(
             detail.event.next_attempt_at,
-            Some(support::epoch() + chrono::Duration::seconds(1)),
+            Some(epoch() + chrono::Duration::seconds(1)),
             "Retry-After: 1 replaces the 1m schedule"
         );
         assert_eq!(detail.attempts[0].decision, "retry in 1s (Retry-After)");
@@ -301,16 +290,16 @@ async fn storm_of_429_with_retry_after_waits_and_lowers_concurrency() {
     assert_eq!(detail.event.state, EventState::Retrying);
     assert_eq!(
         detail.event.next_attempt_at,
-        Some(support::epoch() + chrono::Duration::seconds(2))
+        Some(epoch() + chrono::Duration::seconds(2))
     );
     assert_eq!(h.engine.destination_view("a").unwrap().concurrency, 1);
 }
 
 #[tokio::test]
 async fn redirect_loop_fails_as_too_many_redirects() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    receiver.set_default(Reply::status(302).header("location", &receiver.url));
-    let h = Harness::start(&destination("a", &receiver.url, "timeout = \"5s\"")).await;
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    receiver.set_default(Reply::status(302).header("location", &receiver.url()));
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).timeout("5s").retry_fixed("1m", 3))).await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Failed).await;
     let event = h.engine.get_event(id).unwrap().event;
@@ -326,7 +315,7 @@ async fn redirect_loop_fails_as_too_many_redirects() {
 #[tokio::test]
 async fn nobody_listening_is_connection_refused_and_retries() {
     let url = closed_port_url().await;
-    let h = Harness::start(&destination("a", &url, "timeout = \"5s\"")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     assert_eq!(attempt.status, None);
@@ -338,11 +327,7 @@ async fn nobody_listening_is_connection_refused_and_retries() {
 /// destination timeout bounds the test should the resolver hang.
 #[tokio::test]
 async fn unresolvable_host_is_a_dns_error_and_retries() {
-    let h = Harness::start(&destination(
-        "a",
-        "http://nonexistent.invalid/hook",
-        "timeout = \"3s\"",
-    ))
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", "http://nonexistent.invalid/hook").timeout("3s").retry_fixed("1m", 3)))
     .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
@@ -356,7 +341,7 @@ async fn https_to_a_plain_http_listener_is_a_tls_error_and_retries() {
     let url = fault_receiver(Fault::PlainText)
         .await
         .replacen("http://", "https://", 1);
-    let h = Harness::start(&destination("a", &url, "timeout = \"5s\"")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     assert_eq!(attempt.status, None);
@@ -380,19 +365,18 @@ const DEAD: [&str; 3] = ["hanging", "refusing", "storming"];
 async fn isolation_engine() -> (Engine, tempfile::TempDir) {
     let hanging = fault_receiver(Fault::Hang).await;
     let refusing = closed_port_url().await;
-    let storming = Receiver::start(Reply::status(429).header("retry-after", "0")).await;
+    let storming = Receiver::start_with(Reply::status(429).header("retry-after", "0")).await;
+    let receiver = Receiver::start().await;
+    let dest = |id: &str, url: &str, timeout: &str| {
+        Dest::new(id, url).timeout(timeout).retry_fixed("1m", 3)
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut text = format!(
-        "[store]\npath = \"{}\"\n\n{}\n{}\n{}\n",
-        dir.path().join("store.redb").display(),
-        destination("hanging", &hanging, "timeout = \"2s\"\nconcurrency = 8"),
-        destination("refusing", &refusing, "timeout = \"2s\""),
-        destination("storming", &storming.url, "timeout = \"2s\""),
-    );
-    let receiver = Receiver::start(Reply::status(200)).await;
-    text.push_str(&destination("healthy", &receiver.url, "timeout = \"5s\""));
-    let config = Config::parse(&text, ConfigSource::File("faults.toml".into()), None)
-        .unwrap_or_else(|e| panic!("faults config: {e}"));
+    let config = TestConfig::new()
+        .destination(dest("hanging", &hanging, "2s").concurrency(8))
+        .destination(dest("refusing", &refusing, "2s"))
+        .destination(dest("storming", &storming.url(), "2s"))
+        .destination(dest("healthy", &receiver.url(), "5s"))
+        .parse(&dir.path().join("store.redb"));
     let engine = Engine::start(&config, Arc::new(SystemClock)).unwrap();
     (engine, dir)
 }
@@ -425,7 +409,7 @@ async fn healthy_rate(engine: &Engine, neighbours: &[&str], n: usize) -> f64 {
     while let Some(done) = ingests.join_next().await {
         done.unwrap();
     }
-    wait_for(&format!("{n} deliveries to healthy"), || {
+    wait_until_async(&format!("{n} deliveries to healthy"), || {
         let done = delivered() >= target;
         async move { done }
     })
@@ -456,7 +440,7 @@ async fn wake_the_dead(engine: &Engine, n: usize) {
         done.unwrap();
     }
     for dest in DEAD {
-        wait_for(&format!("{dest} to be attempted"), || {
+        wait_until_async(&format!("{dest} to be attempted"), || {
             let view = engine.destination_view(dest).unwrap();
             async move { view.in_flight > 0 || view.counts.retrying + view.counts.failed > 0 }
         })
@@ -480,7 +464,7 @@ async fn healthy_rate_at(engine: &Engine, per_second: f64, count: usize) -> f64 
     while let Some(done) = ingests.join_next().await {
         done.unwrap();
     }
-    wait_for(&format!("{count} deliveries to healthy"), || {
+    wait_until_async(&format!("{count} deliveries to healthy"), || {
         let done = delivered() >= target;
         async move { done }
     })

@@ -1,32 +1,24 @@
 //! The retry designs end to end: the real engine on virtual time against scripted
 //! receivers on 127.0.0.1.
 
-mod support;
+mod harness;
 
 use hookwatch::engine::{BulkSelection, DestinationPatch, JobState};
 use hookwatch::model::EventState;
 use hookwatch::policy::Trigger;
 use std::time::Duration;
-use support::{wait_for, Harness, Receiver, Reply};
+use harness::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn destination(id: &str, url: &str, extra: &str, retry: &str) -> String {
-    format!("[[destinations]]\nid = \"{id}\"\nurl = \"{url}\"\n{extra}\n[destinations.retry]\n{retry}\n")
-}
 
 #[tokio::test]
 async fn fails_then_retries_on_schedule_then_delivers_with_history() {
-    let receiver = Receiver::start(Reply::status(200)).await;
+    let receiver = Receiver::start().await;
     receiver.then([Reply::status(500), Reply::status(503)]);
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "schedule = \"fixed\"\ndelay = \"1m\"\nmax_retries = 3",
-    ))
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m").max_retries(3))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -34,12 +26,12 @@ async fn fails_then_retries_on_schedule_then_delivers_with_history() {
     let event = h.engine.get_event(id).unwrap().event;
     assert_eq!(
         event.next_attempt_at,
-        Some(support::epoch() + chrono::Duration::minutes(1))
+        Some(epoch() + chrono::Duration::minutes(1))
     );
 
     // Nothing happens before the due time.
     h.advance(Duration::from_secs(59));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.settled().await;
     assert_eq!(receiver.count(), 1, "retried before its due time");
 
     h.advance(Duration::from_secs(1));
@@ -58,7 +50,7 @@ async fn fails_then_retries_on_schedule_then_delivers_with_history() {
     assert_eq!(detail.attempts[0].decision, "retry in 1m");
     assert_eq!(detail.attempts[2].decision, "delivered");
 
-    let seen = receiver.seen();
+    let seen = receiver.hits();
     let attempt_numbers: Vec<String> = seen
         .iter()
         .map(|s| s.header("hookwatch-attempt").unwrap())
@@ -75,19 +67,14 @@ async fn fails_then_retries_on_schedule_then_delivers_with_history() {
 
 #[tokio::test]
 async fn last_automatic_attempt_carries_no_will_retry_after() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "schedule = \"fixed\"\ndelay = \"1m\"\nmax_retries = 1",
-    ))
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m").max_retries(1))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
     h.advance(MINUTE);
     h.wait_state(id, EventState::Failed).await;
-    let seen = receiver.seen();
+    let seen = receiver.hits();
     assert_eq!(seen.len(), 2);
     assert!(seen[0].header("hookwatch-will-retry-after").is_some());
     assert_eq!(seen[1].header("hookwatch-will-retry-after"), None);
@@ -97,13 +84,8 @@ async fn last_automatic_attempt_carries_no_will_retry_after() {
 
 #[tokio::test]
 async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "concurrency = 1",
-        "schedule = \"fixed\"\ndelay = \"1h\"\nmax_retries = 5",
-    ))
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(1).retry(Retry::new().schedule("fixed").delay("1h").max_retries(5))))
     .await;
     let mut backlog = Vec::new();
     for _ in 0..3 {
@@ -126,7 +108,7 @@ async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
         let detail = h.engine.get_event(*id).unwrap();
         assert_eq!(detail.attempts.last().unwrap().trigger, Trigger::Flush);
     }
-    let order: Vec<String> = receiver.seen()[4..]
+    let order: Vec<String> = receiver.hits()[4..]
         .iter()
         .map(|s| s.header("webhook-id").unwrap())
         .collect();
@@ -136,13 +118,8 @@ async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
 
 #[tokio::test]
 async fn client_error_fails_at_once_and_disables_the_destination_until_enabled() {
-    let receiver = Receiver::start(Reply::status(404)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "on_client_error = \"disable\"",
-    ))
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().on_client_error("disable"))))
     .await;
     let id = h.ingest("a").await;
     h.wait_state(id, EventState::Failed).await;
@@ -164,7 +141,7 @@ async fn client_error_fails_at_once_and_disables_the_destination_until_enabled()
     receiver.set_default(Reply::status(200));
     let held = h.ingest("a").await;
     h.advance(HOUR);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.settled().await;
     assert_eq!(h.state(held), EventState::Pending, "held while disabled");
     assert_eq!(receiver.count(), 1);
 
@@ -183,9 +160,9 @@ async fn client_error_fails_at_once_and_disables_the_destination_until_enabled()
 
 #[tokio::test]
 async fn too_many_redirects_is_not_retried() {
-    let receiver = Receiver::start(Reply::status(302)).await;
+    let receiver = Receiver::start_with(Reply::status(302)).await;
     receiver.set_default(Reply::status(302).header("location", "/loop"));
-    let h = Harness::start(&destination("a", &receiver.url, "", "max_retries = 5")).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_retries(5)))).await;
     let id = h.ingest("a").await;
     h.wait_state(id, EventState::Failed).await;
     let detail = h.engine.get_event(id).unwrap();
@@ -195,19 +172,14 @@ async fn too_many_redirects_is_not_retried() {
 
 #[tokio::test]
 async fn rate_limiting_lowers_concurrency_but_never_below_one() {
-    let receiver = Receiver::start(Reply::status(429)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "concurrency = 3",
-        "delay = \"1h\"",
-    ))
+    let receiver = Receiver::start_with(Reply::status(429)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(3).retry(Retry::new().delay("1h"))))
     .await;
     for expected in [2, 1, 1] {
         let id = h.ingest("a").await;
         h.wait_attempts(id, 1).await;
         let engine = h.engine.clone();
-        wait_for("concurrency to settle", || {
+        wait_until_async("concurrency to settle", || {
             let engine = engine.clone();
             async move { engine.destination_view("a").unwrap().concurrency == expected }
         })
@@ -218,24 +190,19 @@ async fn rate_limiting_lowers_concurrency_but_never_below_one() {
 
 #[tokio::test]
 async fn retry_after_overrides_the_schedule_and_minus_one_cancels() {
-    let receiver = Receiver::start(Reply::status(200)).await;
+    let receiver = Receiver::start().await;
     receiver.then([
         Reply::status(503).header("retry-after", "120"),
         Reply::status(503).header("retry-after", "-1"),
     ]);
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "schedule = \"fixed\"\ndelay = \"1h\"",
-    ))
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h"))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
     let event = h.engine.get_event(id).unwrap().event;
     assert_eq!(
         event.next_attempt_at,
-        Some(support::epoch() + chrono::Duration::seconds(120)),
+        Some(epoch() + chrono::Duration::seconds(120)),
         "Retry-After: 120 replaces the 1h delay"
     );
     h.advance(Duration::from_secs(120));
@@ -247,13 +214,8 @@ async fn retry_after_overrides_the_schedule_and_minus_one_cancels() {
 
 #[tokio::test]
 async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "schedule = \"fixed\"\ndelay = \"1h\"\nmax_retries = 2",
-    ))
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h").max_retries(2))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -279,7 +241,7 @@ async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
     assert_eq!(event.state, EventState::Delivered);
     assert_eq!(event.next_attempt_at, None);
     h.advance(DAY);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.settled().await;
     assert_eq!(
         receiver.count(),
         3,
@@ -301,13 +263,8 @@ async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
 
 #[tokio::test]
 async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "schedule = \"fixed\"\ndelay = \"1m\"",
-    ))
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m"))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -315,7 +272,7 @@ async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
     assert_eq!(muted.state, EventState::Cancelled);
     assert_eq!(muted.next_attempt_at, None);
     h.advance(DAY);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.settled().await;
     assert_eq!(receiver.count(), 1, "muted events are not retried");
     receiver.set_default(Reply::status(200));
     assert!(h.engine.retry_now(id).await.unwrap().success);
@@ -324,13 +281,8 @@ async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
 
 #[tokio::test]
 async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "policy = \"none\"\nschedule = \"fixed\"\ndelay = \"1m\"",
-    ))
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().policy("none").schedule("fixed").delay("1m"))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -343,7 +295,7 @@ async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
     assert_eq!(requeued.automatic_retries, 0);
     assert_eq!(
         requeued.cycle_started_at,
-        support::epoch() + chrono::Duration::minutes(1441)
+        epoch() + chrono::Duration::minutes(1441)
     );
     h.wait_attempts(id, 3).await;
     h.advance(MINUTE);
@@ -364,13 +316,8 @@ async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
 
 #[tokio::test]
 async fn max_age_reached_between_two_retries_expires_the_event() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "policy = \"always\"\nschedule = \"fixed\"\ndelay = \"2d\"\nmax_age = \"3d\"",
-    ))
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().policy("always").schedule("fixed").delay("2d").max_age("3d"))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -383,8 +330,8 @@ async fn max_age_reached_between_two_retries_expires_the_event() {
 
 #[tokio::test]
 async fn held_events_expire_at_max_age_too() {
-    let receiver = Receiver::start(Reply::status(200)).await;
-    let h = Harness::start(&destination("a", &receiver.url, "", "max_age = \"1h\"")).await;
+    let receiver = Receiver::start().await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_age("1h")))).await;
     h.engine
         .patch_destination(
             "a",
@@ -407,8 +354,8 @@ async fn held_events_expire_at_max_age_too() {
 
 #[tokio::test]
 async fn bulk_retry_reports_progress_and_completes() {
-    let receiver = Receiver::start(Reply::status(404)).await;
-    let h = Harness::start(&destination("a", &receiver.url, "concurrency = 4", "")).await;
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(4))).await;
     let mut ids = Vec::new();
     for _ in 0..12 {
         let id = h.ingest("a").await;
@@ -429,7 +376,7 @@ async fn bulk_retry_reports_progress_and_completes() {
     assert_eq!(job.total, 12);
     let engine = h.engine.clone();
     let job_id = job.id.clone();
-    wait_for("the bulk job to complete", || {
+    wait_until_async("the bulk job to complete", || {
         let engine = engine.clone();
         let job_id = job_id.clone();
         async move { engine.bulk_progress(&job_id).unwrap().state == JobState::Completed }
@@ -453,8 +400,8 @@ async fn bulk_retry_reports_progress_and_completes() {
 
 #[tokio::test]
 async fn bulk_retry_can_be_cancelled() {
-    let receiver = Receiver::start(Reply::status(404)).await;
-    let h = Harness::start(&destination("a", &receiver.url, "concurrency = 2", "")).await;
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(2))).await;
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.push(h.ingest("a").await);
@@ -472,7 +419,7 @@ async fn bulk_retry_can_be_cancelled() {
         .unwrap();
     let engine = h.engine.clone();
     let job_id = job.id.clone();
-    wait_for("the first bulk attempt", || {
+    wait_until_async("the first bulk attempt", || {
         let engine = engine.clone();
         let job_id = job_id.clone();
         async move { engine.bulk_progress(&job_id).unwrap().done >= 1 }
@@ -480,7 +427,7 @@ async fn bulk_retry_can_be_cancelled() {
     .await;
     let cancelled = h.engine.cancel_bulk(&job.id).unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    h.settled().await;
     let progress = h.engine.bulk_progress(&job.id).unwrap();
     assert!(progress.done < progress.total, "{progress:?}");
     let delivered = ids
@@ -492,13 +439,8 @@ async fn bulk_retry_can_be_cancelled() {
 
 #[tokio::test]
 async fn policy_edits_between_retries_apply_at_the_next_retry() {
-    let receiver = Receiver::start(Reply::status(500)).await;
-    let h = Harness::start(&destination(
-        "a",
-        &receiver.url,
-        "",
-        "schedule = \"fixed\"\ndelay = \"1h\"",
-    ))
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h"))))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;

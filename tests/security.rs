@@ -1,21 +1,22 @@
 //! Doors an ops box keeps shut: private destinations, credentials in output.
 
-mod support;
+mod harness;
 
 use hookwatch::model::EventState;
-use support::{Harness, Receiver, Reply};
+use harness::*;
 
 #[tokio::test]
 async fn deny_private_destinations_refuses_loopback_literals_and_names() {
-    let receiver = Receiver::start(Reply::status(200)).await;
-    let by_name = receiver.url.replace("127.0.0.1", "localhost");
-    let h = Harness::start_with(
-        "[server]\ndeny_private_destinations = true",
-        &format!(
-            "[[destinations]]\nid = \"literal\"\nurl = \"{}\"\n[destinations.retry]\nmax_retries = 1\ndelay = \"1h\"\n\n\
-             [[destinations]]\nid = \"named\"\nurl = \"{by_name}\"\n[destinations.retry]\nmax_retries = 1\ndelay = \"1h\"\n",
-            receiver.url
-        ),
+    let receiver = Receiver::start().await;
+    let by_name = receiver.url().replace("127.0.0.1", "localhost");
+    let dest = |id: &str, url: &str| {
+        Dest::new(id, url).retry(Retry::new().max_retries(1).delay("1h"))
+    };
+    let h = Harness::start(
+        TestConfig::new()
+            .deny_private_destinations()
+            .destination(dest("literal", &receiver.url()))
+            .destination(dest("named", &by_name)),
     )
     .await;
     for destination in ["literal", "named"] {
@@ -34,12 +35,8 @@ async fn deny_private_destinations_refuses_loopback_literals_and_names() {
 
 #[tokio::test]
 async fn private_destinations_are_allowed_by_default() {
-    let receiver = Receiver::start(Reply::status(200)).await;
-    let h = Harness::start(&format!(
-        "[[destinations]]\nid = \"a\"\nurl = \"{}\"\n",
-        receiver.url
-    ))
-    .await;
+    let receiver = Receiver::start().await;
+    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
     let id = h.ingest("a").await;
     h.wait_state(id, EventState::Delivered).await;
 }

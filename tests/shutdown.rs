@@ -2,15 +2,15 @@
 //! time; a second process on the same store is refused with a message that says
 //! who holds it.
 
-mod common;
+mod harness;
 
-use common::*;
+use harness::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn sigterm_under_load_exits_cleanly_in_time_and_loses_nothing() {
-    let receiver = Receiver::start_with(Reply::delayed(200, Duration::from_millis(40))).await;
+    let receiver = Receiver::start_with(Reply::status(200).after(Duration::from_millis(40))).await;
     let config = TestConfig::new().destination(Dest::new("slow", &receiver.url()).concurrency(4));
     let mut daemon = Daemon::start(config).await;
     let url = daemon.url("/v1/destinations/slow/events");
@@ -42,7 +42,7 @@ async fn sigterm_under_load_exits_cleanly_in_time_and_loses_nothing() {
             }
         }));
     }
-    wait_until(DEADLINE, "100 acknowledged events", || {
+    wait_until("100 acknowledged events", || {
         acked.lock().unwrap().len() >= 100
     })
     .await;
@@ -61,13 +61,10 @@ async fn sigterm_under_load_exits_cleanly_in_time_and_loses_nothing() {
 
     daemon.restart().await;
     let acked = acked.lock().unwrap().clone();
-    wait_until(
+    wait_until_within(
         Duration::from_secs(60),
         "every acknowledged event delivered",
-        || {
-            let seen = receiver.distinct_ids();
-            acked.iter().all(|id| seen.contains(id))
-        },
+        || receiver.missing(&acked).is_empty(),
     )
     .await;
 }
@@ -103,10 +100,7 @@ async fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
     let config = dir.path().join("hookwatch.toml");
     std::fs::write(
         &config,
-        format!(
-            "[store]\npath = {}\n",
-            toml_str(&store.display().to_string())
-        ),
+        TestConfig::new().render(&store),
     )
     .unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookwatch"))

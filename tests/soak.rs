@@ -9,9 +9,9 @@
 //! acknowledged event has been delivered at least once, and the duplicate count
 //! (at-least-once) is reported and bounded by the attempts in flight at each kill.
 
-mod common;
+mod harness;
 
-use common::*;
+use harness::*;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,7 +32,7 @@ async fn repeated_sigkill_under_load_loses_nothing() {
         eprintln!("skipped: set HOOKWATCH_SOAK=1 to run the soak test");
         return;
     }
-    let receiver = Receiver::start_with(Reply::delayed(200, Duration::from_millis(5))).await;
+    let receiver = Receiver::start_with(Reply::status(200).after(Duration::from_millis(5))).await;
     let mut daemon = Daemon::start(
         TestConfig::new().destination(
             Dest::new("orders", &receiver.url())
@@ -88,17 +88,14 @@ async fn repeated_sigkill_under_load_loses_nothing() {
             "round {}: killed after {wait:?}; {} acknowledged so far, {} received",
             round + 1,
             acked.lock().unwrap().len(),
-            receiver.distinct_ids().len()
+            receiver.distinct_count()
         );
     }
     let acked = acked.lock().unwrap().clone();
-    wait_until(
+    wait_until_within(
         Duration::from_secs(300),
         "every acknowledged event delivered",
-        || {
-            let received = receiver.distinct_ids();
-            acked.iter().all(|id| received.contains(id))
-        },
+        || receiver.missing(&acked).is_empty(),
     )
     .await;
     let duplicates: usize = receiver.counts_by_id().values().map(|n| n - 1).sum();

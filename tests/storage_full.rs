@@ -3,9 +3,9 @@
 //! error and acknowledges nothing it has not stored; when room returns it
 //! recovers by itself, and every acknowledged event is delivered.
 
-mod common;
+mod harness;
 
-use common::*;
+use harness::*;
 use std::time::Duration;
 
 fn set_file_size_limit(pid: i32, bytes: u64) {
@@ -97,13 +97,10 @@ async fn a_full_store_answers_503_then_recovers_by_itself() {
             .to_string(),
     );
 
-    wait_until(
+    wait_until_within(
         Duration::from_secs(30),
         "every acknowledged event delivered",
-        || {
-            let seen = receiver.distinct_ids();
-            acked.iter().all(|id| seen.contains(id))
-        },
+        || receiver.missing(&acked).is_empty(),
     )
     .await;
     daemon.sigterm();

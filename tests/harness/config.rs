@@ -1,0 +1,258 @@
+//! A typed config builder. Tests say what they want (destinations, retry,
+//! server settings); the TOML is rendered here, by the `toml` crate, and
+//! nowhere else.
+
+use hookwatch::config::{Config, ConfigSource};
+use hookwatch::policy::RetrySpec;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A destination's `[destinations.retry]` table.
+#[derive(Clone, Debug, Default)]
+pub struct Retry(RetrySpec);
+
+impl Retry {
+    pub fn new() -> Retry {
+        Retry::default()
+    }
+
+    /// `schedule = "fixed"` with this delay and retry count.
+    pub fn fixed(delay: &str, max_retries: i64) -> Retry {
+        Retry::new().schedule("fixed").delay(delay).max_retries(max_retries)
+    }
+
+    pub fn policy(mut self, policy: &str) -> Retry {
+        self.0.policy = Some(policy.to_string());
+        self
+    }
+
+    pub fn schedule(mut self, schedule: &str) -> Retry {
+        self.0.schedule = Some(schedule.to_string());
+        self
+    }
+
+    pub fn delay(mut self, delay: &str) -> Retry {
+        self.0.delay = Some(delay.to_string());
+        self
+    }
+
+    pub fn max_retries(mut self, n: i64) -> Retry {
+        self.0.max_retries = Some(n);
+        self
+    }
+
+    pub fn max_age(mut self, age: &str) -> Retry {
+        self.0.max_age = Some(age.to_string());
+        self
+    }
+
+    pub fn on_client_error(mut self, action: &str) -> Retry {
+        self.0.on_client_error = Some(action.to_string());
+        self
+    }
+
+    pub fn retry_on(mut self, rule: &str) -> Retry {
+        self.0.retry_on = Some(rule.to_string());
+        self
+    }
+}
+
+/// One `[[destinations]]` entry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dest {
+    pub id: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    topics: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    concurrency: Option<u32>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<RetrySpec>,
+}
+
+impl Dest {
+    pub fn new(id: &str, url: &str) -> Dest {
+        Dest {
+            id: id.to_string(),
+            url: url.to_string(),
+            topics: Vec::new(),
+            timeout: None,
+            concurrency: None,
+            headers: BTreeMap::new(),
+            secret: None,
+            retry: None,
+        }
+    }
+
+    pub fn topics(mut self, topics: &[&str]) -> Dest {
+        self.topics = topics.iter().map(|t| t.to_string()).collect();
+        self
+    }
+
+    pub fn timeout(mut self, timeout: &str) -> Dest {
+        self.timeout = Some(timeout.to_string());
+        self
+    }
+
+    pub fn concurrency(mut self, n: u32) -> Dest {
+        self.concurrency = Some(n);
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Dest {
+        self.headers.insert(name.to_string(), value.to_string());
+        self
+    }
+
+    pub fn secret(mut self, secret: &str) -> Dest {
+        self.secret = Some(secret.to_string());
+        self
+    }
+
+    pub fn retry(mut self, retry: Retry) -> Dest {
+        self.retry = Some(retry.0);
+        self
+    }
+
+    /// `schedule = "fixed"` with this delay and retry count.
+    pub fn retry_fixed(self, delay: &str, max_retries: i64) -> Dest {
+        self.retry(Retry::fixed(delay, max_retries))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Server {
+    listen: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deny_private_destinations: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Store {
+    path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<String>,
+}
+
+#[derive(Serialize)]
+struct File<'a> {
+    server: &'a Server,
+    store: Store,
+    destinations: &'a [Dest],
+}
+
+/// A whole config file. `listen` is `127.0.0.1:0` unless set, and the store
+/// path is given when it is rendered.
+#[derive(Clone, Debug)]
+pub struct TestConfig {
+    server: Server,
+    retention: Option<String>,
+    destinations: Vec<Dest>,
+    /// The token the daemon's client sends, whether it is in the file or the env.
+    pub token: Option<String>,
+    /// Environment variables for the daemon process.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for TestConfig {
+    fn default() -> TestConfig {
+        TestConfig {
+            server: Server {
+                listen: "127.0.0.1:0".to_string(),
+                token: None,
+                max_body: None,
+                max_connections: None,
+                deny_private_destinations: None,
+            },
+            retention: None,
+            destinations: Vec::new(),
+            token: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+impl TestConfig {
+    pub fn new() -> TestConfig {
+        TestConfig::default()
+    }
+
+    pub fn listen(mut self, addr: &str) -> TestConfig {
+        self.server.listen = addr.to_string();
+        self
+    }
+
+    /// Sets `server.token`; the daemon's client then sends it.
+    pub fn token(mut self, token: &str) -> TestConfig {
+        self.server.token = Some(token.to_string());
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// Leaves `server.token` out of the file and passes the token in
+    /// `HOOKWATCH_TOKEN`; the daemon's client sends it.
+    pub fn token_from_env(mut self, token: &str) -> TestConfig {
+        self.env
+            .push(("HOOKWATCH_TOKEN".to_string(), token.to_string()));
+        self.token = Some(token.to_string());
+        self
+    }
+
+    pub fn max_body(mut self, size: &str) -> TestConfig {
+        self.server.max_body = Some(size.to_string());
+        self
+    }
+
+    pub fn max_connections(mut self, n: i64) -> TestConfig {
+        self.server.max_connections = Some(n);
+        self
+    }
+
+    pub fn deny_private_destinations(mut self) -> TestConfig {
+        self.server.deny_private_destinations = Some(true);
+        self
+    }
+
+    pub fn retention(mut self, retention: &str) -> TestConfig {
+        self.retention = Some(retention.to_string());
+        self
+    }
+
+    pub fn destination(mut self, dest: Dest) -> TestConfig {
+        self.destinations.push(dest);
+        self
+    }
+
+    /// The TOML text of the file, with the store at `store_path`.
+    pub fn render(&self, store_path: &Path) -> String {
+        toml::to_string(&File {
+            server: &self.server,
+            store: Store {
+                path: store_path.to_path_buf(),
+                retention: self.retention.clone(),
+            },
+            destinations: &self.destinations,
+        })
+        .expect("the test config renders as TOML")
+    }
+
+    /// The config as the binary would load it, with the store at `store_path`.
+    pub fn parse(&self, store_path: &Path) -> Config {
+        let text = self.render(store_path);
+        Config::parse(&text, ConfigSource::File("test.toml".into()), None)
+            .unwrap_or_else(|e| panic!("test config: {e}\n{text}"))
+    }
+}
