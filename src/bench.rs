@@ -411,6 +411,8 @@ impl EngineProcess {
     /// SIGTERM, then wait; returns the child's CPU time and peak RSS from rusage.
     fn stop(mut self) -> Result<ChildUsage, BenchError> {
         let before = children_usage();
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours; the
+        // pid is our own child, not yet waited for, so it cannot name a reused pid.
         unsafe {
             libc::kill(self.pid(), libc::SIGTERM);
         }
@@ -436,7 +438,11 @@ struct ChildUsage {
 }
 
 fn children_usage() -> ChildUsage {
+    // SAFETY: rusage is a plain C struct of integers and timevals, for which
+    // all-zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage(2) writes one rusage through a pointer to a live, properly
+    // aligned local of exactly that type.
     unsafe {
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
     }
@@ -461,6 +467,7 @@ fn process_cpu(pid: i32) -> Duration {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
+    // SAFETY: sysconf(3) takes an integer name and reads no memory of ours.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
     Duration::from_millis((ticks(11) + ticks(12)) * 1000 / per_second)

@@ -94,6 +94,8 @@ pub struct DestinationConfig {
     pub id: String,
     pub url: reqwest::Url,
     pub topics: Vec<String>,
+    /// `topics`, compiled once here so matching an ingest costs no parsing.
+    pub topic_patterns: Vec<crate::model::TopicPattern>,
     pub timeout: Duration,
     pub concurrency: u32,
     pub headers: BTreeMap<String, String>,
@@ -219,11 +221,24 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-            file: file.clone(),
-            key: String::new(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path.is_empty() || path == "." {
+                    // A syntax error: toml's own text names line and column.
+                    return fail("", inner.to_string().trim_end().replace('\n', " "));
+                }
+                let (key, message) = serde_error(&path, inner.message());
+                let message = match inner.span() {
+                    Some(span) => {
+                        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                        format!("{message} (line {line})")
+                    }
+                    None => message,
+                };
+                fail(&key, message)
+            })?;
 
         let listen_text = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
@@ -368,27 +383,61 @@ fn destination_from_table(
         Some(id) if !id.is_empty() => id.to_string(),
         _ => index.to_string(),
     };
-    let raw: RawDestination =
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                serde_error(&format!("destinations[{label}]"), e.message())
-            })?;
+    let raw: RawDestination = deserialize_at(&format!("destinations[{label}]"), table)?;
     validate_destination(raw, index)
 }
 
-/// Turns serde's "unknown field `x`, expected ..." into a key path and message.
-fn serde_error(prefix: &str, message: &str) -> (String, String) {
+/// Deserialises one table; an error names the key inside it (found by
+/// serde_path_to_error) after `prefix`, e.g. `destinations[a].concurrency`.
+fn deserialize_at<T: serde::de::DeserializeOwned>(
+    prefix: &str,
+    table: toml::Table,
+) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path.is_empty() || path == "." {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.{path}")
+        };
+        serde_error(&key, e.inner().message())
+    })
+}
+
+/// Turns serde's messages into a key path and a message for people:
+/// "unknown field `x`, expected ..." names the unknown key, and "invalid type:
+/// string "8", expected i64" becomes "expected an integer, got string "8"".
+fn serde_error(key: &str, message: &str) -> (String, String) {
+    let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once('`') {
             let expected = expected.trim_start_matches(',').trim();
+            // serde_path_to_error may already have put the field in the path.
+            let parent = key
+                .strip_suffix(field)
+                .and_then(|k| k.strip_suffix('.'))
+                .unwrap_or(key);
             return (
-                format!("{prefix}.{field}"),
+                format!("{parent}.{field}"),
                 format!("unknown key ({expected})"),
             );
         }
     }
-    (prefix.to_string(), message.trim().to_string())
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((got, expected)) = rest.rsplit_once(", expected ") {
+            let expected = match expected {
+                "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => {
+                    "an integer"
+                }
+                "f32" | "f64" => "a number",
+                "a sequence" => "a list",
+                "a map" => "a table",
+                other => other,
+            };
+            return (key.to_string(), format!("expected {expected}, got {got}"));
+        }
+    }
+    (key.to_string(), message.to_string())
 }
 
 fn validate_destination(
@@ -412,10 +461,18 @@ fn validate_destination(
         .url
         .ok_or_else(|| (key("url"), "is missing".to_string()))?;
     let url = parse_url(&url_text).map_err(|m| (key("url"), m))?;
+    let mut topic_patterns = Vec::with_capacity(raw.topics.len());
     for topic in &raw.topics {
         if topic.trim().is_empty() {
             return Err((key("topics"), "a topic pattern must not be empty".into()));
         }
+        let pattern = crate::model::TopicPattern::new(topic).map_err(|e| {
+            (
+                key("topics"),
+                format!("\"{topic}\" is not a usable pattern: {e}"),
+            )
+        })?;
+        topic_patterns.push(pattern);
     }
     let timeout = match raw.timeout.as_deref() {
         Some(text) => parse_duration(text).map_err(|m| (key("timeout"), m))?,
@@ -438,9 +495,7 @@ fn validate_destination(
         validate_secret(secret).map_err(|m| (key("secret"), m))?;
     }
     let retry_spec: RetrySpec = match raw.retry {
-        Some(table) => toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| serde_error(&key("retry"), e.message()))?,
+        Some(table) => deserialize_at(&key("retry"), table)?,
         None => RetrySpec::default(),
     };
     let retry = retry_spec
@@ -450,6 +505,7 @@ fn validate_destination(
         id,
         url,
         topics: raw.topics,
+        topic_patterns,
         timeout,
         concurrency,
         headers: raw.headers,

@@ -61,6 +61,9 @@ fn main() -> ExitCode {
     let _ = color_eyre::install();
     // A file-size limit (RLIMIT_FSIZE) must fail the write that crosses it, which
     // the store survives, rather than kill the process with SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code,
+    // so nothing can run in signal context; it happens before any thread that
+    // could also change dispositions is started.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
@@ -224,15 +227,7 @@ fn init_logging(cli: &Cli, config: &Config) {
 /// usual soft limit (1024) is lower than the connections we allow, so raise it
 /// to the hard limit, as servers do.
 fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
+    // Best effort: with the usual limit the daemon still works, only with fewer
+    // connections at once; logging is not set up yet, so there is no one to tell.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
 }

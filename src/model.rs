@@ -196,29 +196,58 @@ pub struct EventFilter {
     pub created_before: Option<DateTime<Utc>>,
 }
 
-/// `*` matches any run of characters, `?` one character; everything else literally.
-/// Topics are short, so the simple backtracking matcher is plenty.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
+/// A destination's topic pattern, compiled once when the config is loaded: `*`
+/// matches any run of characters (dots and slashes included), `?` one
+/// character, and everything else only itself.
+#[derive(Clone, Debug)]
+pub struct TopicPattern {
+    text: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl TopicPattern {
+    pub fn new(pattern: &str) -> Result<TopicPattern, globset::Error> {
+        // Only `*` and `?` are special to users; every other punctuation mark
+        // (globset's `[...]`, `{a,b}`, `\`) is backslash-escaped so it matches
+        // literally, and runs of `*` collapse to one because `**` means something
+        // else to globset.
+        let mut glob = String::with_capacity(pattern.len() * 2);
+        for c in pattern.chars() {
+            match c {
+                '*' if glob.ends_with('*') => {}
+                '*' | '?' => glob.push(c),
+                c if c.is_alphanumeric() => glob.push(c),
+                c => {
+                    glob.push('\\');
+                    glob.push(c);
+                }
+            }
         }
+        let matcher = globset::GlobBuilder::new(&glob)
+            .literal_separator(false)
+            .backslash_escape(true)
+            .empty_alternates(false)
+            .build()?
+            .compile_matcher();
+        Ok(TopicPattern {
+            text: pattern.to_string(),
+            matcher,
+        })
     }
-    pattern[p..].iter().all(|c| *c == '*')
+
+    pub fn matches(&self, topic: &str) -> bool {
+        self.matcher.is_match(topic)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for TopicPattern {
+    fn eq(&self, other: &TopicPattern) -> bool {
+        self.text == other.text
+    }
 }
 
 #[cfg(test)]
@@ -226,7 +255,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn glob_matches_topics_like_users_write_them() {
+    fn topic_patterns_match_like_users_write_them() {
         let cases = [
             ("order.*", "order.created", true),
             ("order.*", "order.", true),
@@ -238,9 +267,18 @@ mod tests {
             ("exact", "exactly", false),
             ("a*b*c", "aXXbYYc", true),
             ("a*b*c", "aXXbYY", false),
+            ("a/*", "a/b/c", true),
+            ("order.**", "order.x.y", true),
+            ("?", "/", true),
+            ("[ab]", "a", false),
+            ("[ab]", "[ab]", true),
+            ("{x,y}", "{x,y}", true),
+            ("{x,y}", "x", false),
+            ("back\\slash", "back\\slash", true),
         ];
         for (pattern, text, expected) in cases {
-            assert_eq!(glob_match(pattern, text), expected, "{pattern} vs {text}");
+            let compiled = TopicPattern::new(pattern).unwrap();
+            assert_eq!(compiled.matches(text), expected, "{pattern} vs {text}");
         }
     }
 

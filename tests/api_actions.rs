@@ -2,12 +2,12 @@
 
 mod harness;
 
+use harness::*;
 use hookwatch::clock::SystemClock;
 use hookwatch::config::Config;
 use hookwatch::daemon;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use harness::*;
 
 struct Api {
     base: String,

@@ -281,3 +281,49 @@ fn destination_without_url() {
         &["destinations[orders].url"],
     );
 }
+
+#[test]
+fn wrong_type_in_a_destination_names_the_key() {
+    let message = assert_refused(
+        &format!("{ORDERS}concurrency = \"8\"\n"),
+        &[
+            "destinations[orders].concurrency",
+            "expected an integer",
+            "\"8\"",
+        ],
+    );
+    assert!(!message.contains("i64"), "no Rust type names: {message}");
+}
+
+#[test]
+fn wrong_type_in_a_retry_table_names_the_nested_key() {
+    assert_refused(
+        &format!("{ORDERS}[destinations.retry]\nmax_retries = \"three\"\n"),
+        &[
+            "destinations[orders].retry.max_retries",
+            "expected an integer",
+            "\"three\"",
+        ],
+    );
+}
+
+#[test]
+fn wrong_type_in_the_server_table_names_the_key_and_line() {
+    // The preamble's [server] table cannot be repeated, so this file is whole.
+    let config = ConfigFile::new(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = \"50\"\n\n[store]\npath = \"STORE_PATH\"\n",
+    );
+    assert_config_error(
+        &config.path,
+        &["server.max_connections", "expected an integer", "line 3"],
+    );
+}
+
+#[test]
+fn unknown_key_in_a_destination_is_named_once() {
+    let message = assert_refused(
+        &format!("{ORDERS}bogus = 1\n"),
+        &["destinations[orders].bogus"],
+    );
+    assert!(!message.contains("bogus.bogus"), "{message}");
+}

@@ -560,7 +560,10 @@ async fn every_documented_retry_schedule_is_accepted() {
     let receiver = Receiver::start().await;
     let mut config = TestConfig::new();
     for schedule in ["fixed", "exponential", "power"] {
-        config = config.destination(Dest::new(schedule, &receiver.url()).retry(Retry::new().schedule(schedule).delay("1s").max_retries(5)));
+        config = config.destination(
+            Dest::new(schedule, &receiver.url())
+                .retry(Retry::new().schedule(schedule).delay("1s").max_retries(5)),
+        );
     }
     let daemon = Daemon::start(config).await;
     for schedule in ["fixed", "exponential", "power"] {

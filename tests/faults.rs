@@ -7,12 +7,12 @@
 
 mod harness;
 
+use harness::*;
 use hookwatch::clock::SystemClock;
 use hookwatch::engine::{Engine, IngestRequest};
 use hookwatch::model::{AttemptRecord, EventId, EventState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use harness::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -136,7 +136,6 @@ async fn closed_port_url() -> String {
     format!("http://{addr}/hook")
 }
 
-
 /// The event's only attempt so far, after checking the event is in `state`.
 async fn single_attempt(h: &Harness, id: EventId, state: EventState) -> AttemptRecord {
     h.wait_attempts(id, 1).await;
@@ -174,7 +173,10 @@ fn retry_in_a_minute(h: &Harness, id: EventId) {
 #[tokio::test]
 async fn hanging_receiver_times_out_and_retries() {
     let url = fault_receiver(Fault::Hang).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("300ms").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &url).timeout("300ms").retry_fixed("1m", 3)),
+    )
+    .await;
     let started = Instant::now();
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
@@ -193,7 +195,10 @@ async fn hanging_receiver_times_out_and_retries() {
 #[tokio::test]
 async fn connection_reset_after_the_request_retries() {
     let url = fault_receiver(Fault::Reset).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3)),
+    )
+    .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     assert_eq!(attempt.status, None);
@@ -208,7 +213,10 @@ async fn byte_by_byte_answer_within_the_timeout_is_delivered() {
         gap: Duration::from_millis(20),
     })
     .await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("10s").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &url).timeout("10s").retry_fixed("1m", 3)),
+    )
+    .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Delivered).await;
     assert_eq!(attempt.status, Some(200));
@@ -223,7 +231,10 @@ async fn byte_by_byte_answer_past_the_timeout_times_out() {
         gap: Duration::from_millis(20),
     })
     .await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("300ms").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &url).timeout("300ms").retry_fixed("1m", 3)),
+    )
+    .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     // The status line arrives in time, the rest of the head does not.
@@ -238,7 +249,10 @@ async fn byte_by_byte_answer_past_the_timeout_times_out() {
 #[tokio::test]
 async fn body_broken_off_after_a_200_is_delivered_with_a_note() {
     let url = fault_receiver(Fault::ShortBody).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3)),
+    )
+    .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Delivered).await;
     assert_eq!(attempt.status, Some(200));
@@ -255,7 +269,14 @@ async fn body_broken_off_after_a_200_is_delivered_with_a_note() {
 #[tokio::test]
 async fn storm_of_429_with_retry_after_waits_and_lowers_concurrency() {
     let receiver = Receiver::start_with(Reply::status(429).header("retry-after", "1")).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).timeout("5s").concurrency(4).retry_fixed("1m", 3)))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .timeout("5s")
+                .concurrency(4)
+                .retry_fixed("1m", 3),
+        ),
+    )
     .await;
     assert_eq!(h.engine.destination_view("a").unwrap().concurrency, 4);
     let mut ids = Vec::new();
@@ -299,7 +320,14 @@ async fn storm_of_429_with_retry_after_waits_and_lowers_concurrency() {
 async fn redirect_loop_fails_as_too_many_redirects() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     receiver.set_default(Reply::status(302).header("location", &receiver.url()));
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).timeout("5s").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .timeout("5s")
+                .retry_fixed("1m", 3),
+        ),
+    )
+    .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Failed).await;
     let event = h.engine.get_event(id).unwrap().event;
@@ -315,7 +343,10 @@ async fn redirect_loop_fails_as_too_many_redirects() {
 #[tokio::test]
 async fn nobody_listening_is_connection_refused_and_retries() {
     let url = closed_port_url().await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3)),
+    )
+    .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     assert_eq!(attempt.status, None);
@@ -327,7 +358,13 @@ async fn nobody_listening_is_connection_refused_and_retries() {
 /// destination timeout bounds the test should the resolver hang.
 #[tokio::test]
 async fn unresolvable_host_is_a_dns_error_and_retries() {
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", "http://nonexistent.invalid/hook").timeout("3s").retry_fixed("1m", 3)))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", "http://nonexistent.invalid/hook")
+                .timeout("3s")
+                .retry_fixed("1m", 3),
+        ),
+    )
     .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
@@ -341,7 +378,10 @@ async fn https_to_a_plain_http_listener_is_a_tls_error_and_retries() {
     let url = fault_receiver(Fault::PlainText)
         .await
         .replacen("http://", "https://", 1);
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &url).timeout("5s").retry_fixed("1m", 3)),
+    )
+    .await;
     let id = h.ingest("a").await;
     let attempt = single_attempt(&h, id, EventState::Retrying).await;
     assert_eq!(attempt.status, None);

@@ -3,22 +3,26 @@
 
 mod harness;
 
+use harness::*;
 use hookwatch::engine::{BulkSelection, DestinationPatch, JobState};
 use hookwatch::model::EventState;
 use hookwatch::policy::Trigger;
 use std::time::Duration;
-use harness::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-
 #[tokio::test]
 async fn fails_then_retries_on_schedule_then_delivers_with_history() {
     let receiver = Receiver::start().await;
     receiver.then([Reply::status(500), Reply::status(503)]);
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m").max_retries(3))))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .retry(Retry::new().schedule("fixed").delay("1m").max_retries(3)),
+        ),
+    )
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -68,7 +72,12 @@ async fn fails_then_retries_on_schedule_then_delivers_with_history() {
 #[tokio::test]
 async fn last_automatic_attempt_carries_no_will_retry_after() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m").max_retries(1))))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .retry(Retry::new().schedule("fixed").delay("1m").max_retries(1)),
+        ),
+    )
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -85,7 +94,13 @@ async fn last_automatic_attempt_carries_no_will_retry_after() {
 #[tokio::test]
 async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(1).retry(Retry::new().schedule("fixed").delay("1h").max_retries(5))))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .concurrency(1)
+                .retry(Retry::new().schedule("fixed").delay("1h").max_retries(5)),
+        ),
+    )
     .await;
     let mut backlog = Vec::new();
     for _ in 0..3 {
@@ -119,10 +134,14 @@ async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
 #[tokio::test]
 async fn client_error_fails_at_once_and_disables_the_destination_until_enabled() {
     let receiver = Receiver::start_with(Reply::status(404)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().on_client_error("disable"))))
+    let h = Harness::start(TestConfig::new().destination(
+        Dest::new("a", &receiver.url()).retry(Retry::new().on_client_error("disable")),
+    ))
     .await;
     let id = h.ingest("a").await;
     h.wait_state(id, EventState::Failed).await;
+    // The destination is disabled after the outcome is recorded, by the same attempt.
+    h.settled().await;
     let detail = h.engine.get_event(id).unwrap();
     assert!(
         detail.attempts[0]
@@ -162,7 +181,11 @@ async fn client_error_fails_at_once_and_disables_the_destination_until_enabled()
 async fn too_many_redirects_is_not_retried() {
     let receiver = Receiver::start_with(Reply::status(302)).await;
     receiver.set_default(Reply::status(302).header("location", "/loop"));
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_retries(5)))).await;
+    let h = Harness::start(
+        TestConfig::new()
+            .destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_retries(5))),
+    )
+    .await;
     let id = h.ingest("a").await;
     h.wait_state(id, EventState::Failed).await;
     let detail = h.engine.get_event(id).unwrap();
@@ -173,7 +196,13 @@ async fn too_many_redirects_is_not_retried() {
 #[tokio::test]
 async fn rate_limiting_lowers_concurrency_but_never_below_one() {
     let receiver = Receiver::start_with(Reply::status(429)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(3).retry(Retry::new().delay("1h"))))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .concurrency(3)
+                .retry(Retry::new().delay("1h")),
+        ),
+    )
     .await;
     for expected in [2, 1, 1] {
         let id = h.ingest("a").await;
@@ -195,7 +224,9 @@ async fn retry_after_overrides_the_schedule_and_minus_one_cancels() {
         Reply::status(503).header("retry-after", "120"),
         Reply::status(503).header("retry-after", "-1"),
     ]);
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h"))))
+    let h = Harness::start(TestConfig::new().destination(
+        Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h")),
+    ))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -215,7 +246,12 @@ async fn retry_after_overrides_the_schedule_and_minus_one_cancels() {
 #[tokio::test]
 async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h").max_retries(2))))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .retry(Retry::new().schedule("fixed").delay("1h").max_retries(2)),
+        ),
+    )
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -264,7 +300,9 @@ async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
 #[tokio::test]
 async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m"))))
+    let h = Harness::start(TestConfig::new().destination(
+        Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m")),
+    ))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -282,7 +320,12 @@ async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
 #[tokio::test]
 async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().policy("none").schedule("fixed").delay("1m"))))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url())
+                .retry(Retry::new().policy("none").schedule("fixed").delay("1m")),
+        ),
+    )
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -317,7 +360,17 @@ async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
 #[tokio::test]
 async fn max_age_reached_between_two_retries_expires_the_event() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().policy("always").schedule("fixed").delay("2d").max_age("3d"))))
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url()).retry(
+                Retry::new()
+                    .policy("always")
+                    .schedule("fixed")
+                    .delay("2d")
+                    .max_age("3d"),
+            ),
+        ),
+    )
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;
@@ -331,7 +384,11 @@ async fn max_age_reached_between_two_retries_expires_the_event() {
 #[tokio::test]
 async fn held_events_expire_at_max_age_too() {
     let receiver = Receiver::start().await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_age("1h")))).await;
+    let h = Harness::start(
+        TestConfig::new()
+            .destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_age("1h"))),
+    )
+    .await;
     h.engine
         .patch_destination(
             "a",
@@ -355,7 +412,10 @@ async fn held_events_expire_at_max_age_too() {
 #[tokio::test]
 async fn bulk_retry_reports_progress_and_completes() {
     let receiver = Receiver::start_with(Reply::status(404)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(4))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(4)),
+    )
+    .await;
     let mut ids = Vec::new();
     for _ in 0..12 {
         let id = h.ingest("a").await;
@@ -401,7 +461,10 @@ async fn bulk_retry_reports_progress_and_completes() {
 #[tokio::test]
 async fn bulk_retry_can_be_cancelled() {
     let receiver = Receiver::start_with(Reply::status(404)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(2))).await;
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(2)),
+    )
+    .await;
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.push(h.ingest("a").await);
@@ -440,7 +503,9 @@ async fn bulk_retry_can_be_cancelled() {
 #[tokio::test]
 async fn policy_edits_between_retries_apply_at_the_next_retry() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h"))))
+    let h = Harness::start(TestConfig::new().destination(
+        Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h")),
+    ))
     .await;
     let id = h.ingest("a").await;
     h.wait_attempts(id, 1).await;

@@ -2,16 +2,15 @@
 
 mod harness;
 
-use hookwatch::model::EventState;
 use harness::*;
+use hookwatch::model::EventState;
 
 #[tokio::test]
 async fn deny_private_destinations_refuses_loopback_literals_and_names() {
     let receiver = Receiver::start().await;
     let by_name = receiver.url().replace("127.0.0.1", "localhost");
-    let dest = |id: &str, url: &str| {
-        Dest::new(id, url).retry(Retry::new().max_retries(1).delay("1h"))
-    };
+    let dest =
+        |id: &str, url: &str| Dest::new(id, url).retry(Retry::new().max_retries(1).delay("1h"));
     let h = Harness::start(
         TestConfig::new()
             .deny_private_destinations()

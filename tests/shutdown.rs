@@ -98,11 +98,7 @@ async fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
     let store = dir.path().join("precious.txt");
     std::fs::write(&store, "not a database").unwrap();
     let config = dir.path().join("hookwatch.toml");
-    std::fs::write(
-        &config,
-        TestConfig::new().render(&store),
-    )
-    .unwrap();
+    std::fs::write(&config, TestConfig::new().render(&store)).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookwatch"))
         .args(["--daemon", "--config"])
         .arg(&config)

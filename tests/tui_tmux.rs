@@ -132,7 +132,9 @@ async fn event(client: &reqwest::Client, base: &str, id: &str) -> serde_json::Va
 async fn bulk_retry_and_mute_pressed_in_the_tui_take_effect() {
     if !tmux_available() {
         if std::env::var_os("CI").is_some() {
-            panic!("tmux is not on PATH under CI; .ci/run installs it, so this must not be skipped");
+            panic!(
+                "tmux is not on PATH under CI; .ci/run installs it, so this must not be skipped"
+            );
         }
         eprintln!("note: tmux is not on PATH; skipping the TUI end-to-end test");
         return;

@@ -113,9 +113,9 @@ impl Engine {
             .iter()
             .filter(|d| {
                 d.config()
-                    .topics
+                    .topic_patterns
                     .iter()
-                    .any(|pattern| crate::model::glob_match(pattern, topic))
+                    .any(|pattern| pattern.matches(topic))
             })
             .map(|d| d.id.clone())
             .collect();

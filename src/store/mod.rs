@@ -372,12 +372,17 @@ impl Store {
         };
         let lower = filter.created_after.map(ulid_floor).unwrap_or(0);
         let mut out = Vec::with_capacity(limit.min(1024));
+        // A pattern that cannot compile matches no topic.
+        let topic_pattern = filter
+            .topic
+            .as_deref()
+            .map(|topic| crate::model::TopicPattern::new(topic).ok());
         let mut take = |record: EventRecord| -> bool {
             if filter.state.is_some_and(|s| s != record.state) {
                 return true;
             }
-            if let Some(topic) = &filter.topic {
-                if !crate::model::glob_match(topic, &record.topic) {
+            if let Some(pattern) = &topic_pattern {
+                if !pattern.as_ref().is_some_and(|p| p.matches(&record.topic)) {
                     return true;
                 }
             }

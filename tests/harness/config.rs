@@ -19,7 +19,10 @@ impl Retry {
 
     /// `schedule = "fixed"` with this delay and retry count.
     pub fn fixed(delay: &str, max_retries: i64) -> Retry {
-        Retry::new().schedule("fixed").delay(delay).max_retries(max_retries)
+        Retry::new()
+            .schedule("fixed")
+            .delay(delay)
+            .max_retries(max_retries)
     }
 
     pub fn policy(mut self, policy: &str) -> Retry {

@@ -11,7 +11,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-
 /// Lines the daemon wrote to stderr, shared with the thread that drains the pipe.
 type LogLines = Arc<Mutex<Vec<String>>>;
 
@@ -306,17 +305,14 @@ impl Daemon {
 
     /// Waits until the event is in `state`; returns its detail.
     pub async fn wait_event_state(&self, id: &str, state: &str) -> Value {
-        wait_for(
-            &format!("event {id} to be {state}"),
-            || async move {
-                let event = self.event(id).await;
-                if event["state"] == state {
-                    Ok(event)
-                } else {
-                    Err(event.to_string())
-                }
-            },
-        )
+        wait_for(&format!("event {id} to be {state}"), || async move {
+            let event = self.event(id).await;
+            if event["state"] == state {
+                Ok(event)
+            } else {
+                Err(event.to_string())
+            }
+        })
         .await
     }
 
@@ -406,4 +402,3 @@ pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
     }
     found
 }
-

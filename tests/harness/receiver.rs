@@ -63,7 +63,8 @@ impl Hit {
     }
 
     pub fn attempt(&self) -> Option<u32> {
-        self.header("hookwatch-attempt").and_then(|v| v.parse().ok())
+        self.header("hookwatch-attempt")
+            .and_then(|v| v.parse().ok())
     }
 
     pub fn body_text(&self) -> String {

@@ -36,7 +36,13 @@ where
 {
     wait_for(what, || {
         let check = cond();
-        async move { if check.await { Ok(()) } else { Err("not yet".to_string()) } }
+        async move {
+            if check.await {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        }
     })
     .await
 }
