@@ -577,7 +577,7 @@ mod tests {
             ("[server]\nlisten = \"0.0.0.0:8686\"", "server.token"),
             ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\ntiemout = \"1s\"", "destinations[a].tiemout"),
             ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n[destinations.retry]\ndelya = \"1s\"", "destinations[a].retry.delya"),
-            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\nconcurrency = \"many\"", "destinations[a]"),
+            ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\nconcurrency = \"many\"", "destinations[a].concurrency"),
         ];
         for (text, key) in cases {
             let err = parse(text).expect_err(text);
