@@ -71,3 +71,45 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
         height,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_sit_beside_events_only_when_wide() {
+        let narrow = areas(Rect::new(0, 0, 80, 24), 4);
+        assert_eq!(narrow.events.x, narrow.attempts.x);
+        assert!(narrow.attempts.y > narrow.events.y);
+        let wide = areas(Rect::new(0, 0, WIDE, 48), 4);
+        assert_eq!(wide.events.y, wide.attempts.y);
+        assert!(wide.attempts.x > wide.events.x);
+    }
+
+    #[test]
+    fn destinations_pane_grows_with_destinations_up_to_two_fifths() {
+        let area = Rect::new(0, 0, 80, 40);
+        // Header 2 and footer 1 leave a body of 37 lines.
+        assert_eq!(areas(area, 0).destinations.height, 5);
+        assert_eq!(areas(area, 4).destinations.height, 8);
+        assert_eq!(areas(area, 100).destinations.height, 37 * 2 / 5);
+    }
+
+    #[test]
+    fn events_rows_leave_out_borders_and_the_header_row() {
+        let area = Rect::new(0, 0, 80, 40);
+        assert_eq!(
+            events_rows(area, 4),
+            areas(area, 4).events.height as usize - 3
+        );
+        // More destinations, a taller destinations pane, fewer event rows.
+        assert!(events_rows(area, 10) < events_rows(area, 4));
+    }
+
+    #[test]
+    fn centered_is_clipped_to_the_area() {
+        let area = Rect::new(10, 5, 40, 10);
+        assert_eq!(centered(area, 20, 4), Rect::new(20, 8, 20, 4));
+        assert_eq!(centered(area, 100, 100), area);
+    }
+}

@@ -100,3 +100,105 @@ pub fn pretty_body(text: &str) -> Vec<String> {
         _ => text.lines().map(str::to_string).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn short_duration_uses_the_largest_whole_unit() {
+        assert_eq!(short_duration(-5), "0s");
+        assert_eq!(short_duration(59), "59s");
+        assert_eq!(short_duration(60), "1m");
+        assert_eq!(short_duration(3_599), "59m");
+        assert_eq!(short_duration(3_600), "1h");
+        assert_eq!(short_duration(86_399), "23h");
+        assert_eq!(short_duration(86_400 * 3), "3d");
+    }
+
+    #[test]
+    fn next_attempt_is_relative_to_now() {
+        let now = at("2024-05-01T12:00:00Z");
+        assert_eq!(next_attempt(None, now), "—");
+        assert_eq!(next_attempt(Some(now - Duration::seconds(3)), now), "now");
+        assert_eq!(next_attempt(Some(now), now), "now");
+        assert_eq!(
+            next_attempt(Some(now + Duration::milliseconds(200)), now),
+            "in 1s"
+        );
+        assert_eq!(
+            next_attempt(Some(now + Duration::seconds(240)), now),
+            "in 4m"
+        );
+        assert_eq!(age(now - Duration::seconds(7_300), now), "2h");
+    }
+
+    #[test]
+    fn host_keeps_an_explicit_port_and_falls_back_to_the_text() {
+        assert_eq!(host("https://shop.example.com/hooks"), "shop.example.com");
+        assert_eq!(
+            host("http://127.0.0.1:9001/hooks/billing"),
+            "127.0.0.1:9001"
+        );
+        assert_eq!(host("not a url"), "not a url");
+    }
+
+    #[test]
+    fn last_result_prefers_the_status_over_the_error() {
+        assert_eq!(last_result(Some(503), Some("ignored")), "503");
+        assert_eq!(last_result(None, Some("timed out")), "timed out");
+        assert_eq!(last_result(None, None), "—");
+    }
+
+    #[test]
+    fn short_id_keeps_the_last_eight_characters_when_narrow() {
+        let id = "01HX0000000000000000ABCDEF";
+        assert_eq!(short_id(id, true), id);
+        assert_eq!(short_id(id, false), "00ABCDEF");
+        assert_eq!(short_id("abc", false), "abc");
+    }
+
+    #[test]
+    fn tail_cuts_from_the_front_to_fit() {
+        assert_eq!(tail("/var/lib/x.redb", 40), "/var/lib/x.redb");
+        assert_eq!(tail("/var/lib/x.redb", 15), "/var/lib/x.redb");
+        assert_eq!(tail("/var/lib/x.redb", 8), "…/x.redb");
+        assert_eq!(tail("/var/lib/x.redb", 8).chars().count(), 8);
+        assert_eq!(tail("/var/lib/x.redb", 0), "…");
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_largest_value() {
+        assert_eq!(sparkline(&[0, 0, 0]), "   ");
+        assert_eq!(sparkline(&[0, 1, 4, 8]), " ▁▄█");
+        assert_eq!(sparkline(&[1, 1000]), "▁█");
+        assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn pretty_body_masks_json_credentials_and_keeps_other_text() {
+        let lines = pretty_body(r#"{"order_id":"ord_1","payment_token":"tok_live"}"#);
+        assert_eq!(
+            lines,
+            vec![
+                "{".to_string(),
+                r#"  "order_id": "ord_1","#.to_string(),
+                format!(r#"  "payment_token": "{}""#, mask::MASK),
+                "}".to_string(),
+            ]
+        );
+        assert_eq!(
+            pretty_body("Service Unavailable\ntry later"),
+            vec!["Service Unavailable", "try later"]
+        );
+        // A JSON scalar is not a document to mask: shown as sent.
+        assert_eq!(pretty_body(r#""token""#), vec![r#""token""#]);
+    }
+}
