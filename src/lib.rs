@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod mask;
 pub mod model;
 pub mod policy;
 pub mod store;

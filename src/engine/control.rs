@@ -2,6 +2,7 @@
 //! Both are thin layers over these methods; neither touches the store.
 
 use super::{Change, Engine, EngineError};
+use crate::mask;
 use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, StateCounts};
 use crate::policy::RetrySpec;
 use crate::store::{Inserted, NewEvent};
@@ -64,24 +65,6 @@ pub struct DestinationView {
     pub retry: RetrySpec,
     pub counts: StateCounts,
 }
-
-/// Header names whose values are credentials and are shown masked.
-fn is_sensitive_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "token",
-        "secret",
-        "key",
-        "password",
-        "cookie",
-        "signature",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
-}
-
-pub const MASK: &str = "********";
 
 impl Engine {
     /// Stores one event for `destination`; it is acknowledged (this returns) only
@@ -269,19 +252,12 @@ impl Engine {
             headers: config
                 .headers
                 .iter()
-                .map(|(name, value)| {
-                    let shown = if is_sensitive_header(name) {
-                        MASK.to_string()
-                    } else {
-                        value.clone()
-                    };
-                    (name.clone(), shown)
-                })
+                .map(|(name, value)| (name.clone(), mask::header_value(name, value)))
                 .collect(),
             secrets: config
                 .secrets
                 .iter()
-                .map(|_| format!("whsec_{MASK}"))
+                .map(|_| format!("whsec_{}", mask::MASK))
                 .collect(),
             retry: config.retry.to_spec(),
             counts: self.inner.store.counts(&dest.id)?,

@@ -12,7 +12,7 @@ use crate::engine::{
     BulkSelection, Change, DestinationPatch, DestinationView, EventDetail, EventPage, JobProgress,
     JobState,
 };
-use crate::model::{EventFilter, EventId, EventRecord};
+use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeSet;
@@ -216,6 +216,14 @@ impl App {
             .filter(|d| Some(d.event.id) == self.selected_event)
     }
 
+    /// The selected event's attempts, newest first (the order `attempt_index`
+    /// counts in); empty while its detail is not loaded.
+    pub fn selected_attempts(&self) -> Vec<&AttemptRecord> {
+        self.selected_detail()
+            .map(|detail| detail.attempts.iter().rev().collect())
+            .unwrap_or_default()
+    }
+
     pub fn page_number(&self) -> usize {
         self.page_stack.len()
     }
@@ -233,7 +241,7 @@ impl App {
     /// Rows the events pane shows at the current size.
     pub fn page_size(&self) -> usize {
         let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
-        let rows = super::render::events_rows(area, self);
+        let rows = super::layout::events_rows(area, self.destinations.len());
         rows.max(1)
     }
 

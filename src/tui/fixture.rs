@@ -66,7 +66,7 @@ fn view(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
         secrets: (0..secrets)
-            .map(|_| format!("whsec_{}", crate::engine::MASK))
+            .map(|_| format!("whsec_{}", crate::mask::MASK))
             .collect(),
         retry,
         counts,
@@ -81,7 +81,7 @@ pub fn destinations() -> Vec<DestinationView> {
             "healthy",
             (8, 8),
             counts(2, 0, 1520, 0),
-            &[("X-Env", "prod"), ("Authorization", crate::engine::MASK)],
+            &[("X-Env", "prod"), ("Authorization", crate::mask::MASK)],
             1,
             spec(serde_json::json!({"delay": "30s", "max_retries": 5})),
         ),

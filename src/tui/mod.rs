@@ -4,7 +4,10 @@
 //! - [`app`]: the state and pure key handling (`App::handle_key` → [`Action`]);
 //! - [`worker`]: actions carried out against the engine in spawned tasks, their
 //!   results sent back over a channel, so key handling never awaits;
-//! - [`render`]: `render(&App, frame)`, drawing only.
+//! - [`render`]: `render(&App, frame)`, drawing only: the top-level layout, which
+//!   calls one module per pane ([`views`]) and per popup ([`popups`]), with
+//!   [`theme`] for colours and frames and [`text`] for formatting. [`layout`]
+//!   holds the pane geometry both drawing and paging keys need.
 //!
 //! [`run`] owns the terminal and the loop: crossterm key events, engine change
 //! notifications, a 100 ms tick and action results, under one `tokio::select!`.
@@ -13,12 +16,19 @@
 
 pub mod app;
 pub mod filter;
-#[doc(hidden)]
+/// Fixture state for the TUI's tests; compiled only with the `test-fixtures`
+/// feature, which the crate's integration tests turn on.
+#[cfg(feature = "test-fixtures")]
 pub mod fixture;
 pub mod form;
 pub mod history;
 pub mod keymap;
+pub mod layout;
+pub mod popups;
 pub mod render;
+pub mod text;
+pub mod theme;
+pub mod views;
 pub mod worker;
 
 pub use app::{Action, ActionResult, App, TuiInfo};

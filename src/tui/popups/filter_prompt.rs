@@ -1,0 +1,45 @@
+//! The filter prompt (`/`): the input line, its error, and the syntax.
+
+use crate::tui::filter;
+use crate::tui::theme::{key_span, popup_block};
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph};
+use ratatui::Frame;
+
+pub fn draw(frame: &mut Frame, area: Rect, input: &str, error: Option<&str>) {
+    let height = 4 + filter::SYNTAX.len() as u16;
+    let width = area.width.min(90);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + area.height.saturating_sub(height + 1),
+        width,
+        height,
+    );
+    let mut lines = vec![
+        Line::from(vec![
+            key_span("/"),
+            Span::raw(input.to_string()),
+            Span::styled("█", Style::new().fg(Color::Cyan)),
+        ]),
+        match error {
+            Some(e) => Line::from(Span::styled(e.to_string(), Style::new().fg(Color::Red))),
+            None => Line::from(Span::styled(
+                "Enter apply · Esc cancel · C-u clear",
+                Style::new().fg(Color::DarkGray),
+            )),
+        },
+    ];
+    for (example, meaning) in filter::SYNTAX {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {example:<16}"), Style::new().fg(Color::Yellow)),
+            Span::styled(meaning.to_string(), Style::new().fg(Color::Gray)),
+        ]));
+    }
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(popup_block("Filter events")),
+        rect,
+    );
+}

@@ -1,0 +1,10 @@
+//! The popups drawn over the panes for the app's [`Mode`](super::app::Mode), one
+//! module each, each with a `draw` that clears its rectangle and reads only
+//! what it is given.
+
+pub mod bulk;
+pub mod confirm;
+pub mod detail;
+pub mod filter_prompt;
+pub mod help;
+pub mod policy_form;

@@ -1,0 +1,204 @@
+//! Text helpers for the panes: durations relative to the app's clock, hosts,
+//! results, identifiers and paths cut to fit, sparklines, bodies pretty-printed.
+//! Plain strings in, plain strings out, so each is unit-tested on its own.
+
+use crate::mask;
+use chrono::{DateTime, Utc};
+
+/// `12s`, `4m`, `3h`, `2d`.
+pub fn short_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86_400 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
+/// `in 4m`, `now`, or `—`.
+pub fn next_attempt(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match at {
+        None => "—".into(),
+        Some(at) if at <= now => "now".into(),
+        Some(at) => format!("in {}", short_duration((at - now).num_seconds().max(1))),
+    }
+}
+
+pub fn age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    short_duration((now - created).num_seconds())
+}
+
+pub fn host(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => url.to_string(),
+        },
+        Err(_) => url.to_string(),
+    }
+}
+
+pub fn last_result(status: Option<u16>, error: Option<&str>) -> String {
+    match (status, error) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(e)) => e.to_string(),
+        (None, None) => "—".into(),
+    }
+}
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+pub fn sparkline(values: &[u64]) -> String {
+    let max = values.iter().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|&v| {
+            if v == 0 || max == 0 {
+                ' '
+            } else {
+                let i = ((v * 8).div_ceil(max)).clamp(1, 8) - 1;
+                BARS[i as usize]
+            }
+        })
+        .collect()
+}
+
+pub fn short_id(id: &str, wide: bool) -> String {
+    if wide {
+        id.to_string()
+    } else {
+        id[id.len().saturating_sub(8)..].to_string()
+    }
+}
+
+/// The end of `text` in at most `room` columns, `…` in front when cut.
+pub fn tail(text: &str, room: usize) -> String {
+    let n = text.chars().count();
+    if n <= room {
+        return text.to_string();
+    }
+    let keep = room.saturating_sub(1);
+    format!("…{}", text.chars().skip(n - keep).collect::<String>())
+}
+
+/// Pretty-printed when JSON (credentials masked), else as is.
+pub fn pretty_body(text: &str) -> Vec<String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(mut value) if value.is_object() || value.is_array() => {
+            mask::mask_json(&mut value);
+            serde_json::to_string_pretty(&value)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect()
+        }
+        _ => text.lines().map(str::to_string).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn short_duration_uses_the_largest_whole_unit() {
+        assert_eq!(short_duration(-5), "0s");
+        assert_eq!(short_duration(59), "59s");
+        assert_eq!(short_duration(60), "1m");
+        assert_eq!(short_duration(3_599), "59m");
+        assert_eq!(short_duration(3_600), "1h");
+        assert_eq!(short_duration(86_399), "23h");
+        assert_eq!(short_duration(86_400 * 3), "3d");
+    }
+
+    #[test]
+    fn next_attempt_is_relative_to_now() {
+        let now = at("2024-05-01T12:00:00Z");
+        assert_eq!(next_attempt(None, now), "—");
+        assert_eq!(next_attempt(Some(now - Duration::seconds(3)), now), "now");
+        assert_eq!(next_attempt(Some(now), now), "now");
+        assert_eq!(
+            next_attempt(Some(now + Duration::milliseconds(200)), now),
+            "in 1s"
+        );
+        assert_eq!(
+            next_attempt(Some(now + Duration::seconds(240)), now),
+            "in 4m"
+        );
+        assert_eq!(age(now - Duration::seconds(7_300), now), "2h");
+    }
+
+    #[test]
+    fn host_keeps_an_explicit_port_and_falls_back_to_the_text() {
+        assert_eq!(host("https://shop.example.com/hooks"), "shop.example.com");
+        assert_eq!(
+            host("http://127.0.0.1:9001/hooks/billing"),
+            "127.0.0.1:9001"
+        );
+        assert_eq!(host("not a url"), "not a url");
+    }
+
+    #[test]
+    fn last_result_prefers_the_status_over_the_error() {
+        assert_eq!(last_result(Some(503), Some("ignored")), "503");
+        assert_eq!(last_result(None, Some("timed out")), "timed out");
+        assert_eq!(last_result(None, None), "—");
+    }
+
+    #[test]
+    fn short_id_keeps_the_last_eight_characters_when_narrow() {
+        let id = "01HX0000000000000000ABCDEF";
+        assert_eq!(short_id(id, true), id);
+        assert_eq!(short_id(id, false), "00ABCDEF");
+        assert_eq!(short_id("abc", false), "abc");
+    }
+
+    #[test]
+    fn tail_cuts_from_the_front_to_fit() {
+        assert_eq!(tail("/var/lib/x.redb", 40), "/var/lib/x.redb");
+        assert_eq!(tail("/var/lib/x.redb", 15), "/var/lib/x.redb");
+        assert_eq!(tail("/var/lib/x.redb", 8), "…/x.redb");
+        assert_eq!(tail("/var/lib/x.redb", 8).chars().count(), 8);
+        assert_eq!(tail("/var/lib/x.redb", 0), "…");
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_largest_value() {
+        assert_eq!(sparkline(&[0, 0, 0]), "   ");
+        assert_eq!(sparkline(&[0, 1, 4, 8]), " ▁▄█");
+        assert_eq!(sparkline(&[1, 1000]), "▁█");
+        assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn pretty_body_masks_json_credentials_and_keeps_other_text() {
+        let lines = pretty_body(r#"{"order_id":"ord_1","payment_token":"tok_live"}"#);
+        assert_eq!(
+            lines,
+            vec![
+                "{".to_string(),
+                r#"  "order_id": "ord_1","#.to_string(),
+                format!(r#"  "payment_token": "{}""#, mask::MASK),
+                "}".to_string(),
+            ]
+        );
+        assert_eq!(
+            pretty_body("Service Unavailable\ntry later"),
+            vec!["Service Unavailable", "try later"]
+        );
+        // A JSON scalar is not a document to mask: shown as sent.
+        assert_eq!(pretty_body(r#""token""#), vec![r#""token""#]);
+    }
+}

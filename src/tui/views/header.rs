@@ -1,0 +1,102 @@
+//! The two header lines: rates, totals, destination health, modes, where it listens and stores.
+
+use crate::engine::JobState;
+use crate::model::StateCounts;
+use crate::tui::app::App;
+use crate::tui::text::tail;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let mut totals = StateCounts::default();
+    for d in &app.destinations {
+        totals.add(&d.counts);
+    }
+    let in_retry = app.destinations.iter().filter(|d| d.in_retry).count();
+    let disabled = app.destinations.iter().filter(|d| !d.enabled).count();
+    let mut first = vec![
+        Span::styled(
+            " hookwatch ",
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::raw("  in "),
+        Span::styled(format!("{:.1}/s", app.rates.ingested), Style::new().bold()),
+        Span::raw("  out "),
+        Span::styled(format!("{:.1}/s", app.rates.delivered), Style::new().bold()),
+        Span::raw("  retrying "),
+        Span::styled(
+            totals.retrying.to_string(),
+            Style::new().fg(Color::Yellow).bold(),
+        ),
+        Span::raw("  failed "),
+        Span::styled(
+            totals.failed.to_string(),
+            Style::new().fg(Color::Red).bold(),
+        ),
+    ];
+    let mut dests = vec![Span::raw("dests: ")];
+    if in_retry == 0 && disabled == 0 {
+        dests.push(Span::styled("all healthy", Style::new().fg(Color::Green)));
+    } else {
+        dests.push(Span::styled(
+            format!("{in_retry} in retry"),
+            Style::new().fg(Color::Yellow),
+        ));
+        dests.push(Span::raw(", "));
+        dests.push(Span::styled(
+            format!("{disabled} disabled"),
+            Style::new().fg(Color::Red),
+        ));
+    }
+    let mut second = vec![Span::raw(" ")];
+    if area.width >= 100 {
+        first.push(Span::raw("  "));
+        first.extend(dests);
+    } else {
+        second.extend(dests);
+        second.push(Span::raw("  "));
+    }
+    if app.frozen {
+        second.push(Span::styled(
+            "FROZEN",
+            Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
+        ));
+        second.push(Span::raw(" "));
+    }
+    if app.info.read_only {
+        second.push(Span::styled(
+            "READ-ONLY",
+            Style::new().fg(Color::Black).bg(Color::Magenta).bold(),
+        ));
+        second.push(Span::raw(" "));
+    }
+    if let Some(job) = &app.bulk {
+        if job.state == JobState::Running {
+            second.push(Span::styled(
+                format!("bulk {}/{}", job.done, job.total),
+                Style::new().fg(Color::Black).bg(Color::Cyan),
+            ));
+            second.push(Span::raw(" "));
+        }
+    }
+    let used: usize = second.iter().map(|s| s.width()).sum();
+    let listen = format!("listen {}  store ", app.info.listen);
+    let room = (area.width as usize).saturating_sub(used + listen.chars().count());
+    second.push(Span::styled(
+        format!(
+            "{listen}{}",
+            tail(&app.info.store_path.display().to_string(), room)
+        ),
+        Style::new().fg(Color::DarkGray),
+    ));
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(first), Line::from(second)]),
+        area,
+    );
+}
