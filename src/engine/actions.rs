@@ -4,8 +4,8 @@
 
 use super::dispatcher::{spawn_attempt, AttemptSummary};
 use super::{apply_overrides, Change, Destination, Engine, EngineError};
-use crate::model::{EventFilter, EventId, EventRecord, EventState};
-use crate::policy::Trigger;
+use crate::model::{EventFilter, EventId, EventRecord, EventState, EventTransition, Trigger};
+use crate::store::Transitioned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -130,6 +130,7 @@ impl Engine {
 
     async fn run_one(&self, id: EventId, trigger: Trigger) -> Result<AttemptSummary, EngineError> {
         let record = self.event_record(id)?;
+        record.check(&EventTransition::AttemptStarted { trigger })?;
         let destination = self.destination(&record.destination)?;
         let handle = spawn_attempt(self, &destination, id, Some(trigger));
         match handle.await {
@@ -149,19 +150,16 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))
     }
 
-    async fn change_event<F>(&self, id: EventId, change: F) -> Result<EventRecord, EngineError>
-    where
-        F: FnOnce(&mut EventRecord) + Send + 'static,
-    {
-        let record = self
-            .inner
-            .store
-            .update_event(id, move |record| {
-                change(record);
-                None
-            })
-            .await?
-            .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))?;
+    async fn change_event(
+        &self,
+        id: EventId,
+        transition: EventTransition,
+    ) -> Result<EventRecord, EngineError> {
+        let record = match self.inner.store.transition(id, transition).await? {
+            Transitioned::Applied { record, .. } => record,
+            Transitioned::Refused(refusal) => return Err(refusal.into()),
+            Transitioned::NotFound => return Err(EngineError::UnknownEvent(id.to_string())),
+        };
         if let Ok(destination) = self.destination(&record.destination) {
             destination.wake.notify_one();
         }
@@ -174,31 +172,18 @@ impl Engine {
     }
 
     /// Stops all scheduled automatic retries: the event is `cancelled` with no
-    /// next attempt. Manual retry still works.
+    /// next attempt. Manual retry still works. Refused for an event that is
+    /// delivered, failed or skipped (nothing to stop).
     pub async fn mute(&self, id: EventId) -> Result<EventRecord, EngineError> {
-        self.change_event(id, |record| {
-            if record.state.awaits_delivery() {
-                record.state = EventState::Cancelled;
-                record.next_attempt_at = None;
-                record.reason = Some("muted".into());
-            }
-        })
-        .await
+        self.change_event(id, EventTransition::Muted).await
     }
 
     /// Restarts the automatic cycle: retry count back to 0, `max_age` counted from
-    /// now, first attempt now.
+    /// now, first attempt now. Refused for a skipped event (a duplicate).
     pub async fn requeue(&self, id: EventId) -> Result<EventRecord, EngineError> {
         let now = self.inner.clock.now();
-        self.change_event(id, move |record| {
-            record.state = EventState::Pending;
-            record.automatic_retries = 0;
-            record.cycle_started_at = now;
-            record.next_attempt_at = Some(now);
-            record.next_trigger = Trigger::Initial;
-            record.reason = None;
-        })
-        .await
+        self.change_event(id, EventTransition::Requeued { now })
+            .await
     }
 
     /// Starts a bulk retry job over `selection`; it runs in the background.

@@ -2,7 +2,7 @@
 //! Both are thin layers over these methods; neither touches the store.
 
 use super::{Change, Engine, EngineError};
-use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, StateCounts};
+use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, Health, StateCounts};
 use crate::policy::RetrySpec;
 use crate::store::{Inserted, NewEvent};
 use serde::Serialize;
@@ -52,7 +52,7 @@ pub struct DestinationView {
     pub paused: bool,
     pub in_retry: bool,
     /// healthy, in retry, disabled or paused: what the TUI colours.
-    pub health: &'static str,
+    pub health: Health,
     /// Attempts allowed at once now (lowered by 429s).
     pub concurrency: u32,
     pub max_concurrency: u32,
@@ -136,13 +136,10 @@ impl Engine {
         }
         if let Some(key) = &request.idempotency_key {
             if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(EngineError::Invalid {
-                    field: "Idempotency-Key".into(),
-                    message: format!(
-                        "must be 1 to {MAX_IDEMPOTENCY_KEY} bytes, got {}",
-                        key.len()
-                    ),
-                });
+                return Err(EngineError::IdempotencyKey(format!(
+                    "must be 1 to {MAX_IDEMPOTENCY_KEY} bytes, got {}",
+                    key.len()
+                )));
             }
         }
         let now = self.inner.clock.now();
@@ -246,13 +243,13 @@ impl Engine {
         let runtime = dest.runtime();
         let in_flight = dest.in_flight.lock().expect("in-flight lock").len();
         let health = if runtime.disabled {
-            "disabled"
+            Health::Disabled
         } else if runtime.paused {
-            "paused"
+            Health::Paused
         } else if runtime.in_retry {
-            "in retry"
+            Health::InRetry
         } else {
-            "healthy"
+            Health::Healthy
         };
         Ok(DestinationView {
             id: dest.id.clone(),

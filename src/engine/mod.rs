@@ -43,6 +43,12 @@ pub enum EngineError {
     UnknownJob(String),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A bad `Idempotency-Key` header (a request error, not a bad field value).
+    #[error("Idempotency-Key: {0}")]
+    IdempotencyKey(String),
+    /// The event's state does not allow the action.
+    #[error(transparent)]
+    Refused(#[from] crate::model::TransitionError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("hookwatch is shutting down")]

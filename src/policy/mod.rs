@@ -9,7 +9,10 @@ pub mod retry_after;
 pub mod rule;
 pub mod units;
 
-pub use decision::{decide, will_retry_after, Decision, FailReason, History, Outcome, Verdict};
+pub use decision::{decide, will_retry_after, Decision, History, Outcome};
+// The vocabulary lives in `model`; re-exported so callers of the policy need
+// not know where.
+pub use crate::model::{FailReason, Trigger, Verdict};
 pub use retry_after::{parse_retry_after, RetryAfter};
 pub use rule::{RuleError, StatusRule};
 
@@ -50,24 +53,6 @@ pub enum OnClientError {
     Disable,
 }
 
-/// Why an attempt is being made; it decides whether the attempt counts as part
-/// of the automatic retry cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    /// The first attempt of a cycle (new event, or requeued).
-    Initial,
-    /// A scheduled retry.
-    Automatic,
-    /// An operator's one-off retry; never counted toward `max_retries`.
-    Manual,
-    /// Part of a bulk-retry job; counted like `Manual`.
-    Bulk,
-    /// A scheduled retry made early because the destination recovered; counted
-    /// like `Automatic`.
-    Flush,
-}
-
 macro_rules! names {
     ($ty:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
@@ -102,21 +87,11 @@ macro_rules! names {
     (@list $first:literal, $second:literal, $third:literal) => {
         concat!($first, ", ", $second, " or ", $third)
     };
-    (@list $first:literal, $second:literal, $third:literal, $fourth:literal, $fifth:literal) => {
-        concat!($first, ", ", $second, ", ", $third, ", ", $fourth, " or ", $fifth)
-    };
 }
 
 names!(PolicyKind { None => "none", Bounded => "bounded", Always => "always" });
 names!(Schedule { Fixed => "fixed", Exponential => "exponential", Power => "power" });
 names!(OnClientError { Fail => "fail", Disable => "disable" });
-names!(Trigger {
-    Initial => "initial",
-    Automatic => "automatic",
-    Manual => "manual",
-    Bulk => "bulk",
-    Flush => "flush",
-});
 
 /// A validated retry policy, ready for [`decide`].
 #[derive(Clone, Debug, PartialEq)]

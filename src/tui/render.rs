@@ -111,13 +111,13 @@ pub fn state_color(state: EventState) -> Color {
     }
 }
 
-pub fn health_color(health: &str) -> Color {
+pub fn health_color(health: crate::model::Health) -> Color {
+    use crate::model::Health;
     match health {
-        "healthy" => Color::Green,
-        "in retry" => Color::Yellow,
-        "disabled" => Color::Red,
-        "paused" => Color::Blue,
-        _ => Color::Gray,
+        Health::Healthy => Color::Green,
+        Health::InRetry => Color::Yellow,
+        Health::Disabled => Color::Red,
+        Health::Paused => Color::Blue,
     }
 }
 
@@ -525,7 +525,7 @@ fn destinations(app: &App, frame: &mut Frame, area: Rect) {
     let healthy = app
         .destinations
         .iter()
-        .filter(|d| d.health == "healthy")
+        .filter(|d| d.health == crate::model::Health::Healthy)
         .count();
     rows.push(Row::new(vec![
         Cell::from("all".bold()),
@@ -584,7 +584,7 @@ fn destination_row<'a>(app: &App, d: &'a DestinationView, spark_n: usize) -> Row
         Cell::from(d.id.clone()),
         Cell::from(host(&d.url)),
         Cell::from(Span::styled(
-            d.health,
+            d.health.as_str(),
             Style::new().fg(health_color(d.health)).bold(),
         )),
         Cell::from(format!("{}/{}", d.concurrency, d.max_concurrency)),
