@@ -4,9 +4,11 @@
 //! them) and the front ends (which show them), so they live apart from all three.
 
 mod lifecycle;
+mod overrides;
 mod vocabulary;
 
 pub use lifecycle::{Applied, EventTransition, TransitionError, TransitionKind};
+pub use overrides::{field_edit, DestinationOverrides, FieldEdit, OverridesEdit, RetrySpec};
 pub use vocabulary::{FailReason, Health, Reason, Trigger, Verdict};
 
 use chrono::{DateTime, Utc};
@@ -179,7 +181,7 @@ pub struct DestinationRuntime {
     pub concurrency: Option<u32>,
     /// Live edits made through the API or TUI, applied over the config file.
     #[serde(default)]
-    pub overrides: serde_json::Map<String, serde_json::Value>,
+    pub overrides: DestinationOverrides,
 }
 
 /// Which events a listing wants.

@@ -525,7 +525,7 @@ async fn policy_edits_between_retries_apply_at_the_next_retry() {
         .patch_destination(
             "a",
             DestinationPatch {
-                retry: Some(patch),
+                retry: Some(Some(patch)),
                 ..Default::default()
             },
         )

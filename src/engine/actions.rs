@@ -3,8 +3,11 @@
 //! call returns.
 
 use super::dispatcher::{spawn_attempt, AttemptSummary};
-use super::{apply_overrides, Change, Destination, Engine, EngineError};
-use crate::model::{EventFilter, EventId, EventRecord, EventState, EventTransition, Trigger};
+use super::{apply_overrides, without_file_values, Change, Destination, Engine, EngineError};
+use crate::model::{
+    field_edit, EventFilter, EventId, EventRecord, EventState, EventTransition, FieldEdit,
+    OverridesEdit, RetrySpec, Trigger,
+};
 use crate::store::Transitioned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,22 +99,73 @@ impl BulkJob {
 }
 
 /// A live edit of a destination. Every field is optional; only the ones given
-/// change. `retry` is merged key by key over the config file's retry table.
+/// change. `retry` is merged key by key over the config file's retry table. For
+/// `url`, `headers`, `concurrency` and `retry`, `Some(None)` (JSON `null`) drops
+/// the live edit so that the config file's value applies again.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationPatch {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub headers: Option<BTreeMap<String, String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub url: FieldEdit<String>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub headers: FieldEdit<BTreeMap<String, String>>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub concurrency: FieldEdit<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry: Option<crate::policy::RetrySpec>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry: FieldEdit<RetrySpec>,
+}
+
+impl DestinationPatch {
+    /// Validates the overridable fields, each error naming its field.
+    fn overrides_edit(&self) -> Result<OverridesEdit, EngineError> {
+        let invalid = |field: &str, message: String| EngineError::Invalid {
+            field: field.to_string(),
+            message,
+        };
+        let url = match &self.url {
+            Some(Some(text)) => Some(Some(
+                crate::config::parse_url(text).map_err(|m| invalid("url", m))?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        if let Some(Some(headers)) = &self.headers {
+            crate::config::validate_headers(headers).map_err(|m| invalid("headers", m))?;
+        }
+        let concurrency = match self.concurrency {
+            Some(Some(n)) => Some(Some(
+                crate::config::validate_concurrency(n).map_err(|m| invalid("concurrency", m))?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        Ok(OverridesEdit {
+            url,
+            headers: self.headers.clone(),
+            concurrency,
+            retry: self.retry.clone(),
+        })
+    }
 }
 
 /// The share of a destination's concurrency a bulk job may use, so that new
@@ -300,31 +354,8 @@ impl Engine {
         let destination = self.destination(id)?;
         let mut runtime = destination.runtime();
         let mut overrides = runtime.overrides.clone();
-        let as_json = serde_json::to_value(&patch).map_err(|e| EngineError::Invalid {
-            field: "body".into(),
-            message: e.to_string(),
-        })?;
-        if let serde_json::Value::Object(fields) = as_json {
-            for (key, value) in fields {
-                match key.as_str() {
-                    "enabled" | "paused" => {}
-                    "retry" => {
-                        // Merge key by key with earlier live retry edits.
-                        let mut merged = overrides
-                            .get("retry")
-                            .and_then(|v| v.as_object().cloned())
-                            .unwrap_or_default();
-                        if let serde_json::Value::Object(new) = value {
-                            merged.extend(new);
-                        }
-                        overrides.insert(key, serde_json::Value::Object(merged));
-                    }
-                    _ => {
-                        overrides.insert(key, value);
-                    }
-                }
-            }
-        }
+        overrides.merge(patch.overrides_edit()?);
+        let overrides = without_file_values(&destination.base, overrides);
         let effective = apply_overrides(&destination.base, &overrides)?;
         if let Some(enabled) = patch.enabled {
             runtime.disabled = !enabled;

@@ -63,6 +63,9 @@ pub struct DestinationView {
     pub secrets: Vec<String>,
     pub retry: RetrySpec,
     pub counts: StateCounts,
+    /// The fields a live edit overrides (`url`, `headers`, `concurrency`,
+    /// `retry`); the others follow the config file.
+    pub overridden: Vec<&'static str>,
 }
 
 /// Header names whose values are credentials and are shown masked.
@@ -282,6 +285,7 @@ impl Engine {
                 .collect(),
             retry: config.retry.to_spec(),
             counts: self.inner.store.counts(&dest.id)?,
+            overridden: runtime.overrides.overridden(),
         })
     }
 

@@ -73,6 +73,7 @@ fn view(
             .collect(),
         retry,
         counts,
+        overridden: Vec::new(),
     }
 }
 
