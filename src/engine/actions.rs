@@ -210,7 +210,7 @@ impl Engine {
         transition: EventTransition,
     ) -> Result<EventRecord, EngineError> {
         let record = match self.inner.store.transition(id, transition).await? {
-            Transitioned::Applied { record, .. } => record,
+            Transitioned::Applied { record, .. } => *record,
             Transitioned::Refused(refusal) => return Err(refusal.into()),
             Transitioned::NotFound => return Err(EngineError::UnknownEvent(id.to_string())),
         };

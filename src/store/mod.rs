@@ -85,7 +85,7 @@ pub struct NewEvent {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Transitioned {
     Applied {
-        record: EventRecord,
+        record: Box<EventRecord>,
         /// False when the transition was accepted but had nothing to change.
         changed: bool,
     },

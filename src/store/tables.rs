@@ -180,7 +180,7 @@ impl<'txn> Tables<'txn> {
                 .map_err(write_err)?;
         }
         Ok(Transitioned::Applied {
-            record: after,
+            record: Box::new(after),
             changed: applied.changed,
         })
     }
