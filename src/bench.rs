@@ -12,8 +12,7 @@
 //! the receiver: each payload carries its sequence number, so both ends index
 //! the same slot without any lookup.
 
-use crate::model::{EventState, StateCounts};
-use crate::policy::Trigger;
+use crate::model::{AttemptRecord, EventState, EventTransition, StateCounts, Trigger, Verdict};
 use crate::store::{NewEvent, Store};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -775,14 +774,8 @@ async fn build_store(
                         idempotency_key: None,
                         created_at: now,
                     })?;
-                    tables.update_event(id, |record| {
-                        record.state = EventState::Retrying;
-                        record.attempt_count = 1;
-                        record.next_attempt_at = Some(due_at);
-                        record.next_trigger = Trigger::Automatic;
-                        record.last_status = Some(503);
-                        None
-                    })?;
+                    // One failed first attempt, as behind a real outage.
+                    tables.transition(id, failed_attempt(Trigger::Initial, now, due_at))?;
                 }
                 Ok(())
             })
@@ -899,13 +892,36 @@ async fn backlog(args: &BenchArgs, exe: &Path) -> Result<BacklogReport, BenchErr
     })
 }
 
-/// Moves the first `count` events' due times earlier by `shift`.
+/// A failed attempt (503) made at `at` that schedules the next retry at `retry_at`.
+fn failed_attempt(
+    trigger: Trigger,
+    at: chrono::DateTime<chrono::Utc>,
+    retry_at: chrono::DateTime<chrono::Utc>,
+) -> EventTransition {
+    EventTransition::AttemptRecorded {
+        attempt: AttemptRecord {
+            n: 0,
+            at,
+            trigger,
+            status: Some(503),
+            error: None,
+            duration_ms: 1,
+            response_excerpt: String::new(),
+            decision: "retry (bench setup)".into(),
+        },
+        verdict: Verdict::Retry { at: retry_at },
+    }
+}
+
+/// Moves the first `count` events' due times earlier by `shift`, recording it
+/// as one more failed retry.
 async fn shift_due_times(
     path: &Path,
     count: u64,
     shift: chrono::Duration,
 ) -> Result<(), BenchError> {
     let store = Store::open(path).map_err(setup)?;
+    let now = chrono::Utc::now();
     let ids = store
         .ids_in_state("bench-0", EventState::Retrying, None, count as usize)
         .map_err(setup)?;
@@ -914,10 +930,16 @@ async fn shift_due_times(
         store
             .write(move |tables| {
                 for id in chunk {
-                    tables.update_event(id, |record| {
-                        record.next_attempt_at = record.next_attempt_at.map(|at| at - shift);
-                        None
-                    })?;
+                    // Another failed retry, rescheduling the event `shift` earlier.
+                    let Some(record) = tables.event(id)? else {
+                        continue;
+                    };
+                    if let Some(due_at) = record.next_attempt_at {
+                        tables.transition(
+                            id,
+                            failed_attempt(Trigger::Automatic, now, due_at - shift),
+                        )?;
+                    }
                 }
                 Ok(())
             })

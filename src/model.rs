@@ -3,7 +3,14 @@
 //! These are shared by the store (which persists them), the engine (which changes
 //! them) and the front ends (which show them), so they live apart from all three.
 
-use crate::policy::{FailReason, Trigger};
+mod lifecycle;
+mod overrides;
+mod vocabulary;
+
+pub use lifecycle::{Applied, EventTransition, TransitionError, TransitionKind};
+pub use overrides::{field_edit, DestinationOverrides, FieldEdit, OverridesEdit, RetrySpec};
+pub use vocabulary::{FailReason, Health, Reason, Trigger, Verdict};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -102,19 +109,11 @@ pub struct EventRecord {
     pub next_trigger: Trigger,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
-    /// Why the event is failed or cancelled, in a word or two.
-    pub reason: Option<String>,
+    /// Why the event is failed, cancelled or skipped.
+    pub reason: Option<Reason>,
     pub duplicate_of: Option<EventId>,
     pub idempotency_key: Option<String>,
     pub payload_bytes: u64,
-}
-
-impl EventRecord {
-    pub fn set_failed(&mut self, reason: FailReason) {
-        self.state = EventState::Failed;
-        self.next_attempt_at = None;
-        self.reason = Some(reason.to_string());
-    }
 }
 
 /// One delivery attempt as recorded in the history.
@@ -182,7 +181,7 @@ pub struct DestinationRuntime {
     pub concurrency: Option<u32>,
     /// Live edits made through the API or TUI, applied over the config file.
     #[serde(default)]
-    pub overrides: serde_json::Map<String, serde_json::Value>,
+    pub overrides: DestinationOverrides,
 }
 
 /// Which events a listing wants.

@@ -88,7 +88,10 @@ async fn last_automatic_attempt_carries_no_will_retry_after() {
     assert!(seen[0].header("hookwatch-will-retry-after").is_some());
     assert_eq!(seen[1].header("hookwatch-will-retry-after"), None);
     let detail = h.engine.get_event(id).unwrap();
-    assert_eq!(detail.event.reason.as_deref(), Some("retries_exhausted"));
+    assert_eq!(
+        detail.event.reason.as_ref().map(|r| r.as_str()),
+        Some("retries_exhausted")
+    );
 }
 
 #[tokio::test]
@@ -150,7 +153,10 @@ async fn client_error_fails_at_once_and_disables_the_destination_until_enabled()
         "{}",
         detail.attempts[0].decision
     );
-    assert_eq!(detail.event.reason.as_deref(), Some("not_retriable"));
+    assert_eq!(
+        detail.event.reason.as_ref().map(|r| r.as_str()),
+        Some("not_retriable")
+    );
     let view = h.engine.destination_view("a").unwrap();
     assert!(
         !view.enabled,
@@ -189,7 +195,10 @@ async fn too_many_redirects_is_not_retried() {
     let id = h.ingest("a").await;
     h.wait_state(id, EventState::Failed).await;
     let detail = h.engine.get_event(id).unwrap();
-    assert_eq!(detail.event.reason.as_deref(), Some("too_many_redirects"));
+    assert_eq!(
+        detail.event.reason.as_ref().map(|r| r.as_str()),
+        Some("too_many_redirects")
+    );
     assert_eq!(receiver.count(), 4, "the first request and 3 redirects");
 }
 
@@ -377,7 +386,10 @@ async fn max_age_reached_between_two_retries_expires_the_event() {
     h.advance(2 * DAY);
     h.wait_state(id, EventState::Failed).await;
     let detail = h.engine.get_event(id).unwrap();
-    assert_eq!(detail.event.reason.as_deref(), Some("expired"));
+    assert_eq!(
+        detail.event.reason.as_ref().map(|r| r.as_str()),
+        Some("expired")
+    );
     assert_eq!(detail.attempts.last().unwrap().decision, "expired after 3d");
 }
 
@@ -404,7 +416,13 @@ async fn held_events_expire_at_max_age_too() {
     h.wait_state(id, EventState::Failed).await;
     assert_eq!(receiver.count(), 0);
     assert_eq!(
-        h.engine.get_event(id).unwrap().event.reason.as_deref(),
+        h.engine
+            .get_event(id)
+            .unwrap()
+            .event
+            .reason
+            .as_ref()
+            .map(|r| r.as_str()),
         Some("expired")
     );
 }
@@ -514,7 +532,7 @@ async fn policy_edits_between_retries_apply_at_the_next_retry() {
         .patch_destination(
             "a",
             DestinationPatch {
-                retry: Some(patch),
+                retry: Some(Some(patch)),
                 ..Default::default()
             },
         )

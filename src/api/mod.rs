@@ -57,9 +57,8 @@ impl From<EngineError> for ApiError {
             | EngineError::NoTopicMatch(_)
             | EngineError::UnknownEvent(_)
             | EngineError::UnknownJob(_) => StatusCode::NOT_FOUND,
-            EngineError::Invalid { field, .. } if field == "Idempotency-Key" => {
-                StatusCode::BAD_REQUEST
-            }
+            EngineError::IdempotencyKey(_) => StatusCode::BAD_REQUEST,
+            EngineError::Refused(_) => StatusCode::CONFLICT,
             EngineError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::Store(_) | EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         };

@@ -3,9 +3,12 @@
 //! call returns.
 
 use super::dispatcher::{spawn_attempt, AttemptSummary};
-use super::{apply_overrides, Change, Destination, Engine, EngineError};
-use crate::model::{EventFilter, EventId, EventRecord, EventState};
-use crate::policy::Trigger;
+use super::{apply_overrides, without_file_values, Change, Destination, Engine, EngineError};
+use crate::model::{
+    field_edit, EventFilter, EventId, EventRecord, EventState, EventTransition, FieldEdit,
+    OverridesEdit, RetrySpec, Trigger,
+};
+use crate::store::Transitioned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,22 +104,73 @@ impl BulkJob {
 }
 
 /// A live edit of a destination. Every field is optional; only the ones given
-/// change. `retry` is merged key by key over the config file's retry table.
+/// change. `retry` is merged key by key over the config file's retry table. For
+/// `url`, `headers`, `concurrency` and `retry`, `Some(None)` (JSON `null`) drops
+/// the live edit so that the config file's value applies again.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationPatch {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub headers: Option<BTreeMap<String, String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<i64>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub url: FieldEdit<String>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub headers: FieldEdit<BTreeMap<String, String>>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub concurrency: FieldEdit<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry: Option<crate::policy::RetrySpec>,
+    #[serde(
+        default,
+        deserialize_with = "field_edit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry: FieldEdit<RetrySpec>,
+}
+
+impl DestinationPatch {
+    /// Validates the overridable fields, each error naming its field.
+    fn overrides_edit(&self) -> Result<OverridesEdit, EngineError> {
+        let invalid = |field: &str, message: String| EngineError::Invalid {
+            field: field.to_string(),
+            message,
+        };
+        let url = match &self.url {
+            Some(Some(text)) => Some(Some(
+                crate::config::parse_url(text).map_err(|m| invalid("url", m))?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        if let Some(Some(headers)) = &self.headers {
+            crate::config::validate_headers(headers).map_err(|m| invalid("headers", m))?;
+        }
+        let concurrency = match self.concurrency {
+            Some(Some(n)) => Some(Some(
+                crate::config::validate_concurrency(n).map_err(|m| invalid("concurrency", m))?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        Ok(OverridesEdit {
+            url,
+            headers: self.headers.clone(),
+            concurrency,
+            retry: self.retry.clone(),
+        })
+    }
 }
 
 /// The share of a destination's concurrency a bulk job may use, so that new
@@ -135,6 +189,7 @@ impl Engine {
 
     async fn run_one(&self, id: EventId, trigger: Trigger) -> Result<AttemptSummary, EngineError> {
         let record = self.event_record(id)?;
+        record.check(&EventTransition::AttemptStarted { trigger })?;
         let destination = self.destination(&record.destination)?;
         let handle = spawn_attempt(self, &destination, id, Some(trigger));
         match handle.await {
@@ -154,19 +209,16 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))
     }
 
-    async fn change_event<F>(&self, id: EventId, change: F) -> Result<EventRecord, EngineError>
-    where
-        F: FnOnce(&mut EventRecord) + Send + 'static,
-    {
-        let record = self
-            .inner
-            .store
-            .update_event(id, move |record| {
-                change(record);
-                None
-            })
-            .await?
-            .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))?;
+    async fn change_event(
+        &self,
+        id: EventId,
+        transition: EventTransition,
+    ) -> Result<EventRecord, EngineError> {
+        let record = match self.inner.store.transition(id, transition).await? {
+            Transitioned::Applied { record, .. } => *record,
+            Transitioned::Refused(refusal) => return Err(refusal.into()),
+            Transitioned::NotFound => return Err(EngineError::UnknownEvent(id.to_string())),
+        };
         if let Ok(destination) = self.destination(&record.destination) {
             destination.wake.notify_one();
         }
@@ -179,31 +231,18 @@ impl Engine {
     }
 
     /// Stops all scheduled automatic retries: the event is `cancelled` with no
-    /// next attempt. Manual retry still works.
+    /// next attempt. Manual retry still works. Refused for an event that is
+    /// delivered, failed or skipped (nothing to stop).
     pub async fn mute(&self, id: EventId) -> Result<EventRecord, EngineError> {
-        self.change_event(id, |record| {
-            if record.state.awaits_delivery() {
-                record.state = EventState::Cancelled;
-                record.next_attempt_at = None;
-                record.reason = Some("muted".into());
-            }
-        })
-        .await
+        self.change_event(id, EventTransition::Muted).await
     }
 
     /// Restarts the automatic cycle: retry count back to 0, `max_age` counted from
-    /// now, first attempt now.
+    /// now, first attempt now. Refused for a skipped event (a duplicate).
     pub async fn requeue(&self, id: EventId) -> Result<EventRecord, EngineError> {
         let now = self.inner.clock.now();
-        self.change_event(id, move |record| {
-            record.state = EventState::Pending;
-            record.automatic_retries = 0;
-            record.cycle_started_at = now;
-            record.next_attempt_at = Some(now);
-            record.next_trigger = Trigger::Initial;
-            record.reason = None;
-        })
-        .await
+        self.change_event(id, EventTransition::Requeued { now })
+            .await
     }
 
     /// Starts a bulk retry job over `selection`; it runs in the background.
@@ -320,31 +359,8 @@ impl Engine {
         let destination = self.destination(id)?;
         let mut runtime = destination.runtime();
         let mut overrides = runtime.overrides.clone();
-        let as_json = serde_json::to_value(&patch).map_err(|e| EngineError::Invalid {
-            field: "body".into(),
-            message: e.to_string(),
-        })?;
-        if let serde_json::Value::Object(fields) = as_json {
-            for (key, value) in fields {
-                match key.as_str() {
-                    "enabled" | "paused" => {}
-                    "retry" => {
-                        // Merge key by key with earlier live retry edits.
-                        let mut merged = overrides
-                            .get("retry")
-                            .and_then(|v| v.as_object().cloned())
-                            .unwrap_or_default();
-                        if let serde_json::Value::Object(new) = value {
-                            merged.extend(new);
-                        }
-                        overrides.insert(key, serde_json::Value::Object(merged));
-                    }
-                    _ => {
-                        overrides.insert(key, value);
-                    }
-                }
-            }
-        }
+        overrides.merge(patch.overrides_edit()?);
+        let overrides = without_file_values(&destination.base, overrides);
         let effective = apply_overrides(&destination.base, &overrides)?;
         if let Some(enabled) = patch.enabled {
             runtime.disabled = !enabled;

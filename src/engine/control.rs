@@ -3,7 +3,7 @@
 
 use super::{Change, Engine, EngineError};
 use crate::mask;
-use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, StateCounts};
+use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, Health, StateCounts};
 use crate::policy::RetrySpec;
 use crate::store::{Inserted, NewEvent};
 use serde::Serialize;
@@ -53,7 +53,7 @@ pub struct DestinationView {
     pub paused: bool,
     pub in_retry: bool,
     /// healthy, in retry, disabled or paused: what the TUI colours.
-    pub health: &'static str,
+    pub health: Health,
     /// Attempts allowed at once now (lowered by 429s).
     pub concurrency: u32,
     pub max_concurrency: u32,
@@ -64,6 +64,9 @@ pub struct DestinationView {
     pub secrets: Vec<String>,
     pub retry: RetrySpec,
     pub counts: StateCounts,
+    /// The fields a live edit overrides (`url`, `headers`, `concurrency`,
+    /// `retry`); the others follow the config file.
+    pub overridden: Vec<&'static str>,
 }
 
 impl Engine {
@@ -119,13 +122,10 @@ impl Engine {
         }
         if let Some(key) = &request.idempotency_key {
             if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(EngineError::Invalid {
-                    field: "Idempotency-Key".into(),
-                    message: format!(
-                        "must be 1 to {MAX_IDEMPOTENCY_KEY} bytes, got {}",
-                        key.len()
-                    ),
-                });
+                return Err(EngineError::IdempotencyKey(format!(
+                    "must be 1 to {MAX_IDEMPOTENCY_KEY} bytes, got {}",
+                    key.len()
+                )));
             }
         }
         let now = self.inner.clock.now();
@@ -229,13 +229,13 @@ impl Engine {
         let runtime = dest.runtime();
         let in_flight = dest.in_flight.lock().expect("in-flight lock").len();
         let health = if runtime.disabled {
-            "disabled"
+            Health::Disabled
         } else if runtime.paused {
-            "paused"
+            Health::Paused
         } else if runtime.in_retry {
-            "in retry"
+            Health::InRetry
         } else {
-            "healthy"
+            Health::Healthy
         };
         Ok(DestinationView {
             id: dest.id.clone(),
@@ -261,6 +261,7 @@ impl Engine {
                 .collect(),
             retry: config.retry.to_spec(),
             counts: self.inner.store.counts(&dest.id)?,
+            overridden: runtime.overrides.overridden(),
         })
     }
 

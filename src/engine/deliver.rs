@@ -34,10 +34,63 @@ fn client_builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("hookwatch/", env!("CARGO_PKG_VERSION")))
 }
 
+/// How an attempt ended, classified where the HTTP client's error kind is
+/// known; metrics count by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttemptOutcome {
+    /// The receiver answered with this status (whatever it was).
+    Response(u16),
+    Timeout,
+    /// No connection: refused, reset, DNS, TLS handshake.
+    Connect,
+    TooManyRedirects,
+    /// Refused before sending by `deny_private_destinations`.
+    PrivateAddress,
+    /// Broke off otherwise (while sending the request or reading the answer).
+    Network,
+}
+
+impl AttemptOutcome {
+    fn of_error(error: &reqwest::Error) -> AttemptOutcome {
+        if error.is_timeout() {
+            AttemptOutcome::Timeout
+        } else if error.is_redirect() {
+            AttemptOutcome::TooManyRedirects
+        } else if error.is_connect() {
+            AttemptOutcome::Connect
+        } else {
+            AttemptOutcome::Network
+        }
+    }
+
+    /// The `outcome` label of `hookwatch_attempts_total`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            AttemptOutcome::Response(200..=299) => "success",
+            AttemptOutcome::Response(429) => "rate_limited",
+            AttemptOutcome::Response(400..=499) => "client_error",
+            AttemptOutcome::Response(500..=599) => "server_error",
+            AttemptOutcome::Response(_) => "other_status",
+            AttemptOutcome::Timeout => "timeout",
+            AttemptOutcome::Connect
+            | AttemptOutcome::TooManyRedirects
+            | AttemptOutcome::PrivateAddress
+            | AttemptOutcome::Network => "network_error",
+        }
+    }
+
+    pub fn is_success(self) -> bool {
+        matches!(self, AttemptOutcome::Response(200..=299))
+    }
+}
+
 /// What one attempt produced.
 #[derive(Debug)]
 pub struct Delivery {
+    /// What the policy judges.
     pub outcome: Outcome,
+    /// What metrics count.
+    pub kind: AttemptOutcome,
     pub status: Option<u16>,
     pub error: Option<String>,
     pub duration: Duration,
@@ -98,6 +151,7 @@ pub async fn send(
                 format!("{ip} is a private address, refused by deny_private_destinations");
             return Delivery {
                 outcome: Outcome::Network(message.clone()),
+                kind: AttemptOutcome::PrivateAddress,
                 status: None,
                 error: Some(message),
                 duration: Duration::ZERO,
@@ -146,6 +200,7 @@ pub async fn send(
                     status,
                     retry_after,
                 },
+                kind: AttemptOutcome::Response(status),
                 status: Some(status),
                 error: body_error,
                 duration,
@@ -155,15 +210,15 @@ pub async fn send(
         Err(error) => {
             let duration = started.elapsed();
             let message = describe(&error);
-            let outcome = if error.is_timeout() {
-                Outcome::Timeout
-            } else if error.is_redirect() {
-                Outcome::TooManyRedirects
-            } else {
-                Outcome::Network(message.clone())
+            let kind = AttemptOutcome::of_error(&error);
+            let outcome = match kind {
+                AttemptOutcome::Timeout => Outcome::Timeout,
+                AttemptOutcome::TooManyRedirects => Outcome::TooManyRedirects,
+                _ => Outcome::Network(message.clone()),
             };
             Delivery {
                 outcome,
+                kind,
                 status: None,
                 error: Some(message),
                 duration,

@@ -4,9 +4,10 @@
 //! it sleeps until the earliest due time or until something wakes it, so an idle
 //! engine does no work.
 
-use super::{deliver, metrics, Change, Destination, Engine, CONCURRENCY_RECOVERY_STREAK};
-use crate::model::{AttemptRecord, EventId, EventRecord, EventState};
-use crate::policy::{self, Decision, History, Trigger, Verdict};
+use super::{deliver, Change, Destination, Engine, CONCURRENCY_RECOVERY_STREAK};
+use crate::model::{AttemptRecord, EventId, EventRecord, EventState, EventTransition, Trigger};
+use crate::policy::{self, Decision, History};
+use crate::store::Transitioned;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,13 +160,16 @@ async fn attempt(
         }
     };
     let now = engine.inner.clock.now();
-    if trigger_override.is_none()
-        && (!record.state.awaits_delivery() || record.next_attempt_at.is_none_or(|at| at > now))
+    let trigger = trigger_override.unwrap_or(record.next_trigger);
+    if record
+        .check(&EventTransition::AttemptStarted { trigger })
+        .is_err()
+        || (trigger_override.is_none() && record.next_attempt_at.is_none_or(|at| at > now))
     {
-        // Changed since it was claimed (muted, or rescheduled): nothing is owed now.
+        // Changed since it was claimed (muted, or rescheduled), or never to be
+        // delivered (a duplicate in a bulk job): nothing is owed now.
         return None;
     }
-    let trigger = trigger_override.unwrap_or(record.next_trigger);
     let config = destination.config();
     if trigger_override.is_none() && past_max_age(&record, &config.retry, now) {
         expire(engine, destination, id, &config.retry).await;
@@ -201,11 +205,10 @@ async fn attempt(
         &delivery.outcome,
         finished,
     );
-    engine.inner.metrics.record_attempt(
-        &destination.id,
-        metrics::outcome_label(delivery.status, delivery.error.as_deref()),
-        delivery.duration,
-    );
+    engine
+        .inner
+        .metrics
+        .record_attempt(&destination.id, delivery.kind, delivery.duration);
     let attempt = AttemptRecord {
         n: 0,
         at: now,
@@ -216,18 +219,23 @@ async fn attempt(
         response_excerpt: delivery.excerpt,
         decision: decision.words.clone(),
     };
-    let verdict = decision.verdict;
-    let status = delivery.status;
-    let error = delivery.error;
-    let updated = store
-        .update_event(id, move |record| {
-            apply_verdict(record, &verdict, trigger, status, error);
-            Some(attempt)
-        })
+    let recorded = store
+        .transition(
+            id,
+            EventTransition::AttemptRecorded {
+                attempt,
+                verdict: decision.verdict,
+            },
+        )
         .await;
-    let updated = match updated {
-        Ok(Some(record)) => record,
-        Ok(None) => return None,
+    let updated = match recorded {
+        Ok(Transitioned::Applied { record, .. }) => record,
+        Ok(Transitioned::NotFound) => return None,
+        Ok(Transitioned::Refused(refusal)) => {
+            // Only a skipped event refuses an attempt, and none is ever started.
+            tracing::warn!(event = %id, %refusal, "attempt not recorded");
+            return None;
+        }
         Err(e) => {
             // Not recorded: the event stays due and is attempted again (at-least-once).
             tracing::error!(event = %id, error = %e, "cannot record attempt");
@@ -251,43 +259,6 @@ async fn attempt(
         state: updated.state,
         decision: decision.words,
     })
-}
-
-/// Applies the policy's verdict to the event as it is now (an operator may have
-/// changed it while the attempt ran: a mute made meanwhile is not undone by a retry).
-fn apply_verdict(
-    record: &mut EventRecord,
-    verdict: &Verdict,
-    trigger: Trigger,
-    status: Option<u16>,
-    error: Option<String>,
-) {
-    record.last_status = status;
-    record.last_error = error;
-    if matches!(trigger, Trigger::Automatic | Trigger::Flush) {
-        record.automatic_retries += 1;
-    }
-    match verdict {
-        Verdict::Delivered => {
-            record.state = EventState::Delivered;
-            record.next_attempt_at = None;
-            record.reason = None;
-        }
-        Verdict::Retry { at } => {
-            if record.state.awaits_delivery() {
-                record.state = EventState::Retrying;
-                record.next_attempt_at = Some(*at);
-                record.next_trigger = Trigger::Automatic;
-            }
-        }
-        Verdict::Failed { reason } => record.set_failed(*reason),
-        Verdict::Cancelled => {
-            record.state = EventState::Cancelled;
-            record.next_attempt_at = None;
-            record.reason = Some("cancelled by Retry-After: -1".to_string());
-        }
-        Verdict::Unchanged => {}
-    }
 }
 
 /// Updates the destination after an attempt: retry mode, 429 back-off and its
@@ -375,26 +346,18 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
         let page_len = ids.len();
         after = Some(last);
         let now = engine.inner.clock.now();
-        let result = store
-            .write(move |tables| {
-                let mut moved = 0usize;
-                for id in ids {
-                    tables.update_event(id, |record| {
-                        if record.state == EventState::Retrying
-                            && record.next_attempt_at.is_some_and(|at| at > now)
-                        {
-                            record.next_attempt_at = Some(now);
-                            record.next_trigger = Trigger::Flush;
-                            moved += 1;
-                        }
-                        None
-                    })?;
-                }
-                Ok(moved)
-            })
-            .await;
-        match result {
-            Ok(n) => flushed += n,
+        let transitions = ids
+            .into_iter()
+            .map(|id| (id, EventTransition::Flushed { now }))
+            .collect();
+        match store.transition_many(transitions).await {
+            // Refused: no longer retrying (delivered or muted since listed).
+            Ok(answers) => {
+                flushed += answers
+                    .iter()
+                    .filter(|a| matches!(a, Transitioned::Applied { changed: true, .. }))
+                    .count()
+            }
             Err(e) => {
                 tracing::warn!(destination = %destination.id, error = %e, "flush failed");
                 return;
@@ -438,21 +401,16 @@ pub(super) async fn expire(
     let result = engine
         .inner
         .store
-        .update_event(id, move |record| {
-            if record.state.awaits_delivery() {
-                record.set_failed(policy::FailReason::Expired);
-                record.last_error = Some(words);
-            }
-            None
-        })
+        .transition(id, EventTransition::Expired { error: words })
         .await;
     match result {
-        Ok(Some(record)) => engine.publish(Change::Event {
+        Ok(Transitioned::Applied { record, .. }) => engine.publish(Change::Event {
             id,
             destination: destination.id.clone(),
             state: record.state,
         }),
-        Ok(None) => {}
+        // Finished meanwhile (delivered, muted) or purged: nothing to expire.
+        Ok(Transitioned::Refused(_) | Transitioned::NotFound) => {}
         Err(e) => tracing::warn!(event = %id, error = %e, "cannot mark event expired"),
     }
 }

@@ -3,6 +3,7 @@
 //! Hot-path counters are atomics; the per-destination attempt counts sit behind
 //! one short-held mutex, which is cheap next to an HTTP round trip.
 
+use super::deliver::AttemptOutcome;
 use crate::model::{EventState, StateCounts};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,29 +26,16 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
 }
 
-/// How an attempt ended, as a metrics label.
-pub fn outcome_label(status: Option<u16>, error: Option<&str>) -> &'static str {
-    match status {
-        Some(200..=299) => "success",
-        Some(429) => "rate_limited",
-        Some(400..=499) => "client_error",
-        Some(500..=599) => "server_error",
-        Some(_) => "other_status",
-        None if error == Some("timed out") => "timeout",
-        None => "network_error",
-    }
-}
-
 impl Metrics {
-    pub fn record_attempt(&self, destination: &str, outcome: &'static str, latency: Duration) {
-        if outcome == "success" {
+    pub fn record_attempt(&self, destination: &str, outcome: AttemptOutcome, latency: Duration) {
+        if outcome.is_success() {
             self.delivered.fetch_add(1, Ordering::Relaxed);
         }
         *self
             .attempts
             .lock()
             .expect("metrics lock")
-            .entry((destination.to_string(), outcome))
+            .entry((destination.to_string(), outcome.metric_label()))
             .or_default() += 1;
         let seconds = latency.as_secs_f64();
         for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
@@ -154,8 +142,17 @@ mod tests {
     fn renders_counters_histogram_and_states() {
         let metrics = Metrics::default();
         metrics.ingested.fetch_add(3, Ordering::Relaxed);
-        metrics.record_attempt("orders", "success", Duration::from_millis(3));
-        metrics.record_attempt("orders", "server_error", Duration::from_millis(700));
+        metrics.record_attempt(
+            "orders",
+            AttemptOutcome::Response(204),
+            Duration::from_millis(3),
+        );
+        metrics.record_attempt(
+            "orders",
+            AttemptOutcome::Response(503),
+            Duration::from_millis(700),
+        );
+        metrics.record_attempt("orders", AttemptOutcome::Timeout, Duration::from_secs(40));
         let mut states = BTreeMap::new();
         states.insert(
             "orders".to_string(),
@@ -172,7 +169,13 @@ mod tests {
         );
         assert!(text.contains("hookwatch_attempt_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("hookwatch_attempt_duration_seconds_bucket{le=\"1\"} 2"));
-        assert!(text.contains("hookwatch_attempt_duration_seconds_count 2"));
+        assert!(text.contains("hookwatch_attempt_duration_seconds_count 3"));
+        assert!(
+            text.contains("hookwatch_attempts_total{destination=\"orders\",outcome=\"timeout\"} 1")
+        );
+        assert!(text.contains(
+            "hookwatch_attempts_total{destination=\"orders\",outcome=\"server_error\"} 1"
+        ));
         assert!(text.contains("hookwatch_events{destination=\"orders\",state=\"retrying\"} 1"));
     }
 }

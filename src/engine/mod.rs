@@ -16,7 +16,7 @@ pub use dispatcher::AttemptSummary;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, DestinationConfig};
-use crate::model::{DestinationRuntime, EventId, EventState};
+use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState};
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -44,6 +44,12 @@ pub enum EngineError {
     UnknownJob(String),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// A bad `Idempotency-Key` header (a request error, not a bad field value).
+    #[error("Idempotency-Key: {0}")]
+    IdempotencyKey(String),
+    /// The event's state does not allow the action.
+    #[error(transparent)]
+    Refused(#[from] crate::model::TransitionError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("hookwatch is shutting down")]
@@ -141,7 +147,7 @@ impl Engine {
         for dest_config in &config.destinations {
             let runtime = store.runtime(&dest_config.id)?.unwrap_or_default();
             if !runtime.overrides.is_empty() {
-                let keys: Vec<&str> = runtime.overrides.keys().map(String::as_str).collect();
+                let keys = runtime.overrides.overridden();
                 tracing::info!(destination = %dest_config.id, edited = ?keys, "live edits are applied over the config file");
             }
             let effective = apply_overrides(dest_config, &runtime.overrides).unwrap_or_else(|e| {
@@ -278,47 +284,56 @@ impl Engine {
 /// destination. An edit that no longer validates is reported, not applied.
 pub fn apply_overrides(
     base: &DestinationConfig,
-    overrides: &serde_json::Map<String, serde_json::Value>,
+    overrides: &DestinationOverrides,
 ) -> Result<DestinationConfig, EngineError> {
     let mut effective = base.clone();
     let invalid = |field: &str, message: String| EngineError::Invalid {
         field: field.to_string(),
         message,
     };
-    for (key, value) in overrides {
-        match key.as_str() {
-            "url" => {
-                let text = value
-                    .as_str()
-                    .ok_or_else(|| invalid("url", "must be a string".into()))?;
-                effective.url = crate::config::parse_url(text).map_err(|m| invalid("url", m))?;
-            }
-            "headers" => {
-                let headers: BTreeMap<String, String> = serde_json::from_value(value.clone())
-                    .map_err(|_| invalid("headers", "must be an object of strings".into()))?;
-                crate::config::validate_headers(&headers).map_err(|m| invalid("headers", m))?;
-                effective.headers = headers;
-            }
-            "concurrency" => {
-                let n = value
-                    .as_i64()
-                    .ok_or_else(|| invalid("concurrency", "must be a whole number".into()))?;
-                effective.concurrency = crate::config::validate_concurrency(n)
-                    .map_err(|m| invalid("concurrency", m))?;
-            }
-            "retry" => {
-                let patch: crate::policy::RetrySpec = serde_json::from_value(value.clone())
-                    .map_err(|e| invalid("retry", e.to_string()))?;
-                let spec = base.retry_spec.merged(&patch);
-                effective.retry = spec
-                    .resolve()
-                    .map_err(|e| invalid(&format!("retry.{}", e.key), e.message))?;
-                effective.retry_spec = spec;
-            }
-            other => return Err(invalid(other, "is not a field that can be edited".into())),
-        }
+    if let Some(url) = &overrides.url {
+        effective.url = crate::config::parse_url(url.as_str()).map_err(|m| invalid("url", m))?;
+    }
+    if let Some(headers) = &overrides.headers {
+        crate::config::validate_headers(headers).map_err(|m| invalid("headers", m))?;
+        effective.headers = headers.clone();
+    }
+    if let Some(concurrency) = overrides.concurrency {
+        effective.concurrency = crate::config::validate_concurrency(i64::from(concurrency))
+            .map_err(|m| invalid("concurrency", m))?;
+    }
+    if let Some(patch) = &overrides.retry {
+        let spec = base.retry_spec.merged(patch);
+        effective.retry = spec
+            .resolve()
+            .map_err(|e| invalid(&format!("retry.{}", e.key), e.message))?;
+        effective.retry_spec = spec;
     }
     Ok(effective)
+}
+
+/// Drops the overrides that say what the config file already says, so that
+/// setting a field back to the file's value undoes the edit (later changes to
+/// the file then apply again).
+pub fn without_file_values(
+    base: &DestinationConfig,
+    mut overrides: DestinationOverrides,
+) -> DestinationOverrides {
+    if overrides.url.as_ref() == Some(&base.url) {
+        overrides.url = None;
+    }
+    if overrides.headers.as_ref() == Some(&base.headers) {
+        overrides.headers = None;
+    }
+    if overrides.concurrency == Some(base.concurrency) {
+        overrides.concurrency = None;
+    }
+    if let Some(patch) = &overrides.retry {
+        if base.retry_spec.merged(patch).resolve().as_ref() == Ok(&base.retry) {
+            overrides.retry = None;
+        }
+    }
+    overrides
 }
 
 /// Purges finished events past retention, and expires events held (destination

@@ -2,10 +2,9 @@
 
 use super::retry_after::{parse_retry_after, RetryAfter};
 use super::units::format_duration;
-use super::{retry_delay, OnClientError, PolicyKind, RetryPolicy, Trigger, MAX_RETRIES_LIMIT};
+use super::{retry_delay, OnClientError, PolicyKind, RetryPolicy, MAX_RETRIES_LIMIT};
+use crate::model::{FailReason, Trigger, Verdict};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::time::Duration;
 
 /// A server's `Retry-After` may not park an event for longer than this, so a
@@ -51,51 +50,6 @@ impl Outcome {
             _ => None,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailReason {
-    NotRetriable,
-    TooManyRedirects,
-    RetriesExhausted,
-    Expired,
-}
-
-impl FailReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailReason::NotRetriable => "not_retriable",
-            FailReason::TooManyRedirects => "too_many_redirects",
-            FailReason::RetriesExhausted => "retries_exhausted",
-            FailReason::Expired => "expired",
-        }
-    }
-}
-
-impl fmt::Display for FailReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What the engine must do with the event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Delivered,
-    /// Schedule the next automatic retry at `at` (state `retrying`).
-    Retry {
-        at: DateTime<Utc>,
-    },
-    /// Give up for good.
-    Failed {
-        reason: FailReason,
-    },
-    /// The receiver sent `Retry-After: -1`.
-    Cancelled,
-    /// A failed manual or bulk attempt: state and schedule stay as they were,
-    /// because an operator's extra try must not cost the event its retries.
-    Unchanged,
 }
 
 /// The verdict plus the side effects the attempt has on its destination.

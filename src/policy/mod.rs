@@ -9,7 +9,10 @@ pub mod retry_after;
 pub mod rule;
 pub mod units;
 
-pub use decision::{decide, will_retry_after, Decision, FailReason, History, Outcome, Verdict};
+pub use decision::{decide, will_retry_after, Decision, History, Outcome};
+// The vocabulary lives in `model`; re-exported so callers of the policy need
+// not know where.
+pub use crate::model::{FailReason, RetrySpec, Trigger, Verdict};
 pub use retry_after::{parse_retry_after, RetryAfter};
 pub use rule::{RuleError, StatusRule};
 
@@ -50,24 +53,6 @@ pub enum OnClientError {
     Disable,
 }
 
-/// Why an attempt is being made; it decides whether the attempt counts as part
-/// of the automatic retry cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    /// The first attempt of a cycle (new event, or requeued).
-    Initial,
-    /// A scheduled retry.
-    Automatic,
-    /// An operator's one-off retry; never counted toward `max_retries`.
-    Manual,
-    /// Part of a bulk-retry job; counted like `Manual`.
-    Bulk,
-    /// A scheduled retry made early because the destination recovered; counted
-    /// like `Automatic`.
-    Flush,
-}
-
 macro_rules! names {
     ($ty:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
@@ -102,21 +87,11 @@ macro_rules! names {
     (@list $first:literal, $second:literal, $third:literal) => {
         concat!($first, ", ", $second, " or ", $third)
     };
-    (@list $first:literal, $second:literal, $third:literal, $fourth:literal, $fifth:literal) => {
-        concat!($first, ", ", $second, ", ", $third, ", ", $fourth, " or ", $fifth)
-    };
 }
 
 names!(PolicyKind { None => "none", Bounded => "bounded", Always => "always" });
 names!(Schedule { Fixed => "fixed", Exponential => "exponential", Power => "power" });
 names!(OnClientError { Fail => "fail", Disable => "disable" });
-names!(Trigger {
-    Initial => "initial",
-    Automatic => "automatic",
-    Manual => "manual",
-    Bulk => "bulk",
-    Flush => "flush",
-});
 
 /// A validated retry policy, ready for [`decide`].
 #[derive(Clone, Debug, PartialEq)]
@@ -147,38 +122,6 @@ impl Default for RetryPolicy {
             .resolve()
             .expect("the default retry spec resolves")
     }
-}
-
-/// The retry table as written (TOML `[destinations.retry]` or a JSON body):
-/// every key optional so a live edit can patch only what it names, and kept
-/// unresolved so edits can be merged key by key before validation.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay: Option<String>,
-    /// Signed so that a negative value reaches validation and gets a clear
-    /// message instead of a type error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_retries: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_delay: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_delay: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_age: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_on: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_client_error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flush_on_recovery: Option<bool>,
 }
 
 /// A key of the retry table that does not validate; `key` lets callers prefix
@@ -275,26 +218,6 @@ impl RetrySpec {
             on_client_error,
             flush_on_recovery: self.flush_on_recovery.unwrap_or(true),
         })
-    }
-
-    /// `patch`'s keys win; the others keep this spec's values.
-    pub fn merged(&self, patch: &RetrySpec) -> RetrySpec {
-        fn pick<T: Clone>(base: &Option<T>, patch: &Option<T>) -> Option<T> {
-            patch.clone().or_else(|| base.clone())
-        }
-        RetrySpec {
-            policy: pick(&self.policy, &patch.policy),
-            schedule: pick(&self.schedule, &patch.schedule),
-            delay: pick(&self.delay, &patch.delay),
-            max_retries: pick(&self.max_retries, &patch.max_retries),
-            min_delay: pick(&self.min_delay, &patch.min_delay),
-            max_delay: pick(&self.max_delay, &patch.max_delay),
-            max_age: pick(&self.max_age, &patch.max_age),
-            retry_on: pick(&self.retry_on, &patch.retry_on),
-            retry_after: pick(&self.retry_after, &patch.retry_after),
-            on_client_error: pick(&self.on_client_error, &patch.on_client_error),
-            flush_on_recovery: pick(&self.flush_on_recovery, &patch.flush_on_recovery),
-        }
     }
 }
 

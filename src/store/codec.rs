@@ -6,16 +6,23 @@
 //! Layout (little-endian): format byte, id (16), destination, topic,
 //! content type?, created at, state, attempt count (4), automatic retries (4),
 //! cycle started at, next attempt at?, next trigger, last status (2)?, last
-//! error?, reason?, duplicate of (16)?, idempotency key?, payload bytes (8).
+//! error?, reason, duplicate of (16)?, idempotency key?, payload bytes (8).
 //! Strings are a 4-byte length and UTF-8; times are seconds (8) and nanoseconds
 //! (4); `?` marks a one-byte presence flag before the value.
+//!
+//! The reason is a one-byte code (0 = none; see [`reason_code`]), followed by
+//! the text only for a reason this build does not know. Format 1 stored the
+//! reason as optional text; such records are still read, mapping known texts to
+//! their reason, and are rewritten in format 2 on their next change.
 
 use super::StoreError;
-use crate::model::{EventRecord, EventState};
-use crate::policy::Trigger;
+use crate::model::{EventRecord, EventState, FailReason, Reason, Trigger};
 use chrono::{DateTime, Utc};
 
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The first layout: the reason as optional text.
+const FORMAT_REASON_TEXT: u8 = 1;
+const REASON_UNRECOGNISED: u8 = 255;
 
 pub(super) fn encode_event(record: &EventRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + record.destination.len() + record.topic.len());
@@ -45,7 +52,14 @@ pub(super) fn encode_event(record: &EventRecord) -> Vec<u8> {
         None => out.push(0),
     }
     put_opt_str(&mut out, record.last_error.as_deref());
-    put_opt_str(&mut out, record.reason.as_deref());
+    match &record.reason {
+        None => out.push(0),
+        Some(Reason::Unrecognised(text)) => {
+            out.push(REASON_UNRECOGNISED);
+            put_str(&mut out, text);
+        }
+        Some(known) => out.push(reason_code(known)),
+    }
     match record.duplicate_of {
         Some(id) => {
             out.push(1);
@@ -61,7 +75,7 @@ pub(super) fn encode_event(record: &EventRecord) -> Vec<u8> {
 pub(super) fn decode_event(bytes: &[u8]) -> Result<EventRecord, StoreError> {
     let mut r = Reader { bytes, at: 0 };
     let format = r.u8()?;
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_REASON_TEXT {
         return Err(corrupt(&format!("unknown record format {format}")));
     }
     let id = ulid::Ulid(r.u128()?);
@@ -77,7 +91,15 @@ pub(super) fn decode_event(bytes: &[u8]) -> Result<EventRecord, StoreError> {
     let next_trigger = trigger_from_code(r.u8()?)?;
     let last_status = if r.flag()? { Some(r.u16()?) } else { None };
     let last_error = r.opt_string()?;
-    let reason = r.opt_string()?;
+    let reason = if format == FORMAT_REASON_TEXT {
+        r.opt_string()?.map(|text| Reason::from_text(&text))
+    } else {
+        match r.u8()? {
+            0 => None,
+            REASON_UNRECOGNISED => Some(Reason::Unrecognised(r.string()?)),
+            code => Some(reason_from_code(code)?),
+        }
+    };
     let duplicate_of = if r.flag()? {
         Some(ulid::Ulid(r.u128()?))
     } else {
@@ -131,6 +153,27 @@ fn put_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
 fn put_time(out: &mut Vec<u8>, at: DateTime<Utc>) {
     out.extend_from_slice(&at.timestamp().to_le_bytes());
     out.extend_from_slice(&at.timestamp_subsec_nanos().to_le_bytes());
+}
+
+/// Stable codes; never reuse one.
+fn reason_code(reason: &Reason) -> u8 {
+    match reason {
+        Reason::Duplicate => 1,
+        Reason::Muted => 2,
+        Reason::CancelledByRetryAfter => 3,
+        Reason::Failed(FailReason::NotRetriable) => 4,
+        Reason::Failed(FailReason::TooManyRedirects) => 5,
+        Reason::Failed(FailReason::RetriesExhausted) => 6,
+        Reason::Failed(FailReason::Expired) => 7,
+        Reason::Unrecognised(_) => REASON_UNRECOGNISED,
+    }
+}
+
+fn reason_from_code(code: u8) -> Result<Reason, StoreError> {
+    Reason::known()
+        .into_iter()
+        .find(|reason| reason_code(reason) == code)
+        .ok_or_else(|| corrupt(&format!("unknown reason {code}")))
 }
 
 fn trigger_code(trigger: Trigger) -> u8 {
@@ -260,7 +303,7 @@ mod tests {
             },
             last_status: full.then_some(503),
             last_error: full.then(|| "timed out".into()),
-            reason: full.then(|| "expired".into()),
+            reason: full.then_some(Reason::Failed(FailReason::Expired)),
             duplicate_of: full.then_some(ulid::Ulid(42)),
             idempotency_key: full.then(|| "key-1".into()),
             payload_bytes: 4096,
@@ -290,6 +333,59 @@ mod tests {
                 original.next_trigger = trigger;
                 assert_eq!(decode_event(&encode_event(&original)).unwrap(), original);
             }
+        }
+    }
+
+    #[test]
+    fn every_reason_round_trips() {
+        let mut reasons = Reason::known();
+        reasons.push(Reason::Unrecognised("gone fishing".into()));
+        for reason in reasons {
+            let mut original = record(true);
+            original.reason = Some(reason);
+            assert_eq!(decode_event(&encode_event(&original)).unwrap(), original);
+        }
+    }
+
+    /// Format 1 (reason as text) as the previous build wrote it: the same
+    /// layout with a presence flag and the text where the code is now.
+    fn format_1(record: &EventRecord, reason_text: Option<&str>) -> Vec<u8> {
+        let mut plain = record.clone();
+        plain.reason = None;
+        let current = encode_event(&plain);
+        // reason code, duplicate-of flag and id, key flag (no key), payload bytes
+        let tail = 1 + 1 + 16 + 1 + 8;
+        let (head, rest) = current.split_at(current.len() - tail);
+        let mut out = head.to_vec();
+        out[0] = FORMAT_REASON_TEXT;
+        put_opt_str(&mut out, reason_text);
+        out.extend_from_slice(&rest[1..]);
+        out
+    }
+
+    #[test]
+    fn format_1_records_are_still_read() {
+        let mut original = record(true);
+        original.idempotency_key = None;
+        for (text, reason) in [
+            (None, None),
+            (Some("muted"), Some(Reason::Muted)),
+            (
+                Some("retries_exhausted"),
+                Some(Reason::Failed(FailReason::RetriesExhausted)),
+            ),
+            (
+                Some("cancelled by Retry-After: -1"),
+                Some(Reason::CancelledByRetryAfter),
+            ),
+            (
+                Some("by hand"),
+                Some(Reason::Unrecognised("by hand".into())),
+            ),
+        ] {
+            let decoded = decode_event(&format_1(&original, text)).unwrap();
+            assert_eq!(decoded.reason, reason);
+            assert_eq!(decoded.payload_bytes, original.payload_bytes);
         }
     }
 

@@ -12,7 +12,8 @@ mod codec;
 mod tables;
 
 use crate::model::{
-    AttemptRecord, DestinationRuntime, EventFilter, EventId, EventRecord, EventState, StateCounts,
+    AttemptRecord, DestinationRuntime, EventFilter, EventId, EventRecord, EventState,
+    EventTransition, StateCounts, TransitionError,
 };
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTableMetadata};
@@ -76,6 +77,20 @@ pub struct NewEvent {
     pub payload: bytes::Bytes,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// What became of a transition: applied (with the record as it now is), refused
+/// by the event's state, or aimed at an event that does not exist (purged). A
+/// failed write is the `Err` around it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transitioned {
+    Applied {
+        record: Box<EventRecord>,
+        /// False when the transition was accepted but had nothing to change.
+        changed: bool,
+    },
+    Refused(TransitionError),
+    NotFound,
 }
 
 /// What became of a [`NewEvent`].
@@ -255,20 +270,29 @@ impl Store {
         .await
     }
 
-    /// Changes one event in one transaction: `change` sees the current record and
-    /// may return an attempt to append to its history (numbered here). Indexes and
-    /// counts follow the change. Returns the new record, or `None` if the event does
-    /// not exist (purged).
-    pub async fn update_event<F>(
+    /// Applies one named transition to an event in one durable transaction.
+    pub async fn transition(
         &self,
         id: EventId,
-        change: F,
-    ) -> Result<Option<EventRecord>, StoreError>
-    where
-        F: FnOnce(&mut EventRecord) -> Option<AttemptRecord> + Send + 'static,
-    {
-        self.write(move |tables| tables.update_event(id, change))
+        transition: EventTransition,
+    ) -> Result<Transitioned, StoreError> {
+        self.write(move |tables| tables.transition(id, transition))
             .await
+    }
+
+    /// Applies many transitions in one durable transaction (a flush moves a
+    /// thousand events per commit); one answer per transition, in order.
+    pub async fn transition_many(
+        &self,
+        transitions: Vec<(EventId, EventTransition)>,
+    ) -> Result<Vec<Transitioned>, StoreError> {
+        self.write(move |tables| {
+            transitions
+                .into_iter()
+                .map(|(id, transition)| tables.transition(id, transition))
+                .collect()
+        })
+        .await
     }
 
     pub async fn put_runtime(

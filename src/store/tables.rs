@@ -1,10 +1,11 @@
 //! Table definitions and the write-side operations on them. Every change to an
-//! event goes through [`Tables::update_event`], which keeps the indexes and the
+//! event goes through [`Tables::transition`], which keeps the indexes and the
 //! per-state counts in step with the record in the same transaction.
 
-use super::{write_err, Inserted, NewEvent, StoreError, IDEMPOTENCY_WINDOW};
-use crate::model::{AttemptRecord, DestinationRuntime, EventId, EventRecord, EventState};
-use crate::policy::Trigger;
+use super::{write_err, Inserted, NewEvent, StoreError, Transitioned, IDEMPOTENCY_WINDOW};
+use crate::model::{
+    DestinationRuntime, EventId, EventRecord, EventState, EventTransition, Reason, Trigger,
+};
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
@@ -118,7 +119,7 @@ impl<'txn> Tables<'txn> {
             next_trigger: Trigger::Initial,
             last_status: None,
             last_error: None,
-            reason: duplicate_of.map(|_| "duplicate".to_string()),
+            reason: duplicate_of.map(|_| Reason::Duplicate),
             duplicate_of,
             idempotency_key: event.idempotency_key,
             payload_bytes: event.payload.len() as u64,
@@ -141,38 +142,47 @@ impl<'txn> Tables<'txn> {
         })
     }
 
-    pub fn update_event<F>(
+    /// The event as this transaction sees it.
+    pub fn event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {
+        match self.events.get(id.0).map_err(write_err)? {
+            Some(raw) => super::codec::decode_event(raw.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies one named transition to an event, keeping its indexes and counts
+    /// in step and appending the attempt it records, if any. A refusal is an
+    /// answer, not an error: it must not abort the group commit it rides in.
+    pub fn transition(
         &mut self,
         id: EventId,
-        change: F,
-    ) -> Result<Option<EventRecord>, StoreError>
-    where
-        F: FnOnce(&mut EventRecord) -> Option<AttemptRecord>,
-    {
+        transition: EventTransition,
+    ) -> Result<Transitioned, StoreError> {
         let before: EventRecord = match self.events.get(id.0).map_err(write_err)? {
             Some(raw) => super::codec::decode_event(raw.value())?,
-            None => return Ok(None),
+            None => return Ok(Transitioned::NotFound),
         };
         let mut after = before.clone();
-        if let Some(mut attempt) = change(&mut after) {
-            after.attempt_count += 1;
-            attempt.n = after.attempt_count;
+        let applied = match after.apply(transition) {
+            Ok(applied) => applied,
+            Err(refusal) => return Ok(Transitioned::Refused(refusal)),
+        };
+        if let Some(attempt) = &applied.attempt {
             self.attempts
-                .insert((id.0, attempt.n), encode(&attempt).as_slice())
+                .insert((id.0, attempt.n), encode(attempt).as_slice())
                 .map_err(write_err)?;
         }
-        if !after.state.awaits_delivery() {
-            after.next_attempt_at = None;
+        if applied.changed {
+            self.index(&before, false)?;
+            self.index(&after, true)?;
+            self.events
+                .insert(id.0, super::codec::encode_event(&after).as_slice())
+                .map_err(write_err)?;
         }
-        if after == before {
-            return Ok(Some(after));
-        }
-        self.index(&before, false)?;
-        self.index(&after, true)?;
-        self.events
-            .insert(id.0, super::codec::encode_event(&after).as_slice())
-            .map_err(write_err)?;
-        Ok(Some(after))
+        Ok(Transitioned::Applied {
+            record: Box::new(after),
+            changed: applied.changed,
+        })
     }
 
     /// Adds (`add = true`) or removes a record's entries in the due index, the

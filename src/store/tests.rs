@@ -1,6 +1,5 @@
 use super::*;
-use crate::model::EventFilter;
-use crate::policy::Trigger;
+use crate::model::{EventFilter, TransitionKind, Trigger, Verdict};
 use chrono::TimeZone;
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -16,6 +15,33 @@ fn new_event(destination: &str, created: DateTime<Utc>, key: Option<&str>) -> Ne
         payload: bytes::Bytes::from_static(b"{\"n\":1}"),
         idempotency_key: key.map(str::to_string),
         created_at: created,
+    }
+}
+
+fn attempt(trigger: Trigger, status: u16) -> AttemptRecord {
+    AttemptRecord {
+        n: 0,
+        at: at(0),
+        trigger,
+        status: Some(status),
+        error: None,
+        duration_ms: 3,
+        response_excerpt: "boom".into(),
+        decision: "words".into(),
+    }
+}
+
+fn failed_attempt(trigger: Trigger, retry_at: DateTime<Utc>) -> EventTransition {
+    EventTransition::AttemptRecorded {
+        attempt: attempt(trigger, 500),
+        verdict: Verdict::Retry { at: retry_at },
+    }
+}
+
+fn delivered_attempt() -> EventTransition {
+    EventTransition::AttemptRecorded {
+        attempt: attempt(Trigger::Automatic, 200),
+        verdict: Verdict::Delivered,
     }
 }
 
@@ -61,24 +87,15 @@ async fn update_moves_due_entry_and_counts_with_the_record() {
         .await
         .unwrap()[0]
         .id;
-    let updated = store
-        .update_event(id, |record| {
-            record.state = EventState::Retrying;
-            record.next_attempt_at = Some(at(60));
-            Some(AttemptRecord {
-                n: 0,
-                at: at(0),
-                trigger: Trigger::Initial,
-                status: Some(500),
-                error: None,
-                duration_ms: 3,
-                response_excerpt: "boom".into(),
-                decision: "retry in 1m".into(),
-            })
-        })
+    let Transitioned::Applied {
+        record: updated, ..
+    } = store
+        .transition(id, failed_attempt(Trigger::Initial, at(60)))
         .await
         .unwrap()
-        .unwrap();
+    else {
+        panic!("a pending event takes an attempt");
+    };
     assert_eq!(updated.attempt_count, 1);
     assert!(store
         .due("orders", at(59), 10, &HashSet::new())
@@ -98,13 +115,7 @@ async fn update_moves_due_entry_and_counts_with_the_record() {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].n, 1);
 
-    store
-        .update_event(id, |record| {
-            record.state = EventState::Delivered;
-            None
-        })
-        .await
-        .unwrap();
+    store.transition(id, delivered_attempt()).await.unwrap();
     assert_eq!(store.next_due("orders", &HashSet::new()).unwrap(), None);
     assert_eq!(store.counts("orders").unwrap().delivered, 1);
     assert_eq!(store.get_event(id).unwrap().unwrap().next_attempt_at, None);
@@ -215,13 +226,7 @@ async fn purge_removes_only_finished_events_before_cutoff() {
         .map(|e| e.id)
         .collect();
     for id in [ids[0], ids[2]] {
-        store
-            .update_event(id, |record| {
-                record.state = EventState::Delivered;
-                None
-            })
-            .await
-            .unwrap();
+        store.transition(id, delivered_attempt()).await.unwrap();
     }
     let purged = store.purge(at(50), at(50), 100).await.unwrap();
     assert_eq!(purged, 1, "only the old delivered event goes");
@@ -320,4 +325,49 @@ fn another_schema_version_is_refused_and_untouched() {
         std::fs::read(&path).unwrap() == before,
         "the file was modified"
     );
+}
+
+#[tokio::test]
+async fn transitions_answer_applied_refused_or_not_found() {
+    let (_dir, store) = temp_store();
+    let inserted = store
+        .insert_events(vec![
+            new_event("orders", at(0), Some("k")),
+            new_event("orders", at(1), Some("k")),
+        ])
+        .await
+        .unwrap();
+    let (first, duplicate) = (inserted[0].id, inserted[1].id);
+    match store.transition(duplicate, EventTransition::Muted).await {
+        Ok(Transitioned::Refused(refusal)) => {
+            assert_eq!(refusal.state, EventState::Skipped);
+            assert_eq!(refusal.kind, TransitionKind::Muted);
+        }
+        other => panic!("muting a skipped event: {other:?}"),
+    }
+    assert_eq!(
+        store
+            .transition(ulid::Ulid(1), EventTransition::Muted)
+            .await
+            .unwrap(),
+        Transitioned::NotFound
+    );
+    // A refusal in the same commit as an accepted change does not undo it.
+    let answers = store
+        .transition_many(vec![
+            (duplicate, EventTransition::Muted),
+            (first, EventTransition::Muted),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(answers[0], Transitioned::Refused(_)));
+    assert!(matches!(
+        &answers[1],
+        Transitioned::Applied { record, changed: true } if record.state == EventState::Cancelled
+    ));
+    let stored = store.get_event(first).unwrap().unwrap();
+    assert_eq!(stored.state, EventState::Cancelled);
+    assert_eq!(stored.reason, Some(crate::model::Reason::Muted));
+    assert_eq!(store.counts("orders").unwrap().cancelled, 1);
+    assert_eq!(store.next_due("orders", &HashSet::new()).unwrap(), None);
 }

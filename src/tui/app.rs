@@ -836,7 +836,7 @@ impl App {
                         Some(Action::PatchDestination {
                             id,
                             patch: DestinationPatch {
-                                retry: Some(spec),
+                                retry: Some(Some(spec)),
                                 ..DestinationPatch::default()
                             },
                         })

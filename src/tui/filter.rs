@@ -104,7 +104,7 @@ impl Filter {
             event.topic,
             event.destination,
             event.last_error.as_deref().unwrap_or(""),
-            event.reason.as_deref().unwrap_or("")
+            event.reason.as_ref().map_or("", |reason| reason.as_str())
         )
         .to_lowercase();
         self.text.iter().all(|word| haystack.contains(word))

@@ -4,8 +4,11 @@
 use super::app::{App, Rates, TuiInfo};
 use crate::config::ConfigSource;
 use crate::engine::{DestinationView, EventDetail, EventPage};
-use crate::model::{AttemptRecord, EventId, EventRecord, EventState, StateCounts};
-use crate::policy::{RetrySpec, Trigger};
+use crate::model::{
+    AttemptRecord, EventId, EventRecord, EventState, FailReason, Health, Reason, StateCounts,
+    Trigger,
+};
+use crate::policy::RetrySpec;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
@@ -42,7 +45,7 @@ fn counts(pending: u64, retrying: u64, delivered: u64, failed: u64) -> StateCoun
 fn view(
     id: &str,
     url: &str,
-    health: &'static str,
+    health: Health,
     concurrency: (u32, u32),
     counts: StateCounts,
     headers: &[(&str, &str)],
@@ -54,9 +57,9 @@ fn view(
         url: url.into(),
         topics: vec!["order.*".into()],
         timeout: "30s".into(),
-        enabled: health != "disabled",
-        paused: health == "paused",
-        in_retry: health == "in retry",
+        enabled: health != Health::Disabled,
+        paused: health == Health::Paused,
+        in_retry: health == Health::InRetry,
         health,
         concurrency: concurrency.0,
         max_concurrency: concurrency.1,
@@ -70,6 +73,7 @@ fn view(
             .collect(),
         retry,
         counts,
+        overridden: Vec::new(),
     }
 }
 
@@ -78,7 +82,7 @@ pub fn destinations() -> Vec<DestinationView> {
         view(
             "shop",
             "https://shop.example.com/hooks",
-            "healthy",
+            Health::Healthy,
             (8, 8),
             counts(2, 0, 1520, 0),
             &[("X-Env", "prod"), ("Authorization", crate::mask::MASK)],
@@ -88,7 +92,7 @@ pub fn destinations() -> Vec<DestinationView> {
         view(
             "billing",
             "http://127.0.0.1:9001/hooks/billing",
-            "in retry",
+            Health::InRetry,
             (3, 4),
             counts(1, 37, 880, 4),
             &[],
@@ -98,7 +102,7 @@ pub fn destinations() -> Vec<DestinationView> {
         view(
             "crm",
             "https://crm.example.org/webhooks/in",
-            "disabled",
+            Health::Disabled,
             (2, 2),
             counts(12, 0, 40, 9),
             &[],
@@ -108,7 +112,7 @@ pub fn destinations() -> Vec<DestinationView> {
         view(
             "analytics",
             "https://analytics.example.net/ingest",
-            "paused",
+            Health::Paused,
             (2, 2),
             counts(5, 2, 300, 1),
             &[],
@@ -155,8 +159,8 @@ fn event(
             None
         },
         reason: match state {
-            EventState::Failed => Some("retries_exhausted".into()),
-            EventState::Cancelled => Some("muted".into()),
+            EventState::Failed => Some(Reason::Failed(FailReason::RetriesExhausted)),
+            EventState::Cancelled => Some(Reason::Muted),
             _ => None,
         },
         duplicate_of: None,

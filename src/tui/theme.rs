@@ -1,6 +1,7 @@
 //! Colours and frames shared by the panes and popups.
 
 use crate::model::EventState;
+use crate::model::Health;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, BorderType, Borders};
@@ -16,13 +17,12 @@ pub fn state_color(state: EventState) -> Color {
     }
 }
 
-pub fn health_color(health: &str) -> Color {
+pub fn health_color(health: Health) -> Color {
     match health {
-        "healthy" => Color::Green,
-        "in retry" => Color::Yellow,
-        "disabled" => Color::Red,
-        "paused" => Color::Blue,
-        _ => Color::Gray,
+        Health::Healthy => Color::Green,
+        Health::InRetry => Color::Yellow,
+        Health::Disabled => Color::Red,
+        Health::Paused => Color::Blue,
     }
 }
 

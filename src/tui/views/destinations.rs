@@ -2,6 +2,7 @@
 //! counts, the 5-minute success rate and a delivery sparkline.
 
 use crate::engine::DestinationView;
+use crate::model::Health;
 use crate::model::StateCounts;
 use crate::tui::app::App;
 use crate::tui::history::WINDOW_SECS;
@@ -61,7 +62,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let healthy = app
         .destinations
         .iter()
-        .filter(|d| d.health == "healthy")
+        .filter(|d| d.health == Health::Healthy)
         .count();
     rows.push(Row::new(vec![
         Cell::from("all".bold()),
@@ -120,7 +121,7 @@ fn destination_row<'a>(app: &App, d: &'a DestinationView, spark_n: usize) -> Row
         Cell::from(d.id.clone()),
         Cell::from(host(&d.url)),
         Cell::from(Span::styled(
-            d.health,
+            d.health.as_str(),
             Style::new().fg(health_color(d.health)).bold(),
         )),
         Cell::from(format!("{}/{}", d.concurrency, d.max_concurrency)),

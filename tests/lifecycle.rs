@@ -1,0 +1,222 @@
+//! The event lifecycle over HTTP: actions an event's state does not allow are
+//! refused with 409 and a sentence, reasons keep their strings, and live edits
+//! of a destination can be undone.
+
+mod harness;
+
+use harness::{Daemon, Dest, Receiver, Reply, TestConfig};
+use serde_json::{json, Value};
+
+async fn start(receiver: &Receiver) -> Daemon {
+    Daemon::start(
+        TestConfig::new().destination(
+            Dest::new("orders", &receiver.url())
+                .concurrency(2)
+                .retry_fixed("1h", 5),
+        ),
+    )
+    .await
+}
+
+async fn action(daemon: &Daemon, method: reqwest::Method, id: &str, verb: &str) -> (u16, Value) {
+    daemon
+        .send(daemon.request(method, &format!("/v1/events/{id}/{verb}")))
+        .await
+}
+
+async fn patch(daemon: &Daemon, body: Value) -> (u16, Value) {
+    daemon
+        .send(
+            daemon
+                .request(reqwest::Method::PATCH, "/v1/destinations/orders")
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+}
+
+async fn post_with_key(daemon: &Daemon, key: &str) -> (u16, Value) {
+    daemon
+        .send(
+            daemon
+                .request(reqwest::Method::POST, "/v1/destinations/orders/events")
+                .header("content-type", "application/json")
+                .header("Idempotency-Key", key)
+                .body("{}"),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn muting_a_delivered_event_is_a_conflict_that_says_why() {
+    let receiver = Receiver::start().await;
+    let daemon = start(&receiver).await;
+    let id = daemon.ingest("orders", "{}").await;
+    daemon.wait_event_state(&id, "delivered").await;
+
+    let (status, body) = action(&daemon, reqwest::Method::PUT, &id, "mute").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"],
+        format!("event {id} is delivered; only pending, retrying or cancelled events can be muted")
+    );
+    let event = daemon.event(&id).await;
+    assert_eq!(event["state"], "delivered");
+    assert_eq!(event["reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_duplicate_cannot_be_retried_requeued_or_muted() {
+    let receiver = Receiver::start().await;
+    let daemon = start(&receiver).await;
+    let (status, first) = post_with_key(&daemon, "order-1").await;
+    assert_eq!(status, 202, "{first}");
+    let (status, duplicate) = post_with_key(&daemon, "order-1").await;
+    assert_eq!(status, 200, "{duplicate}");
+    assert_eq!(duplicate["state"], "skipped");
+    let id = duplicate["id"].as_str().unwrap().to_string();
+    daemon
+        .wait_event_state(first["id"].as_str().unwrap(), "delivered")
+        .await;
+
+    for (method, verb, what) in [
+        (reqwest::Method::POST, "retry", "retried"),
+        (reqwest::Method::POST, "requeue", "requeued"),
+        (reqwest::Method::PUT, "mute", "muted"),
+    ] {
+        let (status, body) = action(&daemon, method, &id, verb).await;
+        assert_eq!(status, 409, "{verb}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!("event {id} is skipped; only ")),
+            "{error}"
+        );
+        assert!(error.ends_with(&format!("events can be {what}")), "{error}");
+    }
+    let event = daemon.event(&id).await;
+    assert_eq!(event["state"], "skipped");
+    assert_eq!(event["reason"], "duplicate");
+    assert_eq!(event["attempt_count"], 0);
+    assert_eq!(
+        receiver.count(),
+        1,
+        "only the first event was ever delivered"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_over_255_bytes_is_a_bad_request() {
+    let receiver = Receiver::start().await;
+    let daemon = start(&receiver).await;
+    let (status, body) = post_with_key(&daemon, &"k".repeat(256)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        "Idempotency-Key: must be 1 to 255 bytes, got 256"
+    );
+}
+
+#[tokio::test]
+async fn reasons_read_as_they_always_have() {
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let daemon = start(&receiver).await;
+    let muted = daemon.ingest("orders", "{}").await;
+    daemon.wait_event_state(&muted, "retrying").await;
+    let (status, body) = action(&daemon, reqwest::Method::PUT, &muted, "mute").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reason"], "muted");
+    // Muting again is accepted (PUT is idempotent) and changes nothing.
+    let (status, again) = action(&daemon, reqwest::Method::PUT, &muted, "mute").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, body);
+
+    receiver.set_default(Reply::status(404));
+    let gone = daemon.ingest("orders", "{}").await;
+    let event = daemon.wait_event_state(&gone, "failed").await;
+    assert_eq!(event["reason"], "not_retriable");
+
+    // Requeue clears the reason and starts over.
+    receiver.set_default(Reply::status(200));
+    let (status, body) = action(&daemon, reqwest::Method::POST, &gone, "requeue").await;
+    assert_eq!(status, 200, "{body}");
+    let event = daemon.wait_event_state(&gone, "delivered").await;
+    assert_eq!(event["reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn null_undoes_a_live_edit_and_overridden_lists_the_edits() {
+    let receiver = Receiver::start().await;
+    let daemon = start(&receiver).await;
+    let view = daemon.destination("orders").await;
+    assert_eq!(view["overridden"], json!([]));
+
+    let (status, view) = patch(
+        &daemon,
+        json!({"concurrency": 5, "retry": {"max_retries": 9}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["max_concurrency"], 5);
+    assert_eq!(view["retry"]["max_retries"], 9);
+    assert_eq!(view["overridden"], json!(["concurrency", "retry"]));
+
+    let (status, view) = patch(&daemon, json!({"concurrency": null})).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["max_concurrency"], 2, "the file's value applies again");
+    assert_eq!(view["overridden"], json!(["retry"]));
+    assert_eq!(daemon.destination("orders").await, view);
+
+    let (status, view) = patch(&daemon, json!({"retry": null})).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["retry"]["max_retries"], 5);
+    assert_eq!(view["overridden"], json!([]));
+}
+
+#[tokio::test]
+async fn setting_the_files_value_drops_the_override() {
+    let receiver = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    let daemon = start(&receiver).await;
+
+    let (status, view) = patch(&daemon, json!({"url": elsewhere.url()})).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["url"], elsewhere.url());
+    assert_eq!(view["overridden"], json!(["url"]));
+    let (status, view) = patch(&daemon, json!({"url": receiver.url()})).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["overridden"], json!([]));
+
+    let (_, view) = patch(&daemon, json!({"retry": {"max_retries": 9}})).await;
+    assert_eq!(view["overridden"], json!(["retry"]));
+    let (status, view) = patch(&daemon, json!({"retry": {"max_retries": 5}})).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["overridden"], json!([]));
+
+    let (_, view) = patch(&daemon, json!({"concurrency": 2})).await;
+    assert_eq!(view["overridden"], json!([]));
+
+    // Deliveries go where the file says.
+    let id = daemon.ingest("orders", "{}").await;
+    daemon.wait_event_state(&id, "delivered").await;
+    assert_eq!(receiver.hits_for(&id).len(), 1);
+    assert_eq!(elsewhere.count(), 0);
+}
+
+#[tokio::test]
+async fn live_edits_survive_a_restart() {
+    let receiver = Receiver::start().await;
+    let mut daemon = start(&receiver).await;
+    let (status, view) = patch(
+        &daemon,
+        json!({"concurrency": 4, "headers": {"X-Env": "staging"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{view}");
+    daemon.sigterm();
+    daemon.wait_exit(std::time::Duration::from_secs(15)).await;
+    daemon.restart().await;
+    let view = daemon.destination("orders").await;
+    assert_eq!(view["overridden"], json!(["headers", "concurrency"]));
+    assert_eq!(view["max_concurrency"], 4);
+    assert_eq!(view["headers"]["X-Env"], "staging");
+}
