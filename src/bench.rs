@@ -1013,7 +1013,8 @@ async fn tui(args: &BenchArgs) -> Result<TuiReport, BenchError> {
     let mut app = crate::tui::App::new(info, chrono::Utc::now());
     app.size = (width, height);
     let mut terminal = ratatui::Terminal::new(TestBackend::new(width, height)).map_err(setup)?;
-    crate::tui::refresh(&engine, &mut app);
+    let control = crate::control::LocalControl::new(engine.clone());
+    crate::tui::refresh(&control, &mut app).await;
     terminal
         .draw(|frame| crate::tui::render(&app, frame))
         .map_err(setup)?;
@@ -1034,7 +1035,7 @@ async fn tui(args: &BenchArgs) -> Result<TuiReport, BenchError> {
         };
         let step = Instant::now();
         let _ = app.handle_key(press(key));
-        crate::tui::refresh(&engine, &mut app);
+        crate::tui::refresh(&control, &mut app).await;
         let drawn = Instant::now();
         terminal
             .draw(|frame| crate::tui::render(&app, frame))
@@ -1079,7 +1080,7 @@ async fn tui(args: &BenchArgs) -> Result<TuiReport, BenchError> {
             }
             _ = tick.tick() => {
                 let step = Instant::now();
-                crate::tui::refresh(&engine, &mut app);
+                crate::tui::refresh(&control, &mut app).await;
                 terminal.draw(|frame| crate::tui::render(&app, frame)).map_err(setup)?;
                 loaded_ms.push(step.elapsed().as_secs_f64() * 1000.0);
             }

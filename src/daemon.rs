@@ -3,9 +3,11 @@
 use crate::api::{self, ApiState};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::control::{Control, LocalControl};
 use crate::engine::Engine;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// How long in-flight attempts get to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -26,15 +28,30 @@ pub enum DaemonError {
 /// A running engine with its API listening.
 pub struct Running {
     pub engine: Engine,
+    /// The engine as the front ends see it.
+    pub control: Arc<dyn Control>,
     pub local_addr: std::net::SocketAddr,
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
-    stop: tokio::sync::watch::Sender<bool>,
+    /// The API's token: cancelled first on shutdown, so that requests being
+    /// served finish before the engine stops.
+    api_shutdown: CancellationToken,
 }
 
-/// Starts the engine and binds the API. Returns once the listener is bound, so the
-/// address is known (port 0 picks a free one).
+/// Starts the engine and binds the API, under a root token of its own.
 pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, DaemonError> {
-    let engine = Engine::start(config, clock)?;
+    start_under(config, clock, &CancellationToken::new()).await
+}
+
+/// Starts the engine and binds the API, each under a child of `root`:
+/// cancelling `root` stops both. Returns once the listener is bound, so the
+/// address is known (port 0 picks a free one).
+pub async fn start_under(
+    config: &Config,
+    clock: SharedClock,
+    root: &CancellationToken,
+) -> Result<Running, DaemonError> {
+    let engine = Engine::start_under(config, clock, root.child_token())?;
+    let control: Arc<dyn Control> = Arc::new(LocalControl::new(engine.clone()));
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -43,28 +60,28 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Daemo
         })?;
     let local_addr = listener.local_addr().map_err(DaemonError::Serve)?;
     let state = ApiState {
-        engine: engine.clone(),
+        control: control.clone(),
         token: config.server.token.as_deref().map(Arc::from),
         max_body: config.server.max_body,
     };
     let max_connections = config.server.max_connections;
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let api_shutdown = root.child_token();
+    let stopped = api_shutdown.clone();
     let app = api::router(state);
     let server = tokio::spawn(async move {
         axum::serve(
             api::listener::BoundedListener::new(listener, max_connections),
             app,
         )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
+        .with_graceful_shutdown(async move { stopped.cancelled().await })
         .await
     });
     Ok(Running {
         engine,
+        control,
         local_addr,
         server,
-        stop,
+        api_shutdown,
     })
 }
 
@@ -72,7 +89,7 @@ impl Running {
     /// Stops accepting requests, lets the ones being served finish (so every event
     /// acknowledged is committed), then gives in-flight attempts `grace` to finish.
     pub async fn shutdown(self, grace: Duration) -> Result<(), DaemonError> {
-        self.stop.send_replace(true);
+        self.api_shutdown.cancel();
         let served = tokio::time::timeout(grace, self.server).await;
         let finished = self.engine.shutdown(grace).await;
         if !finished {
@@ -115,5 +132,16 @@ impl StopSignal {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+
+    /// Cancels `root` on the first SIGINT or SIGTERM: everything running under
+    /// it (the API, the engine, the TUI) then stops.
+    pub fn cancel_on_signal(mut self, root: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = self.recv() => root.cancel(),
+                _ = root.cancelled() => {}
+            }
+        })
     }
 }

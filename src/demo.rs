@@ -4,19 +4,22 @@
 //!
 //! ```text
 //! let (config, _guard) = hookwatch::demo::start_demo().await?;
-//! let running = hookwatch::daemon::start(&config, clock).await?;
-//! hookwatch::demo::spawn_trickle(running.engine.clone());
+//! let running = hookwatch::daemon::start_under(&config, clock, &root).await?;
+//! hookwatch::demo::spawn_trickle(running.control.clone(), root.child_token());
 //! ```
 
 use crate::config::{Config, ConfigError, ConfigSource};
-use crate::engine::{Engine, EngineError, IngestRequest};
+use crate::control::{Control, ControlError};
+use crate::engine::IngestRequest;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -286,8 +289,8 @@ pub fn demo_event(n: u64) -> (&'static str, String) {
 }
 
 /// Ingests a few events a second (topic fan-out, and now and then straight to
-/// one destination) until the engine shuts down.
-pub fn spawn_trickle(engine: Engine) -> JoinHandle<()> {
+/// one destination) until `shutdown` is cancelled or the engine shuts down.
+pub fn spawn_trickle(control: Arc<dyn Control>, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut n: u64 = 0;
         loop {
@@ -303,16 +306,19 @@ pub fn spawn_trickle(engine: Engine) -> JoinHandle<()> {
                     topic: Some(topic.to_string()),
                     ..request
                 };
-                engine.ingest("shop", request).await.map(|_| ())
+                control.ingest("shop", request).await.map(|_| ())
             } else {
-                engine.ingest_topic(topic, request).await.map(|_| ())
+                control.ingest_topic(topic, request).await.map(|_| ())
             };
-            if matches!(result, Err(EngineError::ShuttingDown)) {
+            if matches!(result, Err(ControlError::ShuttingDown)) {
                 return;
             }
             n += 1;
             let pause = 250 + rand::random::<u64>() % 400;
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
+                _ = shutdown.cancelled() => return,
+            }
         }
     })
 }

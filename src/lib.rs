@@ -2,12 +2,15 @@
 //!
 //! Data flows `api` → `engine` (ingest) → `store` (group commit) → the engine's
 //! dispatchers → `engine::deliver`, with `policy::decide` judging every attempt.
-//! `api` and (later) `tui` are front ends over the same [`engine::Engine`] handle.
+//! `api` and `tui` are front ends over one interface, [`control::Control`]
+//! (`api/ | tui/ ─▶ Control ─▶ engine`); only `daemon`, `demo` and `main`
+//! start the engine itself.
 
 pub mod api;
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod engine;

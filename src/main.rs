@@ -8,6 +8,7 @@ use hookwatch::daemon;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -129,11 +130,15 @@ impl From<daemon::DaemonError> for RunError {
     }
 }
 
-/// Runs the engine and its API, headless (`--daemon`) or under the TUI.
+/// Runs the engine and its API, headless (`--daemon`) or under the TUI. One root
+/// token: SIGINT/SIGTERM cancel it, and the API, the engine, the TUI and the
+/// demo's trickle each run under a child of it.
 async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     init_logging(cli, &config);
-    let mut stop = daemon::StopSignal::install().map_err(|e| RunError::Other(e.into()))?;
-    let running = daemon::start(&config, Arc::new(SystemClock)).await?;
+    let root = CancellationToken::new();
+    let stop = daemon::StopSignal::install().map_err(|e| RunError::Other(e.into()))?;
+    let running = daemon::start_under(&config, Arc::new(SystemClock), &root).await?;
+    let _signals = stop.cancel_on_signal(root.clone());
     tracing::info!(
         config = %config.source,
         store = %config.store.path.display(),
@@ -142,7 +147,7 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
         running.local_addr
     );
     if cli.daemon {
-        stop.recv().await;
+        root.cancelled().await;
         tracing::info!("stopping: no new requests; letting attempts in flight finish");
         running.shutdown(daemon::SHUTDOWN_GRACE).await?;
         tracing::info!("stopped");
@@ -154,7 +159,8 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
         config_source: config.source.clone(),
         read_only: cli.read_only,
     };
-    let shown = hookwatch::tui::run(running.engine.clone(), info).await;
+    let shown = hookwatch::tui::run(running.control.clone(), info, root.child_token()).await;
+    root.cancel();
     running.shutdown(daemon::SHUTDOWN_GRACE).await?;
     shown.map_err(RunError::Other)
 }
@@ -164,12 +170,14 @@ async fn run_demo(cli: &Cli) -> Result<(), RunError> {
         .await
         .map_err(|e| RunError::Other(color_eyre::Report::new(e)))?;
     init_logging(cli, &config);
-    let mut stop = daemon::StopSignal::install().map_err(|e| RunError::Other(e.into()))?;
-    let running = daemon::start(&config, Arc::new(SystemClock)).await?;
-    let trickle = hookwatch::demo::spawn_trickle(running.engine.clone());
+    let root = CancellationToken::new();
+    let stop = daemon::StopSignal::install().map_err(|e| RunError::Other(e.into()))?;
+    let running = daemon::start_under(&config, Arc::new(SystemClock), &root).await?;
+    let _signals = stop.cancel_on_signal(root.clone());
+    let trickle = hookwatch::demo::spawn_trickle(running.control.clone(), root.child_token());
     tracing::info!("demo listening on http://{}", running.local_addr);
     let result = if cli.daemon {
-        stop.recv().await;
+        root.cancelled().await;
         Ok(())
     } else {
         let info = hookwatch::tui::TuiInfo {
@@ -178,11 +186,12 @@ async fn run_demo(cli: &Cli) -> Result<(), RunError> {
             config_source: config.source.clone(),
             read_only: cli.read_only,
         };
-        hookwatch::tui::run(running.engine.clone(), info)
+        hookwatch::tui::run(running.control.clone(), info, root.child_token())
             .await
             .map_err(RunError::Other)
     };
-    trickle.abort();
+    root.cancel();
+    let _ = trickle.await;
     running.shutdown(daemon::SHUTDOWN_GRACE).await?;
     result
 }

@@ -450,6 +450,7 @@ async fn bulk_retry_reports_progress_and_completes() {
             state: Some(EventState::Failed),
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(job.total, 12);
     let engine = h.engine.clone();
@@ -497,6 +498,7 @@ async fn bulk_retry_can_be_cancelled() {
             ids: Some(ids.clone()),
             ..Default::default()
         })
+        .await
         .unwrap();
     let engine = h.engine.clone();
     let job_id = job.id.clone();

@@ -1,6 +1,7 @@
 //! Operator actions over HTTP: everything the TUI's keys do, for scripts.
 
 use super::{parse_event_id, ApiError, ApiResult, ApiState};
+use crate::control::ControlError;
 use crate::engine::{BulkSelection, DestinationPatch};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -39,25 +40,25 @@ fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
 fn typed_fields<T: DeserializeOwned>(map: Map<String, Value>, known: &[&str]) -> ApiResult<T> {
     for (key, value) in &map {
         if !known.contains(&key.as_str()) {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "{key}: unknown field (expected one of {})",
-                    known.join(", ")
-                ),
-            ));
+            return Err(ControlError::invalid(
+                key.clone(),
+                format!("unknown field (expected one of {})", known.join(", ")),
+            )
+            .into());
         }
         let mut single = Map::new();
         single.insert(key.clone(), value.clone());
         if let Err(e) = serde_json::from_value::<T>(Value::Object(single)) {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{key}: {}", strip_position(&e.to_string())),
-            ));
+            return Err(ControlError::invalid(key.clone(), strip_position(&e.to_string())).into());
         }
     }
-    serde_json::from_value(Value::Object(map))
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        )
+    })
 }
 
 /// serde_json appends "at line 1 column 0" to errors from values, which only
@@ -70,7 +71,7 @@ fn strip_position(message: &str) -> &str {
 
 async fn retry(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_event_id(&id)?;
-    let summary = state.engine.retry_now(id).await?;
+    let summary = state.control.retry_now(id).await?;
     Ok(Json(json!({
         "id": id.to_string(),
         "state": summary.state,
@@ -82,12 +83,12 @@ async fn retry(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResu
 
 async fn mute(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_event_id(&id)?;
-    Ok(Json(state.engine.mute(id).await?).into_response())
+    Ok(Json(state.control.mute(id).await?).into_response())
 }
 
 async fn requeue(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_event_id(&id)?;
-    Ok(Json(state.engine.requeue(id).await?).into_response())
+    Ok(Json(state.control.requeue(id).await?).into_response())
 }
 
 async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
@@ -95,6 +96,7 @@ async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiRes
     if fields.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_selection",
             "give a filter (destination, state, topic, created_after, created_before) or ids; an empty body would retry everything",
         ));
     }
@@ -109,7 +111,7 @@ async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiRes
             "ids",
         ],
     )?;
-    let job = state.engine.start_bulk_retry(selection)?;
+    let job = state.control.start_bulk_retry(selection).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": job.id, "total": job.total })),
@@ -121,11 +123,11 @@ async fn bulk_progress(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.engine.bulk_progress(&id)?).into_response())
+    Ok(Json(state.control.bulk_progress(&id).await?).into_response())
 }
 
 async fn bulk_cancel(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(state.engine.cancel_bulk(&id)?).into_response())
+    Ok(Json(state.control.cancel_bulk(&id).await?).into_response())
 }
 
 pub(super) async fn patch_destination(
@@ -145,8 +147,7 @@ pub(super) async fn patch_destination(
             "retry",
         ],
     )?;
-    state.engine.patch_destination(&id, patch).await?;
-    Ok(Json(state.engine.destination_view(&id)?).into_response())
+    Ok(Json(state.control.patch_destination(&id, patch).await?).into_response())
 }
 
 #[cfg(test)]

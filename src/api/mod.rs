@@ -1,7 +1,9 @@
 //! The HTTP API (axum): a thin layer that turns requests into calls on the engine's
-//! control interface and its answers into JSON. Every error is `{"error": "..."}`.
+//! control interface ([`Control`]) and its answers into JSON. Every error is
+//! `{"error": "...", "code": "..."}` (see [`error`]).
 
-use crate::engine::{Engine, EngineError, IngestRequest};
+use crate::control::Control;
+use crate::engine::IngestRequest;
 use crate::model::{EventFilter, EventId, EventState};
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -15,55 +17,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub mod actions;
+pub mod error;
 pub mod listener;
+
+pub use error::{control_error_from, status_of, ApiError};
 
 #[derive(Clone)]
 pub struct ApiState {
-    pub engine: Engine,
+    pub control: Arc<dyn Control>,
     pub token: Option<Arc<str>>,
     pub max_body: u64,
-}
-
-/// An API error: a status and a message that names what was wrong.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(error: EngineError) -> Self {
-        let status = match &error {
-            EngineError::UnknownDestination(_)
-            | EngineError::NoTopicMatch(_)
-            | EngineError::UnknownEvent(_)
-            | EngineError::UnknownJob(_) => StatusCode::NOT_FOUND,
-            EngineError::IdempotencyKey(_) => StatusCode::BAD_REQUEST,
-            EngineError::Refused(_) => StatusCode::CONFLICT,
-            EngineError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            EngineError::Store(_) | EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        ApiError::new(status, error.to_string())
-    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -85,7 +48,13 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(protected)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_endpoint",
+                "no such endpoint",
+            )
+        })
         .with_state(state)
 }
 
@@ -107,7 +76,8 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
             } else {
                 "wrong bearer token"
             };
-            return ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+                .into_response();
         }
     }
     next.run(request).await
@@ -122,6 +92,7 @@ async fn read_body(state: &ApiState, headers: &HeaderMap, body: Body) -> ApiResu
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
             format!(
                 "body is larger than server.max_body ({} bytes)",
                 state.max_body
@@ -174,7 +145,7 @@ async fn ingest_to_destination(
 ) -> ApiResult<Response> {
     let payload = read_body(&state, &headers, body).await?;
     let request = ingest_request(&headers, payload, query.get("topic").cloned())?;
-    let inserted = state.engine.ingest(&id, request).await?;
+    let inserted = state.control.ingest(&id, request).await?;
     Ok(match inserted.duplicate_of {
         Some(first) => (
             StatusCode::OK,
@@ -197,7 +168,7 @@ async fn ingest_to_topic(
 ) -> ApiResult<Response> {
     let payload = read_body(&state, &headers, body).await?;
     let request = ingest_request(&headers, payload, None)?;
-    let inserted = state.engine.ingest_topic(&topic, request).await?;
+    let inserted = state.control.ingest_topic(&topic, request).await?;
     let events: Vec<_> = inserted
         .iter()
         .map(|e| {
@@ -287,27 +258,27 @@ async fn list_events(
         None => 50,
     };
     let after = query.get("after").map(|t| parse_event_id(t)).transpose()?;
-    let page = state.engine.list_events(&filter, after, limit)?;
+    let page = state.control.list_events(filter, after, limit).await?;
     Ok(Json(page).into_response())
 }
 
 async fn get_event(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_event_id(&id)?;
-    Ok(Json(state.engine.get_event(id)?).into_response())
+    Ok(Json(state.control.event(id).await?).into_response())
 }
 
 async fn list_destinations(State(state): State<ApiState>) -> ApiResult<Response> {
-    Ok(Json(json!({ "destinations": state.engine.destinations()? })).into_response())
+    Ok(Json(json!({ "destinations": state.control.destinations().await? })).into_response())
 }
 
 async fn get_destination(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(state.engine.destination_view(&id)?).into_response())
+    Ok(Json(state.control.destination(&id).await?).into_response())
 }
 
 async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
-    let text = state.engine.metrics_text()?;
+    let text = state.control.metrics_text().await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

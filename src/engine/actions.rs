@@ -188,7 +188,10 @@ impl Engine {
     }
 
     async fn run_one(&self, id: EventId, trigger: Trigger) -> Result<AttemptSummary, EngineError> {
-        let record = self.event_record(id)?;
+        let record = self
+            .read_store(move |store| store.get_event(id))
+            .await?
+            .ok_or_else(|| EngineError::UnknownEvent(id.to_string()))?;
         record.check(&EventTransition::AttemptStarted { trigger })?;
         let destination = self.destination(&record.destination)?;
         let handle = spawn_attempt(self, &destination, id, Some(trigger));
@@ -245,9 +248,17 @@ impl Engine {
             .await
     }
 
-    /// Starts a bulk retry job over `selection`; it runs in the background.
-    pub fn start_bulk_retry(&self, selection: BulkSelection) -> Result<JobProgress, EngineError> {
-        let ids = self.select_ids(&selection)?;
+    /// Starts a bulk retry job over `selection`; it runs in the background, on
+    /// the engine's tracker, and starts no attempt once the engine is stopping.
+    pub async fn start_bulk_retry(
+        &self,
+        selection: BulkSelection,
+    ) -> Result<JobProgress, EngineError> {
+        let engine = self.clone();
+        // The selection is a store read: on the blocking pool.
+        let ids = tokio::task::spawn_blocking(move || engine.select_ids(&selection))
+            .await
+            .map_err(EngineError::ReadFailed)??;
         let job = Arc::new(BulkJob {
             id: ulid::Ulid::new().to_string(),
             total: ids.values().map(|v| v.len() as u64).sum(),
@@ -264,12 +275,12 @@ impl Engine {
             .insert(job.id.clone(), job.clone());
         let engine = self.clone();
         let runner = job.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let workers: Vec<_> = ids
                 .into_iter()
                 .filter_map(|(destination, ids)| {
                     let destination = engine.destination(&destination).ok()?;
-                    Some(tokio::spawn(bulk_worker(
+                    Some(engine.spawn(bulk_worker(
                         engine.clone(),
                         runner.clone(),
                         destination,
@@ -393,9 +404,10 @@ async fn bulk_worker(
     ids: Vec<EventId>,
 ) {
     let mut running = tokio::task::JoinSet::new();
+    let stopped = |job: &BulkJob| job.cancelled.load(Ordering::SeqCst) || engine.is_shutting_down();
     for id in ids {
         loop {
-            if job.cancelled.load(Ordering::SeqCst) {
+            if stopped(&job) {
                 break;
             }
             let concurrency = destination.current_concurrency();
@@ -406,12 +418,15 @@ async fn bulk_worker(
             }
             if running.is_empty() {
                 // Every slot is taken by the dispatcher's own attempts.
-                slot_freed.await;
+                tokio::select! {
+                    _ = slot_freed => {}
+                    _ = engine.inner.shutdown.cancelled() => {}
+                }
             } else if let Some(result) = running.join_next().await {
                 count(&job, result);
             }
         }
-        if job.cancelled.load(Ordering::SeqCst) {
+        if stopped(&job) {
             break;
         }
         let handle = spawn_attempt(&engine, &destination, id, Some(Trigger::Bulk));

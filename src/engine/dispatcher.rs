@@ -17,8 +17,50 @@ const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// Events moved to "due now" per transaction when a destination recovers.
 const FLUSH_CHUNK: usize = 1000;
 
+/// An event's record and payload, as read for its delivery.
+type ForDelivery = (EventRecord, Vec<u8>);
+
+/// What one look at a destination's slice of the due index found.
+enum Due {
+    /// Claimable now, each with its record and payload as read for delivery
+    /// (`None`: gone since it was indexed).
+    Now(Vec<(EventId, Option<ForDelivery>)>),
+    /// Nothing due now; the earliest due time, if any.
+    Later(Option<chrono::DateTime<chrono::Utc>>),
+}
+
+/// Reads what is due, and what each due event needs for its attempt, in one
+/// blocking call: one hop to the blocking pool per batch instead of per read.
+async fn look(
+    engine: &Engine,
+    destination: &Destination,
+    now: chrono::DateTime<chrono::Utc>,
+    free: usize,
+    in_flight: std::collections::HashSet<EventId>,
+) -> Result<Due, crate::engine::EngineError> {
+    let id = destination.id.clone();
+    engine
+        .read_store(move |store| {
+            let due = store.due(&id, now, free, &in_flight)?;
+            if due.is_empty() {
+                return Ok(Due::Later(store.next_due(&id, &in_flight)?));
+            }
+            let mut claimed = Vec::with_capacity(due.len());
+            for event in due {
+                match store.get_for_delivery(event) {
+                    Ok(found) => claimed.push((event, found)),
+                    // Left unclaimed: still in the index, so looked at again.
+                    Err(e) => {
+                        tracing::warn!(event = %event, error = %e, "cannot read event for delivery")
+                    }
+                }
+            }
+            Ok(Due::Now(claimed))
+        })
+        .await
+}
+
 pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
-    let mut shutdown = engine.inner.shutdown.subscribe();
     loop {
         if engine.is_shutting_down() {
             return;
@@ -30,14 +72,13 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
             let free = (destination.current_concurrency() as usize).saturating_sub(in_flight.len());
             if free > 0 {
                 let now = engine.inner.clock.now();
-                match engine
-                    .inner
-                    .store
-                    .due(&destination.id, now, free, &in_flight)
-                {
-                    Ok(due) if !due.is_empty() => {
-                        for id in due {
-                            spawn_attempt(&engine, &destination, id, None);
+                match look(&engine, &destination, now, free, in_flight).await {
+                    Ok(Due::Now(claimed)) if !claimed.is_empty() => {
+                        if engine.is_shutting_down() {
+                            return;
+                        }
+                        for (id, found) in claimed {
+                            start_attempt(&engine, &destination, id, None, Some(found));
                         }
                         // Give the attempts (and a shutting-down runtime) a turn
                         // before looking again; without an await here this loop
@@ -45,16 +86,13 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                         tokio::task::yield_now().await;
                         continue;
                     }
-                    Ok(_) => match engine.inner.store.next_due(&destination.id, &in_flight) {
-                        Ok(next) => wake_at = next,
-                        Err(e) => {
-                            tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
-                            wake_at = Some(
-                                now + chrono::Duration::from_std(STORE_ERROR_BACKOFF)
-                                    .expect("small"),
-                            );
-                        }
-                    },
+                    Ok(Due::Now(_)) => {
+                        // Every due event was unreadable: back off.
+                        wake_at = Some(
+                            now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"),
+                        );
+                    }
+                    Ok(Due::Later(next)) => wake_at = next,
                     Err(e) => {
                         tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
                         wake_at = Some(
@@ -73,44 +111,52 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
         tokio::select! {
             _ = destination.wake.notified() => {}
             _ = sleep => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = engine.inner.shutdown.cancelled() => return,
         }
     }
 }
 
-/// Marks the event in flight and runs one attempt in its own task. `trigger`
-/// overrides the one the record schedules (manual and bulk retries).
+/// Marks the event in flight and runs one attempt in its own task on the
+/// engine's tracker. `trigger` overrides the one the record schedules (manual
+/// and bulk retries).
 pub(super) fn spawn_attempt(
     engine: &Engine,
     destination: &Arc<Destination>,
     id: EventId,
     trigger: Option<Trigger>,
 ) -> tokio::task::JoinHandle<Option<AttemptSummary>> {
+    start_attempt(engine, destination, id, trigger, None)
+}
+
+/// [`spawn_attempt`], with the record and payload already read when the
+/// dispatcher claimed the event (`preread`), else read by the attempt.
+fn start_attempt(
+    engine: &Engine,
+    destination: &Arc<Destination>,
+    id: EventId,
+    trigger: Option<Trigger>,
+    preread: Option<Option<ForDelivery>>,
+) -> tokio::task::JoinHandle<Option<AttemptSummary>> {
     destination
         .in_flight
         .lock()
         .expect("in-flight lock")
         .insert(id);
-    engine
-        .inner
-        .attempts_in_flight
-        .fetch_add(1, Ordering::SeqCst);
     let guard = InFlight {
-        engine: engine.clone(),
         destination: destination.clone(),
         id,
     };
-    tokio::spawn(async move {
-        let result = attempt(&guard.engine, &guard.destination, id, trigger).await;
+    let engine = engine.clone();
+    engine.clone().spawn(async move {
+        let result = attempt(&engine, &guard.destination, id, trigger, preread).await;
         drop(guard);
         result
     })
 }
 
 /// Releases an attempt's claim however the attempt ends (even by panic), so the
-/// event can be claimed again and shutdown is not left waiting.
+/// event can be claimed again and `settled` sees the attempt gone.
 struct InFlight {
-    engine: Engine,
     destination: Arc<Destination>,
     id: EventId,
 }
@@ -121,18 +167,9 @@ impl Drop for InFlight {
             .in_flight
             .lock()
             .expect("in-flight lock")
-            .remove(&self.id);
+            .remove(self.id);
         self.destination.wake.notify_one();
         self.destination.slot_freed.notify_waiters();
-        if self
-            .engine
-            .inner
-            .attempts_in_flight
-            .fetch_sub(1, Ordering::SeqCst)
-            == 1
-        {
-            self.engine.inner.attempts_done.notify_waiters();
-        }
     }
 }
 
@@ -149,16 +186,23 @@ async fn attempt(
     destination: &Arc<Destination>,
     id: EventId,
     trigger_override: Option<Trigger>,
+    preread: Option<Option<ForDelivery>>,
 ) -> Option<AttemptSummary> {
     let store = &engine.inner.store;
-    let (record, payload) = match store.get_for_delivery(id) {
-        Ok(Some(found)) => found,
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::warn!(event = %id, error = %e, "cannot read event for delivery");
-            return None;
-        }
+    let found = match preread {
+        Some(found) => found,
+        None => match engine
+            .read_store(move |store| store.get_for_delivery(id))
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(event = %id, error = %e, "cannot read event for delivery");
+                return None;
+            }
+        },
     };
+    let (record, payload) = found?;
     let now = engine.inner.clock.now();
     let trigger = trigger_override.unwrap_or(record.next_trigger);
     if record
@@ -328,12 +372,13 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
     let mut flushed = 0usize;
     let mut after = None;
     loop {
-        let ids = match store.ids_in_state(
-            &destination.id,
-            EventState::Retrying,
-            after,
-            FLUSH_CHUNK,
-        ) {
+        let id_of_destination = destination.id.clone();
+        let listed = engine
+            .read_store(move |store| {
+                store.ids_in_state(&id_of_destination, EventState::Retrying, after, FLUSH_CHUNK)
+            })
+            .await;
+        let ids = match listed {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(destination = %destination.id, error = %e, "cannot list events to flush");

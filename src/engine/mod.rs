@@ -18,11 +18,13 @@ use crate::clock::SharedClock;
 use crate::config::{Config, DestinationConfig};
 use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState};
 use crate::store::{Store, StoreError};
-use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How often finished events older than `store.retention` are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -52,6 +54,9 @@ pub enum EngineError {
     Refused(#[from] crate::model::TransitionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A store read on the blocking pool did not finish (it panicked).
+    #[error("a store read failed: {0}")]
+    ReadFailed(#[source] tokio::task::JoinError),
     #[error("hookwatch is shutting down")]
     ShuttingDown,
 }
@@ -79,7 +84,7 @@ pub struct Destination {
     runtime: Mutex<DestinationRuntime>,
     /// Wakes the dispatcher: new events, a finished attempt, a changed setting.
     wake: Notify,
-    in_flight: Mutex<HashSet<EventId>>,
+    in_flight: Mutex<InFlightSet>,
     /// Wakes bulk jobs waiting for a free slot.
     slot_freed: Notify,
     success_streak: AtomicU32,
@@ -108,7 +113,46 @@ impl Destination {
     }
 
     fn in_flight_snapshot(&self) -> HashSet<EventId> {
-        self.in_flight.lock().expect("in-flight lock").clone()
+        self.in_flight.lock().expect("in-flight lock").ids()
+    }
+
+    /// Attempts of this destination running now.
+    fn attempts_in_flight(&self) -> usize {
+        self.in_flight.lock().expect("in-flight lock").len()
+    }
+}
+
+/// The events a destination is attempting now, counted per event: a manual
+/// retry may run while the dispatcher's own attempt of the same event does.
+#[derive(Default)]
+struct InFlightSet {
+    attempts: HashMap<EventId, usize>,
+    total: usize,
+}
+
+impl InFlightSet {
+    fn insert(&mut self, id: EventId) {
+        *self.attempts.entry(id).or_default() += 1;
+        self.total += 1;
+    }
+
+    fn remove(&mut self, id: EventId) {
+        if let Some(n) = self.attempts.get_mut(&id) {
+            *n -= 1;
+            self.total -= 1;
+            if *n == 0 {
+                self.attempts.remove(&id);
+            }
+        }
+    }
+
+    /// Attempts running, counting each attempt of the same event.
+    fn len(&self) -> usize {
+        self.total
+    }
+
+    fn ids(&self) -> HashSet<EventId> {
+        self.attempts.keys().copied().collect()
     }
 }
 
@@ -127,10 +171,12 @@ struct Inner {
     changes: broadcast::Sender<Change>,
     metrics: metrics::Metrics,
     retention: Duration,
-    shutting_down: AtomicBool,
-    shutdown: watch::Sender<bool>,
-    attempts_in_flight: AtomicUsize,
-    attempts_done: Notify,
+    /// Cancelled when the engine stops: dispatchers and housekeeping return,
+    /// bulk jobs start no more attempts, ingest is refused.
+    shutdown: CancellationToken,
+    /// Every task the engine spawns (dispatchers, housekeeping, bulk jobs,
+    /// attempts), so that stopping can wait for them.
+    tasks: TaskTracker,
     ids: Mutex<ulid::Generator>,
     jobs: Mutex<std::collections::HashMap<String, Arc<actions::BulkJob>>>,
 }
@@ -140,9 +186,18 @@ impl Engine {
     /// dispatchers. Must run inside a tokio runtime. Every undelivered event in the
     /// store is picked up again, including after a kill -9.
     pub fn start(config: &Config, clock: SharedClock) -> Result<Engine, EngineError> {
+        Engine::start_under(config, clock, CancellationToken::new())
+    }
+
+    /// [`Engine::start`], stopping when `shutdown` is cancelled (pass a child of
+    /// the process's root token). [`Engine::shutdown`] cancels it too.
+    pub fn start_under(
+        config: &Config,
+        clock: SharedClock,
+        shutdown: CancellationToken,
+    ) -> Result<Engine, EngineError> {
         let store = Store::open(&config.store.path)?;
         let (changes, _) = broadcast::channel(4096);
-        let (shutdown, _) = watch::channel(false);
         let mut destinations = BTreeMap::new();
         for dest_config in &config.destinations {
             let runtime = store.runtime(&dest_config.id)?.unwrap_or_default();
@@ -162,7 +217,7 @@ impl Engine {
                     config: RwLock::new(Arc::new(effective)),
                     runtime: Mutex::new(runtime),
                     wake: Notify::new(),
-                    in_flight: Mutex::new(HashSet::new()),
+                    in_flight: Mutex::new(InFlightSet::default()),
                     slot_freed: Notify::new(),
                     success_streak: AtomicU32::new(0),
                 }),
@@ -182,18 +237,19 @@ impl Engine {
                 changes,
                 metrics: metrics::Metrics::default(),
                 retention: config.store.retention,
-                shutting_down: AtomicBool::new(false),
                 shutdown,
-                attempts_in_flight: AtomicUsize::new(0),
-                attempts_done: Notify::new(),
+                tasks: TaskTracker::new(),
                 ids: Mutex::new(ulid::Generator::new()),
                 jobs: Mutex::new(std::collections::HashMap::new()),
             }),
         };
         for destination in engine.destination_handles() {
-            tokio::spawn(dispatcher::run(engine.clone(), destination));
+            engine
+                .inner
+                .tasks
+                .spawn(dispatcher::run(engine.clone(), destination));
         }
-        tokio::spawn(housekeeping(engine.clone()));
+        engine.inner.tasks.spawn(housekeeping(engine.clone()));
         Ok(engine)
     }
 
@@ -239,30 +295,63 @@ impl Engine {
     }
 
     fn is_shutting_down(&self) -> bool {
-        self.inner.shutting_down.load(Ordering::SeqCst)
+        self.inner.shutdown.is_cancelled()
     }
 
-    /// Stops claiming new attempts and waits up to `grace` for the ones in flight
-    /// to finish and be recorded, then closes the store. Attempts still running
-    /// after that stay pending in the store and are made again on the next start
-    /// (at-least-once).
+    /// Attempts running now, over all destinations.
+    fn attempts_in_flight(&self) -> usize {
+        self.destination_handles()
+            .iter()
+            .map(|d| d.attempts_in_flight())
+            .sum()
+    }
+
+    /// Runs `task` on the engine's tracker, so that [`Engine::shutdown`] waits
+    /// for it.
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.tasks.spawn(task)
+    }
+
+    /// Runs a synchronous store read on the blocking pool, off the async
+    /// workers. A read that panicked is reported as a failed read.
+    async fn read_store<T, F>(&self, read: F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || read(&store))
+            .await
+            .map_err(EngineError::ReadFailed)?
+            .map_err(EngineError::Store)
+    }
+
+    /// Stops claiming new attempts (every dispatcher, housekeeping and bulk job
+    /// returns), waits up to `grace` for every task the engine spawned, the
+    /// attempts in flight among them, to finish and be recorded, then closes the
+    /// store. Attempts still running after that stay pending in the store and are
+    /// made again on the next start (at-least-once). True when every task ended
+    /// within the grace.
     pub async fn shutdown(&self, grace: Duration) -> bool {
-        self.inner.shutting_down.store(true, Ordering::SeqCst);
-        self.inner.shutdown.send_replace(true);
-        let deadline = tokio::time::Instant::now() + grace;
-        let finished = loop {
-            let done = self.inner.attempts_done.notified();
-            if self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0 {
-                break true;
-            }
-            if tokio::time::timeout_at(deadline, done).await.is_err() {
-                break self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0;
-            }
-        };
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        let finished = tokio::time::timeout(grace, self.inner.tasks.wait())
+            .await
+            .is_ok();
         // A clean close spares the next start redb's repair pass.
         let store = self.inner.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close_now()).await;
         finished
+    }
+
+    /// Tasks the engine is still running (dispatchers, housekeeping, bulk jobs,
+    /// attempts); zero once [`Engine::shutdown`] has returned true.
+    pub fn tasks_running(&self) -> usize {
+        self.inner.tasks.len()
     }
 
     /// Persists a destination's runtime state and tells subscribers.
@@ -339,7 +428,6 @@ pub fn without_file_values(
 /// Purges finished events past retention, and expires events held (destination
 /// disabled or paused) past `max_age`, every [`HOUSEKEEPING_EVERY`] of clock time.
 async fn housekeeping(engine: Engine) {
-    let mut shutdown = engine.inner.shutdown.subscribe();
     let mut last_purge: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         let now = engine.inner.clock.now();
@@ -353,7 +441,7 @@ async fn housekeeping(engine: Engine) {
         let next = now + chrono::Duration::from_std(HOUSEKEEPING_EVERY).expect("small duration");
         tokio::select! {
             _ = engine.inner.clock.sleep_until(next) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = engine.inner.shutdown.cancelled() => return,
         }
     }
 }
@@ -371,17 +459,26 @@ async fn expire_held(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
         for state in [EventState::Pending, EventState::Retrying] {
             let mut after = None;
             'pages: loop {
-                let ids = match engine
-                    .inner
-                    .store
-                    .ids_in_state(&destination.id, state, after, 1000)
-                {
-                    Ok(ids) if !ids.is_empty() => ids,
+                let id_of_destination = destination.id.clone();
+                // One blocking read per page: the ids and their records.
+                let page = engine
+                    .read_store(move |store| {
+                        let ids = store.ids_in_state(&id_of_destination, state, after, 1000)?;
+                        let mut records = Vec::with_capacity(ids.len());
+                        for id in ids {
+                            // An unreadable record is skipped, not the page.
+                            records.push((id, store.get_event(id).ok().flatten()));
+                        }
+                        Ok(records)
+                    })
+                    .await;
+                let records = match page {
+                    Ok(records) if !records.is_empty() => records,
                     _ => break,
                 };
-                after = ids.last().copied();
-                for id in ids {
-                    let Ok(Some(record)) = engine.inner.store.get_event(id) else {
+                after = records.last().map(|(id, _)| *id);
+                for (id, record) in records {
+                    let Some(record) = record else {
                         continue;
                     };
                     if dispatcher::past_max_age(&record, &policy, now) {

@@ -4,11 +4,10 @@
 
 use super::Engine;
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// How often `settled` looks again while a dispatcher has work it has not claimed
-/// yet (nothing notifies that moment, so it is polled).
+/// How often `settled` looks again while an attempt runs or a dispatcher has
+/// work it has not claimed yet.
 const SETTLE_POLL: Duration = Duration::from_millis(5);
 
 impl Engine {
@@ -32,18 +31,17 @@ impl Engine {
     /// settle; callers bound the wait with their own deadline.
     pub async fn settled(&self) {
         loop {
-            let done = self.inner.attempts_done.notified();
             if self.is_settled().await {
                 return;
             }
-            // Either the last attempt finishes, or a dispatcher claims its work;
-            // the latter has no notification, hence the short poll.
-            let _ = tokio::time::timeout(SETTLE_POLL, done).await;
+            // An attempt finishing or a dispatcher claiming its work: neither is
+            // announced to anyone but the dispatcher, hence the short poll.
+            tokio::time::sleep(SETTLE_POLL).await;
         }
     }
 
     async fn is_settled(&self) -> bool {
-        if self.inner.attempts_in_flight.load(Ordering::SeqCst) != 0 {
+        if self.attempts_in_flight() != 0 {
             return false;
         }
         let jobs_running = self
@@ -81,6 +79,6 @@ impl Engine {
         .await
         .unwrap_or(false);
         // An attempt may have started while the index was read.
-        nothing_due && self.inner.attempts_in_flight.load(Ordering::SeqCst) == 0
+        nothing_due && self.attempts_in_flight() == 0
     }
 }

@@ -1,16 +1,18 @@
-//! The terminal UI: a front end over [`Engine`]'s control interface (never the
-//! store), in three parts after ratatui's async component template:
+//! The terminal UI: a front end over the [`Control`] interface (never the
+//! engine or the store), in three parts after ratatui's async component template:
 //!
 //! - [`app`]: the state and pure key handling (`App::handle_key` → [`Action`]);
-//! - [`worker`]: actions carried out against the engine in spawned tasks, their
-//!   results sent back over a channel, so key handling never awaits;
+//! - [`worker`]: actions carried out through [`Control`] in spawned tasks, their
+//!   results sent back over a channel, so key handling never awaits (reads of
+//!   the visible window go the same way, through [`Refresher`]);
 //! - [`render`]: `render(&App, frame)`, drawing only: the top-level layout, which
 //!   calls one module per pane ([`views`]) and per popup ([`popups`]), with
 //!   [`theme`] for colours and frames and [`text`] for formatting. [`layout`]
 //!   holds the pane geometry both drawing and paging keys need.
 //!
-//! [`run`] owns the terminal and the loop: crossterm key events, engine change
-//! notifications, a 100 ms tick and action results, under one `tokio::select!`.
+//! [`run`] owns the terminal and the loop: crossterm key events, change
+//! notifications, a 100 ms tick, action results and reads, under one
+//! `tokio::select!`; it stops on `q` or when its shutdown token is cancelled.
 //! Panes read only the visible window (one page of events, the selected event's
 //! detail), so a store with a million events opens at once.
 
@@ -34,62 +36,189 @@ pub mod worker;
 pub use app::{Action, ActionResult, App, TuiInfo};
 pub use render::render;
 
-use crate::engine::Engine;
+use crate::control::{Control, Notification};
+use crate::engine::{DestinationView, EventDetail, EventPage};
+use crate::model::{EventFilter, EventId};
 use futures_util::StreamExt;
 use history::RateMeter;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
 /// Redraws happen at most this often (about 10 a second).
 const FRAME: Duration = Duration::from_millis(100);
 
-/// Runs the TUI until the operator quits (q, Ctrl-C) or SIGTERM. Sets up the
-/// terminal (raw mode, alternate screen) and always restores it: on return, on
-/// error, and on panic (ratatui's hook restores before the panic is printed).
-pub async fn run(engine: Engine, info: TuiInfo) -> color_eyre::Result<()> {
+/// Runs the TUI until the operator quits (q, Ctrl-C) or `shutdown` is cancelled
+/// (SIGTERM). Sets up the terminal (raw mode, alternate screen) and always
+/// restores it: on return, on error, and on panic (ratatui's hook restores
+/// before the panic is printed).
+pub async fn run(
+    control: Arc<dyn Control>,
+    info: TuiInfo,
+    shutdown: CancellationToken,
+) -> color_eyre::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, engine, info).await;
+    let result = event_loop(&mut terminal, control, info, shutdown).await;
     let restored = ratatui::try_restore();
     result?;
     restored?;
     Ok(())
 }
 
-/// Reads the visible window from the engine into the app: destinations, one
-/// page of events, the selected event's detail. Sync redb reads, all bounded.
-pub fn refresh(engine: &Engine, app: &mut App) {
-    match engine.destinations() {
+/// The visible window as read: destinations and one page of events.
+pub struct Window {
+    destinations: Result<Vec<DestinationView>, String>,
+    /// `None` when there is no destination (nothing is listed then).
+    events: Option<Result<EventPage, String>>,
+}
+
+/// Reads the visible window for `query` (the app's [`App::events_query`]).
+pub async fn read_window(control: &dyn Control, query: (EventFilter, Option<EventId>)) -> Window {
+    let destinations = control
+        .destinations()
+        .await
+        .map_err(|e| format!("destinations: {e}"));
+    if destinations.as_ref().is_ok_and(|d| d.is_empty()) {
+        return Window {
+            destinations,
+            events: None,
+        };
+    }
+    let (filter, after) = query;
+    let events = control
+        .list_events(filter, after, app::PAGE)
+        .await
+        .map_err(|e| format!("events: {e}"));
+    Window {
+        destinations,
+        events: Some(events),
+    }
+}
+
+/// Puts a window read into the app; the selection may move with it.
+pub fn apply_window(app: &mut App, window: Window) {
+    match window.destinations {
         Ok(views) => app.set_destinations(views),
-        Err(e) => app.error_status(format!("destinations: {e}")),
+        Err(e) => app.error_status(e),
     }
-    if app.destinations.is_empty() {
-        return;
+    match window.events {
+        Some(Ok(page)) => app.set_events(page),
+        Some(Err(e)) => app.error_status(e),
+        None => {}
     }
-    let (filter, after) = app.events_query();
-    match engine.list_events(&filter, after, app::PAGE) {
-        Ok(page) => app.set_events(page),
-        Err(e) => app.error_status(format!("events: {e}")),
+}
+
+/// The selected event's detail, if one is selected and readable.
+pub async fn read_detail(control: &dyn Control, id: Option<EventId>) -> Option<EventDetail> {
+    control.event(id?).await.ok()
+}
+
+/// Reads the visible window into the app: destinations, one page of events,
+/// the selected event's detail. For callers that may wait (the first frame,
+/// benchmarks); the loop reads through [`Refresher`] instead.
+pub async fn refresh(control: &dyn Control, app: &mut App) {
+    let window = read_window(control, app.events_query()).await;
+    let had_destinations = window.events.is_some();
+    apply_window(app, window);
+    if had_destinations {
+        let detail = read_detail(control, app.selected_event).await;
+        app.set_detail(detail);
     }
-    let detail = app.selected_event.and_then(|id| engine.get_event(id).ok());
-    app.set_detail(detail);
+}
+
+/// What a background read brings back to the loop.
+enum Loaded {
+    Window(Window),
+    Detail(Option<Box<EventDetail>>),
+}
+
+/// Reads the visible window in background tasks, one at a time: a request
+/// while one is running is remembered and made when it ends (its answer would
+/// be stale), so keys never wait on a read and reads never pile up.
+struct Refresher {
+    control: Arc<dyn Control>,
+    loaded: UnboundedSender<Loaded>,
+    running: bool,
+    again: bool,
+}
+
+impl Refresher {
+    fn request(&mut self, app: &App) {
+        if self.running {
+            self.again = true;
+            return;
+        }
+        self.running = true;
+        let control = self.control.clone();
+        let loaded = self.loaded.clone();
+        let query = app.events_query();
+        tokio::spawn(async move {
+            let _ = loaded.send(Loaded::Window(read_window(&*control, query).await));
+        });
+    }
+
+    /// Takes a read's answer into the app; starts the next read when one was
+    /// asked for meanwhile.
+    fn arrived(&mut self, app: &mut App, loaded: Loaded) {
+        match loaded {
+            Loaded::Window(window) => {
+                if self.again {
+                    self.running = false;
+                    self.again = false;
+                    self.request(app);
+                    return;
+                }
+                let had_destinations = window.events.is_some();
+                apply_window(app, window);
+                if !had_destinations {
+                    self.running = false;
+                    return;
+                }
+                let control = self.control.clone();
+                let loaded = self.loaded.clone();
+                let id = app.selected_event;
+                tokio::spawn(async move {
+                    let detail = read_detail(&*control, id).await.map(Box::new);
+                    let _ = loaded.send(Loaded::Detail(detail));
+                });
+            }
+            Loaded::Detail(detail) => {
+                // A detail for an event no longer selected is not shown
+                // (`App::selected_detail` checks the id).
+                app.set_detail(detail.map(|d| *d));
+                self.running = false;
+                if std::mem::take(&mut self.again) {
+                    self.request(app);
+                }
+            }
+        }
+    }
 }
 
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
-    engine: Engine,
+    control: Arc<dyn Control>,
     info: TuiInfo,
+    shutdown: CancellationToken,
 ) -> color_eyre::Result<()> {
-    let mut app = App::new(info, engine.clock().now());
+    let mut app = App::new(info, control.now());
     let size = terminal.size()?;
     app.size = (size.width, size.height);
-    refresh(&engine, &mut app);
+    refresh(&*control, &mut app).await;
 
     let mut keys = crossterm::event::EventStream::new();
-    let mut changes = engine.subscribe();
+    let mut changes = control.subscribe();
     let (results_tx, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let (loaded_tx, mut loaded) = tokio::sync::mpsc::unbounded_channel();
+    let mut refresher = Refresher {
+        control: control.clone(),
+        loaded: loaded_tx,
+        running: false,
+        again: false,
+    };
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut ingested = RateMeter::default();
     let mut delivered = RateMeter::default();
     // Data changed in the engine since the last read.
@@ -108,12 +237,12 @@ async fn event_loop(
             event = keys.next() => {
                 match event {
                     Some(Ok(crossterm::event::Event::Key(key))) => {
-                        app.now = engine.clock().now();
+                        app.now = control.now();
                         if let Some(action) = app.handle_key(key) {
                             match action {
                                 Action::Quit => break,
-                                Action::Refresh => refresh(&engine, &mut app),
-                                other => worker::spawn(&engine, other, results_tx.clone()),
+                                Action::Refresh => refresher.request(&app),
+                                other => worker::spawn(&control, other, results_tx.clone()),
                             }
                         }
                         if app.quit {
@@ -132,59 +261,54 @@ async fn event_loop(
                     None => break,
                 }
             }
-            change = changes.recv() => {
-                match change {
-                    Ok(change) => {
-                        app.now = engine.clock().now();
+            notification = changes.next() => {
+                match notification {
+                    Some(Notification::Changed(change)) => {
+                        app.now = control.now();
                         app.on_change(&change);
-                        // Take whatever else is queued in one go.
-                        while let Ok(change) = changes.try_recv() {
-                            app.on_change(&change);
-                        }
                         stale = true;
                     }
-                    Err(RecvError::Lagged(_)) => stale = true,
-                    Err(RecvError::Closed) => {}
+                    Some(Notification::Resync) => stale = true,
+                    // The engine stopped: nothing more will change.
+                    None => changes = Box::pin(futures_util::stream::pending()),
                 }
             }
             result = results.recv() => {
                 if let Some(result) = result {
-                    app.now = engine.clock().now();
-                    if app.apply_result(result) {
-                        refresh(&engine, &mut app);
+                    app.now = control.now();
+                    match result {
+                        worker::Done::Result(result) => {
+                            if app.apply_result(result) {
+                                refresher.request(&app);
+                            }
+                        }
+                        worker::Done::BulkProgress(progress) => app.set_bulk_progress(progress),
+                        worker::Done::Totals(totals) => {
+                            let now = Instant::now();
+                            app.rates.ingested = ingested.sample(now, totals.ingested);
+                            app.rates.delivered = delivered.sample(now, totals.delivered);
+                        }
                     }
                     dirty = true;
                 }
             }
-            _ = tick.tick() => {
-                app.now = engine.clock().now();
-                let now = Instant::now();
-                let metrics = engine.metrics();
-                app.rates.ingested = ingested.sample(
-                    now,
-                    metrics.ingested.load(std::sync::atomic::Ordering::Relaxed),
-                );
-                app.rates.delivered = delivered.sample(
-                    now,
-                    metrics.delivered.load(std::sync::atomic::Ordering::Relaxed),
-                );
-                if let Some(id) = app.bulk_running().map(|job| job.id.clone()) {
-                    if let Ok(progress) = engine.bulk_progress(&id) {
-                        app.set_bulk_progress(progress);
-                    }
+            read = loaded.recv() => {
+                if let Some(read) = read {
+                    app.now = control.now();
+                    refresher.arrived(&mut app, read);
+                    dirty = true;
                 }
+            }
+            _ = tick.tick() => {
+                app.now = control.now();
+                worker::spawn_tick(&control, app.bulk_running().map(|job| job.id.clone()), results_tx.clone());
                 if stale && !app.frozen {
-                    refresh(&engine, &mut app);
+                    refresher.request(&app);
                     stale = false;
                 }
                 dirty = true;
             }
-            _ = async {
-                match term.as_mut() {
-                    Some(signal) => { signal.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => break,
+            _ = shutdown.cancelled() => break,
         }
     }
     Ok(())

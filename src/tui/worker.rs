@@ -1,22 +1,57 @@
-//! Carries out [`Action`]s against the engine in spawned tasks, so key handling
-//! never waits on an HTTP attempt; results come back over a channel.
+//! Carries out [`Action`]s through [`Control`] in spawned tasks, so key handling
+//! never waits on an HTTP attempt or a store read; results come back over a
+//! channel.
 
 use super::app::{plural, Action, ActionResult};
-use crate::engine::{BulkSelection, Engine, EngineError, MAX_PAGE};
+use crate::control::{Control, ControlError, Totals};
+use crate::engine::JobProgress;
 use crate::model::EventId;
+use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
-pub type Results = UnboundedSender<ActionResult>;
+/// What a spawned task sends back to the loop.
+pub enum Done {
+    /// The answer to an [`Action`].
+    Result(ActionResult),
+    /// The counters the rate meters sample, every tick.
+    Totals(Totals),
+    /// A running bulk job's progress, every tick.
+    BulkProgress(JobProgress),
+}
+
+impl From<ActionResult> for Done {
+    fn from(result: ActionResult) -> Self {
+        Done::Result(result)
+    }
+}
+
+pub type Results = UnboundedSender<Done>;
+
+/// The tick's reads: the totals for the rate meters and, while a bulk job
+/// runs, its progress.
+pub fn spawn_tick(control: &Arc<dyn Control>, bulk_job: Option<String>, results: Results) {
+    let control = control.clone();
+    tokio::spawn(async move {
+        if let Ok(totals) = control.totals().await {
+            let _ = results.send(Done::Totals(totals));
+        }
+        if let Some(job) = bulk_job {
+            if let Ok(progress) = control.bulk_progress(&job).await {
+                let _ = results.send(Done::BulkProgress(progress));
+            }
+        }
+    });
+}
 
 /// Starts `action`; `Quit` and `Refresh` are the loop's and are ignored here.
-pub fn spawn(engine: &Engine, action: Action, results: Results) {
-    let engine = engine.clone();
+pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
+    let control = control.clone();
     match action {
         Action::Quit | Action::Refresh => {}
         Action::RetryNow(ids) => {
             tokio::spawn(async move {
                 let outcomes =
-                    futures_util::future::join_all(ids.iter().map(|id| engine.retry_now(*id)))
+                    futures_util::future::join_all(ids.iter().map(|id| control.retry_now(*id)))
                         .await;
                 let mut delivered = 0;
                 let mut failed = 0;
@@ -46,63 +81,67 @@ pub fn spawn(engine: &Engine, action: Action, results: Results) {
                     }
                     ActionResult::Info(text)
                 };
-                let _ = results.send(result);
+                let _ = results.send(result.into());
             });
         }
         Action::Mute(ids) => {
             tokio::spawn(async move {
                 let result = each(&ids, |id| {
-                    let engine = engine.clone();
-                    async move { engine.mute(id).await.map(|_| ()) }
+                    let control = control.clone();
+                    async move { control.mute(id).await.map(|_| ()) }
                 })
                 .await;
-                let _ = results.send(summarise("cancelled", &ids, result));
+                let _ = results.send(summarise("cancelled", &ids, result).into());
             });
         }
         Action::Requeue(ids) => {
             tokio::spawn(async move {
                 let result = each(&ids, |id| {
-                    let engine = engine.clone();
-                    async move { engine.requeue(id).await.map(|_| ()) }
+                    let control = control.clone();
+                    async move { control.requeue(id).await.map(|_| ()) }
                 })
                 .await;
-                let _ = results.send(summarise("requeued", &ids, result));
+                let _ = results.send(summarise("requeued", &ids, result).into());
             });
         }
         Action::CountBulk(selection) => {
-            tokio::task::spawn_blocking(move || {
-                let result = match count(&engine, &selection) {
+            tokio::spawn(async move {
+                let result = match control.count_selection(selection).await {
                     Ok(n) => ActionResult::Counted(n),
                     Err(e) => ActionResult::Error(format!("count: {e}")),
                 };
-                let _ = results.send(result);
+                let _ = results.send(result.into());
             });
         }
         Action::StartBulk(selection) => {
-            let result = match engine.start_bulk_retry(selection) {
-                Ok(progress) => ActionResult::BulkStarted(progress),
-                Err(e) => ActionResult::Error(format!("bulk retry: {e}")),
-            };
-            let _ = results.send(result);
+            tokio::spawn(async move {
+                let result = match control.start_bulk_retry(selection).await {
+                    Ok(progress) => ActionResult::BulkStarted(progress),
+                    Err(e) => ActionResult::Error(format!("bulk retry: {e}")),
+                };
+                let _ = results.send(result.into());
+            });
         }
         Action::CancelBulk(id) => {
-            let result = match engine.cancel_bulk(&id) {
-                Ok(progress) => {
-                    let _ = results.send(ActionResult::BulkProgress(progress));
-                    ActionResult::Info("bulk retry cancelled after the attempts running".into())
-                }
-                Err(e) => ActionResult::Error(format!("cancel: {e}")),
-            };
-            let _ = results.send(result);
+            tokio::spawn(async move {
+                let result = match control.cancel_bulk(&id).await {
+                    Ok(progress) => {
+                        let _ = results.send(ActionResult::BulkProgress(progress).into());
+                        ActionResult::Info("bulk retry cancelled after the attempts running".into())
+                    }
+                    Err(e) => ActionResult::Error(format!("cancel: {e}")),
+                };
+                let _ = results.send(result.into());
+            });
         }
         Action::PatchDestination { id, patch } => {
             tokio::spawn(async move {
                 let what = describe_patch(&patch);
-                let result = match engine.patch_destination(&id, patch).await {
-                    Ok(()) => ActionResult::Info(format!("{id}: {what}")),
+                let result = match control.patch_destination(&id, patch).await {
+                    Ok(_) => ActionResult::Info(format!("{id}: {what}")),
                     Err(e) => ActionResult::Error(format!("{id}: {e}")),
                 };
-                let _ = results.send(result);
+                let _ = results.send(result.into());
             });
         }
     }
@@ -125,7 +164,7 @@ fn describe_patch(patch: &crate::engine::DestinationPatch) -> &'static str {
 async fn each<F, Fut>(ids: &[EventId], f: F) -> (usize, Vec<String>)
 where
     F: Fn(EventId) -> Fut,
-    Fut: std::future::Future<Output = Result<(), EngineError>>,
+    Fut: std::future::Future<Output = Result<(), ControlError>>,
 {
     let mut ok = 0;
     let mut errors = Vec::new();
@@ -147,49 +186,5 @@ fn summarise(verb: &str, ids: &[EventId], (ok, errors): (usize, Vec<String>)) ->
             ids.len(),
             errors.len()
         )),
-    }
-}
-
-/// How many events a bulk selection covers: from the per-state counts when
-/// that is exact, else by paging through the listing (never all at once).
-pub fn count(engine: &Engine, selection: &BulkSelection) -> Result<u64, EngineError> {
-    if let Some(ids) = &selection.ids {
-        return Ok(ids.len() as u64);
-    }
-    if selection.topic.is_none()
-        && selection.created_after.is_none()
-        && selection.created_before.is_none()
-    {
-        let views = match &selection.destination {
-            Some(id) => vec![engine.destination_view(id)?],
-            None => engine.destinations()?,
-        };
-        return Ok(views
-            .iter()
-            .map(|v| match selection.state {
-                Some(state) => v.counts.get(state),
-                None => crate::model::EventState::ALL
-                    .iter()
-                    .map(|s| v.counts.get(*s))
-                    .sum(),
-            })
-            .sum());
-    }
-    let filter = crate::model::EventFilter {
-        destination: selection.destination.clone(),
-        state: selection.state,
-        topic: selection.topic.clone(),
-        created_after: selection.created_after,
-        created_before: selection.created_before,
-    };
-    let mut total = 0u64;
-    let mut after = None;
-    loop {
-        let page = engine.list_events(&filter, after, MAX_PAGE)?;
-        total += page.events.len() as u64;
-        match page.next.and_then(|n| n.parse().ok()) {
-            Some(next) => after = Some(next),
-            None => return Ok(total),
-        }
     }
 }

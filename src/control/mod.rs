@@ -1,0 +1,250 @@
+//! The one interface the front ends use: `api/ | tui/ ─▶ Control ─▶ engine`.
+//!
+//! [`Control`] is everything the HTTP API and the TUI ask of a running hookwatch,
+//! as async methods on an object-safe trait, so a front end holds an
+//! `Arc<dyn Control>` and does not know whether the engine runs in this process
+//! ([`LocalControl`]) or behind HTTP (a remote implementation, later). Its
+//! vocabulary is the types the API already serialises (`EventPage`,
+//! `EventDetail`, `DestinationView`, `JobProgress`, ...), and its one error type,
+//! [`ControlError`], travels over HTTP as a status plus a JSON body with a stable
+//! `code`, from which a remote client rebuilds the same variant (the mapping is
+//! in `api::error`).
+
+mod local;
+
+pub use local::LocalControl;
+
+use crate::engine::{
+    AttemptSummary, BulkSelection, Change, DestinationPatch, DestinationView, EngineError,
+    EventDetail, EventPage, IngestRequest, JobProgress,
+};
+use crate::model::{EventFilter, EventId, EventRecord, StateCounts, TransitionError};
+use crate::store::Inserted;
+use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a subscriber to [`Control::subscribe`] receives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notification {
+    /// Something changed (sent after the change is durable).
+    Changed(Change),
+    /// Notifications were lost (the subscriber fell behind, or the connection
+    /// was re-established): whatever the subscriber shows must be read again.
+    Resync,
+}
+
+/// Counters that only grow, for rates (the TUI's ingest and delivery meters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub ingested: u64,
+    pub delivered: u64,
+}
+
+/// Why a [`Control`] call failed. Serialised (tagged by `code`) into the API's
+/// error bodies; `Display` is the `error` text the API has always sent.
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ControlError {
+    #[error("unknown destination \"{id}\"")]
+    UnknownDestination { id: String },
+    #[error("no destination subscribes to topic \"{topic}\"")]
+    NoTopicMatch { topic: String },
+    #[error("no event with id \"{id}\"")]
+    UnknownEvent { id: String },
+    #[error("no bulk job with id \"{id}\"")]
+    UnknownJob { id: String },
+    /// A value that does not validate, naming its field.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// A bad `Idempotency-Key` (a request error, not a bad field value).
+    #[error("Idempotency-Key: {message}")]
+    IdempotencyKey { message: String },
+    /// The event's state does not allow the action. The typed refusal is kept
+    /// where it is known (in process); over HTTP only its words travel.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        #[serde(skip)]
+        #[source]
+        refusal: Option<TransitionError>,
+    },
+    /// The store could not answer; worth trying again later.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        #[serde(skip)]
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    #[error("hookwatch is shutting down")]
+    ShuttingDown,
+}
+
+impl ControlError {
+    /// The stable machine name of the variant (the `code` of an API error body).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ControlError::UnknownDestination { .. } => "unknown_destination",
+            ControlError::NoTopicMatch { .. } => "no_topic_match",
+            ControlError::UnknownEvent { .. } => "unknown_event",
+            ControlError::UnknownJob { .. } => "unknown_job",
+            ControlError::Invalid { .. } => "invalid",
+            ControlError::IdempotencyKey { .. } => "idempotency_key",
+            ControlError::Refused { .. } => "refused",
+            ControlError::Unavailable { .. } => "unavailable",
+            ControlError::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// A value that does not validate.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ControlError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<EngineError> for ControlError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::UnknownDestination(id) => ControlError::UnknownDestination { id },
+            EngineError::NoTopicMatch(topic) => ControlError::NoTopicMatch { topic },
+            EngineError::UnknownEvent(id) => ControlError::UnknownEvent { id },
+            EngineError::UnknownJob(id) => ControlError::UnknownJob { id },
+            EngineError::Invalid { field, message } => ControlError::Invalid { field, message },
+            EngineError::IdempotencyKey(message) => ControlError::IdempotencyKey { message },
+            EngineError::Refused(refusal) => ControlError::Refused {
+                message: refusal.to_string(),
+                refusal: Some(refusal),
+            },
+            EngineError::Store(store) => ControlError::Unavailable {
+                message: store.to_string(),
+                source: Some(Box::new(store)),
+            },
+            EngineError::ReadFailed(join) => ControlError::Unavailable {
+                message: format!("a store read failed: {join}"),
+                source: Some(Box::new(join)),
+            },
+            EngineError::ShuttingDown => ControlError::ShuttingDown,
+        }
+    }
+}
+
+pub type ControlResult<T> = Result<T, ControlError>;
+
+/// Everything a front end may ask of hookwatch. Object safe: hold it as
+/// `Arc<dyn Control>`.
+#[async_trait::async_trait]
+pub trait Control: Send + Sync {
+    /// Stores one event for `destination`; returns once it is durable.
+    async fn ingest(&self, destination: &str, request: IngestRequest) -> ControlResult<Inserted>;
+    /// Stores one event for every destination whose topics match `topic`.
+    async fn ingest_topic(
+        &self,
+        topic: &str,
+        request: IngestRequest,
+    ) -> ControlResult<Vec<Inserted>>;
+
+    /// One page of events, newest first, older than the cursor `after`.
+    async fn list_events(
+        &self,
+        filter: EventFilter,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> ControlResult<EventPage>;
+    async fn event(&self, id: EventId) -> ControlResult<EventDetail>;
+
+    async fn destinations(&self) -> ControlResult<Vec<DestinationView>>;
+    async fn destination(&self, id: &str) -> ControlResult<DestinationView>;
+
+    /// One attempt now, whatever the event's schedule; waits for its outcome.
+    async fn retry_now(&self, id: EventId) -> ControlResult<AttemptSummary>;
+    /// Stops the event's automatic retries.
+    async fn mute(&self, id: EventId) -> ControlResult<EventRecord>;
+    /// Restarts the event's automatic cycle.
+    async fn requeue(&self, id: EventId) -> ControlResult<EventRecord>;
+
+    /// How many events a bulk retry over `selection` would cover.
+    async fn count_selection(&self, selection: BulkSelection) -> ControlResult<u64>;
+    async fn start_bulk_retry(&self, selection: BulkSelection) -> ControlResult<JobProgress>;
+    async fn bulk_progress(&self, job: &str) -> ControlResult<JobProgress>;
+    async fn cancel_bulk(&self, job: &str) -> ControlResult<JobProgress>;
+
+    /// Applies a live edit; answers the destination as it now is.
+    async fn patch_destination(
+        &self,
+        id: &str,
+        patch: DestinationPatch,
+    ) -> ControlResult<DestinationView>;
+
+    async fn pause(&self, id: &str) -> ControlResult<DestinationView> {
+        let patch = DestinationPatch {
+            paused: Some(true),
+            ..DestinationPatch::default()
+        };
+        self.patch_destination(id, patch).await
+    }
+
+    async fn resume(&self, id: &str) -> ControlResult<DestinationView> {
+        let patch = DestinationPatch {
+            paused: Some(false),
+            ..DestinationPatch::default()
+        };
+        self.patch_destination(id, patch).await
+    }
+
+    async fn enable(&self, id: &str) -> ControlResult<DestinationView> {
+        let patch = DestinationPatch {
+            enabled: Some(true),
+            ..DestinationPatch::default()
+        };
+        self.patch_destination(id, patch).await
+    }
+
+    /// Counts by state for every destination.
+    async fn counts(&self) -> ControlResult<BTreeMap<String, StateCounts>>;
+    /// The Prometheus text of `/metrics`.
+    async fn metrics_text(&self) -> ControlResult<String>;
+    async fn totals(&self) -> ControlResult<Totals>;
+
+    /// The time as hookwatch sees it (its clock, which tests may drive).
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+
+    /// Changes from now on. Ends when hookwatch stops.
+    fn subscribe(&self) -> BoxStream<'static, Notification>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventState, TransitionKind};
+
+    #[test]
+    fn a_refusal_keeps_its_words_and_its_source_in_process() {
+        let refusal = TransitionError {
+            id: ulid::Ulid::nil(),
+            state: EventState::Delivered,
+            kind: TransitionKind::Muted,
+        };
+        let error = ControlError::from(EngineError::Refused(refusal.clone()));
+        assert_eq!(error.code(), "refused");
+        assert_eq!(error.to_string(), refusal.to_string());
+        let source = std::error::Error::source(&error).expect("the refusal is the source");
+        assert_eq!(source.to_string(), refusal.to_string());
+    }
+
+    #[test]
+    fn the_code_is_the_serialised_tag() {
+        let errors = [
+            ControlError::UnknownJob { id: "j".into() },
+            ControlError::invalid("url", "is not a URL"),
+            ControlError::ShuttingDown,
+        ];
+        for error in errors {
+            let value = serde_json::to_value(&error).unwrap();
+            assert_eq!(value["code"], error.code());
+        }
+    }
+}
