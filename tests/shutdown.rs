@@ -110,6 +110,82 @@ async fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
     assert_eq!(std::fs::read_to_string(&store).unwrap(), "not a database");
 }
 
+/// The engine on a manual clock over a store in `dir`, with one destination.
+fn start_engine(dir: &std::path::Path, receiver: &Receiver) -> hookwatch::engine::Engine {
+    let config = TestConfig::new()
+        .destination(Dest::new("a", &receiver.url()))
+        .parse(&dir.join("store.redb"));
+    hookwatch::engine::Engine::start(&config, hookwatch::clock::ManualClock::new(epoch())).unwrap()
+}
+
+async fn ingest_one(engine: &hookwatch::engine::Engine) -> hookwatch::model::EventId {
+    let request = hookwatch::engine::IngestRequest {
+        topic: Some("test.event".into()),
+        content_type: Some("application/json".into()),
+        payload: bytes::Bytes::from_static(b"{}"),
+        idempotency_key: None,
+    };
+    engine.ingest("a", request).await.unwrap().id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_returns_once_every_task_is_joined_and_the_attempt_recorded() {
+    let receiver = Receiver::start_with(Reply::status(200).after(Duration::from_millis(300))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start_engine(dir.path(), &receiver);
+    // The dispatcher and housekeeping run on the engine's tracker.
+    assert!(
+        engine.tasks_running() >= 2,
+        "{} tasks",
+        engine.tasks_running()
+    );
+    let id = ingest_one(&engine).await;
+    receiver.wait_for_hits(1).await;
+
+    assert!(
+        engine.shutdown(Duration::from_secs(10)).await,
+        "every task ends within the grace"
+    );
+    assert_eq!(
+        engine.tasks_running(),
+        0,
+        "shutdown returned with tasks left"
+    );
+    drop(engine);
+
+    // The attempt that was in flight was recorded before the store closed.
+    let reopened = start_engine(dir.path(), &receiver);
+    let detail = reopened.get_event(id).unwrap();
+    assert_eq!(detail.event.state, hookwatch::model::EventState::Delivered);
+    assert_eq!(detail.attempts.len(), 1);
+    assert!(reopened.shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_past_the_grace_for_a_late_attempt() {
+    let receiver = Receiver::start_with(Reply::status(200).after(Duration::from_secs(2))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start_engine(dir.path(), &receiver);
+    ingest_one(&engine).await;
+    receiver.wait_for_hits(1).await;
+
+    let stopping = Instant::now();
+    assert!(
+        !engine.shutdown(Duration::from_millis(100)).await,
+        "the attempt cannot finish within 100 ms"
+    );
+    assert!(
+        stopping.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        stopping.elapsed()
+    );
+    assert!(engine.tasks_running() >= 1, "the attempt still runs");
+    // It ends by itself (its outcome is not recorded into the closed store, so
+    // the event stays owed: see the SIGTERM test above for the redelivery).
+    wait_until("the late attempt to end", || engine.tasks_running() == 0).await;
+    assert_eq!(receiver.count(), 1, "no attempt started after the shutdown");
+}
+
 /// reqwest here has no `json` feature; read the body as JSON by hand.
 trait JsonValue {
     async fn json_value(self) -> serde_json::Value;
