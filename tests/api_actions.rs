@@ -244,3 +244,43 @@ fn example_configs_in_assets_are_valid() {
     }
     assert_eq!(checked, 3, "one example per retry style");
 }
+
+#[tokio::test]
+async fn engine_errors_carry_a_code_from_which_the_variant_is_rebuilt() {
+    use hookwatch::control::ControlError;
+    let receiver = Receiver::start().await;
+    let api = Api::start(&receiver.url()).await;
+    let missing = "01J00000000000000000000000";
+    let (status, body) = api
+        .send(reqwest::Method::GET, &format!("/v1/events/{missing}"), None)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "unknown_event", "{body}");
+    let status = reqwest::StatusCode::from_u16(status).unwrap();
+    match hookwatch::api::control_error_from(status, &body) {
+        Some(ControlError::UnknownEvent { id }) => assert_eq!(id, missing),
+        other => panic!("rebuilt {other:?} from {body}"),
+    }
+
+    let (status, body) = api
+        .send(
+            reqwest::Method::PATCH,
+            "/v1/destinations/orders",
+            Some(json!({"concurrency": 0})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let status = reqwest::StatusCode::from_u16(status).unwrap();
+    match hookwatch::api::control_error_from(status, &body) {
+        Some(ControlError::Invalid { field, .. }) => assert_eq!(field, "concurrency"),
+        other => panic!("rebuilt {other:?} from {body}"),
+    }
+
+    // A request the API refuses by itself has a code but is no engine error.
+    let (status, body) = api
+        .send(reqwest::Method::GET, "/v1/events?limit=x", None)
+        .await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")));
+    let status = reqwest::StatusCode::from_u16(status).unwrap();
+    assert!(hookwatch::api::control_error_from(status, &body).is_none());
+}
