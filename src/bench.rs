@@ -764,13 +764,13 @@ async fn build_store(
         }
         store
             .write(move |tables| {
-                for (id, due_at, body) in batch {
+                for &(id, due_at, ref body) in &batch {
                     tables.insert_event(NewEvent {
                         id,
                         destination: "bench-0".into(),
                         topic: "bench".into(),
                         content_type: Some("application/json".into()),
-                        payload: body,
+                        payload: body.clone(),
                         idempotency_key: None,
                         created_at: now,
                     })?;
@@ -929,7 +929,7 @@ async fn shift_due_times(
         let chunk = chunk.to_vec();
         store
             .write(move |tables| {
-                for id in chunk {
+                for &id in &chunk {
                     // Another failed retry, rescheduling the event `shift` earlier.
                     let Some(record) = tables.event(id)? else {
                         continue;
