@@ -678,11 +678,14 @@ async fn a_transition_that_meets_an_undecodable_record_moves_it_aside() {
         .is_empty());
 }
 
+/// How each test job ended, by its number.
+type JobResults = Arc<std::sync::Mutex<Vec<(usize, Result<(), String>)>>>;
+
 /// A job for [`apply_group`] that inserts one event, or fails on its own, and
 /// reports how it ended.
 fn test_job(
     event: Option<NewEvent>,
-    results: &Arc<std::sync::Mutex<Vec<(usize, Result<(), String>)>>>,
+    results: &JobResults,
     n: usize,
 ) -> Job {
     let results = results.clone();
