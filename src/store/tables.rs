@@ -207,8 +207,17 @@ impl<'txn> Tables<'txn> {
                 .map_err(write_err)?;
         }
         if applied.changed {
-            self.index(&before, false)?;
-            self.index(&after, true)?;
+            if before.state == after.state {
+                // Same state (a retry rescheduled, say): only the due entry can
+                // have moved; the state indexes and counts stay as they are.
+                if due_ms(&before) != due_ms(&after) {
+                    self.index_due(&before, false)?;
+                    self.index_due(&after, true)?;
+                }
+            } else {
+                self.index(&before, false)?;
+                self.index(&after, true)?;
+            }
             self.events
                 .insert(id.0, super::codec::encode_event(&after).as_slice())
                 .map_err(write_err)?;
@@ -222,19 +231,9 @@ impl<'txn> Tables<'txn> {
     /// Adds (`add = true`) or removes a record's entries in the due index, the
     /// state index and the counts.
     fn index(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        self.index_due(record, add)?;
         let dest = record.destination.as_str();
         let state_key = (dest, record.state.code(), record.id.0);
-        if let Some(due_at) = record
-            .next_attempt_at
-            .filter(|_| record.state.awaits_delivery())
-        {
-            let due_key = (dest, due_at.timestamp_millis(), record.id.0);
-            if add {
-                self.due.insert(due_key, ()).map_err(write_err)?;
-            } else {
-                self.due.remove(due_key).map_err(write_err)?;
-            }
-        }
         let by_state_key = (record.state.code(), record.id.0);
         let by_topic_key = (record.topic.as_str(), record.state.code(), record.id.0);
         if add {
@@ -265,6 +264,19 @@ impl<'txn> Tables<'txn> {
             current.saturating_sub(1)
         };
         self.counts.insert(count_key, next).map_err(write_err)?;
+        Ok(())
+    }
+
+    /// Adds or removes a record's entry in the due index, if it has one.
+    fn index_due(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        if let Some(due_ms) = due_ms(record) {
+            let due_key = (record.destination.as_str(), due_ms, record.id.0);
+            if add {
+                self.due.insert(due_key, ()).map_err(write_err)?;
+            } else {
+                self.due.remove(due_key).map_err(write_err)?;
+            }
+        }
         Ok(())
     }
 
@@ -507,4 +519,13 @@ impl<'txn> Tables<'txn> {
             .map_err(write_err)?;
         Ok(doomed.len())
     }
+}
+
+/// Where a record sits in the due index: its next attempt time, if its state
+/// awaits delivery.
+fn due_ms(record: &EventRecord) -> Option<i64> {
+    record
+        .next_attempt_at
+        .filter(|_| record.state.awaits_delivery())
+        .map(|at| at.timestamp_millis())
 }

@@ -115,6 +115,21 @@ async fn update_moves_due_entry_and_counts_with_the_record() {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].n, 1);
 
+    // Retrying again: same state, so only the due entry moves.
+    store
+        .transition(id, failed_attempt(Trigger::Automatic, at(120)))
+        .await
+        .unwrap();
+    assert!(store
+        .due("orders", at(119), 10, &HashSet::new())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.due("orders", at(120), 10, &HashSet::new()).unwrap(),
+        vec![id]
+    );
+    assert_eq!(store.counts("orders").unwrap().retrying, 1);
+
     store.transition(id, delivered_attempt()).await.unwrap();
     assert_eq!(store.next_due("orders", &HashSet::new()).unwrap(), None);
     assert_eq!(store.counts("orders").unwrap().delivered, 1);
@@ -457,6 +472,15 @@ async fn store_with(plan: &[EventPlan]) -> (tempfile::TempDir, Store, Vec<EventR
         }
     }
     store.transition_many(transitions).await.unwrap();
+    // Every other retrying event fails again: same state, a later due time.
+    let again: Vec<(EventId, EventTransition)> = ids
+        .iter()
+        .zip(plan)
+        .enumerate()
+        .filter(|(n, (_, &(_, _, fate)))| fate == 1 && n % 2 == 0)
+        .map(|(_, (id, _))| (*id, failed_attempt(Trigger::Automatic, at(20_000))))
+        .collect();
+    store.transition_many(again).await.unwrap();
     let all = ids
         .iter()
         .map(|id| store.get_event(*id).unwrap().unwrap())
