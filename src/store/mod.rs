@@ -874,7 +874,12 @@ impl Writer {
                     self.stats.writes.fetch_add(batch.len() as u64, Relaxed);
                     apply_group(db, &mut batch, &mut failed_alone)
                         .map(|moved| {
-                            self.stats.quarantined.fetch_add(moved, Relaxed);
+                            for record in &moved {
+                                record.report();
+                            }
+                            self.stats
+                                .quarantined
+                                .fetch_add(moved.len() as u64, Relaxed);
                         })
                         .map_err(Arc::new)
                 }
@@ -952,7 +957,7 @@ fn apply_group(
     db: &Database,
     batch: &mut Vec<Job>,
     failed_alone: &mut Vec<(Job, StoreError)>,
-) -> Result<u64, StoreError> {
+) -> Result<Vec<tables::Quarantined>, StoreError> {
     loop {
         let txn = db.begin_write().map_err(write_err)?;
         let mut own_failure = None;
@@ -970,7 +975,7 @@ fn apply_group(
                     break;
                 }
             }
-            quarantined = tables.quarantined();
+            quarantined = tables.take_quarantined();
         }
         let Some((at, error)) = own_failure else {
             txn.commit().map_err(write_err)?;
@@ -979,7 +984,7 @@ fn apply_group(
         txn.abort().map_err(write_err)?;
         failed_alone.push((batch.remove(at), error));
         if batch.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
     }
 }
@@ -1108,6 +1113,7 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
     loop {
         let txn = db.begin_write().map_err(write_err)?;
         let finished;
+        let moved;
         {
             let mut meta = txn.open_table(META).map_err(write_err)?;
             let after = meta
@@ -1117,6 +1123,7 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
             let mut tables = Tables::open(&txn)?;
             let (last, count) = tables.index_for_listing_after(after, LISTING_INDEX_CHUNK)?;
             indexed += count;
+            moved = tables.take_quarantined();
             match last {
                 Some(last) => {
                     meta.insert(LISTING_INDEXES_CURSOR, last.to_le_bytes().as_slice())
@@ -1132,6 +1139,9 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
             }
         }
         txn.commit().map_err(write_err)?;
+        for record in &moved {
+            record.report();
+        }
         if finished {
             break;
         }

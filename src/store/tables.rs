@@ -56,6 +56,23 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records always serialise")
 }
 
+/// An event record moved to quarantine, and the decoding error that sent it.
+pub(super) struct Quarantined {
+    pub id: EventId,
+    pub error: StoreError,
+}
+
+impl Quarantined {
+    /// The one report of a quarantined record, once its move is committed.
+    pub(super) fn report(&self) {
+        tracing::error!(
+            event = %self.id,
+            error = %self.error,
+            "event record does not decode; moved to quarantine with its raw bytes"
+        );
+    }
+}
+
 /// The open tables of one write transaction.
 pub struct Tables<'txn> {
     events: Table<'txn, u128, &'static [u8]>,
@@ -71,8 +88,9 @@ pub struct Tables<'txn> {
     by_topic_state: Table<'txn, (&'static str, u8, u128), ()>,
     topics: Table<'txn, &'static str, u64>,
     quarantine: Table<'txn, u128, (&'static [u8], &'static [u8])>,
-    /// Records this transaction moved to quarantine, counted once it commits.
-    quarantined: u64,
+    /// Records this transaction moved to quarantine, with why: logged and
+    /// counted once it commits (a group may run more than once).
+    quarantined: Vec<Quarantined>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -91,7 +109,7 @@ impl<'txn> Tables<'txn> {
             by_topic_state: txn.open_table(BY_TOPIC_STATE).map_err(write_err)?,
             topics: txn.open_table(TOPICS).map_err(write_err)?,
             quarantine: txn.open_table(QUARANTINE).map_err(write_err)?,
-            quarantined: 0,
+            quarantined: Vec::new(),
         })
     }
 
@@ -344,8 +362,8 @@ impl<'txn> Tables<'txn> {
         self.count_topic(&record.topic, true)
     }
 
-    pub(super) fn quarantined(&self) -> u64 {
-        self.quarantined
+    pub(super) fn take_quarantined(&mut self) -> Vec<Quarantined> {
+        std::mem::take(&mut self.quarantined)
     }
 
     /// Replaces an event's stored record bytes as they are, bypassing the
@@ -369,7 +387,6 @@ impl<'txn> Tables<'txn> {
             Ok(_) => return Ok(false),
             Err(e) => e,
         };
-        tracing::error!(event = %id, %error, "event record does not decode; moved to quarantine with its raw bytes");
         let payload = self
             .payloads
             .remove(id.0)
@@ -383,7 +400,7 @@ impl<'txn> Tables<'txn> {
         self.attempts
             .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, _| false)
             .map_err(write_err)?;
-        self.quarantined += 1;
+        self.quarantined.push(Quarantined { id, error });
         self.unindex_undecodable(id.0)
     }
 

@@ -584,6 +584,13 @@ async fn listing_indexes_follow_transitions_and_purge() {
 async fn a_store_written_before_the_listing_indexes_gets_them_on_open() {
     let plan: Vec<EventPlan> = (0..25).map(|n| (n % 3, n % 5, (n % 4) as u8)).collect();
     let (dir, store, all) = store_with(&plan).await;
+    // One record damaged on disk too: the index build moves it aside.
+    let victim = all[3].id;
+    store
+        .corrupt_record_for_test(victim, vec![2, 1])
+        .await
+        .unwrap();
+    let all: Vec<EventRecord> = all.into_iter().filter(|r| r.id != victim).collect();
     let path = store.path().to_path_buf();
     store.close().await;
     {
@@ -600,6 +607,7 @@ async fn a_store_written_before_the_listing_indexes_gets_them_on_open() {
         txn.commit().unwrap();
     }
     let store = Store::open(&path).unwrap();
+    assert_eq!(store.quarantined_total().unwrap(), 1);
     for filter in all_filters(&all) {
         check_listing(&store, &all, &filter, 5);
     }
@@ -707,11 +715,7 @@ type JobResults = Arc<std::sync::Mutex<Vec<(usize, Result<(), String>)>>>;
 
 /// A job for [`apply_group`] that inserts one event, or fails on its own, and
 /// reports how it ended.
-fn test_job(
-    event: Option<NewEvent>,
-    results: &JobResults,
-    n: usize,
-) -> Job {
+fn test_job(event: Option<NewEvent>, results: &JobResults, n: usize) -> Job {
     let results = results.clone();
     Job {
         run: Box::new(move |tables| match &event {
