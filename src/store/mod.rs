@@ -975,6 +975,9 @@ fn apply_group(
                     break;
                 }
             }
+            if own_failure.is_none() {
+                tables.flush_counts()?;
+            }
             quarantined = tables.take_quarantined();
         }
         let Some((at, error)) = own_failure else {
@@ -1123,6 +1126,7 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
             let mut tables = Tables::open(&txn)?;
             let (last, count) = tables.index_for_listing_after(after, LISTING_INDEX_CHUNK)?;
             indexed += count;
+            tables.flush_counts()?;
             moved = tables.take_quarantined();
             match last {
                 Some(last) => {

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// event id → [`EventRecord`] in the binary layout of `codec`
@@ -88,6 +89,10 @@ pub struct Tables<'txn> {
     by_topic_state: Table<'txn, (&'static str, u8, u128), ()>,
     topics: Table<'txn, &'static str, u64>,
     quarantine: Table<'txn, u128, (&'static [u8], &'static [u8])>,
+    /// Per-state count changes by destination, indexed by state code, and
+    /// per-topic count changes, not yet written (see [`Tables::flush_counts`]).
+    count_deltas: HashMap<String, [i64; EventState::ALL.len()]>,
+    topic_deltas: HashMap<String, i64>,
     /// Records this transaction moved to quarantine, with why: logged and
     /// counted once it commits (a group may run more than once).
     quarantined: Vec<Quarantined>,
@@ -109,6 +114,8 @@ impl<'txn> Tables<'txn> {
             by_topic_state: txn.open_table(BY_TOPIC_STATE).map_err(write_err)?,
             topics: txn.open_table(TOPICS).map_err(write_err)?,
             quarantine: txn.open_table(QUARANTINE).map_err(write_err)?,
+            count_deltas: HashMap::new(),
+            topic_deltas: HashMap::new(),
             quarantined: Vec::new(),
         })
     }
@@ -173,7 +180,7 @@ impl<'txn> Tables<'txn> {
             .insert((record.destination.as_str(), record.id.0), ())
             .map_err(write_err)?;
         self.index(&record, true)?;
-        self.count_topic(&record.topic, true)?;
+        self.count_topic(&record.topic, true);
         self.events
             .insert(record.id.0, super::codec::encode_event(&record).as_slice())
             .map_err(write_err)?;
@@ -269,19 +276,64 @@ impl<'txn> Tables<'txn> {
                 .remove(by_topic_key)
                 .map_err(write_err)?;
         }
-        let count_key = (dest, record.state.code());
-        let current = self
-            .counts
-            .get(count_key)
-            .map_err(write_err)?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        let next = if add {
-            current + 1
-        } else {
-            current.saturating_sub(1)
+        self.count_state(dest, record.state, if add { 1 } else { -1 });
+        Ok(())
+    }
+
+    /// Notes one more or one fewer event of `destination` in `state`; written
+    /// by [`Tables::flush_counts`].
+    fn count_state(&mut self, destination: &str, state: EventState, delta: i64) {
+        let slot = match self.count_deltas.get_mut(destination) {
+            Some(slot) => slot,
+            None => self
+                .count_deltas
+                .entry(destination.to_string())
+                .or_default(),
         };
-        self.counts.insert(count_key, next).map_err(write_err)?;
+        slot[state.code() as usize] += delta;
+    }
+
+    /// Writes the per-state and per-topic counts changed in this transaction,
+    /// once each: a group of many events touches every count once instead of
+    /// twice per event. Must run before the transaction commits, and before
+    /// anything reads those counts inside it.
+    pub(super) fn flush_counts(&mut self) -> Result<(), StoreError> {
+        for (destination, deltas) in std::mem::take(&mut self.count_deltas) {
+            for state in EventState::ALL {
+                let delta = deltas[state.code() as usize];
+                if delta == 0 {
+                    continue;
+                }
+                let key = (destination.as_str(), state.code());
+                let current = self
+                    .counts
+                    .get(key)
+                    .map_err(write_err)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                let next = (current as i64 + delta).max(0) as u64;
+                self.counts.insert(key, next).map_err(write_err)?;
+            }
+        }
+        for (topic, delta) in std::mem::take(&mut self.topic_deltas) {
+            if delta == 0 {
+                continue;
+            }
+            let current = self
+                .topics
+                .get(topic.as_str())
+                .map_err(write_err)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let next = current as i64 + delta;
+            if next <= 0 {
+                self.topics.remove(topic.as_str()).map_err(write_err)?;
+            } else {
+                self.topics
+                    .insert(topic.as_str(), next as u64)
+                    .map_err(write_err)?;
+            }
+        }
         Ok(())
     }
 
@@ -298,23 +350,16 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Counts one more (`add = true`) or one fewer event under `topic`; a topic
-    /// left with none is forgotten.
-    fn count_topic(&mut self, topic: &str, add: bool) -> Result<(), StoreError> {
-        let current = self
-            .topics
-            .get(topic)
-            .map_err(write_err)?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        if add {
-            self.topics.insert(topic, current + 1).map_err(write_err)?;
-        } else if current <= 1 {
-            self.topics.remove(topic).map_err(write_err)?;
-        } else {
-            self.topics.insert(topic, current - 1).map_err(write_err)?;
+    /// Notes one more (`add = true`) or one fewer event under `topic`; a topic
+    /// left with none is forgotten when the counts are flushed.
+    fn count_topic(&mut self, topic: &str, add: bool) {
+        let delta = if add { 1 } else { -1 };
+        match self.topic_deltas.get_mut(topic) {
+            Some(slot) => *slot += delta,
+            None => {
+                self.topic_deltas.insert(topic.to_string(), delta);
+            }
         }
-        Ok(())
     }
 
     /// Adds the listing indexes of up to `limit` events after `after` (in id
@@ -359,7 +404,8 @@ impl<'txn> Tables<'txn> {
                 (),
             )
             .map_err(write_err)?;
-        self.count_topic(&record.topic, true)
+        self.count_topic(&record.topic, true);
+        Ok(())
     }
 
     pub(super) fn take_quarantined(&mut self) -> Vec<Quarantined> {
@@ -409,6 +455,8 @@ impl<'txn> Tables<'txn> {
     /// destination and topic the store knows is tried. Slow, and only for the
     /// rare quarantined record.
     fn unindex_undecodable(&mut self, id: u128) -> Result<bool, StoreError> {
+        // The destinations and topics are read from the count tables.
+        self.flush_counts()?;
         let mut destinations: Vec<String> = Vec::new();
         for entry in self.counts.iter().map_err(write_err)? {
             let (key, _) = entry.map_err(write_err)?;
@@ -428,16 +476,7 @@ impl<'txn> Tables<'txn> {
                     .map_err(write_err)?
                     .is_some();
                 if removed {
-                    let count_key = (dest.as_str(), state.code());
-                    let current = self
-                        .counts
-                        .get(count_key)
-                        .map_err(write_err)?
-                        .map(|v| v.value())
-                        .unwrap_or(0);
-                    self.counts
-                        .insert(count_key, current.saturating_sub(1))
-                        .map_err(write_err)?;
+                    self.count_state(dest, state, -1);
                 }
             }
             let mut due_keys = Vec::new();
@@ -478,7 +517,7 @@ impl<'txn> Tables<'txn> {
                     .is_some();
             }
             if found {
-                self.count_topic(topic, false)?;
+                self.count_topic(topic, false);
             }
         }
         Ok(true)
@@ -520,7 +559,7 @@ impl<'txn> Tables<'txn> {
         }
         for record in &doomed {
             self.index(record, false)?;
-            self.count_topic(&record.topic, false)?;
+            self.count_topic(&record.topic, false);
             self.events.remove(record.id.0).map_err(write_err)?;
             self.payloads.remove(record.id.0).map_err(write_err)?;
             self.by_dest
