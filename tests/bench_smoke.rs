@@ -108,3 +108,30 @@ fn tui_scenario_times_frames_over_a_stored_backlog() {
         "{report}"
     );
 }
+
+#[test]
+fn listing_scenario_times_first_pages_under_load() {
+    let report = bench(&[
+        "--scenario",
+        "listing",
+        "--backlog-events",
+        "3000",
+        "--events",
+        "400",
+        "--rate",
+        "400",
+        "--concurrency",
+        "8",
+    ]);
+    assert_eq!(report["stored_events"], 3000, "{report}");
+    assert_eq!(report["failed_events"], 300, "{report}");
+    assert!(report["samples"].as_u64().unwrap() > 0, "{report}");
+    for listing in ["state_failed_ms", "topic_glob_ms"] {
+        for field in ["p50", "p99", "max"] {
+            assert!(
+                report[listing][field].as_f64().unwrap() > 0.0,
+                "{listing}.{field} in {report}"
+            );
+        }
+    }
+}

@@ -69,6 +69,12 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "hookwatch_store_quarantined_total",
+            "Event records moved to quarantine because they do not decode.",
+            store.quarantined.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
             "hookwatch_events_ingested_total",
             "Events accepted by the ingestion API.",
             self.ingested.load(Ordering::Relaxed),

@@ -132,7 +132,7 @@ pub(super) fn decode_event(bytes: &[u8]) -> Result<EventRecord, StoreError> {
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Read(format!("corrupt event record: {what}"))
+    StoreError::CorruptEvent(what.to_string())
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {

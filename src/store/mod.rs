@@ -16,7 +16,7 @@ use crate::model::{
     EventTransition, StateCounts, TransitionError,
 };
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadableDatabase, ReadableTableMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -35,7 +35,7 @@ const MAX_GROUP: usize = 2048;
 /// A repeat `Idempotency-Key` is a duplicate only within this window.
 pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path} is not a hookwatch store (refusing to touch it): {detail}")]
     Foreign { path: PathBuf, detail: String },
@@ -50,21 +50,59 @@ pub enum StoreError {
     #[error("cannot open store {path}: {detail}")]
     Open { path: PathBuf, detail: String },
     #[error("store write failed: {0}")]
-    Write(String),
+    Write(#[source] redb::Error),
     #[error("store read failed: {0}")]
-    Read(String),
+    Read(#[source] redb::Error),
+    /// An event record whose bytes do not decode (see [`codec`]).
+    #[error("corrupt event record: {0}")]
+    CorruptEvent(String),
+    /// A JSON record (attempt, destination state) that does not decode.
+    #[error("corrupt {what} record: {source}")]
+    CorruptJson {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The group commit that carried this write failed; the failure is shared
+    /// by every write in the group.
+    #[error("the commit carrying this write failed: {0}")]
+    CommitFailed(#[source] Arc<StoreError>),
     #[error("the store is shut down")]
     Closed,
     #[error("the store is unavailable after a failed write (disk full?); retrying every second")]
     Unavailable,
 }
 
-fn write_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Write(e.to_string())
+impl StoreError {
+    /// True when the storage itself failed (I/O, a poisoned transaction, a
+    /// corrupt file): the database must be taken out of service and reopened.
+    /// Anything else a write job returns is that job's own failure.
+    fn is_storage_failure(&self) -> bool {
+        match self {
+            StoreError::Write(e) | StoreError::Read(e) => matches!(
+                e,
+                redb::Error::Io(_)
+                    | redb::Error::Backend(_)
+                    | redb::Error::PreviousIo
+                    | redb::Error::Corrupted(_)
+                    | redb::Error::DatabaseClosed
+                    | redb::Error::LockPoisoned(_)
+                    | redb::Error::TransactionPoisoned
+                    | redb::Error::Unsupported
+            ),
+            StoreError::CommitFailed(inner) => inner.is_storage_failure(),
+            StoreError::Unavailable | StoreError::Closed => true,
+            _ => false,
+        }
+    }
 }
 
-fn read_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Read(e.to_string())
+fn write_err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Write(e.into())
+}
+
+fn read_err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Read(e.into())
 }
 
 /// A new event for [`Store::insert_events`].
@@ -103,13 +141,15 @@ pub struct Inserted {
 }
 
 /// One request to the writer: `run` applies it inside the shared transaction,
-/// `finish` tells its waiter how the commit that carried it ended.
+/// `finish` tells its waiter how the commit that carried it ended. `run` may be
+/// called more than once: when another job of the group fails on its own, the
+/// group's transaction is abandoned and the remaining jobs run again without it.
 struct Job {
     run: ApplyFn,
     finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
 }
 
-type ApplyFn = Box<dyn FnOnce(&mut Tables<'_>) -> Result<(), StoreError> + Send>;
+type ApplyFn = Box<dyn FnMut(&mut Tables<'_>) -> Result<(), StoreError> + Send>;
 
 #[derive(Clone)]
 pub struct Store {
@@ -126,6 +166,8 @@ struct StoreInner {
     jobs: mpsc::UnboundedSender<Job>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     stats: Arc<CommitStats>,
+    /// Events whose record did not decode, queued to be moved to quarantine.
+    quarantine_pending: Arc<std::sync::Mutex<HashSet<EventId>>>,
 }
 
 impl Store {
@@ -181,6 +223,14 @@ impl Store {
             last_reopen: None,
         };
         let stats = writer.stats.clone();
+        {
+            let txn = db_for_count(&db)?;
+            let quarantine = txn.open_table(QUARANTINE).map_err(read_err)?;
+            stats.quarantined.store(
+                quarantine.len().map_err(read_err)?,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         let writer = std::thread::Builder::new()
             .name("hookwatch-store-writer".into())
             .spawn(move || writer.run(queue))
@@ -192,6 +242,7 @@ impl Store {
                 jobs,
                 writer: std::sync::Mutex::new(Some(writer)),
                 stats,
+                quarantine_pending: Arc::default(),
             }),
         })
     }
@@ -230,12 +281,16 @@ impl Store {
     }
 
     /// Runs `change` inside the next group commit and returns its result once that
-    /// commit is durable. `change` must only fail for storage errors: a failure
-    /// aborts the whole group, so it must not be used for "not found"-style answers.
-    pub async fn write<R, F>(&self, change: F) -> Result<R, StoreError>
+    /// commit is durable. `change` may run more than once (each time in a fresh
+    /// transaction) when another write of its group fails on its own, so it must
+    /// not consume what it captures. Its own failure (a record that does not
+    /// decode, say) fails this write alone; a storage failure fails the group and
+    /// takes the database out of service until it is reopened. A failure aborts
+    /// the change, so it must not be used for "not found"-style answers.
+    pub async fn write<R, F>(&self, mut change: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
+        F: FnMut(&mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
     {
         let (done, result) = oneshot::channel();
         let slot = Arc::new(std::sync::Mutex::new(None));
@@ -248,9 +303,9 @@ impl Store {
             }),
             finish: Box::new(move |committed| {
                 let value = slot.lock().expect("result slot").take();
-                let answer = committed.and_then(|()| {
-                    value.ok_or_else(|| StoreError::Write("the change was not applied".into()))
-                });
+                // A committed job ran to completion in the committed transaction,
+                // which filled the slot.
+                let answer = committed.map(|()| value.expect("a committed change left its result"));
                 let _ = done.send(answer);
             }),
         };
@@ -263,8 +318,8 @@ impl Store {
     pub async fn insert_events(&self, events: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError> {
         self.write(move |tables| {
             events
-                .into_iter()
-                .map(|event| tables.insert_event(event))
+                .iter()
+                .map(|event| tables.insert_event(event.clone()))
                 .collect()
         })
         .await
@@ -276,7 +331,7 @@ impl Store {
         id: EventId,
         transition: EventTransition,
     ) -> Result<Transitioned, StoreError> {
-        self.write(move |tables| tables.transition(id, transition))
+        self.write(move |tables| tables.transition(id, transition.clone()))
             .await
     }
 
@@ -288,8 +343,8 @@ impl Store {
     ) -> Result<Vec<Transitioned>, StoreError> {
         self.write(move |tables| {
             transitions
-                .into_iter()
-                .map(|(id, transition)| tables.transition(id, transition))
+                .iter()
+                .map(|(id, transition)| tables.transition(*id, transition.clone()))
                 .collect()
         })
         .await
@@ -332,9 +387,7 @@ impl Store {
         let txn = self.read()?;
         let events = txn.open_table(EVENTS).map_err(read_err)?;
         let found = events.get(id.0).map_err(read_err)?;
-        found
-            .map(|raw| codec::decode_event(raw.value()))
-            .transpose()
+        Ok(found.and_then(|raw| self.decode_or_quarantine(id.0, raw.value())))
     }
 
     /// The record and the payload in one read, for an attempt.
@@ -347,7 +400,9 @@ impl Store {
         let Some(raw) = events.get(id.0).map_err(read_err)? else {
             return Ok(None);
         };
-        let record = codec::decode_event(raw.value())?;
+        let Some(record) = self.decode_or_quarantine(id.0, raw.value()) else {
+            return Ok(None);
+        };
         let payloads = txn.open_table(PAYLOADS).map_err(read_err)?;
         let payload = payloads
             .get(id.0)
@@ -373,13 +428,17 @@ impl Store {
         range
             .map(|entry| {
                 let (_, raw) = entry.map_err(read_err)?;
-                decode(raw.value())
+                decode("attempt", raw.value())
             })
             .collect()
     }
 
     /// Newest first, `limit` at most, strictly older than `before` when given. Uses
-    /// the narrowest index the filter allows.
+    /// the narrowest index the filter allows: a destination's (with its state),
+    /// else the topic index (the glob matched against the distinct topics, their
+    /// ranges merged newest first), else the state index; only a listing without
+    /// any of these filters walks the events table, and it keeps every record it
+    /// reads. A record that does not decode is skipped and moved aside.
     pub fn list_events(
         &self,
         filter: &EventFilter,
@@ -401,6 +460,12 @@ impl Store {
             .topic
             .as_deref()
             .map(|topic| crate::model::TopicPattern::new(topic).ok());
+        let fetch = |id: u128| -> Result<Option<EventRecord>, StoreError> {
+            Ok(match events.get(id).map_err(read_err)? {
+                Some(raw) => self.decode_or_quarantine(id, raw.value()),
+                None => None,
+            })
+        };
         let mut take = |record: EventRecord| -> bool {
             if filter.state.is_some_and(|s| s != record.state) {
                 return true;
@@ -423,8 +488,8 @@ impl Store {
         if limit == 0 || upper <= lower {
             return Ok(out);
         }
-        match (&filter.destination, filter.state) {
-            (Some(dest), Some(state)) => {
+        match (&filter.destination, filter.state, &topic_pattern) {
+            (Some(dest), Some(state), _) => {
                 let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
                 let range = index
                     .range(
@@ -433,38 +498,171 @@ impl Store {
                     .map_err(read_err)?;
                 for entry in range.rev() {
                     let (key, _) = entry.map_err(read_err)?;
-                    let id = key.value().2;
-                    if let Some(raw) = events.get(id).map_err(read_err)? {
-                        if !take(codec::decode_event(raw.value())?) {
+                    if let Some(record) = fetch(key.value().2)? {
+                        if !take(record) {
                             break;
                         }
                     }
                 }
             }
-            (Some(dest), None) => {
+            (Some(dest), None, _) => {
                 let index = txn.open_table(BY_DEST).map_err(read_err)?;
                 let range = index
                     .range((dest.as_str(), lower)..(dest.as_str(), upper))
                     .map_err(read_err)?;
                 for entry in range.rev() {
                     let (key, _) = entry.map_err(read_err)?;
-                    if let Some(raw) = events.get(key.value().1).map_err(read_err)? {
-                        if !take(codec::decode_event(raw.value())?) {
+                    if let Some(record) = fetch(key.value().1)? {
+                        if !take(record) {
                             break;
                         }
                     }
                 }
             }
-            (None, _) => {
+            (None, state, Some(pattern)) => {
+                let Some(pattern) = pattern else {
+                    return Ok(out);
+                };
+                let topic = filter.topic.as_deref().unwrap_or_default();
+                let topics = self.topics_matching(&txn, topic, pattern)?;
+                let states: Vec<u8> = match state {
+                    Some(state) => vec![state.code()],
+                    None => EventState::ALL.iter().map(|s| s.code()).collect(),
+                };
+                let index = txn.open_table(BY_TOPIC_STATE).map_err(read_err)?;
+                let mut ranges = Vec::with_capacity(topics.len() * states.len());
+                for topic in &topics {
+                    for &code in &states {
+                        let range = index
+                            .range((topic.as_str(), code, lower)..(topic.as_str(), code, upper))
+                            .map_err(read_err)?;
+                        ranges.push(range.rev());
+                    }
+                }
+                // Each range runs newest first; the heap holds each one's next
+                // id, so popping the largest merges them newest first.
+                let mut heads = std::collections::BinaryHeap::with_capacity(ranges.len());
+                for (at, range) in ranges.iter_mut().enumerate() {
+                    if let Some(entry) = range.next() {
+                        heads.push((entry.map_err(read_err)?.0.value().2, at));
+                    }
+                }
+                while let Some((id, at)) = heads.pop() {
+                    if let Some(record) = fetch(id)? {
+                        if !take(record) {
+                            break;
+                        }
+                    }
+                    if let Some(entry) = ranges[at].next() {
+                        heads.push((entry.map_err(read_err)?.0.value().2, at));
+                    }
+                }
+            }
+            (None, Some(state), None) => {
+                let index = txn.open_table(BY_STATE).map_err(read_err)?;
+                let range = index
+                    .range((state.code(), lower)..(state.code(), upper))
+                    .map_err(read_err)?;
+                for entry in range.rev() {
+                    let (key, _) = entry.map_err(read_err)?;
+                    if let Some(record) = fetch(key.value().1)? {
+                        if !take(record) {
+                            break;
+                        }
+                    }
+                }
+            }
+            (None, None, None) => {
                 for entry in events.range(lower..upper).map_err(read_err)?.rev() {
-                    let (_, raw) = entry.map_err(read_err)?;
-                    if !take(codec::decode_event(raw.value())?) {
-                        break;
+                    let (key, raw) = entry.map_err(read_err)?;
+                    if let Some(record) = self.decode_or_quarantine(key.value(), raw.value()) {
+                        if !take(record) {
+                            break;
+                        }
                     }
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The stored topics `pattern` matches, found by range-scanning the distinct
+    /// topics from the glob's literal prefix (what comes before its first `*`
+    /// or `?`).
+    fn topics_matching(
+        &self,
+        txn: &redb::ReadTransaction,
+        glob: &str,
+        pattern: &crate::model::TopicPattern,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = glob.split(['*', '?']).next().unwrap_or_default();
+        let topics = txn.open_table(TOPICS).map_err(read_err)?;
+        let mut out = Vec::new();
+        for entry in topics.range(prefix..).map_err(read_err)? {
+            let (key, _) = entry.map_err(read_err)?;
+            let topic = key.value();
+            if !topic.starts_with(prefix) {
+                break;
+            }
+            if pattern.matches(topic) {
+                out.push(topic.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes an event record read outside the writer. One that does not
+    /// decode is handed to the writer to be moved aside and reads as absent, so
+    /// that a dispatcher or a listing carries on without it.
+    fn decode_or_quarantine(&self, id: u128, raw: &[u8]) -> Option<EventRecord> {
+        match codec::decode_event(raw) {
+            Ok(record) => Some(record),
+            Err(_) => {
+                self.quarantine_later(ulid::Ulid(id));
+                None
+            }
+        }
+    }
+
+    /// Queues the move of an undecodable record to quarantine, once per id
+    /// while the move is pending (the writer logs it when it happens).
+    fn quarantine_later(&self, id: EventId) {
+        let pending = self.inner.quarantine_pending.clone();
+        if !pending.lock().expect("quarantine lock").insert(id) {
+            return;
+        }
+        let job = Job {
+            run: Box::new(move |tables| tables.quarantine(id).map(drop)),
+            finish: Box::new(move |_| {
+                pending.lock().expect("quarantine lock").remove(&id);
+            }),
+        };
+        if self.inner.jobs.send(job).is_err() {
+            self.inner
+                .quarantine_pending
+                .lock()
+                .expect("quarantine lock")
+                .remove(&id);
+        }
+    }
+
+    /// How many records were moved to quarantine, ever (they stay there).
+    pub fn quarantined_total(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let quarantine = txn.open_table(QUARANTINE).map_err(read_err)?;
+        quarantine.len().map_err(read_err)
+    }
+
+    /// Overwrites an event's stored record with `bytes`, as a damaged disk
+    /// might: for tests of what happens to a record that does not decode.
+    #[doc(hidden)]
+    pub async fn corrupt_record_for_test(
+        &self,
+        id: EventId,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tables| tables.overwrite_record(id, &bytes))
+            .await
     }
 
     /// Events of `destination` due at or before `now`, earliest first, skipping the
@@ -484,13 +682,19 @@ impl Store {
             )
             .map_err(read_err)?;
         let mut out = Vec::new();
+        let quarantine_pending = self
+            .inner
+            .quarantine_pending
+            .lock()
+            .expect("quarantine lock");
         for entry in range {
             if out.len() >= limit {
                 break;
             }
             let (key, _) = entry.map_err(read_err)?;
             let id = ulid::Ulid(key.value().2);
-            if !in_flight.contains(&id) {
+            // An event on its way to quarantine is not claimed again meanwhile.
+            if !in_flight.contains(&id) && !quarantine_pending.contains(&id) {
                 out.push(id);
             }
         }
@@ -557,7 +761,9 @@ impl Store {
         let txn = self.read()?;
         let table = txn.open_table(RUNTIME).map_err(read_err)?;
         let found = table.get(destination).map_err(read_err)?;
-        found.map(|raw| decode(raw.value())).transpose()
+        found
+            .map(|raw| decode("destination state", raw.value()))
+            .transpose()
     }
 
     pub fn event_count(&self) -> Result<u64, StoreError> {
@@ -573,6 +779,15 @@ impl Store {
     }
 }
 
+fn db_for_count(slot: &DbSlot) -> Result<redb::ReadTransaction, StoreError> {
+    let db = slot
+        .read()
+        .expect("store slot lock")
+        .clone()
+        .ok_or(StoreError::Unavailable)?;
+    db.begin_read().map_err(read_err)
+}
+
 /// The smallest ULID of the millisecond `t`: ULIDs carry their creation time in
 /// their top 48 bits, so time ranges are id ranges.
 pub fn ulid_floor(t: DateTime<Utc>) -> u128 {
@@ -586,6 +801,11 @@ pub fn ulid_floor(t: DateTime<Utc>) -> u128 {
 pub struct CommitStats {
     pub commits: std::sync::atomic::AtomicU64,
     pub writes: std::sync::atomic::AtomicU64,
+    /// Times the database was reopened after a storage failure.
+    pub reopens: std::sync::atomic::AtomicU64,
+    /// Event records in quarantine (moved aside because they do not decode),
+    /// ever: the quarantine table's size at open plus those moved since.
+    pub quarantined: std::sync::atomic::AtomicU64,
 }
 
 /// The writer thread's state.
@@ -647,20 +867,41 @@ impl Writer {
                 Some(db) => Some(db),
                 None => self.reopen(),
             };
+            let mut failed_alone = Vec::new();
             let outcome = match &db {
                 Some(db) => {
                     self.stats.commits.fetch_add(1, Relaxed);
                     self.stats.writes.fetch_add(batch.len() as u64, Relaxed);
-                    apply_group(db, &mut batch)
+                    apply_group(db, &mut batch, &mut failed_alone)
+                        .map(|moved| {
+                            for record in &moved {
+                                record.report();
+                            }
+                            self.stats
+                                .quarantined
+                                .fetch_add(moved.len() as u64, Relaxed);
+                        })
+                        .map_err(Arc::new)
                 }
-                None => Err(StoreError::Unavailable),
+                None => Err(Arc::new(StoreError::Unavailable)),
             };
             drop(db);
+            for (job, error) in failed_alone {
+                tracing::warn!(%error, "a store write failed on its own; the rest of its group went on");
+                (job.finish)(Err(error));
+            }
             if let Err(e) = &outcome {
                 tracing::error!(error = %e, "store commit failed; nothing in it was acknowledged");
             }
             for job in batch.drain(..) {
-                (job.finish)(outcome.clone());
+                let result = match &outcome {
+                    Ok(()) => Ok(()),
+                    Err(e) if matches!(**e, StoreError::Unavailable) => {
+                        Err(StoreError::Unavailable)
+                    }
+                    Err(e) => Err(StoreError::CommitFailed(e.clone())),
+                };
+                (job.finish)(result);
             }
             last_commit_at = std::time::Instant::now();
             if outcome.is_err() {
@@ -688,6 +929,9 @@ impl Writer {
         self.last_reopen = Some(std::time::Instant::now());
         match open_database(&self.path) {
             Ok(db) => {
+                self.stats
+                    .reopens
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(store = %self.path.display(), "store reopened after a write failure");
                 let db = Arc::new(db);
                 *self.slot.write().expect("store slot lock") = Some(db.clone());
@@ -701,23 +945,51 @@ impl Writer {
     }
 }
 
-/// Applies every job of the group in one transaction and commits it durably. Any
-/// failure abandons the whole group, so no waiter is told "stored" for a change
+/// Applies every job of the group in one transaction and commits it durably.
+///
+/// A job that fails on its own (a record that does not decode, say) is taken
+/// out of the group into `failed_alone` with its error, and the rest of the
+/// group runs again in a fresh transaction: one bad write must not fail its
+/// neighbours nor take the store out of service. A storage failure (or a failed
+/// commit) abandons the whole group, so no waiter is told "stored" for a change
 /// that is not on disk.
-fn apply_group(db: &Database, batch: &mut [Job]) -> Result<(), StoreError> {
-    let txn = db.begin_write().map_err(write_err)?;
-    {
-        let mut tables = Tables::open(&txn)?;
-        for job in batch.iter_mut() {
-            let run = std::mem::replace(&mut job.run, Box::new(|_| Ok(())));
-            if let Err(e) = run(&mut tables) {
-                drop(tables);
-                let _ = txn.abort();
-                return Err(e);
+fn apply_group(
+    db: &Database,
+    batch: &mut Vec<Job>,
+    failed_alone: &mut Vec<(Job, StoreError)>,
+) -> Result<Vec<tables::Quarantined>, StoreError> {
+    loop {
+        let txn = db.begin_write().map_err(write_err)?;
+        let mut own_failure = None;
+        let quarantined;
+        {
+            let mut tables = Tables::open(&txn)?;
+            for (at, job) in batch.iter_mut().enumerate() {
+                if let Err(e) = (job.run)(&mut tables) {
+                    if e.is_storage_failure() {
+                        drop(tables);
+                        let _ = txn.abort();
+                        return Err(e);
+                    }
+                    own_failure = Some((at, e));
+                    break;
+                }
             }
+            if own_failure.is_none() {
+                tables.flush_counts()?;
+            }
+            quarantined = tables.take_quarantined();
+        }
+        let Some((at, error)) = own_failure else {
+            txn.commit().map_err(write_err)?;
+            return Ok(quarantined);
+        };
+        txn.abort().map_err(write_err)?;
+        failed_alone.push((batch.remove(at), error));
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
     }
-    txn.commit().map_err(write_err)
 }
 
 /// redb's page cache (1 GiB by default) would grow toward the size of a large
@@ -819,9 +1091,77 @@ fn inspect_read_only(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// Marks, in the meta table, a store whose listing indexes (by state, by
+/// topic) are complete; one without it was written by a build without them.
+const LISTING_INDEXES_MARK: &str = "listing_indexes";
+/// The last event id the listing indexes were built to, while building.
+const LISTING_INDEXES_CURSOR: &str = "listing_indexes_built_to";
+/// Events indexed per transaction while building the listing indexes.
+const LISTING_INDEX_CHUNK: usize = 20_000;
+
+/// Builds the listing indexes of a store written before they existed (same
+/// schema version: the events are unchanged, only indexes are added). One pass
+/// in id order, a chunk per transaction; each chunk records how far it got, so
+/// an interrupted build resumes instead of counting topics twice.
+fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> {
+    {
+        let txn = db.begin_read().map_err(read_err)?;
+        let meta = txn.open_table(META).map_err(read_err)?;
+        if meta.get(LISTING_INDEXES_MARK).map_err(read_err)?.is_some() {
+            return Ok(());
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut indexed = 0u64;
+    loop {
+        let txn = db.begin_write().map_err(write_err)?;
+        let finished;
+        let moved;
+        {
+            let mut meta = txn.open_table(META).map_err(write_err)?;
+            let after = meta
+                .get(LISTING_INDEXES_CURSOR)
+                .map_err(write_err)?
+                .and_then(|v| v.value().try_into().ok().map(u128::from_le_bytes));
+            let mut tables = Tables::open(&txn)?;
+            let (last, count) = tables.index_for_listing_after(after, LISTING_INDEX_CHUNK)?;
+            indexed += count;
+            tables.flush_counts()?;
+            moved = tables.take_quarantined();
+            match last {
+                Some(last) => {
+                    meta.insert(LISTING_INDEXES_CURSOR, last.to_le_bytes().as_slice())
+                        .map_err(write_err)?;
+                    finished = false;
+                }
+                None => {
+                    meta.remove(LISTING_INDEXES_CURSOR).map_err(write_err)?;
+                    meta.insert(LISTING_INDEXES_MARK, [1u8].as_slice())
+                        .map_err(write_err)?;
+                    finished = true;
+                }
+            }
+        }
+        txn.commit().map_err(write_err)?;
+        for record in &moved {
+            record.report();
+        }
+        if finished {
+            break;
+        }
+    }
+    tracing::info!(
+        store = %path.display(),
+        events = indexed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "built the listing indexes (by state, by topic) of a store written before them"
+    );
+    Ok(())
+}
+
 fn verify_or_initialise(db: &Database, path: &Path, fresh: bool) -> Result<(), StoreError> {
     match inspect(db, path)? {
-        Layout::Hookwatch => Ok(()),
+        Layout::Hookwatch => ensure_listing_indexes(db, path),
         Layout::Empty if !fresh => Err(StoreError::Foreign {
             path: path.to_path_buf(),
             detail: "it is a redb file without hookwatch's tables".into(),
@@ -833,6 +1173,8 @@ fn verify_or_initialise(db: &Database, path: &Path, fresh: bool) -> Result<(), S
                 let mut meta = txn.open_table(META).map_err(write_err)?;
                 meta.insert("magic", MAGIC.as_bytes()).map_err(write_err)?;
                 meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())
+                    .map_err(write_err)?;
+                meta.insert(LISTING_INDEXES_MARK, [1u8].as_slice())
                     .map_err(write_err)?;
             }
             txn.commit().map_err(write_err)

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// event id → [`EventRecord`] in the binary layout of `codec`
@@ -26,6 +27,19 @@ pub(super) const BY_DEST: TableDefinition<(&str, u128), ()> =
 /// (destination, state code, event id)
 pub(super) const BY_DEST_STATE: TableDefinition<(&str, u8, u128), ()> =
     TableDefinition::new("by_destination_state");
+/// (state code, event id): listings by state across destinations
+pub(super) const BY_STATE: TableDefinition<(u8, u128), ()> = TableDefinition::new("by_state");
+/// (topic, state code, event id): listings by topic (a glob is matched against
+/// [`TOPICS`] first), with or without a state
+pub(super) const BY_TOPIC_STATE: TableDefinition<(&str, u8, u128), ()> =
+    TableDefinition::new("by_topic_state");
+/// topic → number of stored events with it: the distinct topics a glob is
+/// matched against
+pub(super) const TOPICS: TableDefinition<&str, u64> = TableDefinition::new("topics");
+/// event id → (record bytes, payload bytes) of an event whose record does not
+/// decode, moved aside so that nothing reaches it again
+pub(super) const QUARANTINE: TableDefinition<u128, (&[u8], &[u8])> =
+    TableDefinition::new("quarantine");
 /// (destination, idempotency key) → (first event id, created at ms)
 pub(super) const IDEMPOTENCY: TableDefinition<(&str, &str), (u128, i64)> =
     TableDefinition::new("idempotency");
@@ -35,12 +49,29 @@ pub(super) const COUNTS: TableDefinition<(&str, u8), u64> = TableDefinition::new
 pub(super) const RUNTIME: TableDefinition<&str, &[u8]> =
     TableDefinition::new("destination_runtime");
 
-pub(super) fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(raw).map_err(|e| StoreError::Read(format!("corrupt record: {e}")))
+pub(super) fn decode<T: DeserializeOwned>(what: &'static str, raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|source| StoreError::CorruptJson { what, source })
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records always serialise")
+}
+
+/// An event record moved to quarantine, and the decoding error that sent it.
+pub(super) struct Quarantined {
+    pub id: EventId,
+    pub error: StoreError,
+}
+
+impl Quarantined {
+    /// The one report of a quarantined record, once its move is committed.
+    pub(super) fn report(&self) {
+        tracing::error!(
+            event = %self.id,
+            error = %self.error,
+            "event record does not decode; moved to quarantine with its raw bytes"
+        );
+    }
 }
 
 /// The open tables of one write transaction.
@@ -54,6 +85,17 @@ pub struct Tables<'txn> {
     idempotency: Table<'txn, (&'static str, &'static str), (u128, i64)>,
     counts: Table<'txn, (&'static str, u8), u64>,
     runtime: Table<'txn, &'static str, &'static [u8]>,
+    by_state: Table<'txn, (u8, u128), ()>,
+    by_topic_state: Table<'txn, (&'static str, u8, u128), ()>,
+    topics: Table<'txn, &'static str, u64>,
+    quarantine: Table<'txn, u128, (&'static [u8], &'static [u8])>,
+    /// Per-state count changes by destination, indexed by state code, and
+    /// per-topic count changes, not yet written (see [`Tables::flush_counts`]).
+    count_deltas: HashMap<String, [i64; EventState::ALL.len()]>,
+    topic_deltas: HashMap<String, i64>,
+    /// Records this transaction moved to quarantine, with why: logged and
+    /// counted once it commits (a group may run more than once).
+    quarantined: Vec<Quarantined>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -68,6 +110,13 @@ impl<'txn> Tables<'txn> {
             idempotency: txn.open_table(IDEMPOTENCY).map_err(write_err)?,
             counts: txn.open_table(COUNTS).map_err(write_err)?,
             runtime: txn.open_table(RUNTIME).map_err(write_err)?,
+            by_state: txn.open_table(BY_STATE).map_err(write_err)?,
+            by_topic_state: txn.open_table(BY_TOPIC_STATE).map_err(write_err)?,
+            topics: txn.open_table(TOPICS).map_err(write_err)?,
+            quarantine: txn.open_table(QUARANTINE).map_err(write_err)?,
+            count_deltas: HashMap::new(),
+            topic_deltas: HashMap::new(),
+            quarantined: Vec::new(),
         })
     }
 
@@ -131,6 +180,7 @@ impl<'txn> Tables<'txn> {
             .insert((record.destination.as_str(), record.id.0), ())
             .map_err(write_err)?;
         self.index(&record, true)?;
+        self.count_topic(&record.topic, true);
         self.events
             .insert(record.id.0, super::codec::encode_event(&record).as_slice())
             .map_err(write_err)?;
@@ -158,9 +208,18 @@ impl<'txn> Tables<'txn> {
         id: EventId,
         transition: EventTransition,
     ) -> Result<Transitioned, StoreError> {
-        let before: EventRecord = match self.events.get(id.0).map_err(write_err)? {
-            Some(raw) => super::codec::decode_event(raw.value())?,
+        let decoded = match self.events.get(id.0).map_err(write_err)? {
+            Some(raw) => super::codec::decode_event(raw.value()),
             None => return Ok(Transitioned::NotFound),
+        };
+        let before = match decoded {
+            Ok(record) => record,
+            Err(_) => {
+                // Nothing can be done to a record that cannot be read: move it
+                // aside, and it is gone for every later change too.
+                self.quarantine(id)?;
+                return Ok(Transitioned::NotFound);
+            }
         };
         let mut after = before.clone();
         let applied = match after.apply(transition) {
@@ -173,8 +232,17 @@ impl<'txn> Tables<'txn> {
                 .map_err(write_err)?;
         }
         if applied.changed {
-            self.index(&before, false)?;
-            self.index(&after, true)?;
+            if before.state == after.state {
+                // Same state (a retry rescheduled, say): only the due entry can
+                // have moved; the state indexes and counts stay as they are.
+                if due_ms(&before) != due_ms(&after) {
+                    self.index_due(&before, false)?;
+                    self.index_due(&after, true)?;
+                }
+            } else {
+                self.index(&before, false)?;
+                self.index(&after, true)?;
+            }
             self.events
                 .insert(id.0, super::codec::encode_event(&after).as_slice())
                 .map_err(write_err)?;
@@ -188,40 +256,271 @@ impl<'txn> Tables<'txn> {
     /// Adds (`add = true`) or removes a record's entries in the due index, the
     /// state index and the counts.
     fn index(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        self.index_due(record, add)?;
         let dest = record.destination.as_str();
         let state_key = (dest, record.state.code(), record.id.0);
-        if let Some(due_at) = record
-            .next_attempt_at
-            .filter(|_| record.state.awaits_delivery())
-        {
-            let due_key = (dest, due_at.timestamp_millis(), record.id.0);
+        let by_state_key = (record.state.code(), record.id.0);
+        let by_topic_key = (record.topic.as_str(), record.state.code(), record.id.0);
+        if add {
+            self.by_dest_state
+                .insert(state_key, ())
+                .map_err(write_err)?;
+            self.by_state.insert(by_state_key, ()).map_err(write_err)?;
+            self.by_topic_state
+                .insert(by_topic_key, ())
+                .map_err(write_err)?;
+        } else {
+            self.by_dest_state.remove(state_key).map_err(write_err)?;
+            self.by_state.remove(by_state_key).map_err(write_err)?;
+            self.by_topic_state
+                .remove(by_topic_key)
+                .map_err(write_err)?;
+        }
+        self.count_state(dest, record.state, if add { 1 } else { -1 });
+        Ok(())
+    }
+
+    /// Notes one more or one fewer event of `destination` in `state`; written
+    /// by [`Tables::flush_counts`].
+    fn count_state(&mut self, destination: &str, state: EventState, delta: i64) {
+        let slot = match self.count_deltas.get_mut(destination) {
+            Some(slot) => slot,
+            None => self
+                .count_deltas
+                .entry(destination.to_string())
+                .or_default(),
+        };
+        slot[state.code() as usize] += delta;
+    }
+
+    /// Writes the per-state and per-topic counts changed in this transaction,
+    /// once each: a group of many events touches every count once instead of
+    /// twice per event. Must run before the transaction commits, and before
+    /// anything reads those counts inside it.
+    pub(super) fn flush_counts(&mut self) -> Result<(), StoreError> {
+        for (destination, deltas) in std::mem::take(&mut self.count_deltas) {
+            for state in EventState::ALL {
+                let delta = deltas[state.code() as usize];
+                if delta == 0 {
+                    continue;
+                }
+                let key = (destination.as_str(), state.code());
+                let current = self
+                    .counts
+                    .get(key)
+                    .map_err(write_err)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                let next = (current as i64 + delta).max(0) as u64;
+                self.counts.insert(key, next).map_err(write_err)?;
+            }
+        }
+        for (topic, delta) in std::mem::take(&mut self.topic_deltas) {
+            if delta == 0 {
+                continue;
+            }
+            let current = self
+                .topics
+                .get(topic.as_str())
+                .map_err(write_err)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let next = current as i64 + delta;
+            if next <= 0 {
+                self.topics.remove(topic.as_str()).map_err(write_err)?;
+            } else {
+                self.topics
+                    .insert(topic.as_str(), next as u64)
+                    .map_err(write_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds or removes a record's entry in the due index, if it has one.
+    fn index_due(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        if let Some(due_ms) = due_ms(record) {
+            let due_key = (record.destination.as_str(), due_ms, record.id.0);
             if add {
                 self.due.insert(due_key, ()).map_err(write_err)?;
             } else {
                 self.due.remove(due_key).map_err(write_err)?;
             }
         }
-        if add {
-            self.by_dest_state
-                .insert(state_key, ())
-                .map_err(write_err)?;
-        } else {
-            self.by_dest_state.remove(state_key).map_err(write_err)?;
-        }
-        let count_key = (dest, record.state.code());
-        let current = self
-            .counts
-            .get(count_key)
-            .map_err(write_err)?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        let next = if add {
-            current + 1
-        } else {
-            current.saturating_sub(1)
-        };
-        self.counts.insert(count_key, next).map_err(write_err)?;
         Ok(())
+    }
+
+    /// Notes one more (`add = true`) or one fewer event under `topic`; a topic
+    /// left with none is forgotten when the counts are flushed.
+    fn count_topic(&mut self, topic: &str, add: bool) {
+        let delta = if add { 1 } else { -1 };
+        match self.topic_deltas.get_mut(topic) {
+            Some(slot) => *slot += delta,
+            None => {
+                self.topic_deltas.insert(topic.to_string(), delta);
+            }
+        }
+    }
+
+    /// Adds the listing indexes of up to `limit` events after `after` (in id
+    /// order) for a store written before those indexes existed, moving aside any
+    /// record that does not decode. Returns the last id handled (`None` when
+    /// there was none left) and how many records were indexed.
+    pub(super) fn index_for_listing_after(
+        &mut self,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<(Option<u128>, u64), StoreError> {
+        let from = after.map_or(0, |id| id.saturating_add(1));
+        let mut records = Vec::with_capacity(limit);
+        let mut undecodable = Vec::new();
+        let mut last = None;
+        for entry in self.events.range(from..).map_err(write_err)?.take(limit) {
+            let (key, raw) = entry.map_err(write_err)?;
+            last = Some(key.value());
+            match super::codec::decode_event(raw.value()) {
+                Ok(record) => records.push(record),
+                Err(_) => undecodable.push(ulid::Ulid(key.value())),
+            }
+        }
+        for record in &records {
+            self.add_listing_indexes(record)?;
+        }
+        for id in undecodable {
+            self.quarantine(id)?;
+        }
+        Ok((last, records.len() as u64))
+    }
+
+    /// Adds the listing indexes (by state, by topic, the topic counts) for a
+    /// record stored before they existed. For the one pass on open.
+    fn add_listing_indexes(&mut self, record: &EventRecord) -> Result<(), StoreError> {
+        self.by_state
+            .insert((record.state.code(), record.id.0), ())
+            .map_err(write_err)?;
+        self.by_topic_state
+            .insert(
+                (record.topic.as_str(), record.state.code(), record.id.0),
+                (),
+            )
+            .map_err(write_err)?;
+        self.count_topic(&record.topic, true);
+        Ok(())
+    }
+
+    pub(super) fn take_quarantined(&mut self) -> Vec<Quarantined> {
+        std::mem::take(&mut self.quarantined)
+    }
+
+    /// Replaces an event's stored record bytes as they are, bypassing the
+    /// codec and every index: for tests that damage a record.
+    pub(super) fn overwrite_record(&mut self, id: EventId, bytes: &[u8]) -> Result<(), StoreError> {
+        self.events.insert(id.0, bytes).map_err(write_err)?;
+        Ok(())
+    }
+
+    /// Moves an event whose record does not decode to the quarantine table (its
+    /// record and payload bytes kept as they are) and removes every index entry
+    /// that leads to it, so neither a dispatcher nor a listing meets it again.
+    /// Returns false when there was nothing to move: the event is gone, or its
+    /// record decodes after all.
+    pub fn quarantine(&mut self, id: EventId) -> Result<bool, StoreError> {
+        let raw = match self.events.get(id.0).map_err(write_err)? {
+            Some(raw) => raw.value().to_vec(),
+            None => return Ok(false),
+        };
+        let error = match super::codec::decode_event(&raw) {
+            Ok(_) => return Ok(false),
+            Err(e) => e,
+        };
+        let payload = self
+            .payloads
+            .remove(id.0)
+            .map_err(write_err)?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        self.events.remove(id.0).map_err(write_err)?;
+        self.quarantine
+            .insert(id.0, (raw.as_slice(), payload.as_slice()))
+            .map_err(write_err)?;
+        self.attempts
+            .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, _| false)
+            .map_err(write_err)?;
+        self.quarantined.push(Quarantined { id, error });
+        self.unindex_undecodable(id.0)
+    }
+
+    /// Removes the index entries of an event whose record cannot be read, so
+    /// whose destination, state, topic and due time are unknown: every
+    /// destination and topic the store knows is tried. Slow, and only for the
+    /// rare quarantined record.
+    fn unindex_undecodable(&mut self, id: u128) -> Result<bool, StoreError> {
+        // The destinations and topics are read from the count tables.
+        self.flush_counts()?;
+        let mut destinations: Vec<String> = Vec::new();
+        for entry in self.counts.iter().map_err(write_err)? {
+            let (key, _) = entry.map_err(write_err)?;
+            let dest = key.value().0;
+            if destinations.last().map(String::as_str) != Some(dest) {
+                destinations.push(dest.to_string());
+            }
+        }
+        for dest in &destinations {
+            self.by_dest
+                .remove((dest.as_str(), id))
+                .map_err(write_err)?;
+            for state in EventState::ALL {
+                let removed = self
+                    .by_dest_state
+                    .remove((dest.as_str(), state.code(), id))
+                    .map_err(write_err)?
+                    .is_some();
+                if removed {
+                    self.count_state(dest, state, -1);
+                }
+            }
+            let mut due_keys = Vec::new();
+            for entry in self
+                .due
+                .range((dest.as_str(), i64::MIN, 0u128)..=(dest.as_str(), i64::MAX, u128::MAX))
+                .map_err(write_err)?
+            {
+                let (key, _) = entry.map_err(write_err)?;
+                let (_, due_ms, entry_id) = key.value();
+                if entry_id == id {
+                    due_keys.push(due_ms);
+                }
+            }
+            for due_ms in due_keys {
+                self.due
+                    .remove((dest.as_str(), due_ms, id))
+                    .map_err(write_err)?;
+            }
+        }
+        for state in EventState::ALL {
+            self.by_state
+                .remove((state.code(), id))
+                .map_err(write_err)?;
+        }
+        let mut topics: Vec<String> = Vec::new();
+        for entry in self.topics.iter().map_err(write_err)? {
+            let (key, _) = entry.map_err(write_err)?;
+            topics.push(key.value().to_string());
+        }
+        for topic in &topics {
+            let mut found = false;
+            for state in EventState::ALL {
+                found |= self
+                    .by_topic_state
+                    .remove((topic.as_str(), state.code(), id))
+                    .map_err(write_err)?
+                    .is_some();
+            }
+            if found {
+                self.count_topic(topic, false);
+            }
+        }
+        Ok(true)
     }
 
     pub(super) fn put_runtime(
@@ -243,18 +542,24 @@ impl<'txn> Tables<'txn> {
     ) -> Result<usize, StoreError> {
         let upper = super::ulid_floor(cutoff);
         let mut doomed = Vec::new();
+        let mut undecodable = Vec::new();
         for entry in self.events.range(0..upper).map_err(write_err)? {
             if doomed.len() >= limit {
                 break;
             }
-            let (_, raw) = entry.map_err(write_err)?;
-            let record = super::codec::decode_event(raw.value())?;
-            if !record.state.awaits_delivery() {
-                doomed.push(record);
+            let (key, raw) = entry.map_err(write_err)?;
+            match super::codec::decode_event(raw.value()) {
+                Ok(record) if !record.state.awaits_delivery() => doomed.push(record),
+                Ok(_) => {}
+                Err(_) => undecodable.push(ulid::Ulid(key.value())),
             }
+        }
+        for id in undecodable {
+            self.quarantine(id)?;
         }
         for record in &doomed {
             self.index(record, false)?;
+            self.count_topic(&record.topic, false);
             self.events.remove(record.id.0).map_err(write_err)?;
             self.payloads.remove(record.id.0).map_err(write_err)?;
             self.by_dest
@@ -270,4 +575,13 @@ impl<'txn> Tables<'txn> {
             .map_err(write_err)?;
         Ok(doomed.len())
     }
+}
+
+/// Where a record sits in the due index: its next attempt time, if its state
+/// awaits delivery.
+fn due_ms(record: &EventRecord) -> Option<i64> {
+    record
+        .next_attempt_at
+        .filter(|_| record.state.awaits_delivery())
+        .map(|at| at.timestamp_millis())
 }

@@ -1,0 +1,144 @@
+//! `hookwatch bench`: a reproducible end-to-end benchmark in the spirit of
+//! redis-benchmark.
+//!
+//! The engine runs as a child process (the real `hookwatch --daemon`, production
+//! durability) on a temporary store; a fast receiver runs on 127.0.0.1 in its own
+//! runtime thread; a load generator posts events over the real ingestion API on
+//! keep-alive connections. The same generator against the receiver alone gives
+//! this machine's loopback ceiling at that moment (`raw_http_per_s`), so the
+//! result is a ratio that travels between machines.
+//!
+//! Latency is measured from the start of each ingest request to its receipt at
+//! the receiver: each payload carries its sequence number, so both ends index
+//! the same slot without any lookup.
+
+mod backlog;
+mod idle;
+mod listing;
+mod load;
+mod proc;
+mod receiver;
+mod report;
+mod seed;
+mod throughput;
+mod tui;
+
+pub use backlog::BacklogReport;
+pub use idle::IdleReport;
+pub use listing::ListingReport;
+pub use report::LatencyMs;
+pub use throughput::ThroughputReport;
+pub use tui::TuiReport;
+
+use report::print_report;
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Post events as fast as possible (or at --rate) and deliver them all.
+    Throughput,
+    /// 1,000,000 events waiting on retry: build time, RSS, restart to first
+    /// delivery, scheduler lateness.
+    Backlog,
+    /// 100,000 events scheduled for tomorrow: CPU use of an idle engine.
+    Idle,
+    /// Render time per frame of the full TUI with 1,000,000 events stored, on
+    /// ratatui's TestBackend.
+    Tui,
+    /// The first page of `GET /v1/events?state=failed` and `?topic=order.*`
+    /// over HTTP on the 1,000,000-event backlog store, while the engine
+    /// delivers 5,000 events/s.
+    Listing,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Events to send.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: u64,
+    /// Keep-alive connections of the load generator (and each destination's
+    /// delivery concurrency).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Size of each event body.
+    #[arg(long, default_value_t = 200)]
+    pub payload_bytes: usize,
+    /// Destinations the events are spread over (round robin).
+    #[arg(long, default_value_t = 1)]
+    pub destinations: usize,
+    /// Share (0..1) of receiver answers that are 500, to exercise retries.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fixed offered load in events/s instead of as fast as possible.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    #[arg(long, value_enum, default_value_t = Scenario::Throughput)]
+    pub scenario: Scenario,
+    /// Events in the backlog scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub backlog_events: u64,
+    /// Events scheduled for tomorrow in the idle scenario.
+    #[arg(long, default_value_t = 100_000)]
+    pub idle_events: u64,
+    /// How long the idle scenario measures CPU.
+    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+    pub idle_for: Duration,
+    /// Print one JSON object on the last line as well as the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    crate::policy::units::parse_duration(text)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("the engine did not deliver every event: {delivered} of {expected} arrived within {waited:?}")]
+    Incomplete {
+        delivered: u64,
+        expected: u64,
+        waited: Duration,
+    },
+}
+
+fn setup(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Setup(e.to_string())
+}
+
+/// Runs the chosen scenario, prints the table (and JSON line), and returns it.
+pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(setup)?;
+    let exe = std::env::current_exe().map_err(setup)?;
+    match args.scenario {
+        Scenario::Throughput => {
+            let report = runtime.block_on(throughput::run(args, &exe))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Backlog => {
+            let report = runtime.block_on(backlog::run(args, &exe))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Idle => {
+            let report = runtime.block_on(idle::run(args, &exe))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Tui => {
+            let report = runtime.block_on(tui::run(args))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Listing => {
+            let report = runtime.block_on(listing::run(args, &exe))?;
+            print_report(&report, args.json);
+        }
+    }
+    Ok(())
+}
