@@ -407,7 +407,7 @@ fn deserialize_at<T: serde::de::DeserializeOwned>(
 /// Turns serde's messages into a key path and a message for people:
 /// "unknown field `x`, expected ..." names the unknown key, and "invalid type:
 /// string "8", expected i64" becomes "expected an integer, got string "8"".
-fn serde_error(key: &str, message: &str) -> (String, String) {
+pub(crate) fn serde_error(key: &str, message: &str) -> (String, String) {
     let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once('`') {

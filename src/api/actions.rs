@@ -35,38 +35,22 @@ fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
     }
 }
 
-/// Deserialises an object field by field, so a bad value is a 422 that names its
-/// field and an unknown field is refused rather than ignored.
+/// Deserialises an object: a bad value is a 422 that names its key path
+/// (`retry.max_retries`, found by serde_path_to_error), and an unknown
+/// top-level field is refused rather than ignored.
 fn typed_fields<T: DeserializeOwned>(map: Map<String, Value>, known: &[&str]) -> ApiResult<T> {
-    for (key, value) in &map {
-        if !known.contains(&key.as_str()) {
-            return Err(ControlError::invalid(
-                key.clone(),
-                format!("unknown field (expected one of {})", known.join(", ")),
-            )
-            .into());
-        }
-        let mut single = Map::new();
-        single.insert(key.clone(), value.clone());
-        if let Err(e) = serde_json::from_value::<T>(Value::Object(single)) {
-            return Err(ControlError::invalid(key.clone(), strip_position(&e.to_string())).into());
-        }
-    }
-    serde_json::from_value(Value::Object(map)).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            e.to_string(),
+    if let Some(key) = map.keys().find(|key| !known.contains(&key.as_str())) {
+        return Err(ControlError::invalid(
+            key.clone(),
+            format!("unknown field (expected one of {})", known.join(", ")),
         )
+        .into());
+    }
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        let (field, message) = crate::config::serde_error(&path, &e.inner().to_string());
+        ControlError::invalid(field.trim_start_matches('.').to_string(), message).into()
     })
-}
-
-/// serde_json appends "at line 1 column 0" to errors from values, which only
-/// confuses here.
-fn strip_position(message: &str) -> &str {
-    message
-        .find(" at line ")
-        .map_or(message, |at| &message[..at])
 }
 
 async fn retry(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
@@ -168,6 +152,19 @@ mod tests {
         .unwrap_err();
         assert!(
             err.message.starts_with("colour: unknown field"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn nested_bad_values_name_their_key_path() {
+        let body = br#"{"retry": {"max_retries": "lots"}}"#;
+        let err =
+            typed_fields::<DestinationPatch>(json_object(body).unwrap(), &["retry"]).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            err.message.starts_with("retry.max_retries: "),
             "{}",
             err.message
         );
