@@ -4,14 +4,14 @@
 //! destination only ever occupies its own concurrency.
 
 mod actions;
-mod control;
+mod queries;
 pub mod deliver;
 mod dispatcher;
 pub mod metrics;
 mod settle;
 
 pub use actions::{BulkSelection, DestinationPatch, JobProgress, JobState};
-pub use control::*;
+pub use queries::*;
 pub use dispatcher::AttemptSummary;
 
 use crate::clock::SharedClock;

@@ -1,5 +1,7 @@
-//! The engine's control interface: what the HTTP API and the TUI may ask of it.
-//! Both are thin layers over these methods; neither touches the store.
+//! Ingest and the engine's read side (listings, event detail, destination
+//! views, counts, metrics). Front ends do not call these directly: they go
+//! through [`crate::control::Control`], whose local implementation runs the
+//! synchronous reads here on the blocking pool.
 
 use super::{Change, Engine, EngineError};
 use crate::mask;
