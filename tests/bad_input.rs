@@ -47,6 +47,46 @@ async fn invalid_idempotency_keys_are_refused_with_400() {
 }
 
 #[tokio::test]
+async fn bad_values_in_queries_and_bodies_name_their_key() {
+    let receiver = Receiver::start().await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    let (status, body) = daemon
+        .send(daemon.request(reqwest::Method::GET, "/v1/events?after=garbage"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("after: \"garbage\""),
+        "{body}"
+    );
+    for (patch, key) in [
+        (r#"{"retry": {"max_retries": "lots"}}"#, "retry.max_retries"),
+        (r#"{"enabled": null}"#, "enabled"),
+        (r#"{"concurrency": "8"}"#, "concurrency"),
+    ] {
+        let (status, body) = daemon
+            .send(
+                daemon
+                    .request(reqwest::Method::PATCH, "/v1/destinations/a")
+                    .header("content-type", "application/json")
+                    .body(patch),
+            )
+            .await;
+        assert_eq!(status, 422, "{patch}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{key}: ")),
+            "{patch}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_truncated_store_is_refused_clearly_and_left_as_it_was() {
     let receiver = Receiver::start().await;
     let mut daemon =

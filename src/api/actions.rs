@@ -171,6 +171,23 @@ mod tests {
     }
 
     #[test]
+    fn enabled_and_paused_refuse_null() {
+        let body = br#"{"enabled": null}"#;
+        let err =
+            typed_fields::<DestinationPatch>(json_object(body).unwrap(), &["enabled"]).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err.message.starts_with("enabled: "), "{}", err.message);
+        let body = br#"{"concurrency": "8"}"#;
+        let err = typed_fields::<DestinationPatch>(json_object(body).unwrap(), &["concurrency"])
+            .unwrap_err();
+        assert!(
+            err.message.contains("expected an integer"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
     fn malformed_json_is_a_400_saying_where() {
         let err = json_object(b"{\"url\": ").unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);

@@ -60,6 +60,13 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// The same error about a value that came from `field` (a query
+    /// parameter, say): the message names it first.
+    pub fn in_field(mut self, field: &str) -> Self {
+        self.message = format!("{field}: {}", self.message);
+        self
+    }
+
     /// The JSON body: the variant's fields, `code` and `error`.
     pub fn body(&self) -> Value {
         let mut body = self.fields.clone();

@@ -257,7 +257,10 @@ async fn list_events(
             })?,
         None => 50,
     };
-    let after = query.get("after").map(|t| parse_event_id(t)).transpose()?;
+    let after = query
+        .get("after")
+        .map(|t| parse_event_id(t).map_err(|e| e.in_field("after")))
+        .transpose()?;
     let page = state.control.list_events(filter, after, limit).await?;
     Ok(Json(page).into_response())
 }

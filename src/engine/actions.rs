@@ -15,6 +15,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What a bulk retry covers: a filter, or an explicit list of ids.
+/// A key that, when present, must hold a boolean (absent is `None` by
+/// `#[serde(default)]`); `null` is an error rather than "no change".
+fn present_bool<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<bool>, D::Error> {
+    <bool as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSelection {
@@ -128,9 +136,18 @@ pub struct DestinationPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub concurrency: FieldEdit<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` is refused: there is no file value to fall back to.
+    #[serde(
+        default,
+        deserialize_with = "present_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub paused: Option<bool>,
     #[serde(
         default,

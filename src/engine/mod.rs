@@ -4,15 +4,15 @@
 //! destination only ever occupies its own concurrency.
 
 mod actions;
-mod queries;
 pub mod deliver;
 mod dispatcher;
 pub mod metrics;
+mod queries;
 mod settle;
 
 pub use actions::{BulkSelection, DestinationPatch, JobProgress, JobState};
-pub use queries::*;
 pub use dispatcher::AttemptSummary;
+pub use queries::*;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, DestinationConfig};
