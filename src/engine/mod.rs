@@ -4,15 +4,15 @@
 //! destination only ever occupies its own concurrency.
 
 mod actions;
-mod queries;
 pub mod deliver;
 mod dispatcher;
 pub mod metrics;
+mod queries;
 mod settle;
 
 pub use actions::{BulkSelection, DestinationPatch, JobProgress, JobState};
-pub use queries::*;
 pub use dispatcher::AttemptSummary;
+pub use queries::*;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, DestinationConfig};
@@ -62,7 +62,9 @@ pub enum EngineError {
 }
 
 /// What changed, for subscribers such as the TUI. Sent after the change is durable.
-#[derive(Clone, Debug, PartialEq)]
+/// Serialised tagged by `kind` (`event` or `destination`) for `GET /v1/changes`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     Event {
         id: EventId,
