@@ -237,31 +237,37 @@ fn decode<T: DeserializeOwned>(url: &Url, body: &[u8]) -> ControlResult<T> {
     })
 }
 
-/// `POST .../events` answers.
+/// `POST /v1/destinations/{id}/events` answers.
 #[derive(Deserialize)]
 struct IngestReply {
     id: EventId,
     state: EventState,
     #[serde(default)]
-    destination: Option<String>,
-    #[serde(default)]
     duplicate_of: Option<EventId>,
 }
 
 impl IngestReply {
-    fn inserted(self, destination: &str) -> Inserted {
+    fn inserted(self, destination: String) -> Inserted {
         Inserted {
             id: self.id,
-            destination: self.destination.unwrap_or_else(|| destination.to_string()),
+            destination,
             state: self.state,
             duplicate_of: self.duplicate_of,
         }
     }
 }
 
+/// `POST /v1/topics/{topic}/events` answers: one entry per destination.
 #[derive(Deserialize)]
 struct TopicReply {
-    events: Vec<IngestReply>,
+    events: Vec<TopicEntry>,
+}
+
+#[derive(Deserialize)]
+struct TopicEntry {
+    destination: String,
+    #[serde(flatten)]
+    reply: IngestReply,
 }
 
 #[derive(Deserialize)]
@@ -296,7 +302,7 @@ impl Control for RemoteControl {
             url.query_pairs_mut().append_pair("topic", topic);
         }
         let reply: IngestReply = self.post_event(url, request).await?;
-        Ok(reply.inserted(destination))
+        Ok(reply.inserted(destination.to_string()))
     }
 
     async fn ingest_topic(
@@ -306,11 +312,10 @@ impl Control for RemoteControl {
     ) -> ControlResult<Vec<Inserted>> {
         let url = self.url(&["v1", "topics", topic, "events"]);
         let reply: TopicReply = self.post_event(url, request).await?;
-        // Every entry of a topic answer names its destination.
         Ok(reply
             .events
             .into_iter()
-            .map(|entry| entry.inserted(""))
+            .map(|entry| entry.reply.inserted(entry.destination))
             .collect())
     }
 
