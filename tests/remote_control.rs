@@ -34,24 +34,27 @@ async fn next(changes: &mut BoxStream<'static, Notification>) -> Notification {
         .expect("the change stream does not end")
 }
 
-/// Reads notifications until `event` is seen changing to `state`.
-async fn wait_change(
+/// Reads notifications until every one of `events` has been seen delivered
+/// (in whatever order the deliveries finish).
+async fn wait_delivered(
     changes: &mut BoxStream<'static, Notification>,
-    event: hookwatch::model::EventId,
-    state: EventState,
+    events: &[hookwatch::model::EventId],
 ) {
-    let found = tokio::time::timeout(DEADLINE, async {
-        loop {
-            if let Notification::Changed(Change::Event { id, state: now, .. }) = next(changes).await
-            {
-                if id == event && now == state {
-                    return;
+    let mut missing: std::collections::BTreeSet<_> = events.iter().copied().collect();
+    let seen = tokio::time::timeout(DEADLINE, async {
+        while !missing.is_empty() {
+            if let Notification::Changed(Change::Event { id, state, .. }) = next(changes).await {
+                if state == EventState::Delivered {
+                    missing.remove(&id);
                 }
             }
         }
     })
     .await;
-    found.unwrap_or_else(|_| panic!("no change of {event} to {state:?} within {DEADLINE:?}"));
+    assert!(
+        seen.is_ok(),
+        "no change to delivered within {DEADLINE:?} for {missing:?}"
+    );
 }
 
 /// A port that was free a moment ago, so a restarted daemon can listen on the
@@ -267,9 +270,7 @@ async fn two_followers_see_the_same_changes() {
         );
     }
     for follower in [&mut first, &mut second] {
-        for id in &ids {
-            wait_change(follower, *id, EventState::Delivered).await;
-        }
+        wait_delivered(follower, &ids).await;
     }
 }
 
@@ -285,7 +286,7 @@ async fn a_follower_survives_a_daemon_restart() {
     let mut changes = control.subscribe();
     assert_eq!(next(&mut changes).await, Notification::Resync);
     let before = control.ingest("a", request("{}")).await.unwrap().id;
-    wait_change(&mut changes, before, EventState::Delivered).await;
+    wait_delivered(&mut changes, &[before]).await;
 
     daemon.sigterm();
     let status = daemon.wait_exit(Duration::from_secs(15)).await;
@@ -295,7 +296,7 @@ async fn a_follower_survives_a_daemon_restart() {
 
     assert_eq!(next(&mut changes).await, Notification::Resync);
     let after = control.ingest("a", request("{}")).await.unwrap().id;
-    wait_change(&mut changes, after, EventState::Delivered).await;
+    wait_delivered(&mut changes, &[after]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
