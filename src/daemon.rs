@@ -59,13 +59,14 @@ pub async fn start_under(
             source,
         })?;
     let local_addr = listener.local_addr().map_err(DaemonError::Serve)?;
+    let max_connections = config.server.max_connections;
+    let api_shutdown = root.child_token();
     let state = ApiState {
         control: control.clone(),
         token: config.server.token.as_deref().map(Arc::from),
         max_body: config.server.max_body,
+        shutdown: api_shutdown.clone(),
     };
-    let max_connections = config.server.max_connections;
-    let api_shutdown = root.child_token();
     let stopped = api_shutdown.clone();
     let app = api::router(state);
     let server = tokio::spawn(async move {

@@ -17,6 +17,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/events/{id}/mute", put(mute))
         .route("/v1/events/{id}/requeue", post(requeue))
         .route("/v1/bulk/retry", post(bulk_retry))
+        .route("/v1/bulk/count", post(bulk_count))
         .route("/v1/bulk/{id}", get(bulk_progress))
         .route("/v1/bulk/{id}/cancel", post(bulk_cancel))
 }
@@ -75,8 +76,10 @@ async fn requeue(State(state): State<ApiState>, Path(id): Path<String>) -> ApiRe
     Ok(Json(state.control.requeue(id).await?).into_response())
 }
 
-async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
-    let fields = json_object(&body)?;
+/// The selection of a bulk action: a filter or ids, never an empty body
+/// (which would mean everything).
+fn bulk_selection(body: &[u8]) -> ApiResult<BulkSelection> {
+    let fields = json_object(body)?;
     if fields.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -84,7 +87,7 @@ async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiRes
             "give a filter (destination, state, topic, created_after, created_before) or ids; an empty body would retry everything",
         ));
     }
-    let selection: BulkSelection = typed_fields(
+    typed_fields(
         fields,
         &[
             "destination",
@@ -94,13 +97,20 @@ async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiRes
             "created_before",
             "ids",
         ],
-    )?;
-    let job = state.control.start_bulk_retry(selection).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "id": job.id, "total": job.total })),
     )
-        .into_response())
+}
+
+async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
+    let selection = bulk_selection(&body)?;
+    let job = state.control.start_bulk_retry(selection).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// How many events a bulk retry over the same body would cover.
+async fn bulk_count(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
+    let selection = bulk_selection(&body)?;
+    let count = state.control.count_selection(selection).await?;
+    Ok(Json(json!({ "count": count })).into_response())
 }
 
 async fn bulk_progress(

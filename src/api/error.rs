@@ -21,6 +21,12 @@ pub fn status_of(error: &ControlError) -> StatusCode {
         ControlError::Unavailable { .. } | ControlError::ShuttingDown => {
             StatusCode::SERVICE_UNAVAILABLE
         }
+        // Client-side only: a server in front that could not reach hookwatch
+        // would say 502, and a rejection keeps the status it came with.
+        ControlError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
+        ControlError::Rejected { status, .. } => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+        }
     }
 }
 
@@ -124,6 +130,16 @@ mod tests {
                 source: None,
             },
             ControlError::ShuttingDown,
+            ControlError::Unreachable {
+                url: "http://127.0.0.1:1".into(),
+                message: "connection refused".into(),
+                source: None,
+            },
+            ControlError::Rejected {
+                status: 401,
+                api_code: "unauthorized".into(),
+                message: "wrong bearer token".into(),
+            },
         ]
     }
 
@@ -147,7 +163,10 @@ mod tests {
             .iter()
             .map(|e| status_of(e).as_u16())
             .collect();
-        assert_eq!(statuses, [404, 404, 404, 404, 422, 400, 409, 503, 503]);
+        assert_eq!(
+            statuses,
+            [404, 404, 404, 404, 422, 400, 409, 503, 503, 502, 401]
+        );
     }
 
     #[test]

@@ -15,8 +15,10 @@ use axum::{Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 pub mod actions;
+pub mod changes;
 pub mod error;
 pub mod listener;
 
@@ -27,6 +29,9 @@ pub struct ApiState {
     pub control: Arc<dyn Control>,
     pub token: Option<Arc<str>>,
     pub max_body: u64,
+    /// Cancelled when the server stops: ends long-lived responses (the
+    /// change stream) so a graceful shutdown does not wait on them.
+    pub shutdown: CancellationToken,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -42,6 +47,8 @@ pub fn router(state: ApiState) -> Router {
             "/v1/destinations/{id}",
             get(get_destination).patch(actions::patch_destination),
         )
+        .route("/v1/status", get(status))
+        .route("/v1/changes", get(changes::follow_changes))
         .route("/metrics", get(metrics))
         .merge(actions::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -284,4 +291,11 @@ async fn get_destination(
 async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
     let text = state.control.metrics_text().await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Totals (counters that only grow) and counts by state per destination.
+async fn status(State(state): State<ApiState>) -> ApiResult<Response> {
+    let totals = state.control.totals().await?;
+    let counts = state.control.counts().await?;
+    Ok(Json(json!({ "totals": totals, "counts": counts })).into_response())
 }

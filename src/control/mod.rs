@@ -11,8 +11,10 @@
 //! in `api::error`).
 
 mod local;
+mod remote;
 
 pub use local::LocalControl;
+pub use remote::{RemoteControl, RemoteControlError};
 
 use crate::engine::{
     AttemptSummary, BulkSelection, Change, DestinationPatch, DestinationView, EngineError,
@@ -35,7 +37,7 @@ pub enum Notification {
 }
 
 /// Counters that only grow, for rates (the TUI's ingest and delivery meters).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub ingested: u64,
     pub delivered: u64,
@@ -79,6 +81,25 @@ pub enum ControlError {
     },
     #[error("hookwatch is shutting down")]
     ShuttingDown,
+    /// A remote hookwatch could not be reached at `url` (refused, timed out,
+    /// cut off). Made by the client side only; the server never answers it.
+    #[error("cannot reach hookwatch at {url}: {message}")]
+    Unreachable {
+        url: String,
+        message: String,
+        #[serde(skip)]
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A remote hookwatch refused the request itself (a missing or wrong
+    /// token, a request it does not understand), with its own `code` as
+    /// `api_code`. Made by the client side only.
+    #[error("{message} (HTTP {status}, {api_code})")]
+    Rejected {
+        status: u16,
+        api_code: String,
+        message: String,
+    },
 }
 
 impl ControlError {
@@ -94,6 +115,8 @@ impl ControlError {
             ControlError::Refused { .. } => "refused",
             ControlError::Unavailable { .. } => "unavailable",
             ControlError::ShuttingDown => "shutting_down",
+            ControlError::Unreachable { .. } => "unreachable",
+            ControlError::Rejected { .. } => "rejected",
         }
     }
 

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// What a bulk retry covers: a filter, or an explicit list of ids.
 /// A key that, when present, must hold a boolean (absent is `None` by
 /// `#[serde(default)]`); `null` is an error rather than "no change".
 fn present_bool<'de, D: serde::Deserializer<'de>>(
@@ -23,14 +22,21 @@ fn present_bool<'de, D: serde::Deserializer<'de>>(
     <bool as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+/// What a bulk retry covers: a filter, or an explicit list of ids.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSelection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<EventState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ids: Option<Vec<EventId>>,
 }
 
@@ -57,7 +63,7 @@ impl BulkSelection {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Running,
@@ -66,7 +72,7 @@ pub enum JobState {
 }
 
 /// A bulk retry job's progress, as the API and the TUI's gauge show it.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct JobProgress {
     pub id: String,
     pub total: u64,

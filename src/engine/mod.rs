@@ -62,7 +62,9 @@ pub enum EngineError {
 }
 
 /// What changed, for subscribers such as the TUI. Sent after the change is durable.
-#[derive(Clone, Debug, PartialEq)]
+/// Serialised tagged by `kind` (`event` or `destination`) for `GET /v1/changes`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     Event {
         id: EventId,

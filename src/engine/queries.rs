@@ -8,7 +8,7 @@ use crate::mask;
 use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, Health, StateCounts};
 use crate::policy::RetrySpec;
 use crate::store::{Inserted, NewEvent};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -26,14 +26,14 @@ pub struct IngestRequest {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventPage {
     pub events: Vec<EventRecord>,
     /// Pass as `after` to get the next (older) page; `None` on the last page.
     pub next: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EventDetail {
     #[serde(flatten)]
     pub event: EventRecord,
@@ -45,7 +45,7 @@ pub struct EventDetail {
     pub attempts: Vec<AttemptRecord>,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct DestinationView {
     pub id: String,
     pub url: String,
@@ -68,7 +68,26 @@ pub struct DestinationView {
     pub counts: StateCounts,
     /// The fields a live edit overrides (`url`, `headers`, `concurrency`,
     /// `retry`); the others follow the config file.
+    #[serde(deserialize_with = "overridden_names")]
     pub overridden: Vec<&'static str>,
+}
+
+/// Reads `overridden` back (a remote client): the names are the fixed set a
+/// live edit can override, so each is mapped to its static name, and a name
+/// outside that set is an error rather than a leaked allocation.
+fn overridden_names<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<&'static str>, D::Error> {
+    const OVERRIDABLE: [&str; 4] = ["url", "headers", "concurrency", "retry"];
+    Vec::<String>::deserialize(deserializer)?
+        .into_iter()
+        .map(|name| {
+            OVERRIDABLE
+                .into_iter()
+                .find(|known| *known == name)
+                .ok_or_else(|| serde::de::Error::unknown_variant(&name, &OVERRIDABLE))
+        })
+        .collect()
 }
 
 impl Engine {
