@@ -35,6 +35,23 @@ pub struct Running {
     /// The API's token: cancelled first on shutdown, so that requests being
     /// served finish before the engine stops.
     api_shutdown: CancellationToken,
+    /// The store whose note names our API; the note goes on a clean exit.
+    store_path: std::path::PathBuf,
+}
+
+/// The URL a client on this machine reaches an API bound to `addr` at: an
+/// unspecified address (listening on all interfaces) is reached on loopback.
+pub fn local_api_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
 /// Starts the engine and binds the API, under a root token of its own.
@@ -77,12 +94,15 @@ pub async fn start_under(
         .with_graceful_shutdown(async move { stopped.cancelled().await })
         .await
     });
+    // Only now that the API listens: a TUI that finds the store taken attaches here.
+    crate::store::announce_api_url(&config.store.path, &local_api_url(local_addr));
     Ok(Running {
         engine,
         control,
         local_addr,
         server,
         api_shutdown,
+        store_path: config.store.path.clone(),
     })
 }
 
@@ -93,6 +113,7 @@ impl Running {
         self.api_shutdown.cancel();
         let served = tokio::time::timeout(grace, self.server).await;
         let finished = self.engine.shutdown(grace).await;
+        crate::store::remove_holder_note(&self.store_path);
         if !finished {
             tracing::warn!("some attempts were still running at shutdown; they will be made again on the next start");
         }

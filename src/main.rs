@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hookwatch::clock::SystemClock;
 use hookwatch::config::Config;
 use hookwatch::daemon;
+use hookwatch::engine::EngineError;
+use hookwatch::store::StoreError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,6 +34,19 @@ struct Cli {
     /// A temporary store, built-in local receivers and a trickle of events.
     #[arg(long, conflicts_with = "config")]
     demo: bool,
+    /// Attach the TUI to the hookwatch whose API is at this base URL (e.g.
+    /// http://127.0.0.1:8686) instead of opening a store. Without it, a TUI
+    /// whose store is held by a running hookwatch attaches to that one.
+    #[arg(long, value_name = "URL", env = "HOOKWATCH_URL", conflicts_with_all = ["daemon", "demo"])]
+    url: Option<String>,
+    /// The API token when attached (default: the config's server.token).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "HOOKWATCH_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -120,7 +135,6 @@ enum RunError {
 
 impl From<daemon::DaemonError> for RunError {
     fn from(error: daemon::DaemonError) -> Self {
-        use hookwatch::engine::EngineError;
         match error {
             daemon::DaemonError::Engine(EngineError::Store(store)) => {
                 RunError::BadInput(store.to_string())
@@ -134,10 +148,29 @@ impl From<daemon::DaemonError> for RunError {
 /// token: SIGINT/SIGTERM cancel it, and the API, the engine, the TUI and the
 /// demo's trickle each run under a child of it.
 async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
+    if let Some(url) = &cli.url {
+        let attachment = hookwatch::tui::Attachment {
+            pid: None,
+            url: url.clone(),
+        };
+        return attach(cli, &config, attachment)
+            .await
+            .map_err(|e| e.into_run_error(format!("cannot attach to {url}")));
+    }
     init_logging(cli, &config);
     let root = CancellationToken::new();
     let stop = daemon::StopSignal::install().map_err(|e| RunError::Other(e.into()))?;
-    let running = daemon::start_under(&config, Arc::new(SystemClock), &root).await?;
+    let running = match daemon::start_under(&config, Arc::new(SystemClock), &root).await {
+        Ok(running) => running,
+        // Another hookwatch holds the store: the TUI shows that one instead.
+        Err(daemon::DaemonError::Engine(EngineError::Store(
+            locked @ StoreError::Locked { .. },
+        ))) if !cli.daemon => {
+            drop(stop);
+            return attach_to_holder(cli, &config, locked).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let _signals = stop.cancel_on_signal(root.clone());
     tracing::info!(
         config = %config.source,
@@ -158,11 +191,90 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
         store_path: config.store.path.clone(),
         config_source: config.source.clone(),
         read_only: cli.read_only,
+        attached: None,
     };
     let shown = hookwatch::tui::run(running.control.clone(), info, root.child_token()).await;
     root.cancel();
     running.shutdown(daemon::SHUTDOWN_GRACE).await?;
     shown.map_err(RunError::Other)
+}
+
+/// Why the TUI could not attach to a running hookwatch.
+#[derive(Debug, thiserror::Error)]
+enum AttachError {
+    #[error(transparent)]
+    Client(#[from] hookwatch::control::RemoteControlError),
+    #[error("it did not answer within {}s", ATTACH_PROBE.as_secs())]
+    Silent,
+    #[error(transparent)]
+    Refused(#[from] hookwatch::control::ControlError),
+    #[error("the terminal UI failed: {0:#}")]
+    Tui(color_eyre::Report),
+    #[error("cannot listen for signals: {0}")]
+    Signals(#[from] std::io::Error),
+}
+
+impl AttachError {
+    /// Not attaching at all is the operator's to fix (exit 2, like a store
+    /// that cannot be opened); a TUI that failed once attached is not.
+    fn into_run_error(self, tried: String) -> RunError {
+        match self {
+            AttachError::Tui(report) => RunError::Other(report),
+            other => RunError::BadInput(format!("{tried}: {other}")),
+        }
+    }
+}
+
+/// How long the running hookwatch gets to answer a first read before the TUI
+/// gives up attaching (a daemon that is up answers at once).
+const ATTACH_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The store is held by another process: attach to it when its note says
+/// where its API listens, else fail saying what was tried.
+async fn attach_to_holder(cli: &Cli, config: &Config, locked: StoreError) -> Result<(), RunError> {
+    let note = hookwatch::store::read_holder_note(&config.store.path).unwrap_or_default();
+    let Some(url) = note.url else {
+        return Err(RunError::BadInput(format!(
+            "{locked}; its note ({}.pid) does not say where its API listens, so the TUI \
+             cannot attach to it (attach with --url http://HOST:PORT)",
+            config.store.path.display()
+        )));
+    };
+    let attachment = hookwatch::tui::Attachment {
+        pid: note.pid,
+        url: url.clone(),
+    };
+    attach(cli, config, attachment)
+        .await
+        .map_err(|e| e.into_run_error(format!("{locked}; attaching to it at {url} failed")))
+}
+
+/// Runs the TUI against the hookwatch at `attachment.url` through its HTTP API,
+/// after one read shows it answers (so a wrong URL fails at once, not in the TUI).
+async fn attach(
+    cli: &Cli,
+    config: &Config,
+    attachment: hookwatch::tui::Attachment,
+) -> Result<(), AttachError> {
+    use hookwatch::control::{Control, RemoteControl};
+    let token = cli.token.clone().or_else(|| config.server.token.clone());
+    let control = RemoteControl::new(&attachment.url, token)?;
+    tokio::time::timeout(ATTACH_PROBE, control.destinations())
+        .await
+        .map_err(|_| AttachError::Silent)??;
+    let root = CancellationToken::new();
+    let stop = daemon::StopSignal::install()?;
+    let _signals = stop.cancel_on_signal(root.clone());
+    let info = hookwatch::tui::TuiInfo {
+        listen: config.server.listen,
+        store_path: config.store.path.clone(),
+        config_source: config.source.clone(),
+        read_only: cli.read_only,
+        attached: Some(attachment),
+    };
+    let shown = hookwatch::tui::run(Arc::new(control), info, root.child_token()).await;
+    root.cancel();
+    shown.map_err(AttachError::Tui)
 }
 
 async fn run_demo(cli: &Cli) -> Result<(), RunError> {
@@ -185,6 +297,7 @@ async fn run_demo(cli: &Cli) -> Result<(), RunError> {
             store_path: config.store.path.clone(),
             config_source: config.source.clone(),
             read_only: cli.read_only,
+            attached: None,
         };
         hookwatch::tui::run(running.control.clone(), info, root.child_token())
             .await

@@ -258,3 +258,199 @@ async fn bulk_retry_and_mute_pressed_in_the_tui_take_effect() {
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// Skips (or, under CI, fails) a test that needs tmux when it is missing.
+fn tmux_or_skip() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("tmux is not on PATH under CI; .ci/run installs it, so this must not be skipped");
+    }
+    eprintln!("note: tmux is not on PATH; skipping the TUI end-to-end test");
+    false
+}
+
+const TOKEN: &str = "attach-s3cret";
+
+/// A daemon on a fixed port (so a restart comes back where the TUI looks),
+/// with a token, delivering `orders` to a receiver that always fails.
+async fn daemon_for_attaching(receiver: &Receiver) -> Daemon {
+    let config = TestConfig::new()
+        .listen(&format!("127.0.0.1:{}", free_port()))
+        .token(TOKEN)
+        .destination(
+            Dest::new("orders", &receiver.url())
+                .topics(&["order.*"])
+                .timeout("5s")
+                .retry(Retry::new().delay("1h").max_retries(5)),
+        );
+    Daemon::start(config).await
+}
+
+fn holder_note_path(daemon: &Daemon) -> std::path::PathBuf {
+    let mut name = daemon.store_path.as_os_str().to_owned();
+    name.push(".pid");
+    name.into()
+}
+
+/// The TUI command, with no token or URL from the test's own environment.
+fn tui_command(args: &str, dir: &Path) -> String {
+    format!(
+        "env -u HOOKWATCH_TOKEN -u HOOKWATCH_URL {} {args} 2>'{}'",
+        env!("CARGO_BIN_EXE_hookwatch"),
+        dir.join("tui-stderr.log").display()
+    )
+}
+
+async fn wait_exited(session: &Session) {
+    let start = Instant::now();
+    while session.alive() {
+        assert!(start.elapsed() < DEADLINE, "hookwatch did not exit on q");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_attaches_to_the_daemon_holding_its_store_and_survives_its_restart() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let mut daemon = daemon_for_attaching(&receiver).await;
+    let id = daemon.ingest("orders", "{\"order\": 1}").await;
+    daemon.wait_event_state(&id, "retrying").await;
+    let note = std::fs::read_to_string(holder_note_path(&daemon)).unwrap();
+    assert_eq!(
+        note,
+        format!("pid={}\nurl={}\n", daemon.pid(), daemon.base_url)
+    );
+
+    // Same config, no --url: the store is held, so the TUI attaches.
+    let session = Session::start(&tui_command(
+        &format!("--config '{}'", daemon.config_path.display()),
+        daemon.dir(),
+    ));
+    let attached = format!("attached to pid {} at {}", daemon.pid(), daemon.base_url);
+    let screen = session
+        .wait_screen("the attached header and the daemon's event", |s| {
+            s.contains(&attached) && s.contains("orders") && s.contains("retrying")
+        })
+        .await;
+    assert!(!screen.contains(TOKEN), "the token is on screen:\n{screen}");
+
+    // c on the selected event mutes it, in the daemon.
+    session.keys(&["c"]);
+    daemon.wait_event_state(&id, "cancelled").await;
+    session
+        .wait_screen("the cancelled row", |s| s.contains("cancelled"))
+        .await;
+
+    // The daemon stops cleanly: its note goes, the TUI keeps running and says so.
+    daemon.sigterm();
+    assert!(daemon.wait_exit(DEADLINE).await.success());
+    assert!(
+        !holder_note_path(&daemon).exists(),
+        "note left on a clean exit"
+    );
+    session
+        .wait_screen("the reconnecting header", |s| {
+            s.contains("reconnecting") && s.contains("last contact")
+        })
+        .await;
+    assert!(session.alive());
+
+    // Back on the same port: the TUI resumes and sees new events.
+    daemon.restart().await;
+    let second = daemon.ingest("orders", "{\"order\": 2}").await;
+    daemon.wait_event_state(&second, "retrying").await;
+    session
+        .wait_screen("the resumed header and the new event", |s| {
+            !s.contains("reconnecting") && s.contains("attached to pid") && s.contains("retrying")
+        })
+        .await;
+
+    session.keys(&["q"]);
+    wait_exited(&session).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tui_attaches_to_an_explicit_url() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let daemon = daemon_for_attaching(&receiver).await;
+    let id = daemon.ingest("orders", "{\"order\": 1}").await;
+    daemon.wait_event_state(&id, "retrying").await;
+
+    let session = Session::start(&tui_command(
+        &format!("--url {} --token {TOKEN}", daemon.base_url),
+        daemon.dir(),
+    ));
+    let attached = format!("attached to {}", daemon.base_url);
+    session
+        .wait_screen("the attached header and the daemon's event", |s| {
+            s.contains(&attached) && s.contains("orders") && s.contains("retrying")
+        })
+        .await;
+    session.keys(&["c"]);
+    daemon.wait_event_state(&id, "cancelled").await;
+
+    session.keys(&["q"]);
+    wait_exited(&session).await;
+}
+
+/// Runs the binary without a terminal; attaching fails before the TUI starts.
+fn run_without_terminal(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hookwatch"))
+        .args(args)
+        .env_remove("HOOKWATCH_TOKEN")
+        .env_remove("HOOKWATCH_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run hookwatch")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attaching_that_cannot_work_fails_saying_what_was_tried() {
+    // Nothing listens at the URL: exit 2 at once, naming it.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let output = run_without_terminal(&["--url", &url]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("cannot attach to {url}")),
+        "{stderr}"
+    );
+
+    // A note in the old format (no URL) beside a held store: the error says so.
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let daemon = daemon_for_attaching(&receiver).await;
+    std::fs::write(holder_note_path(&daemon), format!("{}\n", daemon.pid())).unwrap();
+    let config = daemon.config_path.display().to_string();
+    let output = run_without_terminal(&["--config", &config]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "already open in another process (pid {})",
+            daemon.pid()
+        )) && stderr.contains("does not say where its API listens"),
+        "{stderr}"
+    );
+
+    // The daemon's URL with a wrong token: refused, and the error says where.
+    std::fs::write(
+        holder_note_path(&daemon),
+        format!("pid={}\nurl={}\n", daemon.pid(), daemon.base_url),
+    )
+    .unwrap();
+    let output = run_without_terminal(&["--config", &config, "--token", "wrong"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("attaching to it at {} failed", daemon.base_url)),
+        "{stderr}"
+    );
+}

@@ -65,6 +65,7 @@ pub(super) async fn run(args: &BenchArgs) -> Result<TuiReport, BenchError> {
         store_path: store_path.clone(),
         config_source: config.source.clone(),
         read_only: false,
+        attached: None,
     };
     let mut app = crate::tui::App::new(info, chrono::Utc::now());
     app.size = (width, height);

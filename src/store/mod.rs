@@ -1188,16 +1188,118 @@ fn lock_note_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// What the note beside a store says about the process holding it: its pid
+/// and, once its API listens, where to reach it. Written as `pid=N` and
+/// `url=…` lines; an older build wrote the bare pid on one line, which still
+/// reads (without a URL).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HolderNote {
+    pub pid: Option<u32>,
+    pub url: Option<String>,
+}
+
+impl HolderNote {
+    /// Reads a note's text; lines it does not know are skipped (a newer build
+    /// may write more).
+    pub fn parse(text: &str) -> HolderNote {
+        let mut note = HolderNote::default();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            match line.split_once('=') {
+                Some(("pid", pid)) => note.pid = pid.trim().parse().ok(),
+                Some(("url", url)) if !url.trim().is_empty() => {
+                    note.url = Some(url.trim().to_string())
+                }
+                Some(_) => {}
+                // The one-line format of older builds: the pid alone.
+                None => note.pid = note.pid.or_else(|| line.parse().ok()),
+            }
+        }
+        note
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if let Some(pid) = self.pid {
+            text.push_str(&format!("pid={pid}\n"));
+        }
+        if let Some(url) = &self.url {
+            text.push_str(&format!("url={url}\n"));
+        }
+        text
+    }
+}
+
+/// The note beside the store at `path`, if there is one.
+pub fn read_holder_note(path: &Path) -> Option<HolderNote> {
+    let text = std::fs::read_to_string(lock_note_path(path)).ok()?;
+    Some(HolderNote::parse(&text))
+}
+
+/// Adds where our API listens to the note beside the store at `path`, so a
+/// TUI started on the same store can attach to us. Best effort, like the note.
+pub fn announce_api_url(path: &Path, url: &str) {
+    let note = HolderNote {
+        pid: Some(std::process::id()),
+        url: Some(url.to_string()),
+    };
+    let _ = std::fs::write(lock_note_path(path), note.render());
+}
+
+/// Removes the note beside the store at `path` if it is ours (a process that
+/// opened the store after us may have written its own).
+pub fn remove_holder_note(path: &Path) {
+    if read_holder_note(path).and_then(|n| n.pid) == Some(std::process::id()) {
+        let _ = std::fs::remove_file(lock_note_path(path));
+    }
+}
+
 /// Leaves our pid beside the store so a second process can say who holds it.
 fn write_lock_note(path: &Path) {
-    let note = lock_note_path(path);
-    let _ = std::fs::write(&note, format!("{}\n", std::process::id()));
+    let note = HolderNote {
+        pid: Some(std::process::id()),
+        url: None,
+    };
+    let _ = std::fs::write(lock_note_path(path), note.render());
 }
 
 fn lock_holder(path: &Path) -> String {
-    match std::fs::read_to_string(lock_note_path(path)) {
-        Ok(pid) if !pid.trim().is_empty() => format!(" (pid {})", pid.trim()),
-        _ => String::new(),
+    match read_holder_note(path).and_then(|n| n.pid) {
+        Some(pid) => format!(" (pid {pid})"),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod holder_note_tests {
+    use super::HolderNote;
+
+    #[test]
+    fn the_old_one_line_note_reads_as_a_pid_without_url() {
+        assert_eq!(
+            HolderNote::parse("4242\n"),
+            HolderNote {
+                pid: Some(4242),
+                url: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_new_note_round_trips_pid_and_url() {
+        let note = HolderNote {
+            pid: Some(7),
+            url: Some("http://127.0.0.1:8686".into()),
+        };
+        assert_eq!(note.render(), "pid=7\nurl=http://127.0.0.1:8686\n");
+        assert_eq!(HolderNote::parse(&note.render()), note);
+    }
+
+    #[test]
+    fn unknown_lines_and_garbage_are_skipped() {
+        let note = HolderNote::parse("pid=12\nsince=yesterday\nurl=\nnonsense\n");
+        assert_eq!(note.pid, Some(12));
+        assert_eq!(note.url, None);
+        assert_eq!(HolderNote::parse(""), HolderNote::default());
     }
 }
 

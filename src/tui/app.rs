@@ -31,6 +31,36 @@ pub struct TuiInfo {
     pub store_path: PathBuf,
     pub config_source: ConfigSource,
     pub read_only: bool,
+    /// `Some` when the TUI runs against another process's engine over its
+    /// HTTP API rather than one of its own.
+    pub attached: Option<Attachment>,
+}
+
+/// The running hookwatch a TUI is attached to. Holds no token: this is shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// The holder's pid as the store's note says; `None` when attached by URL alone.
+    pub pid: Option<u32>,
+    pub url: String,
+}
+
+impl TuiInfo {
+    /// The base URL of the API the operator can use: the attached one, else ours.
+    pub fn api_url(&self) -> String {
+        match &self.attached {
+            Some(attachment) => attachment.url.clone(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Whether the engine behind the TUI answers: only an attached TUI can lose it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// When a read last got an answer.
+    pub last: Option<DateTime<Utc>>,
+    /// The latest read found the engine unreachable.
+    pub lost: bool,
 }
 
 /// Something to do against the engine, off the key-handling path.
@@ -139,6 +169,7 @@ pub struct App {
     pub history: History,
     pub bulk: Option<JobProgress>,
     pub status: Option<Status>,
+    pub contact: Contact,
     pub quit: bool,
 }
 
@@ -172,6 +203,7 @@ impl App {
             history: History::default(),
             bulk: None,
             status: None,
+            contact: Contact::default(),
             quit: false,
         }
     }
@@ -329,6 +361,19 @@ impl App {
             error: false,
             at: self.now,
         });
+    }
+
+    /// A read got an answer from the engine.
+    pub fn contact_made(&mut self) {
+        self.contact = Contact {
+            last: Some(self.now),
+            lost: false,
+        };
+    }
+
+    /// A read found the engine unreachable; the loop keeps trying.
+    pub fn contact_lost(&mut self) {
+        self.contact.lost = true;
     }
 
     pub fn error_status(&mut self, text: impl Into<String>) {

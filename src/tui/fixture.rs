@@ -24,6 +24,7 @@ pub fn info(read_only: bool) -> TuiInfo {
         store_path: "/var/lib/hookwatch/hookwatch.redb".into(),
         config_source: ConfigSource::File("hookwatch.toml".into()),
         read_only,
+        attached: None,
     }
 }
 

@@ -33,10 +33,10 @@ pub mod theme;
 pub mod views;
 pub mod worker;
 
-pub use app::{Action, ActionResult, App, TuiInfo};
+pub use app::{Action, ActionResult, App, Attachment, TuiInfo};
 pub use render::render;
 
-use crate::control::{Control, Notification};
+use crate::control::{Control, ControlError, Notification};
 use crate::engine::{DestinationView, EventDetail, EventPage};
 use crate::model::{EventFilter, EventId};
 use futures_util::StreamExt;
@@ -48,6 +48,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Redraws happen at most this often (about 10 a second).
 const FRAME: Duration = Duration::from_millis(100);
+/// How often an attached TUI makes sure the remote still answers.
+const CONTACT_CHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 
 /// Runs the TUI until the operator quits (q, Ctrl-C) or `shutdown` is cancelled
 /// (SIGTERM). Sets up the terminal (raw mode, alternate screen) and always
@@ -71,33 +73,41 @@ pub struct Window {
     destinations: Result<Vec<DestinationView>, String>,
     /// `None` when there is no destination (nothing is listed then).
     events: Option<Result<EventPage, String>>,
+    /// A read found the engine unreachable (only an attached TUI's can).
+    unreachable: bool,
 }
 
 /// Reads the visible window for `query` (the app's [`App::events_query`]).
 pub async fn read_window(control: &dyn Control, query: (EventFilter, Option<EventId>)) -> Window {
-    let destinations = control
-        .destinations()
-        .await
-        .map_err(|e| format!("destinations: {e}"));
-    if destinations.as_ref().is_ok_and(|d| d.is_empty()) {
+    let is_unreachable = |e: &ControlError| matches!(e, ControlError::Unreachable { .. });
+    let destinations = control.destinations().await;
+    let mut unreachable = destinations.as_ref().is_err_and(is_unreachable);
+    let destinations = destinations.map_err(|e| format!("destinations: {e}"));
+    // Without an engine to answer, the events read would only fail the same way.
+    if unreachable || destinations.as_ref().is_ok_and(|d| d.is_empty()) {
         return Window {
             destinations,
             events: None,
+            unreachable,
         };
     }
     let (filter, after) = query;
-    let events = control
-        .list_events(filter, after, app::PAGE)
-        .await
-        .map_err(|e| format!("events: {e}"));
+    let events = control.list_events(filter, after, app::PAGE).await;
+    unreachable |= events.as_ref().is_err_and(is_unreachable);
     Window {
         destinations,
-        events: Some(events),
+        events: Some(events.map_err(|e| format!("events: {e}"))),
+        unreachable,
     }
 }
 
 /// Puts a window read into the app; the selection may move with it.
 pub fn apply_window(app: &mut App, window: Window) {
+    if window.unreachable {
+        app.contact_lost();
+    } else if window.destinations.is_ok() {
+        app.contact_made();
+    }
     match window.destinations {
         Ok(views) => app.set_destinations(views),
         Err(e) => app.error_status(e),
@@ -302,7 +312,16 @@ async fn event_loop(
             _ = tick.tick() => {
                 app.now = control.now();
                 worker::spawn_tick(&control, app.bulk_running().map(|job| job.id.clone()), results_tx.clone());
-                if stale && !app.frozen {
+                // An attached TUI hears nothing when the remote goes away (its
+                // change stream just goes quiet), so it reads at least every
+                // CONTACT_CHECK; one that stopped answering is asked on every
+                // tick (one read at a time), so the TUI resumes as soon as it is back.
+                let check_contact = app.info.attached.is_some()
+                    && app
+                        .contact
+                        .last
+                        .is_none_or(|last| app.now - last >= CONTACT_CHECK);
+                if (stale || app.contact.lost || check_contact) && !app.frozen {
                     refresher.request(&app);
                     stale = false;
                 }

@@ -17,8 +17,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         )),
         Line::from(""),
         Line::from(format!(
-            "hookwatch is running and its HTTP API listens on http://{},",
-            app.info.listen
+            "hookwatch is running and its HTTP API listens on {},",
+            app.info.api_url()
         )),
         Line::from("but there is nowhere to deliver to. Add a destination to a config file:"),
         Line::from(""),

@@ -1,4 +1,5 @@
-//! The two header lines: rates, totals, destination health, modes, where it listens and stores.
+//! The two header lines: rates, totals, destination health, modes, and where it
+//! listens and stores, or which running hookwatch it is attached to.
 
 use crate::engine::JobState;
 use crate::model::StateCounts;
@@ -85,16 +86,46 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             second.push(Span::raw(" "));
         }
     }
-    let used: usize = second.iter().map(|s| s.width()).sum();
-    let listen = format!("listen {}  store ", app.info.listen);
-    let room = (area.width as usize).saturating_sub(used + listen.chars().count());
-    second.push(Span::styled(
-        format!(
-            "{listen}{}",
-            tail(&app.info.store_path.display().to_string(), room)
-        ),
-        Style::new().fg(Color::DarkGray),
-    ));
+    match &app.info.attached {
+        None => {
+            let used: usize = second.iter().map(|s| s.width()).sum();
+            let listen = format!("listen {}  store ", app.info.listen);
+            let room = (area.width as usize).saturating_sub(used + listen.chars().count());
+            second.push(Span::styled(
+                format!(
+                    "{listen}{}",
+                    tail(&app.info.store_path.display().to_string(), room)
+                ),
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
+        Some(attachment) => {
+            if app.contact.lost {
+                let reconnecting = match app.contact.last {
+                    Some(last) => format!(
+                        "reconnecting… (last contact {}s ago)",
+                        (app.now - last).num_seconds().max(0)
+                    ),
+                    None => "reconnecting…".to_string(),
+                };
+                second.push(Span::styled(
+                    reconnecting,
+                    Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
+                ));
+                second.push(Span::raw(" "));
+            }
+            let used: usize = second.iter().map(|s| s.width()).sum();
+            let room = (area.width as usize).saturating_sub(used);
+            let attached = match attachment.pid {
+                Some(pid) => format!("attached to pid {pid} at {}", attachment.url),
+                None => format!("attached to {}", attachment.url),
+            };
+            second.push(Span::styled(
+                tail(&attached, room),
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
+    }
     frame.render_widget(
         Paragraph::new(vec![Line::from(first), Line::from(second)]),
         area,
