@@ -222,3 +222,32 @@ fn status_message_in_footer() {
     app.error_status("billing: retry.max_retries: must be between 1 and 50, got 0");
     insta::assert_snapshot!("status_error_80x24", draw(&mut app, 80, 24));
 }
+
+#[test]
+fn attached_header_in_contact_and_reconnecting() {
+    let attachment = hookwatch::tui::Attachment {
+        pid: Some(4242),
+        url: "http://127.0.0.1:8686".into(),
+    };
+    snap("attached", || {
+        let mut app = fixture::app();
+        app.info.attached = Some(attachment.clone());
+        app.contact_made();
+        app
+    });
+    snap("attached_reconnecting", || {
+        let mut app = fixture::app();
+        app.info.attached = Some(attachment.clone());
+        app.contact.last = Some(app.now - chrono::TimeDelta::seconds(7));
+        app.contact_lost();
+        app
+    });
+    snap("attached_by_url", || {
+        let mut app = fixture::app();
+        app.info.attached = Some(hookwatch::tui::Attachment {
+            pid: None,
+            url: "http://hookwatch.internal:8686".into(),
+        });
+        app
+    });
+}

@@ -116,14 +116,22 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             }
             let used: usize = second.iter().map(|s| s.width()).sum();
             let room = (area.width as usize).saturating_sub(used);
-            let attached = match attachment.pid {
-                Some(pid) => format!("attached to pid {pid} at {}", attachment.url),
-                None => format!("attached to {}", attachment.url),
+            // Where it is attached, shortened (to the pid alone at the last)
+            // when the URL does not fit.
+            let candidates = match attachment.pid {
+                Some(pid) => vec![
+                    format!("attached to pid {pid} at {}", attachment.url),
+                    format!("attached to pid {pid}"),
+                    format!("pid {pid}"),
+                ],
+                None => vec![format!("attached to {}", attachment.url), "attached".into()],
             };
-            second.push(Span::styled(
-                tail(&attached, room),
-                Style::new().fg(Color::DarkGray),
-            ));
+            let attached = candidates
+                .iter()
+                .find(|text| text.chars().count() <= room)
+                .cloned()
+                .unwrap_or_else(|| tail(&candidates[candidates.len() - 1], room));
+            second.push(Span::styled(attached, Style::new().fg(Color::DarkGray)));
         }
     }
     frame.render_widget(
