@@ -294,10 +294,11 @@ fn holder_note_path(daemon: &Daemon) -> std::path::PathBuf {
     name.into()
 }
 
-/// The TUI command, with no token or URL from the test's own environment.
-fn tui_command(args: &str, dir: &Path) -> String {
+/// The TUI command, with no token or URL from the test's own environment
+/// (`vars`, `NAME=VALUE` words, are set instead).
+fn tui_command(vars: &str, args: &str, dir: &Path) -> String {
     format!(
-        "env -u HOOKWATCH_TOKEN -u HOOKWATCH_URL {} {args} 2>'{}'",
+        "env -u HOOKWATCH_TOKEN -u HOOKWATCH_URL {vars} {} {args} 2>'{}'",
         env!("CARGO_BIN_EXE_hookwatch"),
         dir.join("tui-stderr.log").display()
     )
@@ -328,6 +329,7 @@ async fn the_tui_attaches_to_the_daemon_holding_its_store_and_survives_its_resta
 
     // Same config, no --url: the store is held, so the TUI attaches.
     let session = Session::start(&tui_command(
+        "",
         &format!("--config '{}'", daemon.config_path.display()),
         daemon.dir(),
     ));
@@ -385,6 +387,7 @@ async fn the_tui_attaches_to_an_explicit_url() {
     daemon.wait_event_state(&id, "retrying").await;
 
     let session = Session::start(&tui_command(
+        "",
         &format!("--url {} --token {TOKEN}", daemon.base_url),
         daemon.dir(),
     ));
@@ -396,9 +399,22 @@ async fn the_tui_attaches_to_an_explicit_url() {
         .await;
     session.keys(&["c"]);
     daemon.wait_event_state(&id, "cancelled").await;
-
     session.keys(&["q"]);
     wait_exited(&session).await;
+
+    // --read-only holds attached too; the URL may come from HOOKWATCH_URL.
+    let read_only = Session::start(&tui_command(
+        &format!("HOOKWATCH_URL={}", daemon.base_url),
+        &format!("--read-only --token {TOKEN}"),
+        daemon.dir(),
+    ));
+    read_only
+        .wait_screen("the read-only attached header", |s| {
+            s.contains("READ-ONLY") && s.contains(&attached) && s.contains("cancelled")
+        })
+        .await;
+    read_only.keys(&["q"]);
+    wait_exited(&read_only).await;
 }
 
 /// Runs the binary without a terminal; attaching fails before the TUI starts.
