@@ -71,7 +71,8 @@ pub async fn run(
 /// The visible window as read: destinations and one page of events.
 pub struct Window {
     destinations: Result<Vec<DestinationView>, String>,
-    /// `None` when there is no destination (nothing is listed then).
+    /// `None` when there is no destination (nothing is listed then) or the
+    /// engine did not answer the destinations read.
     events: Option<Result<EventPage, String>>,
     /// A read found the engine unreachable (only an attached TUI's can).
     unreachable: bool,
