@@ -70,12 +70,19 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
         if !runtime.disabled && !runtime.paused {
             let in_flight = destination.in_flight_snapshot();
             let free = (destination.current_concurrency() as usize).saturating_sub(in_flight.len());
+            // Set before the look, so that an attempt finishing during it wakes
+            // the dispatcher again; cleared below only when the look found
+            // fewer due events than free slots.
+            destination.waiting_for_slot.store(true, Ordering::SeqCst);
             if free > 0 {
                 let now = engine.inner.clock.now();
                 match look(&engine, &destination, now, free, in_flight).await {
                     Ok(Due::Now(claimed)) if !claimed.is_empty() => {
                         if engine.is_shutting_down() {
                             return;
+                        }
+                        if claimed.len() < free {
+                            destination.waiting_for_slot.store(false, Ordering::SeqCst);
                         }
                         for (id, found) in claimed {
                             start_attempt(&engine, &destination, id, None, Some(found));
@@ -92,7 +99,10 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                             now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"),
                         );
                     }
-                    Ok(Due::Later(next)) => wake_at = next,
+                    Ok(Due::Later(next)) => {
+                        destination.waiting_for_slot.store(false, Ordering::SeqCst);
+                        wake_at = next;
+                    }
                     Err(e) => {
                         tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
                         wake_at = Some(
@@ -142,13 +152,17 @@ fn start_attempt(
         .lock()
         .expect("in-flight lock")
         .insert(id);
-    let guard = InFlight {
+    let mut guard = InFlight {
         destination: destination.clone(),
         id,
+        left_nothing_due: false,
     };
     let engine = engine.clone();
     engine.clone().spawn(async move {
         let result = attempt(&engine, &guard.destination, id, trigger, preread).await;
+        guard.left_nothing_due = result
+            .as_ref()
+            .is_some_and(|summary| !summary.state.awaits_delivery());
         drop(guard);
         result
     })
@@ -159,6 +173,11 @@ fn start_attempt(
 struct InFlight {
     destination: Arc<Destination>,
     id: EventId,
+    /// The attempt was recorded and left its event finished, so nothing new is
+    /// due because of it: the dispatcher needs waking only if due events wait
+    /// for this slot. False for a retry scheduled, an attempt not recorded, a
+    /// panic: the dispatcher looks again.
+    left_nothing_due: bool,
 }
 
 impl Drop for InFlight {
@@ -168,7 +187,9 @@ impl Drop for InFlight {
             .lock()
             .expect("in-flight lock")
             .remove(self.id);
-        self.destination.wake.notify_one();
+        if !self.left_nothing_due || self.destination.waiting_for_slot.load(Ordering::SeqCst) {
+            self.destination.wake.notify_one();
+        }
         self.destination.slot_freed.notify_waiters();
     }
 }
