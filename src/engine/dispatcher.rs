@@ -23,8 +23,13 @@ type ForDelivery = (EventRecord, Vec<u8>);
 /// What one look at a destination's slice of the due index found.
 enum Due {
     /// Claimable now, each with its record and payload as read for delivery
-    /// (`None`: gone since it was indexed).
-    Now(Vec<(EventId, Option<ForDelivery>)>),
+    /// (`None`: gone since it was indexed); and, when fewer were due than
+    /// slots were free, the earliest due time after them (`Some(None)`: none),
+    /// read in the same call so the dispatcher need not look again to know it.
+    Now(
+        Vec<(EventId, Option<ForDelivery>)>,
+        Option<Option<chrono::DateTime<chrono::Utc>>>,
+    ),
     /// Nothing due now; the earliest due time, if any.
     Later(Option<chrono::DateTime<chrono::Utc>>),
 }
@@ -45,6 +50,13 @@ async fn look(
             if due.is_empty() {
                 return Ok(Due::Later(store.next_due(&id, &in_flight)?));
             }
+            let next = if due.len() < free {
+                let mut claimed_or_in_flight = in_flight;
+                claimed_or_in_flight.extend(due.iter().copied());
+                Some(store.next_due(&id, &claimed_or_in_flight)?)
+            } else {
+                None
+            };
             let mut claimed = Vec::with_capacity(due.len());
             for event in due {
                 match store.get_for_delivery(event) {
@@ -55,7 +67,7 @@ async fn look(
                     }
                 }
             }
-            Ok(Due::Now(claimed))
+            Ok(Due::Now(claimed, next))
         })
         .await
 }
@@ -70,29 +82,46 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
         if !runtime.disabled && !runtime.paused {
             let in_flight = destination.in_flight_snapshot();
             let free = (destination.current_concurrency() as usize).saturating_sub(in_flight.len());
+            // Set before the look, so that an attempt finishing during it wakes
+            // the dispatcher again; cleared below only when the look found
+            // fewer due events than free slots.
+            destination.waiting_for_slot.store(true, Ordering::SeqCst);
             if free > 0 {
                 let now = engine.inner.clock.now();
                 match look(&engine, &destination, now, free, in_flight).await {
-                    Ok(Due::Now(claimed)) if !claimed.is_empty() => {
+                    Ok(Due::Now(claimed, next)) if !claimed.is_empty() => {
                         if engine.is_shutting_down() {
                             return;
+                        }
+                        if claimed.len() < free {
+                            destination.waiting_for_slot.store(false, Ordering::SeqCst);
                         }
                         for (id, found) in claimed {
                             start_attempt(&engine, &destination, id, None, Some(found));
                         }
-                        // Give the attempts (and a shutting-down runtime) a turn
-                        // before looking again; without an await here this loop
-                        // could spin if spawned tasks never get to run.
-                        tokio::task::yield_now().await;
-                        continue;
+                        if let Some(next) = next {
+                            // Everything due now is claimed and the next due
+                            // time is known: sleep until it (or a wake) instead
+                            // of looking again at once.
+                            wake_at = next;
+                        } else {
+                            // Give the attempts (and a shutting-down runtime) a turn
+                            // before looking again; without an await here this loop
+                            // could spin if spawned tasks never get to run.
+                            tokio::task::yield_now().await;
+                            continue;
+                        }
                     }
-                    Ok(Due::Now(_)) => {
+                    Ok(Due::Now(..)) => {
                         // Every due event was unreadable: back off.
                         wake_at = Some(
                             now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"),
                         );
                     }
-                    Ok(Due::Later(next)) => wake_at = next,
+                    Ok(Due::Later(next)) => {
+                        destination.waiting_for_slot.store(false, Ordering::SeqCst);
+                        wake_at = next;
+                    }
                     Err(e) => {
                         tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
                         wake_at = Some(
@@ -142,13 +171,17 @@ fn start_attempt(
         .lock()
         .expect("in-flight lock")
         .insert(id);
-    let guard = InFlight {
+    let mut guard = InFlight {
         destination: destination.clone(),
         id,
+        left_nothing_due: false,
     };
     let engine = engine.clone();
     engine.clone().spawn(async move {
         let result = attempt(&engine, &guard.destination, id, trigger, preread).await;
+        guard.left_nothing_due = result
+            .as_ref()
+            .is_some_and(|summary| !summary.state.awaits_delivery());
         drop(guard);
         result
     })
@@ -159,6 +192,11 @@ fn start_attempt(
 struct InFlight {
     destination: Arc<Destination>,
     id: EventId,
+    /// The attempt was recorded and left its event finished, so nothing new is
+    /// due because of it: the dispatcher needs waking only if due events wait
+    /// for this slot. False for a retry scheduled, an attempt not recorded, a
+    /// panic: the dispatcher looks again.
+    left_nothing_due: bool,
 }
 
 impl Drop for InFlight {
@@ -168,7 +206,9 @@ impl Drop for InFlight {
             .lock()
             .expect("in-flight lock")
             .remove(self.id);
-        self.destination.wake.notify_one();
+        if !self.left_nothing_due || self.destination.waiting_for_slot.load(Ordering::SeqCst) {
+            self.destination.wake.notify_one();
+        }
         self.destination.slot_freed.notify_waiters();
     }
 }

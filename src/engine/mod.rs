@@ -19,7 +19,7 @@ use crate::config::{Config, DestinationConfig};
 use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState};
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
@@ -90,6 +90,10 @@ pub struct Destination {
     /// Wakes bulk jobs waiting for a free slot.
     slot_freed: Notify,
     success_streak: AtomicU32,
+    /// Whether the dispatcher's last look left due events unclaimed for want of
+    /// a free slot: only then must a finished attempt that leaves nothing new
+    /// due wake it (each wake costs a look, a hop to the blocking pool).
+    waiting_for_slot: AtomicBool,
 }
 
 impl Destination {
@@ -222,6 +226,7 @@ impl Engine {
                     in_flight: Mutex::new(InFlightSet::default()),
                     slot_freed: Notify::new(),
                     success_streak: AtomicU32::new(0),
+                    waiting_for_slot: AtomicBool::new(false),
                 }),
             );
         }

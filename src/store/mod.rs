@@ -525,36 +525,45 @@ impl Store {
                 };
                 let topic = filter.topic.as_deref().unwrap_or_default();
                 let topics = self.topics_matching(&txn, topic, pattern)?;
-                let states: Vec<u8> = match state {
-                    Some(state) => vec![state.code()],
-                    None => EventState::ALL.iter().map(|s| s.code()).collect(),
+                let index = txn.open_table(BY_TOPIC).map_err(read_err)?;
+                // With a state, an id is kept only if the state index holds
+                // (state, id): a point lookup, no record decoded.
+                let in_state = match state {
+                    Some(_) => Some(txn.open_table(BY_STATE).map_err(read_err)?),
+                    None => None,
                 };
-                let index = txn.open_table(BY_TOPIC_STATE).map_err(read_err)?;
-                let mut ranges = Vec::with_capacity(topics.len() * states.len());
+                let mut ranges = Vec::with_capacity(topics.len());
                 for topic in &topics {
-                    for &code in &states {
-                        let range = index
-                            .range((topic.as_str(), code, lower)..(topic.as_str(), code, upper))
-                            .map_err(read_err)?;
-                        ranges.push(range.rev());
-                    }
+                    let range = index
+                        .range((topic.as_str(), lower)..(topic.as_str(), upper))
+                        .map_err(read_err)?;
+                    ranges.push(range.rev());
                 }
                 // Each range runs newest first; the heap holds each one's next
                 // id, so popping the largest merges them newest first.
                 let mut heads = std::collections::BinaryHeap::with_capacity(ranges.len());
                 for (at, range) in ranges.iter_mut().enumerate() {
                     if let Some(entry) = range.next() {
-                        heads.push((entry.map_err(read_err)?.0.value().2, at));
+                        heads.push((entry.map_err(read_err)?.0.value().1, at));
                     }
                 }
                 while let Some((id, at)) = heads.pop() {
-                    if let Some(record) = fetch(id)? {
-                        if !take(record) {
-                            break;
+                    let wanted = match (&in_state, state) {
+                        (Some(in_state), Some(state)) => in_state
+                            .get((state.code(), id))
+                            .map_err(read_err)?
+                            .is_some(),
+                        _ => true,
+                    };
+                    if wanted {
+                        if let Some(record) = fetch(id)? {
+                            if !take(record) {
+                                break;
+                            }
                         }
                     }
                     if let Some(entry) = ranges[at].next() {
-                        heads.push((entry.map_err(read_err)?.0.value().2, at));
+                        heads.push((entry.map_err(read_err)?.0.value().1, at));
                     }
                 }
             }
@@ -1092,10 +1101,14 @@ fn inspect_read_only(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Marks, in the meta table, a store whose listing indexes (by state, by
-/// topic) are complete; one without it was written by a build without them.
-const LISTING_INDEXES_MARK: &str = "listing_indexes";
+/// topic) are complete; one without it was written by a build without them,
+/// or by an unreleased build whose topic index was (topic, state, id). Named
+/// anew whenever the listing indexes change shape, so that they are rebuilt.
+const LISTING_INDEXES_MARK: &str = "listing_indexes_by_topic";
 /// The last event id the listing indexes were built to, while building.
-const LISTING_INDEXES_CURSOR: &str = "listing_indexes_built_to";
+const LISTING_INDEXES_CURSOR: &str = "listing_indexes_by_topic_built_to";
+/// The marks of earlier shapes of the listing indexes, dropped once rebuilt.
+const LEGACY_LISTING_INDEX_KEYS: [&str; 2] = ["listing_indexes", "listing_indexes_built_to"];
 /// Events indexed per transaction while building the listing indexes.
 const LISTING_INDEX_CHUNK: usize = 20_000;
 
@@ -1123,6 +1136,18 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
                 .get(LISTING_INDEXES_CURSOR)
                 .map_err(write_err)?
                 .and_then(|v| v.value().try_into().ok().map(u128::from_le_bytes));
+            if after.is_none() {
+                // A fresh build: whatever listing indexes an earlier shape left
+                // (and the topic counts, which the build adds up again) go
+                // first, so nothing is counted twice or left behind.
+                txn.delete_table(BY_STATE).map_err(write_err)?;
+                txn.delete_table(LEGACY_BY_TOPIC_STATE).map_err(write_err)?;
+                txn.delete_table(BY_TOPIC).map_err(write_err)?;
+                txn.delete_table(TOPICS).map_err(write_err)?;
+                for key in LEGACY_LISTING_INDEX_KEYS {
+                    meta.remove(key).map_err(write_err)?;
+                }
+            }
             let mut tables = Tables::open(&txn)?;
             let (last, count) = tables.index_for_listing_after(after, LISTING_INDEX_CHUNK)?;
             indexed += count;

@@ -29,9 +29,13 @@ pub(super) const BY_DEST_STATE: TableDefinition<(&str, u8, u128), ()> =
     TableDefinition::new("by_destination_state");
 /// (state code, event id): listings by state across destinations
 pub(super) const BY_STATE: TableDefinition<(u8, u128), ()> = TableDefinition::new("by_state");
-/// (topic, state code, event id): listings by topic (a glob is matched against
-/// [`TOPICS`] first), with or without a state
-pub(super) const BY_TOPIC_STATE: TableDefinition<(&str, u8, u128), ()> =
+/// (topic, event id): listings by topic (a glob is matched against [`TOPICS`]
+/// first). A topic never changes, so this is written once at insert and
+/// removed only with the event; a state is checked against [`BY_STATE`].
+pub(super) const BY_TOPIC: TableDefinition<(&str, u128), ()> = TableDefinition::new("by_topic");
+/// (topic, state code, event id): the by-topic index of unreleased builds,
+/// which moved on every state change; dropped when [`BY_TOPIC`] is built.
+pub(super) const LEGACY_BY_TOPIC_STATE: TableDefinition<(&str, u8, u128), ()> =
     TableDefinition::new("by_topic_state");
 /// topic → number of stored events with it: the distinct topics a glob is
 /// matched against
@@ -86,7 +90,7 @@ pub struct Tables<'txn> {
     counts: Table<'txn, (&'static str, u8), u64>,
     runtime: Table<'txn, &'static str, &'static [u8]>,
     by_state: Table<'txn, (u8, u128), ()>,
-    by_topic_state: Table<'txn, (&'static str, u8, u128), ()>,
+    by_topic: Table<'txn, (&'static str, u128), ()>,
     topics: Table<'txn, &'static str, u64>,
     quarantine: Table<'txn, u128, (&'static [u8], &'static [u8])>,
     /// Per-state count changes by destination, indexed by state code, and
@@ -111,7 +115,7 @@ impl<'txn> Tables<'txn> {
             counts: txn.open_table(COUNTS).map_err(write_err)?,
             runtime: txn.open_table(RUNTIME).map_err(write_err)?,
             by_state: txn.open_table(BY_STATE).map_err(write_err)?,
-            by_topic_state: txn.open_table(BY_TOPIC_STATE).map_err(write_err)?,
+            by_topic: txn.open_table(BY_TOPIC).map_err(write_err)?,
             topics: txn.open_table(TOPICS).map_err(write_err)?,
             quarantine: txn.open_table(QUARANTINE).map_err(write_err)?,
             count_deltas: HashMap::new(),
@@ -180,7 +184,7 @@ impl<'txn> Tables<'txn> {
             .insert((record.destination.as_str(), record.id.0), ())
             .map_err(write_err)?;
         self.index(&record, true)?;
-        self.count_topic(&record.topic, true);
+        self.index_topic(&record, true)?;
         self.events
             .insert(record.id.0, super::codec::encode_event(&record).as_slice())
             .map_err(write_err)?;
@@ -253,28 +257,35 @@ impl<'txn> Tables<'txn> {
         })
     }
 
+    /// Adds (`add = true`) or removes a record's entry in the topic index and
+    /// its topic count: once when the event is stored, once when it goes, as a
+    /// topic never changes.
+    fn index_topic(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        let key = (record.topic.as_str(), record.id.0);
+        if add {
+            self.by_topic.insert(key, ()).map_err(write_err)?;
+        } else {
+            self.by_topic.remove(key).map_err(write_err)?;
+        }
+        self.count_topic(&record.topic, add);
+        Ok(())
+    }
+
     /// Adds (`add = true`) or removes a record's entries in the due index, the
-    /// state index and the counts.
+    /// state indexes and the counts.
     fn index(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
         self.index_due(record, add)?;
         let dest = record.destination.as_str();
         let state_key = (dest, record.state.code(), record.id.0);
         let by_state_key = (record.state.code(), record.id.0);
-        let by_topic_key = (record.topic.as_str(), record.state.code(), record.id.0);
         if add {
             self.by_dest_state
                 .insert(state_key, ())
                 .map_err(write_err)?;
             self.by_state.insert(by_state_key, ()).map_err(write_err)?;
-            self.by_topic_state
-                .insert(by_topic_key, ())
-                .map_err(write_err)?;
         } else {
             self.by_dest_state.remove(state_key).map_err(write_err)?;
             self.by_state.remove(by_state_key).map_err(write_err)?;
-            self.by_topic_state
-                .remove(by_topic_key)
-                .map_err(write_err)?;
         }
         self.count_state(dest, record.state, if add { 1 } else { -1 });
         Ok(())
@@ -398,14 +409,7 @@ impl<'txn> Tables<'txn> {
         self.by_state
             .insert((record.state.code(), record.id.0), ())
             .map_err(write_err)?;
-        self.by_topic_state
-            .insert(
-                (record.topic.as_str(), record.state.code(), record.id.0),
-                (),
-            )
-            .map_err(write_err)?;
-        self.count_topic(&record.topic, true);
-        Ok(())
+        self.index_topic(record, true)
     }
 
     pub(super) fn take_quarantined(&mut self) -> Vec<Quarantined> {
@@ -508,14 +512,11 @@ impl<'txn> Tables<'txn> {
             topics.push(key.value().to_string());
         }
         for topic in &topics {
-            let mut found = false;
-            for state in EventState::ALL {
-                found |= self
-                    .by_topic_state
-                    .remove((topic.as_str(), state.code(), id))
-                    .map_err(write_err)?
-                    .is_some();
-            }
+            let found = self
+                .by_topic
+                .remove((topic.as_str(), id))
+                .map_err(write_err)?
+                .is_some();
             if found {
                 self.count_topic(topic, false);
             }
@@ -559,7 +560,7 @@ impl<'txn> Tables<'txn> {
         }
         for record in &doomed {
             self.index(record, false)?;
-            self.count_topic(&record.topic, false);
+            self.index_topic(record, false)?;
             self.events.remove(record.id.0).map_err(write_err)?;
             self.payloads.remove(record.id.0).map_err(write_err)?;
             self.by_dest

@@ -598,7 +598,7 @@ async fn a_store_written_before_the_listing_indexes_gets_them_on_open() {
         let db = open_database(&path).unwrap();
         let txn = db.begin_write().unwrap();
         txn.delete_table(BY_STATE).unwrap();
-        txn.delete_table(BY_TOPIC_STATE).unwrap();
+        txn.delete_table(BY_TOPIC).unwrap();
         txn.delete_table(TOPICS).unwrap();
         txn.open_table(META)
             .unwrap()
@@ -611,6 +611,67 @@ async fn a_store_written_before_the_listing_indexes_gets_them_on_open() {
     for filter in all_filters(&all) {
         check_listing(&store, &all, &filter, 5);
     }
+    drop(dir);
+}
+
+#[tokio::test]
+async fn a_store_with_the_unreleased_topic_state_index_gets_the_topic_index_counted_once() {
+    let plan: Vec<EventPlan> = (0..25).map(|n| (n % 3, n % 5, (n % 4) as u8)).collect();
+    let (dir, store, all) = store_with(&plan).await;
+    let path = store.path().to_path_buf();
+    store.close().await;
+    {
+        // Take the store back to what the unreleased build wrote: a complete
+        // by_state, the topic counts, a (topic, state, id) index and its mark.
+        let db = open_database(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(BY_TOPIC).unwrap();
+        {
+            let mut legacy = txn.open_table(LEGACY_BY_TOPIC_STATE).unwrap();
+            for record in &all {
+                legacy
+                    .insert(
+                        (record.topic.as_str(), record.state.code(), record.id.0),
+                        (),
+                    )
+                    .unwrap();
+            }
+            let mut meta = txn.open_table(META).unwrap();
+            meta.remove(LISTING_INDEXES_MARK).unwrap();
+            meta.insert(LEGACY_LISTING_INDEX_KEYS[0], [1u8].as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    for filter in all_filters(&all) {
+        check_listing(&store, &all, &filter, 5);
+    }
+    store.close().await;
+    let db = open_database(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+    for record in &all {
+        *want.entry(record.topic.clone()).or_default() += 1;
+    }
+    let got: std::collections::BTreeMap<String, u64> = txn
+        .open_table(TOPICS)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .map(|entry| {
+            let (topic, count) = entry.unwrap();
+            (topic.value().to_string(), count.value())
+        })
+        .collect();
+    assert_eq!(got, want, "each topic counted once");
+    assert!(
+        txn.open_table(LEGACY_BY_TOPIC_STATE).is_err(),
+        "the old topic index is dropped"
+    );
+    let meta = txn.open_table(META).unwrap();
+    assert!(meta.get(LEGACY_LISTING_INDEX_KEYS[0]).unwrap().is_none());
+    assert!(meta.get(LISTING_INDEXES_MARK).unwrap().is_some());
     drop(dir);
 }
 
