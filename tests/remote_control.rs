@@ -57,16 +57,6 @@ async fn wait_delivered(
     );
 }
 
-/// A port that was free a moment ago, so a restarted daemon can listen on the
-/// same address.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_answers_through_the_http_api() {
     let ok = Receiver::start().await;

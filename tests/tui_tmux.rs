@@ -91,14 +91,6 @@ impl Drop for Session {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn write_config(dir: &Path, port: u16, receiver_url: &str) -> std::path::PathBuf {
     let path = dir.join("hookwatch.toml");
     let config = TestConfig::new()

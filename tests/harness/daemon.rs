@@ -402,3 +402,13 @@ pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
     }
     found
 }
+
+/// A loopback port that was free a moment ago, so a daemon can be started (and
+/// restarted) on an address the test knows in advance.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
