@@ -496,28 +496,20 @@ impl Store {
                         (dest.as_str(), state.code(), lower)..(dest.as_str(), state.code(), upper),
                     )
                     .map_err(read_err)?;
-                for entry in range.rev() {
-                    let (key, _) = entry.map_err(read_err)?;
-                    if let Some(record) = fetch(key.value().2)? {
-                        if !take(record) {
-                            break;
-                        }
-                    }
-                }
+                let ids = range
+                    .rev()
+                    .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err));
+                take_newest(ids, &fetch, &mut take)?;
             }
             (Some(dest), None, _) => {
                 let index = txn.open_table(BY_DEST).map_err(read_err)?;
                 let range = index
                     .range((dest.as_str(), lower)..(dest.as_str(), upper))
                     .map_err(read_err)?;
-                for entry in range.rev() {
-                    let (key, _) = entry.map_err(read_err)?;
-                    if let Some(record) = fetch(key.value().1)? {
-                        if !take(record) {
-                            break;
-                        }
-                    }
-                }
+                let ids = range
+                    .rev()
+                    .map(|entry| entry.map(|(key, _)| key.value().1).map_err(read_err));
+                take_newest(ids, &fetch, &mut take)?;
             }
             (None, state, Some(pattern)) => {
                 let Some(pattern) = pattern else {
@@ -572,14 +564,10 @@ impl Store {
                 let range = index
                     .range((state.code(), lower)..(state.code(), upper))
                     .map_err(read_err)?;
-                for entry in range.rev() {
-                    let (key, _) = entry.map_err(read_err)?;
-                    if let Some(record) = fetch(key.value().1)? {
-                        if !take(record) {
-                            break;
-                        }
-                    }
-                }
+                let ids = range
+                    .rev()
+                    .map(|entry| entry.map(|(key, _)| key.value().1).map_err(read_err));
+                take_newest(ids, &fetch, &mut take)?;
             }
             (None, None, None) => {
                 for entry in events.range(lower..upper).map_err(read_err)?.rev() {
@@ -795,6 +783,23 @@ fn db_for_count(slot: &DbSlot) -> Result<redb::ReadTransaction, StoreError> {
         .clone()
         .ok_or(StoreError::Unavailable)?;
     db.begin_read().map_err(read_err)
+}
+
+/// Hands the records of `ids` (an index range, newest first) to `take` until it
+/// has enough; ids whose record is gone or does not decode are passed over.
+fn take_newest(
+    ids: impl Iterator<Item = Result<u128, StoreError>>,
+    fetch: &impl Fn(u128) -> Result<Option<EventRecord>, StoreError>,
+    take: &mut impl FnMut(EventRecord) -> bool,
+) -> Result<(), StoreError> {
+    for id in ids {
+        if let Some(record) = fetch(id?)? {
+            if !take(record) {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The smallest ULID of the millisecond `t`: ULIDs carry their creation time in
