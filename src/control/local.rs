@@ -175,13 +175,7 @@ fn count_selection(engine: &Engine, selection: &BulkSelection) -> Result<u64, En
             })
             .sum());
     }
-    let filter = EventFilter {
-        destination: selection.destination.clone(),
-        state: selection.state,
-        topic: selection.topic.clone(),
-        created_after: selection.created_after,
-        created_before: selection.created_before,
-    };
+    let filter = selection.filter();
     let mut total = 0u64;
     let mut after = None;
     loop {

@@ -52,7 +52,8 @@ impl BulkSelection {
         }
     }
 
-    fn filter(&self) -> EventFilter {
+    /// The listing filter this selection stands for (its `ids` aside).
+    pub fn filter(&self) -> EventFilter {
         EventFilter {
             destination: self.destination.clone(),
             state: self.state,
