@@ -68,3 +68,42 @@ async fn reads_and_actions_answer_through_the_interface() {
     let missing = control.destination("nope").await.unwrap_err();
     assert_eq!(missing.code(), "unknown_destination");
 }
+
+/// The dispatcher reads a few due events ahead of a free slot (so a busy
+/// destination does not pay a store read per attempt); an operator acting on
+/// one of those meanwhile must win: a muted event is never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_muted_while_claimed_ahead_is_not_sent() {
+    let receiver = Receiver::start().await;
+    // The first attempt holds the only slot for a while; the second holds it
+    // while the third waits, read ahead, for that slot.
+    receiver.then([
+        Reply::status(200).after(std::time::Duration::from_millis(1500)),
+        Reply::status(200).after(std::time::Duration::from_millis(1500)),
+    ]);
+    let h = Harness::start(
+        TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(1)),
+    )
+    .await;
+    let control = LocalControl::new(h.engine.clone());
+    let first = control.ingest("a", request()).await.unwrap().id;
+    receiver.wait_for_hits(1).await;
+    let second = control.ingest("a", request()).await.unwrap().id;
+    let third = control.ingest("a", request()).await.unwrap().id;
+    // The look that claimed the second (when the first finished) read both
+    // the second and the third.
+    receiver.wait_for_hits(2).await;
+    let muted = control.mute(third).await.unwrap();
+    assert_eq!(muted.state, hookwatch::model::EventState::Cancelled);
+    h.settled().await;
+    for delivered in [first, second] {
+        assert_eq!(h.state(delivered), hookwatch::model::EventState::Delivered);
+    }
+    assert_eq!(h.state(third), hookwatch::model::EventState::Cancelled);
+    assert!(
+        !receiver.has_id(&third.to_string()),
+        "the muted event was sent: {:?}",
+        receiver.counts_by_id()
+    );
+    assert_eq!(h.engine.get_event(third).unwrap().event.attempt_count, 0);
+}

@@ -247,7 +247,7 @@ impl Engine {
             Transitioned::NotFound => return Err(EngineError::UnknownEvent(id.to_string())),
         };
         if let Ok(destination) = self.destination(&record.destination) {
-            destination.wake.notify_one();
+            destination.forget_claims_ahead();
         }
         self.publish(Change::Event {
             id,

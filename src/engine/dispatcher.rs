@@ -23,9 +23,9 @@ type ForDelivery = (EventRecord, Vec<u8>);
 /// What one look at a destination's slice of the due index found.
 enum Due {
     /// Claimable now, each with its record and payload as read for delivery
-    /// (`None`: gone since it was indexed); and, when fewer were due than
-    /// slots were free, the earliest due time after them (`Some(None)`: none),
-    /// read in the same call so the dispatcher need not look again to know it.
+    /// (`None`: gone since it was indexed); and, when every event due now was
+    /// read, the earliest due time after them (`Some(None)`: none), read in the
+    /// same call so the dispatcher need not look again to know it.
     Now(
         Vec<(EventId, Option<ForDelivery>)>,
         Option<Option<chrono::DateTime<chrono::Utc>>>,
@@ -34,83 +34,155 @@ enum Due {
     Later(Option<chrono::DateTime<chrono::Utc>>),
 }
 
+/// Payload bytes the dispatcher may hold for events claimed ahead of a free
+/// slot: enough to keep a busy destination's slots fed without a store read
+/// per attempt, small enough that large payloads do not pile up in memory.
+const AHEAD_PAYLOAD_BUDGET: usize = 1 << 20;
+
 /// Reads what is due, and what each due event needs for its attempt, in one
 /// blocking call: one hop to the blocking pool per batch instead of per read.
+/// Reads `free` events, then up to `ahead` more while their payloads fit
+/// [`AHEAD_PAYLOAD_BUDGET`], for the slots that free up next.
 async fn look(
     engine: &Engine,
     destination: &Destination,
     now: chrono::DateTime<chrono::Utc>,
     free: usize,
+    ahead: usize,
     in_flight: std::collections::HashSet<EventId>,
 ) -> Result<Due, crate::engine::EngineError> {
     let id = destination.id.clone();
     engine
         .read_store(move |store| {
-            let due = store.due(&id, now, free, &in_flight)?;
+            let wanted = free + ahead;
+            let due = store.due(&id, now, wanted, &in_flight)?;
             if due.is_empty() {
                 return Ok(Due::Later(store.next_due(&id, &in_flight)?));
             }
-            let next = if due.len() < free {
+            let mut claimed = Vec::with_capacity(due.len());
+            let mut ahead_bytes = 0usize;
+            let mut read_all = due.len() < wanted;
+            for event in due.iter().copied() {
+                if claimed.len() >= free && ahead_bytes >= AHEAD_PAYLOAD_BUDGET {
+                    read_all = false;
+                    break;
+                }
+                match store.get_for_delivery(event) {
+                    Ok(found) => {
+                        if claimed.len() >= free {
+                            ahead_bytes += found.as_ref().map_or(0, |(_, payload)| payload.len());
+                        }
+                        claimed.push((event, found));
+                    }
+                    // Left unclaimed: still in the index, so looked at again.
+                    Err(e) => {
+                        read_all = false;
+                        tracing::warn!(event = %event, error = %e, "cannot read event for delivery")
+                    }
+                }
+            }
+            let next = if read_all {
                 let mut claimed_or_in_flight = in_flight;
                 claimed_or_in_flight.extend(due.iter().copied());
                 Some(store.next_due(&id, &claimed_or_in_flight)?)
             } else {
                 None
             };
-            let mut claimed = Vec::with_capacity(due.len());
-            for event in due {
-                match store.get_for_delivery(event) {
-                    Ok(found) => claimed.push((event, found)),
-                    // Left unclaimed: still in the index, so looked at again.
-                    Err(e) => {
-                        tracing::warn!(event = %event, error = %e, "cannot read event for delivery")
-                    }
-                }
-            }
             Ok(Due::Now(claimed, next))
         })
         .await
 }
 
+/// Events the dispatcher read from the due index ahead of a free slot, so that
+/// a slot freeing up under a backlog starts the next attempt without a store
+/// read. Valid only while the destination's claims epoch has not moved since
+/// they were read (see [`Destination::forget_claims_ahead`]).
+#[derive(Default)]
+struct ClaimedAhead {
+    events: std::collections::VecDeque<(EventId, Option<ForDelivery>)>,
+    epoch: u64,
+}
+
+impl ClaimedAhead {
+    /// Starts up to `free` of the events claimed ahead; answers how many
+    /// slots are still free. Events already in flight (a manual attempt
+    /// started meanwhile) are dropped: they stay in the due index.
+    fn start(&mut self, engine: &Engine, destination: &Arc<Destination>, mut free: usize) -> usize {
+        if self.epoch != destination.claims_epoch() {
+            self.events.clear();
+        }
+        while free > 0 {
+            let Some((id, found)) = self.events.pop_front() else {
+                break;
+            };
+            if destination
+                .in_flight
+                .lock()
+                .expect("in-flight lock")
+                .contains(id)
+            {
+                continue;
+            }
+            start_attempt(engine, destination, id, None, Some(found));
+            free -= 1;
+        }
+        free
+    }
+}
+
 pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
+    let mut ahead = ClaimedAhead::default();
     loop {
         if engine.is_shutting_down() {
             return;
         }
         let runtime = destination.runtime();
         let mut wake_at = None;
-        if !runtime.disabled && !runtime.paused {
-            let in_flight = destination.in_flight_snapshot();
-            let free = (destination.current_concurrency() as usize).saturating_sub(in_flight.len());
+        if runtime.disabled || runtime.paused {
+            ahead.events.clear();
+        } else {
             // Set before the look, so that an attempt finishing during it wakes
-            // the dispatcher again; cleared below only when the look found
-            // fewer due events than free slots.
+            // the dispatcher again; cleared below only when nothing due now is
+            // left waiting for a slot.
             destination.waiting_for_slot.store(true, Ordering::SeqCst);
+            let concurrency = destination.current_concurrency() as usize;
+            let in_flight_count = destination.in_flight_snapshot().len();
+            let free = ahead.start(
+                &engine,
+                &destination,
+                concurrency.saturating_sub(in_flight_count),
+            );
             if free > 0 {
+                // Nothing is claimed ahead any more (`start` used it all).
+                let epoch = destination.claims_epoch();
+                let in_flight = destination.in_flight_snapshot();
                 let now = engine.inner.clock.now();
-                match look(&engine, &destination, now, free, in_flight).await {
+                match look(&engine, &destination, now, free, concurrency, in_flight).await {
                     Ok(Due::Now(claimed, next)) if !claimed.is_empty() => {
                         if engine.is_shutting_down() {
                             return;
                         }
-                        if claimed.len() < free {
+                        ahead.events.extend(claimed);
+                        ahead.epoch = epoch;
+                        ahead.start(&engine, &destination, free);
+                        if ahead.events.is_empty() && next.is_some() {
                             destination.waiting_for_slot.store(false, Ordering::SeqCst);
-                        }
-                        for (id, found) in claimed {
-                            start_attempt(&engine, &destination, id, None, Some(found));
                         }
                         if let Some(next) = next {
                             // Everything due now is claimed and the next due
                             // time is known: sleep until it (or a wake) instead
                             // of looking again at once.
                             wake_at = next;
-                        } else {
-                            // Give the attempts (and a shutting-down runtime) a turn
-                            // before looking again; without an await here this loop
-                            // could spin if spawned tasks never get to run.
+                        } else if ahead.events.is_empty() {
+                            // More may be due: give the attempts (and a
+                            // shutting-down runtime) a turn before looking
+                            // again; without an await here this loop could
+                            // spin if spawned tasks never get to run.
                             tokio::task::yield_now().await;
                             continue;
                         }
+                        // Else every slot is busy and events wait ahead: a
+                        // finished attempt wakes the dispatcher.
                     }
                     Ok(Due::Now(..)) => {
                         // Every due event was unreadable: back off.
@@ -154,7 +226,11 @@ pub(super) fn spawn_attempt(
     id: EventId,
     trigger: Option<Trigger>,
 ) -> tokio::task::JoinHandle<Option<AttemptSummary>> {
-    start_attempt(engine, destination, id, trigger, None)
+    let handle = start_attempt(engine, destination, id, trigger, None);
+    // The dispatcher may hold this event's record, read ahead: it must not
+    // start it too (it is in flight now, so a new look skips it).
+    destination.forget_claims_ahead();
+    handle
 }
 
 /// [`spawn_attempt`], with the record and payload already read when the
@@ -455,7 +531,7 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
     if flushed > 0 {
         tracing::info!(destination = %destination.id, events = flushed, "destination recovered; flushing its backlog");
     }
-    destination.wake.notify_one();
+    destination.forget_claims_ahead();
 }
 
 /// Whether the event's cycle has outlived `max_age`: nothing is attempted or kept

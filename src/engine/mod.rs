@@ -19,7 +19,7 @@ use crate::config::{Config, DestinationConfig};
 use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState};
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
@@ -94,9 +94,26 @@ pub struct Destination {
     /// a free slot: only then must a finished attempt that leaves nothing new
     /// due wake it (each wake costs a look, a hop to the blocking pool).
     waiting_for_slot: AtomicBool,
+    /// Moves whenever an event of this destination may have changed other than
+    /// by the dispatcher's own attempts (an operator action, a flush, a manual
+    /// attempt, a setting): the dispatcher drops the events it claimed ahead of
+    /// a free slot when it sees this move, so it never starts one from a stale
+    /// record (a muted event, say).
+    claims_epoch: AtomicU64,
 }
 
 impl Destination {
+    /// Makes the dispatcher forget the events it claimed ahead (read again
+    /// from the store before any is attempted) and look again.
+    pub(crate) fn forget_claims_ahead(&self) {
+        self.claims_epoch.fetch_add(1, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn claims_epoch(&self) -> u64 {
+        self.claims_epoch.load(Ordering::SeqCst)
+    }
+
     pub fn config(&self) -> Arc<DestinationConfig> {
         self.config.read().expect("destination config lock").clone()
     }
@@ -137,6 +154,10 @@ struct InFlightSet {
 }
 
 impl InFlightSet {
+    fn contains(&self, id: EventId) -> bool {
+        self.attempts.contains_key(&id)
+    }
+
     fn insert(&mut self, id: EventId) {
         *self.attempts.entry(id).or_default() += 1;
         self.total += 1;
@@ -227,6 +248,7 @@ impl Engine {
                     slot_freed: Notify::new(),
                     success_streak: AtomicU32::new(0),
                     waiting_for_slot: AtomicBool::new(false),
+                    claims_epoch: AtomicU64::new(0),
                 }),
             );
         }
@@ -368,7 +390,7 @@ impl Engine {
             .store
             .put_runtime(destination.id.clone(), runtime)
             .await?;
-        destination.wake.notify_one();
+        destination.forget_claims_ahead();
         self.publish(Change::Destination {
             id: destination.id.clone(),
         });
