@@ -7,7 +7,7 @@
 
 use crate::policy::units::{parse_duration, parse_size};
 use crate::policy::{RetryPolicy, RetrySpec};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -23,6 +23,11 @@ pub const DEFAULT_CONCURRENCY: u32 = 8;
 /// The most attempts one destination may have in flight; keeps a typo from
 /// opening thousands of sockets.
 pub const MAX_CONCURRENCY: u32 = 1024;
+/// The longest destination id (ids appear in URLs, keys and log lines).
+pub const MAX_ID_BYTES: usize = 128;
+/// `server.max_destinations` unless set: destinations created through the API
+/// beyond it are refused.
+pub const DEFAULT_MAX_DESTINATIONS: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
@@ -81,6 +86,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Refuse destinations whose addresses are loopback, private or link-local.
     pub deny_private_destinations: bool,
+    /// Destinations (from the file and the API together) at most; creating
+    /// one more through the API is refused.
+    pub max_destinations: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +113,9 @@ pub struct DestinationConfig {
     /// The retry table as written, kept so live edits can be merged over it.
     pub retry_spec: RetrySpec,
     pub retry: RetryPolicy,
+    /// `labels = { tenant = "acme" }`: what operators select destinations,
+    /// their events and bulk retries by.
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -127,6 +138,7 @@ struct RawServer {
     max_body: Option<String>,
     max_connections: Option<i64>,
     deny_private_destinations: Option<bool>,
+    max_destinations: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -136,28 +148,39 @@ struct RawStore {
     retention: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Clone)]
 #[serde(untagged)]
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
-#[derive(Deserialize)]
+/// One destination as written: a `[[destinations]]` table of the config file,
+/// or the JSON body of `POST /v1/destinations` (the same keys). Kept as
+/// written for destinations created through the API, which the store holds
+/// and reads back at start.
+#[derive(Deserialize, Serialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RawDestination {
+    #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     topics: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     concurrency: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<OneOrMany>,
     /// Checked on its own, so its errors say `retry.<key>`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     retry: Option<toml::Table>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
 }
 
 /// The places searched, in order, when no `--config` is given.
@@ -275,6 +298,16 @@ impl Config {
             }
             None => DEFAULT_MAX_CONNECTIONS,
         };
+        let max_destinations = match raw.server.max_destinations {
+            Some(n) if n >= 1 => n as usize,
+            Some(n) => {
+                return Err(fail(
+                    "server.max_destinations",
+                    format!("must be at least 1, got {n}"),
+                ))
+            }
+            None => DEFAULT_MAX_DESTINATIONS,
+        };
         if max_body == 0 {
             return Err(fail("server.max_body", "must be greater than zero".into()));
         }
@@ -308,6 +341,7 @@ impl Config {
                 max_body,
                 max_connections,
                 deny_private_destinations: raw.server.deny_private_destinations.unwrap_or(false),
+                max_destinations,
             },
             store: StoreConfig {
                 path: store_path,
@@ -321,7 +355,7 @@ impl Config {
 /// A destination id appears in URLs and key paths, so it is kept to a safe alphabet.
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= 64
+        && id.len() <= MAX_ID_BYTES
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -384,7 +418,7 @@ fn destination_from_table(
         _ => index.to_string(),
     };
     let raw: RawDestination = deserialize_at(&format!("destinations[{label}]"), table)?;
-    validate_destination(raw, index)
+    validate_destination(raw, KeyStyle::File { index })
 }
 
 /// Deserialises one table; an error names the key inside it (found by
@@ -440,23 +474,105 @@ pub(crate) fn serde_error(key: &str, message: &str) -> (String, String) {
     (key.to_string(), message.to_string())
 }
 
+/// How a destination's errors name their key: in the config file
+/// `destinations[<id>].<key>` (or by position while the id is unknown); in an
+/// API body just `<key>`.
+#[derive(Clone, Copy)]
+enum KeyStyle {
+    File { index: usize },
+    Api,
+}
+
+impl KeyStyle {
+    fn key(self, id: Option<&str>, field: &str) -> String {
+        match (self, id) {
+            (KeyStyle::File { .. }, Some(id)) => format!("destinations[{id}].{field}"),
+            (KeyStyle::File { index }, None) => format!("destinations[{index}].{field}"),
+            (KeyStyle::Api, _) => field.to_string(),
+        }
+    }
+}
+
+/// A destination from the JSON body of the API (the config file's keys):
+/// validated exactly as a `[[destinations]]` table is, errors naming the key
+/// (`url`, `retry.max_retries`). Answers the destination and the document
+/// to store for it.
+pub fn destination_from_json(
+    body: serde_json::Value,
+) -> Result<(DestinationConfig, RawDestination), (String, String)> {
+    let raw: RawDestination = serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path.is_empty() || path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        serde_error(&key, &e.inner().to_string())
+    })?;
+    let config = validate_destination(raw.clone(), KeyStyle::Api)?;
+    Ok((config, raw))
+}
+
+impl RawDestination {
+    /// The document with `id` set (a `PUT` may leave it out of its body).
+    pub fn with_id(mut self, id: &str) -> RawDestination {
+        self.id = Some(id.to_string());
+        self
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// Reads back a document stored by [`destination_from_json`].
+    pub fn load(stored: &[u8]) -> Result<DestinationConfig, String> {
+        let body: serde_json::Value =
+            serde_json::from_slice(stored).map_err(|e| format!("not JSON: {e}"))?;
+        destination_from_json(body)
+            .map(|(config, _)| config)
+            .map_err(|(key, message)| format!("{key}: {message}"))
+    }
+}
+
+/// A label key or value: what can be written unquoted in a selector
+/// (`label=tenant:acme`) and a metric label.
+pub fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), String> {
+    let fits = |text: &str| {
+        !text.is_empty()
+            && text.len() <= 63
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    };
+    for (key, value) in labels {
+        if !fits(key) {
+            return Err(format!(
+                "label key \"{key}\" must be 1-63 characters of letters, digits, '-', '_', '.' or '/'"
+            ));
+        }
+        if !fits(value) {
+            return Err(format!(
+                "the value of label \"{key}\" (\"{value}\") must be 1-63 characters of letters, digits, '-', '_', '.' or '/'"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_destination(
     raw: RawDestination,
-    index: usize,
+    style: KeyStyle,
 ) -> Result<DestinationConfig, (String, String)> {
-    let id = raw.id.ok_or_else(|| {
-        (
-            format!("destinations[{index}].id"),
-            "is missing".to_string(),
-        )
-    })?;
+    let id = raw
+        .id
+        .ok_or_else(|| (style.key(None, "id"), "is missing".to_string()))?;
     if !valid_id(&id) {
         return Err((
-            format!("destinations[{index}].id"),
-            format!("\"{id}\" must be 1-64 characters of letters, digits, '-', '_' or '.'"),
+            style.key(None, "id"),
+            format!("\"{id}\" must be 1-{MAX_ID_BYTES} bytes of letters, digits, '-', '_' or '.'"),
         ));
     }
-    let key = |field: &str| format!("destinations[{id}].{field}");
+    let key = |field: &str| style.key(Some(&id), field);
     let url_text = raw
         .url
         .ok_or_else(|| (key("url"), "is missing".to_string()))?;
@@ -501,6 +617,7 @@ fn validate_destination(
     let retry = retry_spec
         .resolve()
         .map_err(|e| (key(&format!("retry.{}", e.key)), e.message))?;
+    validate_labels(&raw.labels).map_err(|m| (key("labels"), m))?;
     Ok(DestinationConfig {
         id,
         url,
@@ -512,6 +629,7 @@ fn validate_destination(
         secrets,
         retry_spec,
         retry,
+        labels: raw.labels,
     })
 }
 

@@ -164,6 +164,19 @@ impl StateCounts {
         }
     }
 
+    /// Events in any state.
+    pub fn total(&self) -> u64 {
+        EventState::ALL
+            .into_iter()
+            .map(|state| self.get(state))
+            .sum()
+    }
+
+    /// Events still owed an attempt (pending or retrying).
+    pub fn owed(&self) -> u64 {
+        self.pending + self.retrying
+    }
+
     pub fn add(&mut self, other: &StateCounts) {
         for state in EventState::ALL {
             *self.slot(state) += other.get(state);
@@ -193,6 +206,63 @@ pub struct EventFilter {
     pub topic: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// Only events of destinations with these labels. The engine resolves it
+    /// to a set of destinations (the store knows no labels).
+    pub label: Option<LabelSelector>,
+}
+
+/// Destinations whose labels include every `key=value` pair: written
+/// `tenant:acme` in the API and CLI, `tenant=acme` in the TUI filter, several
+/// joined by commas (`tenant:acme,tier:gold`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelSelector {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl LabelSelector {
+    /// Parses `key:value` or `key=value` pairs, comma-separated.
+    pub fn parse(text: &str) -> Result<LabelSelector, String> {
+        let mut pairs = Vec::new();
+        for part in text.split(',') {
+            let part = part.trim();
+            let (key, value) = part
+                .split_once([':', '='])
+                .ok_or_else(|| format!("\"{part}\" is not a label like tenant:acme"))?;
+            let (key, value) = (key.trim(), value.trim());
+            if key.is_empty() || value.is_empty() {
+                return Err(format!("\"{part}\" is not a label like tenant:acme"));
+            }
+            pairs.push((key.to_string(), value.to_string()));
+        }
+        Ok(LabelSelector { pairs })
+    }
+
+    pub fn matches(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.pairs
+            .iter()
+            .all(|(key, value)| labels.get(key).is_some_and(|v| v == value))
+    }
+}
+
+impl fmt::Display for LabelSelector {
+    /// The API's form, `tenant:acme,tier:gold`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+impl Serialize for LabelSelector {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelSelector {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        LabelSelector::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A destination's topic pattern, compiled once when the config is loaded: `*`

@@ -3,7 +3,7 @@
 use super::{parse_event_id, ApiError, ApiResult, ApiState};
 use crate::control::ControlError;
 use crate::engine::{BulkSelection, DestinationPatch};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -142,6 +142,57 @@ pub(super) async fn patch_destination(
         ],
     )?;
     Ok(Json(state.control.patch_destination(&id, patch).await?).into_response())
+}
+
+/// `POST /v1/destinations`: the config file's `[[destinations]]` keys as a
+/// JSON object; `201` with the destination.
+pub(super) async fn create_destination(
+    State(state): State<ApiState>,
+    body: bytes::Bytes,
+) -> ApiResult<Response> {
+    let definition = Value::Object(json_object(&body)?);
+    let created = state.control.create_destination(definition).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// `PUT /v1/destinations/{id}`: a whole new definition of a destination
+/// created through the API.
+pub(super) async fn replace_destination(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: bytes::Bytes,
+) -> ApiResult<Response> {
+    let definition = Value::Object(json_object(&body)?);
+    Ok(Json(state.control.replace_destination(&id, definition).await?).into_response())
+}
+
+/// `DELETE /v1/destinations/{id}[?drain=true]`.
+pub(super) async fn delete_destination(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Response> {
+    if let Some(key) = query.keys().find(|key| key.as_str() != "drain") {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter \"{key}\""
+        )));
+    }
+    let drain = match query.get("drain").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "drain: \"{other}\" is not true or false"
+            )))
+        }
+    };
+    let deleted = state.control.delete_destination(&id, drain).await?;
+    let status = if deleted.draining {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(deleted)).into_response())
 }
 
 #[cfg(test)]

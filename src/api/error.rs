@@ -16,7 +16,7 @@ pub fn status_of(error: &ControlError) -> StatusCode {
         | ControlError::UnknownEvent { .. }
         | ControlError::UnknownJob { .. } => StatusCode::NOT_FOUND,
         ControlError::IdempotencyKey { .. } => StatusCode::BAD_REQUEST,
-        ControlError::Refused { .. } => StatusCode::CONFLICT,
+        ControlError::Refused { .. } | ControlError::Conflict { .. } => StatusCode::CONFLICT,
         ControlError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ControlError::Unavailable { .. } | ControlError::ShuttingDown => {
             StatusCode::SERVICE_UNAVAILABLE

@@ -4,7 +4,7 @@
 
 use crate::control::Control;
 use crate::engine::IngestRequest;
-use crate::model::{EventFilter, EventId, EventState};
+use crate::model::{EventFilter, EventId, EventState, LabelSelector};
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -42,10 +42,16 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/topics/{topic}/events", post(ingest_to_topic))
         .route("/v1/events", get(list_events))
         .route("/v1/events/{id}", get(get_event))
-        .route("/v1/destinations", get(list_destinations))
+        .route(
+            "/v1/destinations",
+            get(list_destinations).post(actions::create_destination),
+        )
         .route(
             "/v1/destinations/{id}",
-            get(get_destination).patch(actions::patch_destination),
+            get(get_destination)
+                .patch(actions::patch_destination)
+                .put(actions::replace_destination)
+                .delete(actions::delete_destination),
         )
         .route("/v1/status", get(status))
         .route("/v1/changes", get(changes::follow_changes))
@@ -210,12 +216,13 @@ pub fn filter_from_query(
     query: &HashMap<String, String>,
     extra_allowed: &[&str],
 ) -> ApiResult<EventFilter> {
-    const KNOWN: [&str; 5] = [
+    const KNOWN: [&str; 6] = [
         "destination",
         "state",
         "topic",
         "created_after",
         "created_before",
+        "label",
     ];
     for key in query.keys() {
         if !KNOWN.contains(&key.as_str()) && !extra_allowed.contains(&key.as_str()) {
@@ -243,6 +250,11 @@ pub fn filter_from_query(
             .get("created_before")
             .map(|t| parse_time("created_before", t))
             .transpose()?,
+        label: query
+            .get("label")
+            .map(|text| LabelSelector::parse(text))
+            .transpose()
+            .map_err(|m| ApiError::bad_request(format!("label: {m}")))?,
     })
 }
 
@@ -277,8 +289,26 @@ async fn get_event(State(state): State<ApiState>, Path(id): Path<String>) -> Api
     Ok(Json(state.control.event(id).await?).into_response())
 }
 
-async fn list_destinations(State(state): State<ApiState>) -> ApiResult<Response> {
-    Ok(Json(json!({ "destinations": state.control.destinations().await? })).into_response())
+/// `GET /v1/destinations[?label=tenant:acme]`.
+async fn list_destinations(
+    State(state): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    if let Some(key) = query.keys().find(|key| key.as_str() != "label") {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter \"{key}\""
+        )));
+    }
+    let selector = query
+        .get("label")
+        .map(|text| LabelSelector::parse(text))
+        .transpose()
+        .map_err(|m| ApiError::bad_request(format!("label: {m}")))?;
+    let mut destinations = state.control.destinations().await?;
+    if let Some(selector) = selector {
+        destinations.retain(|d| selector.matches(&d.labels));
+    }
+    Ok(Json(json!({ "destinations": destinations })).into_response())
 }
 
 async fn get_destination(

@@ -4,7 +4,7 @@
 
 use super::{Control, ControlError, ControlResult, Notification, Totals};
 use crate::engine::{
-    AttemptSummary, BulkSelection, DestinationPatch, DestinationView, Engine, EngineError,
+    AttemptSummary, BulkSelection, Deleted, DestinationPatch, DestinationView, Engine, EngineError,
     EventDetail, EventPage, IngestRequest, JobProgress, MAX_PAGE,
 };
 use crate::model::{EventFilter, EventId, EventRecord, EventState, StateCounts};
@@ -115,6 +115,27 @@ impl Control for LocalControl {
     ) -> ControlResult<DestinationView> {
         self.engine.patch_destination(id, patch).await?;
         self.destination(id).await
+    }
+
+    async fn create_destination(
+        &self,
+        definition: serde_json::Value,
+    ) -> ControlResult<DestinationView> {
+        let created = self.engine.create_destination(definition).await?;
+        self.destination(&created.id).await
+    }
+
+    async fn replace_destination(
+        &self,
+        id: &str,
+        definition: serde_json::Value,
+    ) -> ControlResult<DestinationView> {
+        self.engine.replace_destination(id, definition).await?;
+        self.destination(id).await
+    }
+
+    async fn delete_destination(&self, id: &str, drain: bool) -> ControlResult<Deleted> {
+        Ok(self.engine.delete_destination(id, drain).await?)
     }
 
     async fn counts(&self) -> ControlResult<BTreeMap<String, StateCounts>> {

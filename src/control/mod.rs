@@ -17,7 +17,7 @@ pub use local::LocalControl;
 pub use remote::{RemoteControl, RemoteControlError};
 
 use crate::engine::{
-    AttemptSummary, BulkSelection, Change, DestinationPatch, DestinationView, EngineError,
+    AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EngineError,
     EventDetail, EventPage, IngestRequest, JobProgress,
 };
 use crate::model::{EventFilter, EventId, EventRecord, StateCounts, TransitionError};
@@ -81,6 +81,10 @@ pub enum ControlError {
     },
     #[error("hookwatch is shutting down")]
     ShuttingDown,
+    /// The request contradicts what exists (an id taken, a destination
+    /// defined in the config file, a limit reached).
+    #[error("{message}")]
+    Conflict { message: String },
     /// A remote hookwatch could not be reached at `url` (refused, timed out,
     /// cut off). Made by the client side only; the server never answers it.
     #[error("cannot reach hookwatch at {url}: {message}")]
@@ -115,6 +119,7 @@ impl ControlError {
             ControlError::Refused { .. } => "refused",
             ControlError::Unavailable { .. } => "unavailable",
             ControlError::ShuttingDown => "shutting_down",
+            ControlError::Conflict { .. } => "conflict",
             ControlError::Unreachable { .. } => "unreachable",
             ControlError::Rejected { .. } => "rejected",
         }
@@ -151,6 +156,7 @@ impl From<EngineError> for ControlError {
                 source: Some(Box::new(join)),
             },
             EngineError::ShuttingDown => ControlError::ShuttingDown,
+            EngineError::Conflict(message) => ControlError::Conflict { message },
         }
     }
 }
@@ -201,6 +207,22 @@ pub trait Control: Send + Sync {
         id: &str,
         patch: DestinationPatch,
     ) -> ControlResult<DestinationView>;
+
+    /// Creates a destination from its definition (the config file's keys, as
+    /// JSON); it is stored and survives restarts.
+    async fn create_destination(
+        &self,
+        definition: serde_json::Value,
+    ) -> ControlResult<DestinationView>;
+    /// Replaces a destination created through the API with a new definition.
+    async fn replace_destination(
+        &self,
+        id: &str,
+        definition: serde_json::Value,
+    ) -> ControlResult<DestinationView>;
+    /// Deletes a destination created through the API (its owed events are
+    /// cancelled), or with `drain` once it owes nothing.
+    async fn delete_destination(&self, id: &str, drain: bool) -> ControlResult<Deleted>;
 
     async fn pause(&self, id: &str) -> ControlResult<DestinationView> {
         let patch = DestinationPatch {

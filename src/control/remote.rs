@@ -13,7 +13,7 @@ use super::{Control, ControlError, ControlResult, Notification, Totals};
 use crate::api::changes::{CHANGE_EVENT, KEEP_ALIVE, RESYNC_EVENT};
 use crate::api::control_error_from;
 use crate::engine::{
-    AttemptSummary, BulkSelection, Change, DestinationPatch, DestinationView, EventDetail,
+    AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EventDetail,
     EventPage, IngestRequest, JobProgress,
 };
 use crate::model::{EventFilter, EventId, EventRecord, EventState, StateCounts};
@@ -411,6 +411,31 @@ impl Control for RemoteControl {
     ) -> ControlResult<DestinationView> {
         let url = self.url(&["v1", "destinations", id]);
         self.call(Method::PATCH, url, json_body(&patch)?).await
+    }
+
+    async fn create_destination(
+        &self,
+        definition: serde_json::Value,
+    ) -> ControlResult<DestinationView> {
+        let url = self.url(&["v1", "destinations"]);
+        self.call(Method::POST, url, Some(definition)).await
+    }
+
+    async fn replace_destination(
+        &self,
+        id: &str,
+        definition: serde_json::Value,
+    ) -> ControlResult<DestinationView> {
+        let url = self.url(&["v1", "destinations", id]);
+        self.call(Method::PUT, url, Some(definition)).await
+    }
+
+    async fn delete_destination(&self, id: &str, drain: bool) -> ControlResult<Deleted> {
+        let mut url = self.url(&["v1", "destinations", id]);
+        if drain {
+            url.query_pairs_mut().append_pair("drain", "true");
+        }
+        self.call(Method::DELETE, url, None).await
     }
 
     async fn counts(&self) -> ControlResult<BTreeMap<String, StateCounts>> {

@@ -38,6 +38,9 @@ pub struct BulkSelection {
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ids: Option<Vec<EventId>>,
+    /// `tenant:acme`: only events of destinations with these labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<crate::model::LabelSelector>,
 }
 
 impl BulkSelection {
@@ -49,6 +52,7 @@ impl BulkSelection {
             created_after: filter.created_after,
             created_before: filter.created_before,
             ids: None,
+            label: filter.label.clone(),
         }
     }
 
@@ -60,6 +64,7 @@ impl BulkSelection {
             topic: self.topic.clone(),
             created_after: self.created_after,
             created_before: self.created_before,
+            label: self.label.clone(),
         }
     }
 }
@@ -337,12 +342,13 @@ impl Engine {
         if let Some(destination) = &filter.destination {
             self.destination(destination)?;
         }
+        let among = self.labelled(&filter);
         let mut before = None;
         loop {
-            let page = self
-                .inner
-                .store
-                .list_events(&filter, before, super::MAX_PAGE)?;
+            let page =
+                self.inner
+                    .store
+                    .list_events(&filter, among.as_deref(), before, super::MAX_PAGE)?;
             let Some(last) = page.last() else { break };
             before = Some(last.id);
             let short = page.len() < super::MAX_PAGE;
@@ -395,8 +401,9 @@ impl Engine {
         let mut runtime = destination.runtime();
         let mut overrides = runtime.overrides.clone();
         overrides.merge(patch.overrides_edit()?);
-        let overrides = without_file_values(&destination.base, overrides);
-        let effective = apply_overrides(&destination.base, &overrides)?;
+        let base = destination.base();
+        let overrides = without_file_values(&base, overrides);
+        let effective = apply_overrides(&base, &overrides)?;
         if let Some(enabled) = patch.enabled {
             runtime.disabled = !enabled;
         }

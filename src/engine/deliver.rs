@@ -143,12 +143,10 @@ pub async fn send(
     content_type: Option<&str>,
     body: bytes::Bytes,
     headers: AttemptHeaders<'_>,
-    deny_private: bool,
+    reach: Reach,
 ) -> Delivery {
-    if deny_private {
-        if let Some(ip) = private_literal(&destination.url) {
-            let message =
-                format!("{ip} is a private address, refused by deny_private_destinations");
+    {
+        if let Some(message) = reach.refused_literal(&destination.url) {
             return Delivery {
                 outcome: Outcome::Network(message.clone()),
                 kind: AttemptOutcome::PrivateAddress,
@@ -329,50 +327,126 @@ pub fn is_private_address(ip: std::net::IpAddr) -> bool {
     }
 }
 
-/// A resolver that drops private addresses, so the check happens on the
-/// addresses actually connected to and DNS rebinding cannot slip past it.
-struct PublicOnlyResolver;
+/// Which addresses a destination may be sent to. Checked on the addresses a
+/// name resolves to (so DNS rebinding cannot slip past), on IP literals in the
+/// URL, and on redirect targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Anything (the config file's destinations by default).
+    Any,
+    /// Not link-local (169.254.0.0/16, fe80::/10): where cloud metadata
+    /// services answer. Destinations created through the API, always.
+    NotLinkLocal,
+    /// Only public addresses: `deny_private_destinations = true`.
+    PublicOnly,
+}
 
-impl reqwest::dns::Resolve for PublicOnlyResolver {
+impl Reach {
+    pub fn refuses(self, ip: std::net::IpAddr) -> bool {
+        match self {
+            Reach::Any => false,
+            Reach::NotLinkLocal => is_link_local(ip),
+            Reach::PublicOnly => is_private_address(ip),
+        }
+    }
+
+    /// Why `ip` is refused, in words.
+    fn why(self, ip: std::net::IpAddr) -> String {
+        match self {
+            Reach::NotLinkLocal => format!(
+                "{ip} is a link-local address, refused for destinations created through the API"
+            ),
+            _ => format!("{ip} is a private address, refused by deny_private_destinations"),
+        }
+    }
+
+    /// The refusal of a URL whose host is an IP literal this reach refuses.
+    pub fn refused_literal(self, url: &reqwest::Url) -> Option<String> {
+        let ip = literal_ip(url)?;
+        self.refuses(ip).then(|| self.why(ip))
+    }
+}
+
+/// Whether an address is link-local (IPv4 169.254.0.0/16, IPv6 fe80::/10,
+/// IPv4-mapped forms included).
+pub fn is_link_local(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_link_local(),
+            None => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        },
+    }
+}
+
+/// A resolver that drops the addresses `reach` refuses.
+struct FilteringResolver(Reach);
+
+impl reqwest::dns::Resolve for FilteringResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let reach = self.0;
         Box::pin(async move {
             let host = name.as_str().to_string();
             let found: Vec<std::net::SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<std::net::SocketAddr> = found
+            let allowed: Vec<std::net::SocketAddr> = found
                 .iter()
                 .copied()
-                .filter(|addr| !is_private_address(addr.ip()))
+                .filter(|addr| !reach.refuses(addr.ip()))
                 .collect();
-            if public.is_empty() {
+            if allowed.is_empty() {
                 let shown: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
-                return Err(format!(
-                    "{host} resolves only to private addresses ({}), refused by deny_private_destinations",
-                    shown.join(", ")
-                )
-                .into());
+                let rule = match reach {
+                    Reach::NotLinkLocal => {
+                        "link-local addresses, refused for destinations created through the API"
+                    }
+                    _ => "private addresses, refused by deny_private_destinations",
+                };
+                return Err(
+                    format!("{host} resolves only to {rule} ({})", shown.join(", ")).into(),
+                );
             }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
 
-/// The client for `deny_private_destinations = true`.
-pub fn build_public_only_client() -> reqwest::Client {
+/// The client for destinations that may only reach what `reach` allows.
+pub fn build_client_for(reach: Reach) -> reqwest::Client {
+    if reach == Reach::Any {
+        return build_client();
+    }
+    // A redirect to a refused IP literal is not followed (a name is checked
+    // by the resolver): the 3xx is the answer.
+    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if reach.refused_literal(attempt.url()).is_some() {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    });
     client_builder()
-        .dns_resolver(std::sync::Arc::new(PublicOnlyResolver))
+        .redirect(redirects)
+        .dns_resolver(std::sync::Arc::new(FilteringResolver(reach)))
         .build()
         .expect("the HTTP client's fixed settings are valid")
 }
 
+/// The IP of a URL whose host is an IP literal (no DNS involved).
+fn literal_ip(url: &reqwest::Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(std::net::IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(std::net::IpAddr::V6(v6)),
+        url::Host::Domain(_) => None,
+    }
+}
+
 /// A URL whose host is a private IP literal (no DNS involved), if it is one.
 pub fn private_literal(url: &reqwest::Url) -> Option<std::net::IpAddr> {
-    let ip = match url.host()? {
-        url::Host::Ipv4(v4) => std::net::IpAddr::V4(v4),
-        url::Host::Ipv6(v6) => std::net::IpAddr::V6(v6),
-        url::Host::Domain(_) => return None,
-    };
-    is_private_address(ip).then_some(ip)
+    literal_ip(url).filter(|ip| is_private_address(*ip))
 }
 
 #[cfg(test)]

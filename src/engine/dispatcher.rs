@@ -212,7 +212,8 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
         tokio::select! {
             _ = destination.wake.notified() => {}
             _ = sleep => {}
-            _ = engine.inner.shutdown.cancelled() => return,
+            // The engine stopping, or this destination deleted.
+            _ = destination.stop.cancelled() => return,
         }
     }
 }
@@ -344,7 +345,7 @@ async fn attempt(
     let will_retry_after = policy::will_retry_after(&config.retry, &history, trigger, now);
     let event_id = id.to_string();
     let delivery = deliver::send(
-        &engine.inner.client,
+        engine.client_for(destination),
         &config,
         record.content_type.as_deref(),
         payload,
@@ -354,7 +355,7 @@ async fn attempt(
             attempt: record.attempt_count + 1,
             will_retry_after,
         },
-        engine.inner.deny_private,
+        destination.reach,
     )
     .await;
     let finished = engine.inner.clock.now();

@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod deliver;
+mod destinations;
 mod dispatcher;
 pub mod metrics;
 mod queries;
@@ -18,6 +19,8 @@ use crate::clock::SharedClock;
 use crate::config::{Config, DestinationConfig};
 use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState};
 use crate::store::{Store, StoreError};
+pub use destinations::Deleted;
+use destinations::StoredDestination;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -59,6 +62,10 @@ pub enum EngineError {
     ReadFailed(#[source] tokio::task::JoinError),
     #[error("hookwatch is shutting down")]
     ShuttingDown,
+    /// The request contradicts what exists (an id taken, a file-defined
+    /// destination, a limit reached, a destination draining).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// What changed, for subscribers such as the TUI. Sent after the change is durable.
@@ -80,8 +87,14 @@ pub enum Change {
 /// edits), its runtime state, and the dispatcher's bookkeeping.
 pub struct Destination {
     pub id: String,
-    /// The config file's version, that live edits are applied over.
-    base: DestinationConfig,
+    /// Where it was defined: the config file, or the API (stored).
+    pub source: DestinationSource,
+    /// Which addresses its attempts may reach (API destinations never reach
+    /// link-local ones).
+    reach: deliver::Reach,
+    /// The config file's version (or the API's document), that live edits are
+    /// applied over.
+    base: RwLock<DestinationConfig>,
     config: RwLock<Arc<DestinationConfig>>,
     runtime: Mutex<DestinationRuntime>,
     /// Wakes the dispatcher: new events, a finished attempt, a changed setting.
@@ -100,9 +113,67 @@ pub struct Destination {
     /// a free slot when it sees this move, so it never starts one from a stale
     /// record (a muted event, say).
     claims_epoch: AtomicU64,
+    /// Cancelled when the destination is deleted (a child of the engine's
+    /// shutdown token): its dispatcher returns.
+    stop: CancellationToken,
+    /// Being deleted once its owed events are done (`DELETE ?drain=true`):
+    /// new events are refused.
+    draining: AtomicBool,
+}
+
+/// Where a destination is defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationSource {
+    /// The config file: changed by editing it (live edits aside).
+    File,
+    /// Created through the API: kept in the store.
+    Api,
 }
 
 impl Destination {
+    fn new(
+        base: DestinationConfig,
+        source: DestinationSource,
+        reach: deliver::Reach,
+        runtime: DestinationRuntime,
+        stop: CancellationToken,
+    ) -> Destination {
+        if !runtime.overrides.is_empty() {
+            let keys = runtime.overrides.overridden();
+            tracing::info!(destination = %base.id, edited = ?keys, "live edits are applied over the destination's definition");
+        }
+        let effective = apply_overrides(&base, &runtime.overrides).unwrap_or_else(|e| {
+            tracing::warn!(destination = %base.id, error = %e, "stored live edits no longer apply; using the destination's definition");
+            base.clone()
+        });
+        Destination {
+            id: base.id.clone(),
+            source,
+            reach,
+            base: RwLock::new(base),
+            config: RwLock::new(Arc::new(effective)),
+            runtime: Mutex::new(runtime),
+            wake: Notify::new(),
+            in_flight: Mutex::new(InFlightSet::default()),
+            slot_freed: Notify::new(),
+            success_streak: AtomicU32::new(0),
+            waiting_for_slot: AtomicBool::new(false),
+            claims_epoch: AtomicU64::new(0),
+            stop,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// The definition live edits apply over.
+    fn base(&self) -> DestinationConfig {
+        self.base.read().expect("destination base lock").clone()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
     /// Makes the dispatcher forget the events it claimed ahead (read again
     /// from the store before any is attempted) and look again.
     pub(crate) fn forget_claims_ahead(&self) {
@@ -191,9 +262,18 @@ pub struct Engine {
 struct Inner {
     store: Store,
     clock: SharedClock,
-    client: reqwest::Client,
-    /// `server.deny_private_destinations`: refuse private addresses at connect time.
-    deny_private: bool,
+    /// The client of the config file's destinations, and what they may reach
+    /// (`server.deny_private_destinations`).
+    file_client: reqwest::Client,
+    file_reach: deliver::Reach,
+    /// The client of destinations created through the API, which never reach
+    /// link-local addresses (cloud metadata services).
+    api_client: reqwest::Client,
+    api_reach: deliver::Reach,
+    /// `server.max_destinations`.
+    max_destinations: usize,
+    /// Creating, replacing and deleting destinations, one at a time.
+    admin: tokio::sync::Mutex<()>,
     destinations: RwLock<BTreeMap<String, Arc<Destination>>>,
     changes: broadcast::Sender<Change>,
     metrics: metrics::Metrics,
@@ -225,43 +305,63 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let store = Store::open(&config.store.path)?;
         let (changes, _) = broadcast::channel(4096);
+        let file_reach = if config.server.deny_private_destinations {
+            deliver::Reach::PublicOnly
+        } else {
+            deliver::Reach::Any
+        };
+        let api_reach = if config.server.deny_private_destinations {
+            deliver::Reach::PublicOnly
+        } else {
+            deliver::Reach::NotLinkLocal
+        };
         let mut destinations = BTreeMap::new();
         for dest_config in &config.destinations {
             let runtime = store.runtime(&dest_config.id)?.unwrap_or_default();
-            if !runtime.overrides.is_empty() {
-                let keys = runtime.overrides.overridden();
-                tracing::info!(destination = %dest_config.id, edited = ?keys, "live edits are applied over the config file");
-            }
-            let effective = apply_overrides(dest_config, &runtime.overrides).unwrap_or_else(|e| {
-                tracing::warn!(destination = %dest_config.id, error = %e, "stored live edits no longer apply; using the config file");
-                dest_config.clone()
-            });
-            destinations.insert(
-                dest_config.id.clone(),
-                Arc::new(Destination {
-                    id: dest_config.id.clone(),
-                    base: dest_config.clone(),
-                    config: RwLock::new(Arc::new(effective)),
-                    runtime: Mutex::new(runtime),
-                    wake: Notify::new(),
-                    in_flight: Mutex::new(InFlightSet::default()),
-                    slot_freed: Notify::new(),
-                    success_streak: AtomicU32::new(0),
-                    waiting_for_slot: AtomicBool::new(false),
-                    claims_epoch: AtomicU64::new(0),
-                }),
+            let destination = Destination::new(
+                dest_config.clone(),
+                DestinationSource::File,
+                file_reach,
+                runtime,
+                shutdown.child_token(),
             );
+            destinations.insert(dest_config.id.clone(), Arc::new(destination));
+        }
+        for (id, document) in store.api_destinations()? {
+            let stored = match StoredDestination::decode(&document) {
+                Ok(stored) => stored,
+                Err(e) => {
+                    tracing::error!(destination = %id, error = %e, "a destination created through the API no longer loads; its events are kept, it is not delivered to");
+                    continue;
+                }
+            };
+            if destinations.contains_key(&id) {
+                tracing::warn!(destination = %id, "the config file defines a destination with the id of one created through the API; the file's is used");
+                continue;
+            }
+            let runtime = store.runtime(&id)?.unwrap_or_default();
+            let destination = Destination::new(
+                stored.config,
+                DestinationSource::Api,
+                api_reach,
+                runtime,
+                shutdown.child_token(),
+            );
+            destination
+                .draining
+                .store(stored.draining, Ordering::SeqCst);
+            destinations.insert(id, Arc::new(destination));
         }
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                client: if config.server.deny_private_destinations {
-                    deliver::build_public_only_client()
-                } else {
-                    deliver::build_client()
-                },
-                deny_private: config.server.deny_private_destinations,
+                file_client: deliver::build_client_for(file_reach),
+                api_client: deliver::build_client_for(api_reach),
+                file_reach,
+                api_reach,
+                max_destinations: config.server.max_destinations,
+                admin: tokio::sync::Mutex::new(()),
                 destinations: RwLock::new(destinations),
                 changes,
                 metrics: metrics::Metrics::default(),
@@ -277,6 +377,11 @@ impl Engine {
                 .inner
                 .tasks
                 .spawn(dispatcher::run(engine.clone(), destination));
+        }
+        for destination in engine.destination_handles() {
+            if destination.is_draining() {
+                engine.spawn_drain(destination);
+            }
         }
         engine.inner.tasks.spawn(housekeeping(engine.clone()));
         Ok(engine)
@@ -321,6 +426,15 @@ impl Engine {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The HTTP client for a destination's attempts (see [`deliver::Reach`]).
+    fn client_for(&self, destination: &Destination) -> &reqwest::Client {
+        if destination.reach == self.inner.file_reach {
+            &self.inner.file_client
+        } else {
+            &self.inner.api_client
+        }
     }
 
     fn is_shutting_down(&self) -> bool {

@@ -70,6 +70,13 @@ pub struct DestinationView {
     /// `retry`); the others follow the config file.
     #[serde(deserialize_with = "overridden_names")]
     pub overridden: Vec<&'static str>,
+    /// `file` (the config file) or `api` (created through the API).
+    pub source: super::DestinationSource,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Deleted once it owes nothing (`DELETE ?drain=true`); takes no events.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// Reads `overridden` back (a remote client): the names are the fixed set a
@@ -99,6 +106,11 @@ impl Engine {
         request: IngestRequest,
     ) -> Result<Inserted, EngineError> {
         let dest = self.destination(destination)?;
+        if dest.is_draining() {
+            return Err(EngineError::Conflict(format!(
+                "destination \"{destination}\" is being deleted (draining) and takes no new events"
+            )));
+        }
         let mut inserted = self.insert(vec![dest.id.clone()], request).await?;
         Ok(inserted.remove(0))
     }
@@ -119,10 +131,11 @@ impl Engine {
             .destination_handles()
             .iter()
             .filter(|d| {
-                d.config()
-                    .topic_patterns
-                    .iter()
-                    .any(|pattern| pattern.matches(topic))
+                !d.is_draining()
+                    && d.config()
+                        .topic_patterns
+                        .iter()
+                        .any(|pattern| pattern.matches(topic))
             })
             .map(|d| d.id.clone())
             .collect();
@@ -197,11 +210,15 @@ impl Engine {
         limit: usize,
     ) -> Result<EventPage, EngineError> {
         if let Some(dest) = &filter.destination {
-            self.destination(dest)?;
+            self.destination_or_its_history(dest)?;
         }
         let limit = limit.clamp(1, MAX_PAGE);
+        let among = self.labelled(filter);
         // One extra tells whether there is a next page without a second read.
-        let mut events = self.inner.store.list_events(filter, after, limit + 1)?;
+        let mut events =
+            self.inner
+                .store
+                .list_events(filter, among.as_deref(), after, limit + 1)?;
         let next = if events.len() > limit {
             events.truncate(limit);
             events.last().map(|e| e.id.to_string())
@@ -209,6 +226,29 @@ impl Engine {
             None
         };
         Ok(EventPage { events, next })
+    }
+
+    /// The ids of the destinations `filter.label` selects, sorted (`None`:
+    /// no label in the filter, every destination).
+    pub(crate) fn labelled(&self, filter: &EventFilter) -> Option<Vec<String>> {
+        let selector = filter.label.as_ref()?;
+        Some(
+            self.destination_handles()
+                .iter()
+                .filter(|d| selector.matches(&d.config().labels))
+                .map(|d| d.id.clone())
+                .collect(),
+        )
+    }
+
+    /// A destination that exists, or one that did and left events (deleted
+    /// through the API, or removed from the file): its events stay readable.
+    pub(crate) fn destination_or_its_history(&self, id: &str) -> Result<(), EngineError> {
+        if self.destination(id).is_ok() || self.inner.store.counts(id)?.total() > 0 {
+            Ok(())
+        } else {
+            Err(EngineError::UnknownDestination(id.to_string()))
+        }
     }
 
     pub fn get_event(&self, id: EventId) -> Result<EventDetail, EngineError> {
@@ -240,6 +280,18 @@ impl Engine {
     pub fn destinations(&self) -> Result<Vec<DestinationView>, EngineError> {
         self.destination_handles()
             .iter()
+            .map(|d| self.destination_view(&d.id))
+            .collect()
+    }
+
+    /// The destinations whose labels `selector` matches.
+    pub fn destinations_labelled(
+        &self,
+        selector: &crate::model::LabelSelector,
+    ) -> Result<Vec<DestinationView>, EngineError> {
+        self.destination_handles()
+            .iter()
+            .filter(|d| selector.matches(&d.config().labels))
             .map(|d| self.destination_view(&d.id))
             .collect()
     }
@@ -283,6 +335,9 @@ impl Engine {
             retry: config.retry.to_spec(),
             counts: self.inner.store.counts(&dest.id)?,
             overridden: runtime.overrides.overridden(),
+            source: dest.source,
+            labels: config.labels.clone(),
+            draining: dest.is_draining(),
         })
     }
 

@@ -6,14 +6,14 @@
 //! Legality (rows: the event's state; `ok` changes it, `keep` is accepted and
 //! leaves the state alone, `—` is refused with a [`TransitionError`]):
 //!
-//! | state \ transition | AttemptStarted auto | AttemptStarted manual/bulk | AttemptRecorded auto | AttemptRecorded manual/bulk | Muted | Requeued | Expired | Flushed |
-//! |---|---|---|---|---|---|---|---|---|
-//! | pending   | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → failed | — |
-//! | retrying  | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → failed | ok (due now) |
-//! | delivered | —  | ok | keep (attempt noted) | ok (verdict) | — | ok → pending | — | — |
-//! | failed    | —  | ok | keep (attempt noted) | ok (verdict) | — | ok → pending | — | — |
-//! | cancelled | —  | ok | keep (attempt noted) | ok (verdict) | keep | ok → pending | — | — |
-//! | skipped   | —  | —  | — | — | — | — | — | — |
+//! | state \ transition | AttemptStarted auto | AttemptStarted manual/bulk | AttemptRecorded auto | AttemptRecorded manual/bulk | Muted | Requeued | Expired | Flushed | DestinationDeleted |
+//! |---|---|---|---|---|---|---|---|---|---|
+//! | pending   | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → failed | — | ok → cancelled |
+//! | retrying  | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → failed | ok (due now) | ok → cancelled |
+//! | delivered | —  | ok | keep (attempt noted) | ok (verdict) | — | ok → pending | — | — | — |
+//! | failed    | —  | ok | keep (attempt noted) | ok (verdict) | — | ok → pending | — | — | — |
+//! | cancelled | —  | ok | keep (attempt noted) | ok (verdict) | keep | ok → pending | — | — | — |
+//! | skipped   | —  | —  | — | — | — | — | — | — | — |
 //!
 //! Why: an automatic attempt that finishes after an operator muted or requeued
 //! the event must not undo that (its outcome is noted, the state stays). An
@@ -50,6 +50,8 @@ pub enum EventTransition {
     Expired { error: String },
     /// The destination recovered: a retry scheduled after `now` is made due now.
     Flushed { now: DateTime<Utc> },
+    /// The event's destination was deleted while the event was owed.
+    DestinationDeleted,
 }
 
 /// A transition without its data, for messages and the legality table.
@@ -61,6 +63,7 @@ pub enum TransitionKind {
     Requeued,
     Expired,
     Flushed,
+    DestinationDeleted,
 }
 
 impl EventTransition {
@@ -76,6 +79,7 @@ impl EventTransition {
             EventTransition::Requeued { .. } => TransitionKind::Requeued,
             EventTransition::Expired { .. } => TransitionKind::Expired,
             EventTransition::Flushed { .. } => TransitionKind::Flushed,
+            EventTransition::DestinationDeleted => TransitionKind::DestinationDeleted,
         }
     }
 }
@@ -90,7 +94,7 @@ impl TransitionKind {
             | TransitionKind::AttemptRecorded { .. }
             | TransitionKind::Requeued => &[Pending, Retrying, Delivered, Failed, Cancelled],
             TransitionKind::Muted => &[Pending, Retrying, Cancelled],
-            TransitionKind::Expired => &[Pending, Retrying],
+            TransitionKind::Expired | TransitionKind::DestinationDeleted => &[Pending, Retrying],
             TransitionKind::Flushed => &[Retrying],
         }
     }
@@ -104,6 +108,7 @@ impl TransitionKind {
             TransitionKind::Requeued => "requeued",
             TransitionKind::Expired => "expired",
             TransitionKind::Flushed => "flushed",
+            TransitionKind::DestinationDeleted => "cancelled by deleting their destination",
         }
     }
 }
@@ -190,6 +195,9 @@ impl EventRecord {
                     self.next_attempt_at = Some(now);
                     self.next_trigger = Trigger::Flush;
                 }
+            }
+            EventTransition::DestinationDeleted => {
+                self.finish(EventState::Cancelled, Reason::DestinationDeleted);
             }
         }
         if !self.state.awaits_delivery() {

@@ -140,6 +140,9 @@ pub enum Reason {
     Muted,
     /// The receiver answered `Retry-After: -1` (state `cancelled`).
     CancelledByRetryAfter,
+    /// Its destination was deleted while the event was still owed (state
+    /// `cancelled`); it stays readable, with its history, until retention.
+    DestinationDeleted,
     /// The retry policy gave up (state `failed`).
     Failed(FailReason),
     /// A text this build does not know, read from an older store; kept verbatim
@@ -154,6 +157,7 @@ impl Reason {
             Reason::Duplicate,
             Reason::Muted,
             Reason::CancelledByRetryAfter,
+            Reason::DestinationDeleted,
         ];
         all.extend(FailReason::ALL.into_iter().map(Reason::Failed));
         all
@@ -164,6 +168,7 @@ impl Reason {
             Reason::Duplicate => "duplicate",
             Reason::Muted => "muted",
             Reason::CancelledByRetryAfter => "cancelled by Retry-After: -1",
+            Reason::DestinationDeleted => "destination_deleted",
             Reason::Failed(reason) => reason.as_str(),
             Reason::Unrecognised(text) => text,
         }

@@ -165,6 +165,7 @@ fn reason_code(reason: &Reason) -> u8 {
         Reason::Failed(FailReason::TooManyRedirects) => 5,
         Reason::Failed(FailReason::RetriesExhausted) => 6,
         Reason::Failed(FailReason::Expired) => 7,
+        Reason::DestinationDeleted => 8,
         Reason::Unrecognised(_) => REASON_UNRECOGNISED,
     }
 }

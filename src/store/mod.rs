@@ -350,6 +350,39 @@ impl Store {
         .await
     }
 
+    /// Stores (or replaces) the document of a destination created through
+    /// the API, durably.
+    pub async fn put_destination(&self, id: String, document: Vec<u8>) -> Result<(), StoreError> {
+        self.write(move |tables| tables.put_destination(&id, &document))
+            .await
+    }
+
+    /// Deletes a destination in one durable transaction (see
+    /// [`Tables::delete_destination`]); answers how many owed events were
+    /// cancelled.
+    pub async fn delete_destination(&self, id: String) -> Result<u64, StoreError> {
+        self.write(move |tables| tables.delete_destination(&id))
+            .await
+    }
+
+    /// Every destination created through the API, with its document.
+    pub fn api_destinations(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.read()?;
+        let table = match txn.open_table(DESTINATIONS) {
+            Ok(table) => table,
+            // A store from before destinations could be created through the
+            // API: none were (the first one creates the table).
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(read_err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(read_err)? {
+            let (id, document) = entry.map_err(read_err)?;
+            out.push((id.value().to_string(), document.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     pub async fn put_runtime(
         &self,
         destination: String,
@@ -439,9 +472,14 @@ impl Store {
     /// ranges merged newest first), else the state index; only a listing without
     /// any of these filters walks the events table, and it keeps every record it
     /// reads. A record that does not decode is skipped and moved aside.
+    ///
+    /// `among`, when given, keeps only events of these destinations: what the
+    /// engine resolved `filter.label` to (the store knows no labels and
+    /// ignores `filter.label`).
     pub fn list_events(
         &self,
         filter: &EventFilter,
+        among: Option<&[String]>,
         before: Option<EventId>,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError> {
@@ -486,6 +524,56 @@ impl Store {
             out.len() < limit
         };
         if limit == 0 || upper <= lower {
+            return Ok(out);
+        }
+        if let Some(among) = among {
+            // Each destination's own index range, newest first, merged: no
+            // event of another destination is read. A topic is checked on the
+            // records (decoded anyway to be listed).
+            let wanted: Vec<&str> = among
+                .iter()
+                .map(String::as_str)
+                .filter(|d| filter.destination.as_deref().is_none_or(|only| only == *d))
+                .collect();
+            let mut take_in_topic = |record: EventRecord| -> bool {
+                match &topic_pattern {
+                    Some(Some(pattern)) if !pattern.matches(&record.topic) => true,
+                    Some(None) => false,
+                    _ => take(record),
+                }
+            };
+            match filter.state {
+                Some(state) => {
+                    let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
+                    let mut ranges = Vec::with_capacity(wanted.len());
+                    for dest in wanted {
+                        let range = index
+                            .range((dest, state.code(), lower)..(dest, state.code(), upper))
+                            .map_err(read_err)?;
+                        ranges.push(
+                            range
+                                .rev()
+                                .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err)),
+                        );
+                    }
+                    merge_newest(ranges, &fetch, &mut take_in_topic)?;
+                }
+                None => {
+                    let index = txn.open_table(BY_DEST).map_err(read_err)?;
+                    let mut ranges = Vec::with_capacity(wanted.len());
+                    for dest in wanted {
+                        let range = index
+                            .range((dest, lower)..(dest, upper))
+                            .map_err(read_err)?;
+                        ranges.push(
+                            range
+                                .rev()
+                                .map(|entry| entry.map(|(key, _)| key.value().1).map_err(read_err)),
+                        );
+                    }
+                    merge_newest(ranges, &fetch, &mut take_in_topic)?;
+                }
+            }
             return Ok(out);
         }
         match (&filter.destination, filter.state, &topic_pattern) {
@@ -797,6 +885,33 @@ fn take_newest(
             if !take(record) {
                 break;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Merges id ranges that each run newest first into one newest-first walk,
+/// fetching and taking records until `take` says enough.
+fn merge_newest(
+    mut ranges: Vec<impl Iterator<Item = Result<u128, StoreError>>>,
+    fetch: &impl Fn(u128) -> Result<Option<EventRecord>, StoreError>,
+    take: &mut impl FnMut(EventRecord) -> bool,
+) -> Result<(), StoreError> {
+    // The heap holds each range's next id; popping the largest is the newest.
+    let mut heads = std::collections::BinaryHeap::with_capacity(ranges.len());
+    for (at, range) in ranges.iter_mut().enumerate() {
+        if let Some(id) = range.next() {
+            heads.push((id?, at));
+        }
+    }
+    while let Some((id, at)) = heads.pop() {
+        if let Some(record) = fetch(id)? {
+            if !take(record) {
+                break;
+            }
+        }
+        if let Some(next) = ranges[at].next() {
+            heads.push((next?, at));
         }
     }
     Ok(())

@@ -49,6 +49,9 @@ pub(super) const IDEMPOTENCY: TableDefinition<(&str, &str), (u128, i64)> =
     TableDefinition::new("idempotency");
 /// (destination, state code) → number of events
 pub(super) const COUNTS: TableDefinition<(&str, u8), u64> = TableDefinition::new("counts");
+/// destination id → its document as created through the API (the store
+/// keeps the bytes; the engine reads them)
+pub(super) const DESTINATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("destinations");
 /// destination → JSON [`DestinationRuntime`]
 pub(super) const RUNTIME: TableDefinition<&str, &[u8]> =
     TableDefinition::new("destination_runtime");
@@ -80,6 +83,9 @@ impl Quarantined {
 
 /// The open tables of one write transaction.
 pub struct Tables<'txn> {
+    /// For tables only a rare write needs (destinations): opened when used,
+    /// so that the common group commit does not pay for them.
+    txn: &'txn WriteTransaction,
     events: Table<'txn, u128, &'static [u8]>,
     payloads: Table<'txn, u128, &'static [u8]>,
     attempts: Table<'txn, (u128, u32), &'static [u8]>,
@@ -105,6 +111,7 @@ pub struct Tables<'txn> {
 impl<'txn> Tables<'txn> {
     pub(super) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(Tables {
+            txn,
             events: txn.open_table(EVENTS).map_err(write_err)?,
             payloads: txn.open_table(PAYLOADS).map_err(write_err)?,
             attempts: txn.open_table(ATTEMPTS).map_err(write_err)?,
@@ -127,7 +134,44 @@ impl<'txn> Tables<'txn> {
     /// Creates every table so that readers never meet a missing one.
     pub(super) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
         drop(Tables::open(txn)?);
+        drop(txn.open_table(DESTINATIONS).map_err(write_err)?);
         Ok(())
+    }
+
+    /// Stores (or replaces) a destination created through the API.
+    pub fn put_destination(&mut self, id: &str, document: &[u8]) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(DESTINATIONS).map_err(write_err)?;
+        table.insert(id, document).map_err(write_err)?;
+        Ok(())
+    }
+
+    /// Deletes a destination: every event it still owes (pending, retrying)
+    /// is cancelled with reason `destination_deleted` and kept, with its
+    /// history, for retention; its stored document and runtime state go.
+    /// Answers how many events were cancelled.
+    pub fn delete_destination(&mut self, id: &str) -> Result<u64, StoreError> {
+        let mut owed = Vec::new();
+        for state in [EventState::Pending, EventState::Retrying] {
+            let range = self
+                .by_dest_state
+                .range((id, state.code(), 0u128)..=(id, state.code(), u128::MAX))
+                .map_err(write_err)?;
+            for entry in range {
+                owed.push(ulid::Ulid(entry.map_err(write_err)?.0.value().2));
+            }
+        }
+        let mut cancelled = 0;
+        for event in owed {
+            if let Transitioned::Applied { changed: true, .. } =
+                self.transition(event, EventTransition::DestinationDeleted)?
+            {
+                cancelled += 1;
+            }
+        }
+        let mut table = self.txn.open_table(DESTINATIONS).map_err(write_err)?;
+        table.remove(id).map_err(write_err)?;
+        self.runtime.remove(id).map_err(write_err)?;
+        Ok(cancelled)
     }
 
     pub fn insert_event(&mut self, event: NewEvent) -> Result<Inserted, StoreError> {

@@ -195,35 +195,43 @@ async fn listing_pages_newest_first_through_each_index() {
         events.push(new_event(destination, at(i), None));
     }
     store.insert_events(events).await.unwrap();
-    let all = store.list_events(&EventFilter::default(), None, 4).unwrap();
+    let all = store
+        .list_events(&EventFilter::default(), None, None, 4)
+        .unwrap();
     assert_eq!(all.len(), 4);
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     let rest = store
-        .list_events(&EventFilter::default(), Some(all[3].id), 10)
+        .list_events(&EventFilter::default(), None, Some(all[3].id), 10)
         .unwrap();
     assert_eq!(rest.len(), 2);
     let only_a = EventFilter {
         destination: Some("a".into()),
         ..Default::default()
     };
-    assert_eq!(store.list_events(&only_a, None, 10).unwrap().len(), 3);
+    assert_eq!(store.list_events(&only_a, None, None, 10).unwrap().len(), 3);
     let a_pending = EventFilter {
         destination: Some("a".into()),
         state: Some(EventState::Pending),
         ..Default::default()
     };
-    assert_eq!(store.list_events(&a_pending, None, 10).unwrap().len(), 3);
+    assert_eq!(
+        store.list_events(&a_pending, None, None, 10).unwrap().len(),
+        3
+    );
     let a_failed = EventFilter {
         destination: Some("a".into()),
         state: Some(EventState::Failed),
         ..Default::default()
     };
-    assert!(store.list_events(&a_failed, None, 10).unwrap().is_empty());
+    assert!(store
+        .list_events(&a_failed, None, None, 10)
+        .unwrap()
+        .is_empty());
     let recent = EventFilter {
         created_after: Some(at(4)),
         ..Default::default()
     };
-    assert_eq!(store.list_events(&recent, None, 10).unwrap().len(), 2);
+    assert_eq!(store.list_events(&recent, None, None, 10).unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -494,7 +502,7 @@ fn check_listing(store: &Store, all: &[EventRecord], filter: &EventFilter, page:
     let mut before = None;
     loop {
         let got: Vec<EventId> = store
-            .list_events(filter, before, page)
+            .list_events(filter, None, before, page)
             .unwrap()
             .iter()
             .map(|r| r.id)
@@ -572,7 +580,7 @@ async fn listing_indexes_follow_transitions_and_purge() {
     // Purge the finished ones (failed, delivered) created before 20 s.
     store.purge(at(20), at(20), 1000).await.unwrap();
     let left: Vec<EventRecord> = store
-        .list_events(&EventFilter::default(), None, 1000)
+        .list_events(&EventFilter::default(), None, None, 1000)
         .unwrap();
     assert!(left.len() < 30);
     for filter in all_filters(&left) {
@@ -699,7 +707,7 @@ async fn an_undecodable_record_is_skipped_by_listings_and_moved_aside() {
         state: Some(EventState::Failed),
         ..Default::default()
     };
-    let listed = store.list_events(&failed, None, 100).unwrap();
+    let listed = store.list_events(&failed, None, None, 100).unwrap();
     assert_eq!(listed.len(), 9, "the listing skips the damaged record");
     assert!(listed.iter().all(|r| r.id != victim));
     wait_quarantined(&store, 1).await;
