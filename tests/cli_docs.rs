@@ -50,7 +50,10 @@ fn the_committed_man_pages_match_the_definitions() {
 #[test]
 fn the_man_page_lists_every_subcommand_and_the_exit_codes() {
     let pages = hookwatch::cli::docs::man_pages().unwrap();
-    let top = pages.iter().find(|page| page.path == "hookwatch.1").unwrap();
+    let top = pages
+        .iter()
+        .find(|page| page.path == "hookwatch.1")
+        .unwrap();
     let text = String::from_utf8_lossy(&top.roff);
     for sub in [
         "status",

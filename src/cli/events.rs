@@ -249,7 +249,7 @@ async fn act(daemon: &Daemon, ids: &EventIds, action: Action) -> Result<(), Fail
     match last_error {
         None => Ok(()),
         // One id: the daemon's message is the whole report.
-        Some(error) if !several => Err(Failure::Daemon(error)),
+        Some(error) if !several => Err(Failure::Daemon(Box::new(error))),
         Some(_) => Err(Failure::Partly {
             failed,
             total: ids.ids.len(),

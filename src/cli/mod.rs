@@ -229,7 +229,7 @@ fn parse_state(text: &str) -> Result<EventState, String> {
 pub enum Failure {
     /// The daemon answered with an error (exit 1).
     #[error("{0}")]
-    Daemon(ControlError),
+    Daemon(Box<ControlError>),
     /// Some of several actions failed; each was reported already (exit 1).
     #[error("{failed} of {total} failed")]
     Partly { failed: usize, total: usize },
@@ -246,7 +246,7 @@ pub enum Failure {
         url: String,
         cause: String,
         #[source]
-        source: ControlError,
+        source: Box<ControlError>,
     },
     /// A second Ctrl-C while `bulk retry --wait` asked whether to cancel: the
     /// job goes on, unfollowed (exit 130, as for any interrupted command).
@@ -290,9 +290,9 @@ impl Daemon {
             ControlError::Unreachable { .. } => Failure::Unreachable {
                 url: self.url.clone(),
                 cause: unreachable_cause(&error),
-                source: error,
+                source: Box::new(error),
             },
-            other => Failure::Daemon(other),
+            other => Failure::Daemon(Box::new(other)),
         }
     }
 }
