@@ -2,12 +2,13 @@
 //!
 //! Data flows `api` → `engine` (ingest) → `store` (group commit) → the engine's
 //! dispatchers → `engine::deliver`, with `policy::decide` judging every attempt.
-//! `api` and `tui` are front ends over one interface, [`control::Control`]
-//! (`api/ | tui/ ─▶ Control ─▶ engine`); only `daemon`, `demo` and `main`
+//! `api`, `tui` and `cli` are front ends over one interface, [`control::Control`]
+//! (`api/ | tui/ | cli/ ─▶ Control ─▶ engine`); only `daemon`, `demo` and `main`
 //! start the engine itself.
 
 pub mod api;
 pub mod bench;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;

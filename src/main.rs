@@ -1,67 +1,17 @@
 //! The `hookwatch` binary: parses the command line, loads the config, and runs the
-//! engine headless (`--daemon`) or under the terminal UI.
+//! engine headless (`--daemon`) or under the terminal UI; subcommands are
+//! handed to `hookwatch::cli`.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
+use hookwatch::cli::{Cli, LogFormat};
 use hookwatch::clock::SystemClock;
 use hookwatch::config::Config;
 use hookwatch::daemon;
 use hookwatch::engine::EngineError;
 use hookwatch::store::StoreError;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "hookwatch",
-    version,
-    about = "A webhook delivery engine with a durable embedded store"
-)]
-struct Cli {
-    /// Config file (default: ./hookwatch.toml, then $XDG_CONFIG_HOME/hookwatch/config.toml).
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Run headless, logging to stderr, until SIGINT or SIGTERM.
-    #[arg(long)]
-    daemon: bool,
-    /// Log line format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-    /// TUI without any action that changes state.
-    #[arg(long)]
-    read_only: bool,
-    /// A temporary store, built-in local receivers and a trickle of events.
-    #[arg(long, conflicts_with = "config")]
-    demo: bool,
-    /// Attach the TUI to the hookwatch whose API is at this base URL (e.g.
-    /// http://127.0.0.1:8686) instead of opening a store. Without it, a TUI
-    /// whose store is held by a running hookwatch attaches to that one.
-    #[arg(long, value_name = "URL", env = "HOOKWATCH_URL", conflicts_with_all = ["daemon", "demo"])]
-    url: Option<String>,
-    /// The API token when attached (default: the config's server.token).
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "HOOKWATCH_TOKEN",
-        hide_env_values = true
-    )]
-    token: Option<String>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Measure end-to-end delivery on this machine (see the README's performance section).
-    Bench(hookwatch::bench::BenchArgs),
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
-enum LogFormat {
-    Text,
-    Json,
-}
 
 /// glibc's allocator spent about a tenth of the engine's CPU under load (HTTP
 /// buffers, records); mimalloc is markedly cheaper for these small, short-lived
@@ -84,14 +34,8 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     raise_open_file_limit();
-    if let Some(Command::Bench(args)) = &cli.command {
-        return match hookwatch::bench::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("hookwatch bench: {e}");
-                ExitCode::FAILURE
-            }
-        };
+    if let Some(command) = &cli.command {
+        return hookwatch::cli::run(&cli, command);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,180 @@
+//! `hookwatch bulk retry|status|cancel`.
+
+use super::{print, print_json, BulkCommand, Daemon, Failure, Selection};
+use crate::control::Control;
+use crate::engine::{BulkSelection, JobProgress, JobState};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::time::Duration;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// How often `--wait` reads the job's progress.
+const POLL: Duration = Duration::from_millis(200);
+
+pub(super) async fn run(daemon: &Daemon, command: &BulkCommand) -> Result<(), Failure> {
+    match command {
+        BulkCommand::Retry {
+            selection,
+            wait,
+            output,
+        } => retry(daemon, selection, *wait, output.json).await,
+        BulkCommand::Status { job, output } => {
+            let progress = daemon
+                .control
+                .bulk_progress(job)
+                .await
+                .map_err(|e| daemon.failure(e))?;
+            report(&progress, output.json)
+        }
+        BulkCommand::Cancel { job, output } => {
+            let progress = daemon
+                .control
+                .cancel_bulk(job)
+                .await
+                .map_err(|e| daemon.failure(e))?;
+            report(&progress, output.json)
+        }
+    }
+}
+
+fn report(progress: &JobProgress, json: bool) -> Result<(), Failure> {
+    if json {
+        print_json(progress)
+    } else {
+        print(&format!("{}\n", describe(progress)))
+    }
+}
+
+/// "job J completed: 12 of 12 retried, 10 delivered, 2 failed".
+fn describe(progress: &JobProgress) -> String {
+    let state = match progress.state {
+        JobState::Running => "running",
+        JobState::Completed => "completed",
+        JobState::Cancelled => "cancelled",
+    };
+    format!(
+        "job {} {state}: {} of {} retried, {} delivered, {} failed",
+        progress.id, progress.done, progress.total, progress.succeeded, progress.failed
+    )
+}
+
+async fn retry(
+    daemon: &Daemon,
+    selection: &Selection,
+    wait: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    if selection.destination.is_none() && selection.state.is_none() && selection.topic.is_none() {
+        return Err(Failure::BadInput(
+            "give at least one of --destination, --state, --topic (a bulk retry of every event is refused)"
+                .to_string(),
+        ));
+    }
+    // Listening before the job starts: a Ctrl-C from then on asks, rather
+    // than killing the client and leaving the job unmentioned.
+    let interrupts = if wait {
+        Some(signal(SignalKind::interrupt()).map_err(|e| {
+            Failure::Output(std::io::Error::new(
+                e.kind(),
+                format!("cannot listen for Ctrl-C: {e}"),
+            ))
+        })?)
+    } else {
+        None
+    };
+    let job = daemon
+        .control
+        .start_bulk_retry(BulkSelection::from_filter(&selection.filter()))
+        .await
+        .map_err(|e| daemon.failure(e))?;
+    let Some(interrupts) = interrupts else {
+        if json {
+            return print_json(&job);
+        }
+        return print(&format!(
+            "started job {} retrying {} events (follow it: hookwatch bulk status {})\n",
+            job.id, job.total, job.id
+        ));
+    };
+    if !json {
+        print(&format!(
+            "started job {} retrying {} events\n",
+            job.id, job.total
+        ))?;
+    }
+    let last = follow(daemon, job, interrupts).await?;
+    report(&last, json)
+}
+
+/// Shows the job's progress until it ends. Ctrl-C asks whether to cancel the
+/// job; a second Ctrl-C while asking leaves it running and stops following.
+async fn follow(
+    daemon: &Daemon,
+    job: JobProgress,
+    mut interrupts: Signal,
+) -> Result<JobProgress, Failure> {
+    let bar = ProgressBar::with_draw_target(Some(job.total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} retried, {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut progress = job;
+    loop {
+        bar.set_position(progress.done);
+        bar.set_message(format!(
+            "{} delivered, {} failed",
+            progress.succeeded, progress.failed
+        ));
+        if progress.state != JobState::Running {
+            bar.finish_and_clear();
+            return Ok(progress);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = interrupts.recv() => {
+                bar.set_draw_target(ProgressDrawTarget::hidden());
+                match ask_to_cancel(&progress.id, &mut interrupts).await {
+                    Some(true) => {
+                        progress = daemon
+                            .control
+                            .cancel_bulk(&progress.id)
+                            .await
+                            .map_err(|e| daemon.failure(e))?;
+                        continue;
+                    }
+                    Some(false) => bar.set_draw_target(ProgressDrawTarget::stderr()),
+                    None => {
+                        bar.finish_and_clear();
+                        return Err(Failure::Interrupted { job: progress.id.clone() });
+                    }
+                }
+            }
+        }
+        progress = daemon
+            .control
+            .bulk_progress(&progress.id)
+            .await
+            .map_err(|e| daemon.failure(e))?;
+    }
+}
+
+/// Asks on the terminal; `Some(answer)`, or `None` when interrupted again.
+/// Anything but "y"/"yes" (an empty line, end of input) is no.
+async fn ask_to_cancel(job: &str, interrupts: &mut Signal) -> Option<bool> {
+    eprint!("\ncancel the job {job}? [y/N] ");
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    });
+    tokio::select! {
+        answer = answer => {
+            let line = answer.ok().and_then(Result::ok).unwrap_or_default();
+            Some(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+        }
+        _ = interrupts.recv() => {
+            eprintln!();
+            None
+        }
+    }
+}

@@ -1,0 +1,625 @@
+//! The command line (`hookwatch status|events|bulk|destinations|check-config|
+//! completions`) as real processes against a real `hookwatch --daemon`: what
+//! they print reflects the daemon's state, what they do shows through the API,
+//! and their exit codes say how it went (0 ok, 1 the daemon refused, 2 bad
+//! input, 3 no daemon).
+
+mod harness;
+
+use harness::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// What one run of the binary left behind.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, got {}\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A `hookwatch` command with nothing from this machine's environment:
+/// no `HOOKWATCH_*` variables, and an empty directory as both the working
+/// directory and `XDG_CONFIG_HOME`, so no config file is found by accident.
+fn command(args: &[&str]) -> Command {
+    let empty = std::env::temp_dir().join("hookwatch-cli-test-empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookwatch"));
+    command
+        .args(args)
+        .env_remove("HOOKWATCH_URL")
+        .env_remove("HOOKWATCH_TOKEN")
+        .env("XDG_CONFIG_HOME", &empty)
+        .current_dir(&empty);
+    command
+}
+
+/// Runs `hookwatch ARGS` to its end (off the async workers: the receivers
+/// the daemon delivers to run on them).
+async fn hookwatch(args: &[&str]) -> Run {
+    let mut command = command(args);
+    let output = tokio::task::spawn_blocking(move || command.stdin(Stdio::null()).output())
+        .await
+        .unwrap()
+        .expect("run hookwatch");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `hookwatch ARGS --url DAEMON`.
+async fn against(daemon: &Daemon, args: &[&str]) -> Run {
+    let mut all = args.to_vec();
+    all.extend(["--url", &daemon.base_url]);
+    hookwatch(&all).await
+}
+
+/// An id no event has (a well-formed ULID).
+const UNKNOWN_ID: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_destinations_show_and_change_the_daemons_state() {
+    let ok = Receiver::start().await;
+    let flaky = Receiver::start_with(Reply::status(500)).await;
+    let gone = Receiver::start_with(Reply::status(404)).await;
+    let daemon = Daemon::start(
+        TestConfig::new()
+            .destination(Dest::new("ok", &ok.url()))
+            .destination(Dest::new("flaky", &flaky.url()).retry_fixed("1h", 5))
+            .destination(
+                Dest::new("gone", &gone.url()).retry(Retry::new().on_client_error("disable")),
+            ),
+    )
+    .await;
+    let delivered = daemon.ingest("ok", r#"{"n":1}"#).await;
+    let retrying = daemon
+        .ingest("flaky", r#"{"n":2,"password":"hunter2"}"#)
+        .await;
+    daemon.wait_event_state(&delivered, "delivered").await;
+    daemon.wait_event_state(&retrying, "retrying").await;
+
+    // events list: a table, and the API's page as JSON, filtered.
+    let table = against(&daemon, &["events", "list"]).await.expect(0);
+    for expected in [
+        &delivered,
+        &retrying,
+        "delivered",
+        "retrying",
+        "last answer 500",
+    ] {
+        assert!(table.stdout.contains(expected), "{}", table.stdout);
+    }
+    assert!(table.stdout.starts_with("ID "), "{}", table.stdout);
+    let page = against(&daemon, &["events", "list", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(page["events"].as_array().unwrap().len(), 2, "{page}");
+    let only = against(
+        &daemon,
+        &["events", "list", "--state", "retrying", "--json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(only["events"][0]["id"], retrying.as_str(), "{only}");
+    assert_eq!(only["events"].as_array().unwrap().len(), 1, "{only}");
+    let only = against(
+        &daemon,
+        &["events", "list", "--destination", "ok", "--json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(only["events"][0]["id"], delivered.as_str(), "{only}");
+    let none = against(&daemon, &["events", "list", "--topic", "nothing.*"])
+        .await
+        .expect(0);
+    assert_eq!(none.stdout, "no events match\n");
+
+    // events show: the detail, payload credentials masked for people.
+    let shown = against(&daemon, &["events", "show", &retrying])
+        .await
+        .expect(0);
+    for expected in ["retrying", "flaky", "500", "********"] {
+        assert!(shown.stdout.contains(expected), "{}", shown.stdout);
+    }
+    assert!(!shown.stdout.contains("hunter2"), "{}", shown.stdout);
+    let detail = against(&daemon, &["events", "show", &retrying, "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(detail, daemon.event(&retrying).await);
+
+    // events retry: a new attempt, seen through the API.
+    flaky.set_default(Reply::status(200));
+    let retried = against(&daemon, &["events", "retry", &retrying])
+        .await
+        .expect(0);
+    assert_eq!(retried.stdout, format!("{retrying}: delivered\n"));
+    let after = daemon.event(&retrying).await;
+    assert_eq!(after["state"], "delivered");
+    assert_eq!(after["attempts"].as_array().unwrap().len(), 2, "{after}");
+
+    // mute over several ids: each is reported, the unknown one fails (exit 1).
+    flaky.set_default(Reply::status(500));
+    let to_mute = daemon.ingest("flaky", r#"{"n":3}"#).await;
+    daemon.wait_event_state(&to_mute, "retrying").await;
+    let muted = against(&daemon, &["events", "mute", &to_mute, UNKNOWN_ID, "--json"])
+        .await
+        .expect(1);
+    let results = muted.json();
+    assert_eq!(results[0]["id"], to_mute.as_str(), "{results}");
+    assert_eq!(results[0]["state"], "cancelled", "{results}");
+    assert_eq!(results[1]["code"], "unknown_event", "{results}");
+    assert_eq!(
+        results[1]["error"],
+        format!("no event with id \"{UNKNOWN_ID}\""),
+        "{results}"
+    );
+    assert_eq!(daemon.event(&to_mute).await["state"], "cancelled");
+    let refused = against(&daemon, &["events", "mute", &to_mute, UNKNOWN_ID])
+        .await
+        .expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("no event with id \"{UNKNOWN_ID}\"")),
+        "{}",
+        refused.stderr
+    );
+    // Muting a muted event is accepted (nothing to do); the unknown id is not.
+    assert!(
+        refused.stderr.contains("1 of 2 failed"),
+        "{}",
+        refused.stderr
+    );
+
+    // requeue: the automatic cycle starts again.
+    let requeued = against(&daemon, &["events", "requeue", &to_mute])
+        .await
+        .expect(0);
+    assert!(
+        requeued.stdout.starts_with(&format!("{to_mute}: requeued")),
+        "{}",
+        requeued.stdout
+    );
+    assert_ne!(daemon.event(&to_mute).await["state"], "cancelled");
+
+    // One unknown id: the daemon's message, exit 1.
+    for action in ["show", "retry", "mute", "requeue"] {
+        let run = against(&daemon, &["events", action, UNKNOWN_ID])
+            .await
+            .expect(1);
+        assert_eq!(
+            run.stderr,
+            format!("hookwatch: no event with id \"{UNKNOWN_ID}\"\n"),
+            "events {action}"
+        );
+    }
+    // Bad input: exit 2 before any request.
+    let run = against(&daemon, &["events", "show", "not-an-id"])
+        .await
+        .expect(2);
+    assert!(run.stderr.contains("is not an event id"), "{}", run.stderr);
+    let run = against(&daemon, &["events", "list", "--state", "lost"])
+        .await
+        .expect(2);
+    assert!(
+        run.stderr.contains("unknown state \"lost\""),
+        "{}",
+        run.stderr
+    );
+    against(&daemon, &["events", "list", "--limit", "5000"])
+        .await
+        .expect(2);
+
+    // destinations list and show.
+    let table = against(&daemon, &["destinations", "list"]).await.expect(0);
+    for expected in ["ok", "flaky", "gone", "healthy", &ok.url()] {
+        assert!(table.stdout.contains(expected), "{}", table.stdout);
+    }
+    let list = against(&daemon, &["destinations", "list", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(list, daemon.get_json("/v1/destinations").await);
+    let shown = against(&daemon, &["destinations", "show", "ok"])
+        .await
+        .expect(0);
+    assert!(shown.stdout.contains(&ok.url()), "{}", shown.stdout);
+    assert!(shown.stdout.contains("retry.schedule"), "{}", shown.stdout);
+    let view = against(&daemon, &["destinations", "show", "ok", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(view["id"], "ok");
+
+    // pause and resume, seen through the API.
+    let paused = against(&daemon, &["destinations", "pause", "ok"])
+        .await
+        .expect(0);
+    assert_eq!(paused.stdout, "ok: paused (now paused)\n");
+    assert_eq!(daemon.destination("ok").await["paused"], true);
+    let resumed = against(&daemon, &["destinations", "resume", "ok", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(resumed["paused"], false);
+    assert_eq!(daemon.destination("ok").await["health"], "healthy");
+
+    // enable: a destination disabled by a 404 delivers again.
+    let held = daemon.ingest("gone", r#"{"n":4}"#).await;
+    wait_for("gone to be disabled", || async {
+        let view = daemon.destination("gone").await;
+        if view["health"] == "disabled" {
+            Ok(())
+        } else {
+            Err(view.to_string())
+        }
+    })
+    .await;
+    let table = against(&daemon, &["destinations", "list"]).await.expect(0);
+    assert!(table.stdout.contains("disabled"), "{}", table.stdout);
+    gone.set_default(Reply::status(200));
+    let enabled = against(&daemon, &["destinations", "enable", "gone"])
+        .await
+        .expect(0);
+    assert!(
+        enabled.stdout.starts_with("gone: enabled"),
+        "{}",
+        enabled.stdout
+    );
+    assert_eq!(daemon.destination("gone").await["enabled"], true);
+    let _ = held;
+
+    let run = against(&daemon, &["destinations", "pause", "nope"])
+        .await
+        .expect(1);
+    assert_eq!(run.stderr, "hookwatch: unknown destination \"nope\"\n");
+
+    // status: health, counts and rates, as a summary and as JSON.
+    let status = against(&daemon, &["status"]).await.expect(0);
+    for expected in [
+        "destinations  3",
+        "ingested/s",
+        "delivered/s",
+        &daemon.base_url,
+    ] {
+        assert!(status.stdout.contains(expected), "{}", status.stdout);
+    }
+    let status = against(&daemon, &["status", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(status["url"], daemon.base_url.as_str());
+    assert!(
+        status["totals"]["ingested"].as_u64().unwrap() >= 4,
+        "{status}"
+    );
+    assert_eq!(status["counts"]["ok"]["delivered"], 1, "{status}");
+    let healthy = status["health"]["healthy"].as_u64().unwrap();
+    let disabled = status["health"]["disabled"].as_u64().unwrap();
+    assert_eq!(
+        healthy + disabled + status["health"]["in retry"].as_u64().unwrap(),
+        3
+    );
+    assert!(
+        status["rates"]["ingested_per_second"].is_number(),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_retry_waits_reports_and_can_be_cancelled_with_ctrl_c() {
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let daemon = Daemon::start(
+        TestConfig::new()
+            .destination(Dest::new("bulk", &receiver.url()).retry_fixed("1h", 5))
+            .destination(
+                Dest::new("slow", &receiver.url())
+                    .concurrency(1)
+                    .retry_fixed("1h", 5),
+            ),
+    )
+    .await;
+    let mut fast = Vec::new();
+    for n in 0..4 {
+        fast.push(daemon.ingest("bulk", &format!(r#"{{"n":{n}}}"#)).await);
+    }
+    let mut slow = Vec::new();
+    for n in 0..6 {
+        slow.push(daemon.ingest("slow", &format!(r#"{{"n":{n}}}"#)).await);
+    }
+    for id in fast.iter().chain(&slow) {
+        daemon.wait_event_state(id, "retrying").await;
+    }
+
+    // --wait follows the job to its end and reports the counts.
+    receiver.set_default(Reply::status(200));
+    let run = against(
+        &daemon,
+        &["bulk", "retry", "--destination", "bulk", "--wait"],
+    )
+    .await
+    .expect(0);
+    assert!(run.stdout.contains("retrying 4 events"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("completed: 4 of 4 retried, 4 delivered, 0 failed"),
+        "{}",
+        run.stdout
+    );
+    for id in &fast {
+        assert_eq!(daemon.event(id).await["state"], "delivered");
+    }
+    let job = run
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .expect("started job ID ...")
+        .to_string();
+    let progress = against(&daemon, &["bulk", "status", &job, "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(progress, daemon.get_json(&format!("/v1/bulk/{job}")).await);
+    assert_eq!(progress["state"], "completed");
+    assert_eq!(progress["succeeded"], 4);
+    let text = against(&daemon, &["bulk", "status", &job]).await.expect(0);
+    assert_eq!(
+        text.stdout,
+        format!("job {job} completed: 4 of 4 retried, 4 delivered, 0 failed\n")
+    );
+
+    // Without --wait: the job as the API answered it.
+    let started = against(&daemon, &["bulk", "retry", "--topic", "none.*", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(started["total"], 0, "{started}");
+
+    // Bad input and unknown jobs.
+    let run = against(&daemon, &["bulk", "retry"]).await.expect(2);
+    assert!(
+        run.stderr.contains("give at least one of"),
+        "{}",
+        run.stderr
+    );
+    let run = against(&daemon, &["bulk", "status", "nope"])
+        .await
+        .expect(1);
+    assert_eq!(run.stderr, "hookwatch: no bulk job with id \"nope\"\n");
+    against(&daemon, &["bulk", "cancel", "nope"])
+        .await
+        .expect(1);
+    let run = against(&daemon, &["bulk", "retry", "--destination", "nope"])
+        .await
+        .expect(1);
+    assert!(
+        run.stderr.contains("unknown destination \"nope\""),
+        "{}",
+        run.stderr
+    );
+
+    // Ctrl-C while waiting asks; "y" cancels the job.
+    receiver.set_default(Reply::status(200).after(Duration::from_secs(1)));
+    let mut command = command(&[
+        "bulk",
+        "retry",
+        "--destination",
+        "slow",
+        "--wait",
+        "--url",
+        &daemon.base_url,
+    ]);
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hookwatch bulk retry --wait");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (first_line, stdout) = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).map(|_| (line, stdout))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(first_line.contains("retrying 6 events"), "{first_line}");
+    let job = first_line.split_whitespace().nth(2).unwrap().to_string();
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let (status, rest, stderr) = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        let mut stdout = stdout;
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        (child.wait().unwrap(), rest, stderr)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status}: {rest} {stderr}");
+    assert!(
+        stderr.contains(&format!("cancel the job {job}? [y/N]")),
+        "{stderr}"
+    );
+    assert!(rest.contains(&format!("job {job} cancelled")), "{rest}");
+    let progress = daemon.get_json(&format!("/v1/bulk/{job}")).await;
+    assert_eq!(progress["state"], "cancelled", "{progress}");
+    assert!(progress["done"].as_u64().unwrap() < 6, "{progress}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_and_token_come_from_flags_or_the_config_and_no_daemon_is_exit_3() {
+    let port = free_port();
+    let daemon = Daemon::start(
+        TestConfig::new()
+            .listen(&format!("127.0.0.1:{port}"))
+            .token("cli-test-token"),
+    )
+    .await;
+    let config = daemon.config_path.to_str().unwrap();
+    // Address and token from the config file.
+    let run = hookwatch(&["destinations", "list", "--config", config])
+        .await
+        .expect(0);
+    assert_eq!(run.stdout, "no destinations are configured\n");
+    // The daemon refuses a missing token: its answer, exit 1.
+    let run = against(&daemon, &["destinations", "list"]).await.expect(1);
+    assert!(
+        run.stderr.contains("missing bearer token"),
+        "{}",
+        run.stderr
+    );
+    against(
+        &daemon,
+        &["destinations", "list", "--token", "cli-test-token"],
+    )
+    .await
+    .expect(0);
+    let mut from_env = command(&["destinations", "list", "--json"]);
+    from_env
+        .env("HOOKWATCH_URL", &daemon.base_url)
+        .env("HOOKWATCH_TOKEN", "cli-test-token");
+    let output = tokio::task::spawn_blocking(move || from_env.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    // No daemon: exit 3, naming the address tried.
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    for args in [
+        &["status"][..],
+        &["events", "list"],
+        &["events", "retry", UNKNOWN_ID],
+        &["destinations", "list"],
+        &["bulk", "status", "j"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--url", &nobody]);
+        let run = hookwatch(&all).await.expect(3);
+        assert_eq!(
+            run.stderr,
+            format!("hookwatch: cannot reach hookwatch at {nobody}: connection refused\n"),
+            "{args:?}"
+        );
+    }
+    // A URL that is not one is bad input.
+    let run = hookwatch(&["status", "--url", "localhost"]).await.expect(2);
+    assert!(run.stderr.contains("not a base URL"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn check_config_prints_the_effective_config_masked_or_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        r#"
+[server]
+token = "very-secret-token"
+
+[[destinations]]
+id = "orders"
+url = "https://example.com/hooks"
+headers = { Authorization = "Bearer abc123", X-Env = "prod" }
+"#,
+    )
+    .unwrap();
+    let good = good.to_str().unwrap();
+    let run = hookwatch(&["check-config", "--config", good])
+        .await
+        .expect(0);
+    assert!(
+        run.stdout.starts_with(&format!("# {good}: valid")),
+        "{}",
+        run.stdout
+    );
+    for shown in [
+        "id = \"orders\"",
+        "X-Env = \"prod\"",
+        "max_retries",
+        "********",
+    ] {
+        assert!(run.stdout.contains(shown), "{}", run.stdout);
+    }
+    for secret in ["very-secret-token", "abc123"] {
+        assert!(!run.stdout.contains(secret), "{}", run.stdout);
+    }
+    let json = hookwatch(&["check-config", "--config", good, "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(json["server"]["token"], "********");
+    assert_eq!(
+        json["destinations"][0]["headers"]["Authorization"],
+        "********"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[destinations]]\nid = \"a\"\nurl = \"https://x\"\ntimeout = \"soon\"\n",
+    )
+    .unwrap();
+    let run = hookwatch(&["check-config", "--config", bad.to_str().unwrap()])
+        .await
+        .expect(2);
+    assert!(
+        run.stderr.contains("destinations[a].timeout"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let missing = hookwatch(&["check-config", "--config", "/nonexistent/hookwatch.toml"])
+        .await
+        .expect(2);
+    assert!(
+        missing.stderr.contains("cannot read config file"),
+        "{}",
+        missing.stderr
+    );
+    assert!(Path::new(good).exists());
+}
+
+#[tokio::test]
+async fn completions_cover_the_subcommands_in_every_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = hookwatch(&["completions", shell]).await.expect(0);
+        for word in ["destinations", "check-config", "events", "bulk", "requeue"] {
+            assert!(run.stdout.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    hookwatch(&["completions", "tcsh"]).await.expect(2);
+}
