@@ -484,7 +484,10 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
         }
     }
     if flushed > 0 {
-        tracing::info!(destination = %destination.id, events = flushed, "destination recovered; flushing its backlog");
+        engine.log_destination_change(
+            &destination.id,
+            DestinationChange::BacklogFlushed { events: flushed },
+        );
     }
     destination.wake.notify_one();
 }

@@ -41,6 +41,10 @@ pub enum DestinationChange {
     },
     /// An attempt succeeded while the destination was in retry.
     Recovered,
+    /// After recovering, its retrying events were made due now.
+    BacklogFlushed {
+        events: usize,
+    },
     Disabled(DisableCause),
     Enabled,
     Paused,
@@ -66,6 +70,7 @@ impl DestinationChange {
             self,
             DestinationChange::EnteredRetry { .. }
                 | DestinationChange::Recovered
+                | DestinationChange::BacklogFlushed { .. }
                 | DestinationChange::Disabled(DisableCause::Status(_))
                 | DestinationChange::ConcurrencyLowered { .. }
                 | DestinationChange::ConcurrencyRaised { .. }
@@ -94,6 +99,11 @@ impl DestinationChange {
                 destination,
                 health = "healthy",
                 "destination {destination} recovered: an attempt succeeded"
+            ),
+            DestinationChange::BacklogFlushed { events } => tracing::info!(
+                destination,
+                events,
+                "destination {destination} recovered; flushing its backlog ({events} events due now)"
             ),
             DestinationChange::Disabled(DisableCause::Status(status)) => tracing::info!(
                 destination,
