@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How long in-flight attempts get to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often [`Running::shutdown_reporting`] looks at the attempts still running.
+const REPORT_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -110,9 +112,37 @@ impl Running {
     /// Stops accepting requests, lets the ones being served finish (so every event
     /// acknowledged is committed), then gives in-flight attempts `grace` to finish.
     pub async fn shutdown(self, grace: Duration) -> Result<(), DaemonError> {
+        self.shutdown_reporting(grace, |_| {}).await
+    }
+
+    /// [`Running::shutdown`], calling `report` with the number of attempts
+    /// still running each time it changes while the engine waits for them
+    /// (first with the count when the wait starts), so a front end can show
+    /// what the stop is waiting for.
+    pub async fn shutdown_reporting(
+        self,
+        grace: Duration,
+        mut report: impl FnMut(usize),
+    ) -> Result<(), DaemonError> {
         self.api_shutdown.cancel();
         let served = tokio::time::timeout(grace, self.server).await;
-        let finished = self.engine.shutdown(grace).await;
+        let stopping = self.engine.shutdown(grace);
+        tokio::pin!(stopping);
+        let mut reported = None;
+        let finished = loop {
+            let running = self.engine.attempts_in_flight();
+            if reported != Some(running) {
+                report(running);
+                reported = Some(running);
+            }
+            tokio::select! {
+                finished = &mut stopping => break finished,
+                _ = tokio::time::sleep(REPORT_EVERY) => {}
+            }
+        };
+        if reported != Some(0) && finished {
+            report(0);
+        }
         crate::store::remove_holder_note(&self.store_path);
         if !finished {
             tracing::warn!("some attempts were still running at shutdown; they will be made again on the next start");

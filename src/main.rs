@@ -139,7 +139,13 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     };
     let shown = hookwatch::tui::run(running.control.clone(), info, root.child_token()).await;
     root.cancel();
-    running.shutdown(daemon::SHUTDOWN_GRACE).await?;
+    // The terminal is back; say what the stop waits for instead of nothing.
+    let mut notice = hookwatch::tui::QuitNotice::on_stdout(daemon::SHUTDOWN_GRACE);
+    let stopped = running
+        .shutdown_reporting(daemon::SHUTDOWN_GRACE, |n| notice.show(n))
+        .await;
+    notice.finish();
+    stopped?;
     shown.map_err(RunError::Other)
 }
 

@@ -462,3 +462,56 @@ async fn attaching_that_cannot_work_fails_saying_what_was_tried() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quitting_while_attempts_hang_says_what_the_stop_waits_for() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Answers only after a minute: attempts hang until their 5 s timeout.
+    let receiver =
+        Receiver::start_with(Reply::status(200).after(std::time::Duration::from_secs(60))).await;
+    let port = free_port();
+    let config = write_config(dir.path(), port, &receiver.url());
+    let base = format!("http://127.0.0.1:{port}");
+    let session = Session::start(&tui_command(
+        "",
+        &format!("--config '{}'", config.display()),
+        dir.path(),
+    ));
+    session
+        .wait_screen("the destinations pane", |s| {
+            s.contains("Destinations") && s.contains("orders")
+        })
+        .await;
+    let client = reqwest::Client::new();
+    for n in 0..2 {
+        let response = client
+            .post(format!("{base}/v1/destinations/orders/events"))
+            .header("content-type", "application/json")
+            .body(format!("{{\"order\": {n}}}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+    }
+    receiver.wait_for_hits(2).await;
+
+    session.keys(&["q"]);
+    let screen = session
+        .wait_screen("the waiting line", |s| {
+            s.contains("attempts to finish (up to 10 s)")
+                || s.contains("attempt to finish (up to 10 s)")
+        })
+        .await;
+    let waiting: usize = screen
+        .split("waiting for ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in the waiting line:\n{screen}"));
+    assert!(waiting >= 1, "{screen}");
+    // The attempts time out (5 s), and the process ends.
+    wait_exited(&session).await;
+}

@@ -3,6 +3,7 @@
 //! call returns.
 
 use super::dispatcher::{spawn_attempt, AttemptSummary};
+use super::ops_log::{DestinationChange, DisableCause};
 use super::{apply_overrides, without_file_values, Change, Destination, Engine, EngineError};
 use crate::model::{
     field_edit, EventFilter, EventId, EventRecord, EventState, EventTransition, FieldEdit,
@@ -94,6 +95,9 @@ pub(super) struct BulkJob {
     done: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
+    /// Of `failed`, the attempts not made because nothing was owed (the event
+    /// changed meanwhile, or is a duplicate): told apart in the log only.
+    skipped: AtomicU64,
     cancelled: AtomicBool,
     finished: AtomicBool,
 }
@@ -170,6 +174,44 @@ pub struct DestinationPatch {
 }
 
 impl DestinationPatch {
+    /// The keys this patch sets and the ones it drops (`null`: back to the
+    /// config file's value), for the log; a retry edit names its keys
+    /// (`retry.delay`).
+    fn edited_keys(&self) -> (Vec<String>, Vec<String>) {
+        let mut set = Vec::new();
+        let mut dropped = Vec::new();
+        let mut sort = |name: &str, edit: Option<bool>| match edit {
+            Some(true) => set.push(name.to_string()),
+            Some(false) => dropped.push(name.to_string()),
+            None => {}
+        };
+        sort("url", self.url.as_ref().map(|v| v.is_some()));
+        sort("headers", self.headers.as_ref().map(|v| v.is_some()));
+        sort(
+            "concurrency",
+            self.concurrency.as_ref().map(|v| v.is_some()),
+        );
+        match &self.retry {
+            Some(Some(spec)) => match serde_json::to_value(spec) {
+                Ok(serde_json::Value::Object(keys)) => set.extend(
+                    keys.into_iter()
+                        .filter(|(_, value)| !value.is_null())
+                        .map(|(key, _)| format!("retry.{key}")),
+                ),
+                _ => set.push("retry".to_string()),
+            },
+            Some(None) => dropped.push("retry".to_string()),
+            None => {}
+        }
+        if self.enabled.is_some() {
+            set.push("enabled".to_string());
+        }
+        if self.paused.is_some() {
+            set.push("paused".to_string());
+        }
+        (set, dropped)
+    }
+
     /// Validates the overridable fields, each error naming its field.
     fn overrides_edit(&self) -> Result<OverridesEdit, EngineError> {
         let invalid = |field: &str, message: String| EngineError::Invalid {
@@ -284,6 +326,7 @@ impl Engine {
         selection: BulkSelection,
     ) -> Result<JobProgress, EngineError> {
         let engine = self.clone();
+        let selection_for_log = selection.clone();
         // The selection is a store read: on the blocking pool.
         let ids = tokio::task::spawn_blocking(move || engine.select_ids(&selection))
             .await
@@ -294,6 +337,7 @@ impl Engine {
             done: AtomicU64::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
             cancelled: AtomicBool::new(false),
             finished: AtomicBool::new(false),
         });
@@ -302,6 +346,15 @@ impl Engine {
             .lock()
             .expect("jobs lock")
             .insert(job.id.clone(), job.clone());
+        tracing::info!(
+            job = %job.id,
+            events = job.total,
+            selection = %selection_words(&selection_for_log),
+            "bulk retry {} started: {} events ({})",
+            job.id,
+            job.total,
+            selection_words(&selection_for_log)
+        );
         let engine = self.clone();
         let runner = job.clone();
         self.spawn(async move {
@@ -321,6 +374,7 @@ impl Engine {
                 let _ = worker.await;
             }
             runner.finished.store(true, Ordering::SeqCst);
+            log_job_end(&runner);
         });
         Ok(job.progress())
     }
@@ -399,6 +453,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let destination = self.destination(id)?;
         let mut runtime = destination.runtime();
+        let before = (runtime.disabled, runtime.paused);
+        let (set, dropped) = patch.edited_keys();
         let mut overrides = runtime.overrides.clone();
         overrides.merge(patch.overrides_edit()?);
         let base = destination.base();
@@ -418,11 +474,36 @@ impl Engine {
             runtime.concurrency = None;
         }
         *destination.config.write().expect("destination config lock") = Arc::new(effective);
+        let after = (runtime.disabled, runtime.paused);
         *destination
             .runtime
             .lock()
             .expect("destination runtime lock") = runtime;
-        self.save_runtime(&destination).await
+        self.save_runtime(&destination).await?;
+        tracing::info!(
+            destination = %destination.id,
+            set = ?set,
+            dropped = ?dropped,
+            "destination {} edited: set [{}], dropped [{}]",
+            destination.id,
+            set.join(", "),
+            dropped.join(", ")
+        );
+        let mut changes = Vec::new();
+        match (before.0, after.0) {
+            (false, true) => changes.push(DestinationChange::Disabled(DisableCause::Operator)),
+            (true, false) => changes.push(DestinationChange::Enabled),
+            _ => {}
+        }
+        match (before.1, after.1) {
+            (false, true) => changes.push(DestinationChange::Paused),
+            (true, false) => changes.push(DestinationChange::Resumed),
+            _ => {}
+        }
+        for change in changes {
+            self.log_destination_change(&destination.id, change);
+        }
+        Ok(())
     }
 }
 
@@ -472,8 +553,72 @@ fn count(job: &BulkJob, result: Result<Option<AttemptSummary>, tokio::task::Join
     job.done.fetch_add(1, Ordering::SeqCst);
     match result {
         Ok(Some(summary)) if summary.success => job.succeeded.fetch_add(1, Ordering::SeqCst),
+        Ok(None) => {
+            job.skipped.fetch_add(1, Ordering::SeqCst);
+            job.failed.fetch_add(1, Ordering::SeqCst)
+        }
         _ => job.failed.fetch_add(1, Ordering::SeqCst),
     };
+}
+
+/// The line a bulk job's end leaves: its results, or how far it got when cancelled.
+fn log_job_end(job: &BulkJob) {
+    let delivered = job.succeeded.load(Ordering::SeqCst);
+    let skipped = job.skipped.load(Ordering::SeqCst);
+    let failed = job.failed.load(Ordering::SeqCst).saturating_sub(skipped);
+    let done = job.done.load(Ordering::SeqCst);
+    if job.cancelled.load(Ordering::SeqCst) {
+        tracing::info!(
+            job = %job.id,
+            events = job.total,
+            done,
+            delivered,
+            failed,
+            skipped,
+            "bulk retry {} cancelled after {done} of {} events: {delivered} delivered, {failed} failed, {skipped} skipped",
+            job.id,
+            job.total
+        );
+    } else {
+        tracing::info!(
+            job = %job.id,
+            events = job.total,
+            delivered,
+            failed,
+            skipped,
+            "bulk retry {} finished: {delivered} delivered, {failed} failed, {skipped} skipped",
+            job.id
+        );
+    }
+}
+
+/// A selection in words for the log: `destination=orders state=failed`, or
+/// `3 ids`.
+fn selection_words(selection: &BulkSelection) -> String {
+    if let Some(ids) = &selection.ids {
+        return format!("{} ids", ids.len());
+    }
+    let mut words = Vec::new();
+    if let Some(destination) = &selection.destination {
+        words.push(format!("destination={destination}"));
+    }
+    if let Some(state) = selection.state {
+        words.push(format!("state={state}"));
+    }
+    if let Some(topic) = &selection.topic {
+        words.push(format!("topic={topic}"));
+    }
+    if let Some(after) = selection.created_after {
+        words.push(format!("created_after={}", after.to_rfc3339()));
+    }
+    if let Some(before) = selection.created_before {
+        words.push(format!("created_before={}", before.to_rfc3339()));
+    }
+    if words.is_empty() {
+        "all events".to_string()
+    } else {
+        words.join(" ")
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,20 @@ impl AttemptOutcome {
     }
 }
 
+/// The outcome in words, for log lines.
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptOutcome::Response(status) => write!(f, "HTTP {status}"),
+            AttemptOutcome::Timeout => f.write_str("timeout"),
+            AttemptOutcome::Connect => f.write_str("connection failed"),
+            AttemptOutcome::TooManyRedirects => f.write_str("too many redirects"),
+            AttemptOutcome::PrivateAddress => f.write_str("private address refused"),
+            AttemptOutcome::Network => f.write_str("network error"),
+        }
+    }
+}
+
 /// What one attempt produced.
 #[derive(Debug)]
 pub struct Delivery {

@@ -4,6 +4,7 @@
 //! it sleeps until the earliest due time or until something wakes it, so an idle
 //! engine does no work.
 
+use super::ops_log::{DestinationChange, DisableCause};
 use super::{deliver, Change, Destination, Engine, CONCURRENCY_RECOVERY_STREAK};
 use crate::model::{AttemptRecord, EventId, EventRecord, EventState, EventTransition, Trigger};
 use crate::policy::{self, Decision, History};
@@ -408,10 +409,16 @@ async fn attempt(
         destination: destination.id.clone(),
         state: updated.state,
     });
+    let failure = (!decision.success).then(|| DestinationChange::EnteredRetry {
+        failure: delivery.kind,
+        error: delivery.error.clone(),
+    });
     after_attempt(
         engine,
         destination,
         &decision,
+        delivery.status,
+        failure,
         config.retry.flush_on_recovery,
     )
     .await;
@@ -423,16 +430,21 @@ async fn attempt(
 }
 
 /// Updates the destination after an attempt: retry mode, 429 back-off and its
-/// recovery, disabling on 4xx, and the flush of the backlog on recovery.
+/// recovery, disabling on 4xx, and the flush of the backlog on recovery. Each
+/// change is logged (`failure` is the line for entering retry, for a failed
+/// attempt; `status` the response's, if any).
 async fn after_attempt(
     engine: &Engine,
     destination: &Arc<Destination>,
     decision: &Decision,
+    status: Option<u16>,
+    failure: Option<DestinationChange>,
     flush_on_recovery: bool,
 ) {
     let max = destination.config().concurrency;
     let mut changed = false;
     let mut recovered = false;
+    let mut changes = Vec::new();
     {
         let mut runtime = destination
             .runtime
@@ -443,6 +455,7 @@ async fn after_attempt(
                 runtime.in_retry = false;
                 recovered = true;
                 changed = true;
+                changes.push(DestinationChange::Recovered);
             }
             if let Some(current) = runtime.concurrency {
                 let streak = destination.success_streak.fetch_add(1, Ordering::SeqCst) + 1;
@@ -450,6 +463,11 @@ async fn after_attempt(
                     destination.success_streak.store(0, Ordering::SeqCst);
                     runtime.concurrency = (current + 1 < max).then_some(current + 1);
                     changed = true;
+                    changes.push(DestinationChange::ConcurrencyRaised {
+                        from: current.min(max),
+                        to: (current + 1).min(max),
+                        max,
+                    });
                 }
             }
         } else {
@@ -457,6 +475,7 @@ async fn after_attempt(
             if !runtime.in_retry {
                 runtime.in_retry = true;
                 changed = true;
+                changes.extend(failure);
             }
         }
         if decision.lower_concurrency {
@@ -465,12 +484,24 @@ async fn after_attempt(
             if runtime.concurrency != Some(lowered) {
                 runtime.concurrency = Some(lowered);
                 changed = true;
+                if lowered != current {
+                    changes.push(DestinationChange::ConcurrencyLowered {
+                        from: current,
+                        to: lowered,
+                    });
+                }
             }
         }
         if decision.disable_destination && !runtime.disabled {
             runtime.disabled = true;
             changed = true;
+            if let Some(status) = status {
+                changes.push(DestinationChange::Disabled(DisableCause::Status(status)));
+            }
         }
+    }
+    for change in changes {
+        engine.log_destination_change(&destination.id, change);
     }
     if changed {
         if let Err(e) = engine.save_runtime(destination).await {
@@ -530,7 +561,10 @@ async fn flush(engine: &Engine, destination: &Arc<Destination>) {
         }
     }
     if flushed > 0 {
-        tracing::info!(destination = %destination.id, events = flushed, "destination recovered; flushing its backlog");
+        engine.log_destination_change(
+            &destination.id,
+            DestinationChange::BacklogFlushed { events: flushed },
+        );
     }
     destination.forget_claims_ahead();
 }

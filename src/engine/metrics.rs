@@ -4,7 +4,7 @@
 //! one short-held mutex, which is cheap next to an HTTP round trip.
 
 use super::deliver::AttemptOutcome;
-use crate::model::{EventState, StateCounts};
+use crate::model::{EventState, Health, StateCounts};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,18 @@ use std::time::Duration;
 const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
 ];
+
+/// One destination's gauges, read when `/metrics` is scraped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DestinationGauges {
+    pub id: String,
+    pub health: Health,
+    /// Attempts allowed at once now (lowered by 429s).
+    pub concurrency: u32,
+    pub in_flight: usize,
+    /// Age of the oldest pending or retrying event; 0 when none is owed.
+    pub oldest_owed_age_seconds: f64,
+}
 
 #[derive(Default)]
 pub struct Metrics {
@@ -48,11 +60,13 @@ impl Metrics {
             .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// Renders the Prometheus exposition text; `states` are the store's counts.
+    /// Renders the Prometheus exposition text; `states` are the store's counts,
+    /// `destinations` each destination's gauges.
     pub fn render(
         &self,
         states: &BTreeMap<String, StateCounts>,
         store: &crate::store::CommitStats,
+        destinations: &[DestinationGauges],
     ) -> String {
         let mut out = String::new();
         counter(
@@ -122,8 +136,59 @@ impl Metrics {
                 );
             }
         }
+        render_destination_gauges(&mut out, destinations);
         out
     }
+}
+
+/// The per-destination gauges. Every health state is present for every
+/// destination (0 or 1), so `hookwatch_destination_health{state="disabled"} == 1`
+/// is an alert expression that works from the first scrape.
+fn render_destination_gauges(out: &mut String, destinations: &[DestinationGauges]) {
+    out.push_str("# HELP hookwatch_destination_health Destination health: 1 for its current state, 0 for the others.\n");
+    out.push_str("# TYPE hookwatch_destination_health gauge\n");
+    for gauges in destinations {
+        for state in Health::ALL {
+            let _ = writeln!(
+                out,
+                "hookwatch_destination_health{{destination=\"{}\",state=\"{}\"}} {}",
+                escape_label(&gauges.id),
+                state.metric_label(),
+                u8::from(gauges.health == state)
+            );
+        }
+    }
+    let gauge =
+        |out: &mut String, name: &str, help: &str, value: &dyn Fn(&DestinationGauges) -> String| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for gauges in destinations {
+                let _ = writeln!(
+                    out,
+                    "{name}{{destination=\"{}\"}} {}",
+                    escape_label(&gauges.id),
+                    value(gauges)
+                );
+            }
+        };
+    gauge(
+        out,
+        "hookwatch_destination_concurrency",
+        "Attempts the destination may have at once now (its limit, lowered by 429s).",
+        &|g| g.concurrency.to_string(),
+    );
+    gauge(
+        out,
+        "hookwatch_destination_in_flight",
+        "Attempts of the destination running now.",
+        &|g| g.in_flight.to_string(),
+    );
+    gauge(
+        out,
+        "hookwatch_destination_oldest_owed_age_seconds",
+        "Age of the destination's oldest pending or retrying event; 0 when none.",
+        &|g| format!("{:.3}", g.oldest_owed_age_seconds),
+    );
 }
 
 /// One unlabelled counter with its HELP and TYPE lines.
@@ -168,7 +233,14 @@ mod tests {
                 ..Default::default()
             },
         );
-        let text = metrics.render(&states, &crate::store::CommitStats::default());
+        let gauges = [DestinationGauges {
+            id: "orders".into(),
+            health: Health::Disabled,
+            concurrency: 3,
+            in_flight: 2,
+            oldest_owed_age_seconds: 90.5,
+        }];
+        let text = metrics.render(&states, &crate::store::CommitStats::default(), &gauges);
         assert!(text.contains("hookwatch_events_ingested_total 3"));
         assert!(
             text.contains("hookwatch_attempts_total{destination=\"orders\",outcome=\"success\"} 1")
@@ -183,5 +255,32 @@ mod tests {
             "hookwatch_attempts_total{destination=\"orders\",outcome=\"server_error\"} 1"
         ));
         assert!(text.contains("hookwatch_events{destination=\"orders\",state=\"retrying\"} 1"));
+        for (state, value) in [
+            ("healthy", 0),
+            ("in_retry", 0),
+            ("disabled", 1),
+            ("paused", 0),
+        ] {
+            assert!(
+                text.contains(&format!(
+                    "hookwatch_destination_health{{destination=\"orders\",state=\"{state}\"}} {value}"
+                )),
+                "{state} missing in:\n{text}"
+            );
+        }
+        assert!(text.contains("hookwatch_destination_concurrency{destination=\"orders\"} 3"));
+        assert!(text.contains("hookwatch_destination_in_flight{destination=\"orders\"} 2"));
+        assert!(text.contains(
+            "hookwatch_destination_oldest_owed_age_seconds{destination=\"orders\"} 90.500"
+        ));
+        for name in [
+            "hookwatch_destination_health",
+            "hookwatch_destination_concurrency",
+            "hookwatch_destination_in_flight",
+            "hookwatch_destination_oldest_owed_age_seconds",
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} gauge")), "{name}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod deliver;
 mod destinations;
 mod dispatcher;
 pub mod metrics;
+pub mod ops_log;
 mod queries;
 mod settle;
 
@@ -17,7 +18,7 @@ pub use queries::*;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, DestinationConfig};
-use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState};
+use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState, Health};
 use crate::store::{Store, StoreError};
 pub use destinations::Deleted;
 use destinations::StoredDestination;
@@ -206,6 +207,21 @@ impl Destination {
             .map_or(max, |c| c.clamp(1, max))
     }
 
+    /// What the API reports and `/metrics` exports: a hold (disabled, then
+    /// paused) outranks being in retry.
+    pub fn health(&self) -> Health {
+        let runtime = self.runtime.lock().expect("destination runtime lock");
+        if runtime.disabled {
+            Health::Disabled
+        } else if runtime.paused {
+            Health::Paused
+        } else if runtime.in_retry {
+            Health::InRetry
+        } else {
+            Health::Healthy
+        }
+    }
+
     fn in_flight_snapshot(&self) -> HashSet<EventId> {
         self.in_flight.lock().expect("in-flight lock").ids()
     }
@@ -286,6 +302,10 @@ struct Inner {
     tasks: TaskTracker,
     ids: Mutex<ulid::Generator>,
     jobs: Mutex<std::collections::HashMap<String, Arc<actions::BulkJob>>>,
+    /// Keeps attempt-driven destination log lines from flooding the journal.
+    log_limiter: Mutex<ops_log::LineLimiter>,
+    /// Wakes the summary task when a line was suppressed.
+    log_summary_due: Notify,
 }
 
 impl Engine {
@@ -370,6 +390,11 @@ impl Engine {
                 tasks: TaskTracker::new(),
                 ids: Mutex::new(ulid::Generator::new()),
                 jobs: Mutex::new(std::collections::HashMap::new()),
+                log_limiter: Mutex::new(ops_log::LineLimiter::new(
+                    ops_log::LINES_PER_WINDOW,
+                    ops_log::LOG_WINDOW,
+                )),
+                log_summary_due: Notify::new(),
             }),
         };
         for destination in engine.destination_handles() {
@@ -384,6 +409,7 @@ impl Engine {
             }
         }
         engine.inner.tasks.spawn(housekeeping(engine.clone()));
+        engine.inner.tasks.spawn(ops_log::summaries(engine.clone()));
         Ok(engine)
     }
 
@@ -441,8 +467,9 @@ impl Engine {
         self.inner.shutdown.is_cancelled()
     }
 
-    /// Attempts running now, over all destinations.
-    fn attempts_in_flight(&self) -> usize {
+    /// Attempts running now, over all destinations (what a stopping engine
+    /// is still waiting for).
+    pub fn attempts_in_flight(&self) -> usize {
         self.destination_handles()
             .iter()
             .map(|d| d.attempts_in_flight())

@@ -3,9 +3,12 @@
 //! through [`crate::control::Control`], whose local implementation runs the
 //! synchronous reads here on the blocking pool.
 
+use super::metrics::DestinationGauges;
 use super::{Change, Engine, EngineError};
 use crate::mask;
-use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, Health, StateCounts};
+use crate::model::{
+    AttemptRecord, EventFilter, EventId, EventRecord, EventState, Health, StateCounts,
+};
 use crate::policy::RetrySpec;
 use crate::store::{Inserted, NewEvent};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -301,15 +304,7 @@ impl Engine {
         let config = dest.config();
         let runtime = dest.runtime();
         let in_flight = dest.in_flight.lock().expect("in-flight lock").len();
-        let health = if runtime.disabled {
-            Health::Disabled
-        } else if runtime.paused {
-            Health::Paused
-        } else if runtime.in_retry {
-            Health::InRetry
-        } else {
-            Health::Healthy
-        };
+        let health = dest.health();
         Ok(DestinationView {
             id: dest.id.clone(),
             url: config.url.to_string(),
@@ -349,10 +344,51 @@ impl Engine {
             .collect()
     }
 
+    /// The `/metrics` text. Synchronous store reads: callers run it on the
+    /// blocking pool (the local [`crate::control::Control`] does).
     pub fn metrics_text(&self) -> Result<String, EngineError> {
+        let gauges = self
+            .destination_handles()
+            .iter()
+            .map(|d| {
+                Ok(DestinationGauges {
+                    id: d.id.clone(),
+                    health: d.health(),
+                    concurrency: d.current_concurrency(),
+                    in_flight: d.attempts_in_flight(),
+                    oldest_owed_age_seconds: self.oldest_owed_age(&d.id)?,
+                })
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
         Ok(self.inner.metrics.render(
             &self.counts_by_destination()?,
             self.inner.store.commit_stats(),
+            &gauges,
         ))
+    }
+
+    /// Seconds since the oldest pending or retrying event of `destination` was
+    /// created; 0 when none is owed. Reads the first entry of each state's
+    /// slice of the by-destination-state index (ids are ULIDs, ordered by
+    /// creation time on the engine clock), so a scrape costs two index seeks
+    /// per destination, never a table scan.
+    fn oldest_owed_age(&self, destination: &str) -> Result<f64, EngineError> {
+        let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
+        for state in [EventState::Pending, EventState::Retrying] {
+            if let Some(id) = self
+                .inner
+                .store
+                .ids_in_state(destination, state, None, 1)?
+                .first()
+            {
+                let created: chrono::DateTime<chrono::Utc> = id.datetime().into();
+                oldest = Some(oldest.map_or(created, |o| o.min(created)));
+            }
+        }
+        Ok(oldest.map_or(0.0, |created| {
+            (self.inner.clock.now() - created)
+                .to_std()
+                .map_or(0.0, |age| age.as_secs_f64())
+        }))
     }
 }

@@ -233,6 +233,16 @@ impl Health {
             Health::Paused => "paused",
         }
     }
+
+    /// The `state` label of `hookwatch_destination_health`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::InRetry => "in_retry",
+            Health::Disabled => "disabled",
+            Health::Paused => "paused",
+        }
+    }
 }
 
 impl fmt::Display for Health {

@@ -27,6 +27,7 @@ pub mod history;
 pub mod keymap;
 pub mod layout;
 pub mod popups;
+pub mod quit;
 pub mod render;
 pub mod text;
 pub mod theme;
@@ -34,6 +35,7 @@ pub mod views;
 pub mod worker;
 
 pub use app::{Action, ActionResult, App, Attachment, TuiInfo};
+pub use quit::QuitNotice;
 pub use render::render;
 
 use crate::control::{Control, ControlError, Notification};
