@@ -76,7 +76,7 @@ async fn the_dispatcher_moves_an_undecodable_record_aside_and_delivers_the_rest(
     assert_eq!(counts["orders"].delivered, (EVENTS - 1) as u64);
     assert_eq!(counts["orders"].pending, 0);
     let listed = engine
-        .list_events(&EventFilter::default(), None, None, 100)
+        .list_events(&EventFilter::default(), None, 100)
         .unwrap();
     assert_eq!(listed.events.len(), EVENTS - 1);
     assert!(listed

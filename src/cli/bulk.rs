@@ -63,9 +63,13 @@ async fn retry(
     wait: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    if selection.destination.is_none() && selection.state.is_none() && selection.topic.is_none() {
+    if selection.destination.is_none()
+        && selection.state.is_none()
+        && selection.topic.is_none()
+        && selection.label.is_none()
+    {
         return Err(Failure::BadInput(
-            "give at least one of --destination, --state, --topic (a bulk retry of every event is refused)"
+            "give at least one of --destination, --state, --topic, --label (a bulk retry of every event is refused)"
                 .to_string(),
         ));
     }

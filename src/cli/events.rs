@@ -29,6 +29,7 @@ impl Selection {
             topic: self.topic.clone(),
             created_after: None,
             created_before: None,
+            label: self.label.clone(),
         }
     }
 }

@@ -129,6 +129,14 @@ pub struct Selection {
     /// Only events whose topic matches this pattern (`*` any run, `?` one character).
     #[arg(long, value_name = "PATTERN")]
     pub topic: Option<String>,
+    /// Only events of destinations with this label (`tenant=acme`, or
+    /// `tenant:acme`; several joined by commas must all match).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub label: Option<crate::model::LabelSelector>,
+}
+
+fn parse_label(text: &str) -> Result<crate::model::LabelSelector, String> {
+    crate::model::LabelSelector::parse(text)
 }
 
 #[derive(Subcommand, Debug)]

@@ -337,6 +337,9 @@ impl Control for RemoteControl {
             if let Some(topic) = &filter.topic {
                 query.append_pair("topic", topic);
             }
+            if let Some(label) = &filter.label {
+                query.append_pair("label", &label.to_string());
+            }
             if let Some(time) = filter.created_after {
                 query.append_pair("created_after", &time.to_rfc3339());
             }

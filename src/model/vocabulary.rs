@@ -275,6 +275,7 @@ mod tests {
                 "retries_exhausted",
             ),
             (Reason::Failed(FailReason::Expired), "expired"),
+            (Reason::DestinationDeleted, "destination_deleted"),
         ];
         assert_eq!(expected.len(), Reason::known().len());
         for (reason, text) in expected {

@@ -398,6 +398,7 @@ async fn transitions_answer_applied_refused_or_not_found() {
 fn brute_force_listing(
     all: &[EventRecord],
     filter: &EventFilter,
+    among: Option<&[String]>,
     before: Option<EventId>,
     limit: usize,
 ) -> Vec<EventId> {
@@ -413,6 +414,7 @@ fn brute_force_listing(
                 .as_deref()
                 .is_none_or(|d| d == r.destination)
         })
+        .filter(|r| among.is_none_or(|among| among.contains(&r.destination)))
         .filter(|r| filter.state.is_none_or(|s| s == r.state))
         .filter(|r| match &pattern {
             None => true,
@@ -498,17 +500,26 @@ async fn store_with(plan: &[EventPlan]) -> (tempfile::TempDir, Store, Vec<EventR
 
 /// Pages through a listing `page` at a time and checks each page against the
 /// brute-force answer.
-fn check_listing(store: &Store, all: &[EventRecord], filter: &EventFilter, page: usize) {
+fn check_listing(
+    store: &Store,
+    all: &[EventRecord],
+    filter: &EventFilter,
+    among: Option<&[String]>,
+    page: usize,
+) {
     let mut before = None;
     loop {
         let got: Vec<EventId> = store
-            .list_events(filter, None, before, page)
+            .list_events(filter, among, before, page)
             .unwrap()
             .iter()
             .map(|r| r.id)
             .collect();
-        let want = brute_force_listing(all, filter, before, page);
-        assert_eq!(got, want, "filter {filter:?} before {before:?}");
+        let want = brute_force_listing(all, filter, among, before, page);
+        assert_eq!(
+            got, want,
+            "filter {filter:?} among {among:?} before {before:?}"
+        );
         match got.last() {
             Some(last) if got.len() == page => before = Some(*last),
             _ => break,
@@ -535,8 +546,7 @@ fn all_filters(all: &[EventRecord]) -> Vec<EventFilter> {
                     destination: destination.map(str::to_string),
                     state,
                     topic: topic.map(str::to_string),
-                    created_after: None,
-                    created_before: None,
+                    ..Default::default()
                 });
             }
         }
@@ -565,8 +575,15 @@ proptest::proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let (_dir, store, all) = store_with(&plan).await;
+            // What a label selector resolves to: none, some, one, or no
+            // destination at all.
+            let ab = ["a".to_string(), "b".to_string()];
+            let c = ["c".to_string()];
+            let amongs: [Option<&[String]>; 4] = [None, Some(&ab), Some(&c), Some(&[])];
             for filter in all_filters(&all) {
-                check_listing(&store, &all, &filter, page);
+                for among in amongs {
+                    check_listing(&store, &all, &filter, among, page);
+                }
             }
             store.close().await;
         });
@@ -584,7 +601,7 @@ async fn listing_indexes_follow_transitions_and_purge() {
         .unwrap();
     assert!(left.len() < 30);
     for filter in all_filters(&left) {
-        check_listing(&store, &left, &filter, 4);
+        check_listing(&store, &left, &filter, None, 4);
     }
 }
 
@@ -617,7 +634,7 @@ async fn a_store_written_before_the_listing_indexes_gets_them_on_open() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.quarantined_total().unwrap(), 1);
     for filter in all_filters(&all) {
-        check_listing(&store, &all, &filter, 5);
+        check_listing(&store, &all, &filter, None, 5);
     }
     drop(dir);
 }
@@ -653,7 +670,7 @@ async fn a_store_with_the_unreleased_topic_state_index_gets_the_topic_index_coun
     }
     let store = Store::open(&path).unwrap();
     for filter in all_filters(&all) {
-        check_listing(&store, &all, &filter, 5);
+        check_listing(&store, &all, &filter, None, 5);
     }
     store.close().await;
     let db = open_database(&path).unwrap();
@@ -715,7 +732,7 @@ async fn an_undecodable_record_is_skipped_by_listings_and_moved_aside() {
     assert_eq!(store.counts("a").unwrap().failed, 9);
     let survivors: Vec<EventRecord> = all.into_iter().filter(|r| r.id != victim).collect();
     for filter in all_filters(&survivors) {
-        check_listing(&store, &survivors, &filter, 3);
+        check_listing(&store, &survivors, &filter, None, 3);
     }
     let txn = store.read().unwrap();
     let quarantine = txn.open_table(QUARANTINE).unwrap();

@@ -75,6 +75,9 @@ fn view(
         retry,
         counts,
         overridden: Vec::new(),
+        source: crate::engine::DestinationSource::File,
+        labels: Default::default(),
+        draining: false,
     }
 }
 
