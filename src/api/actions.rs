@@ -84,7 +84,7 @@ fn bulk_selection(body: &[u8]) -> ApiResult<BulkSelection> {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "empty_selection",
-            "give a filter (destination, state, topic, created_after, created_before) or ids; an empty body would retry everything",
+            "give a filter (destination, state, topic, label, created_after, created_before) or ids; an empty body would retry everything",
         ));
     }
     typed_fields(
@@ -96,6 +96,7 @@ fn bulk_selection(body: &[u8]) -> ApiResult<BulkSelection> {
             "created_after",
             "created_before",
             "ids",
+            "label",
         ],
     )
 }

@@ -468,6 +468,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn api_destinations_never_reach_link_local_addresses() {
+        let refused = Reach::NotLinkLocal;
+        for ip in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "fe80::1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(refused.refuses(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["127.0.0.1", "10.0.0.1", "93.184.216.34", "::1"] {
+            assert!(!refused.refuses(ip.parse().unwrap()), "{ip}");
+        }
+        let metadata = reqwest::Url::parse("http://169.254.169.254/latest/meta-data").unwrap();
+        let why = refused.refused_literal(&metadata).unwrap();
+        assert!(why.contains("link-local"), "{why}");
+        assert!(Reach::Any.refused_literal(&metadata).is_none());
+        assert!(Reach::PublicOnly.refused_literal(&metadata).is_some());
+    }
+
+    #[test]
     fn private_ranges_are_recognised() {
         for private in [
             "127.0.0.1",

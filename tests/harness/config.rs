@@ -78,6 +78,8 @@ pub struct Dest {
     secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry: Option<RetrySpec>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
 }
 
 impl Dest {
@@ -91,7 +93,19 @@ impl Dest {
             headers: BTreeMap::new(),
             secret: None,
             retry: None,
+            labels: BTreeMap::new(),
         }
+    }
+
+    pub fn label(mut self, key: &str, value: &str) -> Dest {
+        self.labels.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// The JSON body of `POST /v1/destinations` for this destination (the
+    /// same keys as the config file).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a destination renders as JSON")
     }
 
     pub fn topics(mut self, topics: &[&str]) -> Dest {
@@ -141,6 +155,8 @@ struct Server {
     max_connections: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     deny_private_destinations: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_destinations: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -179,6 +195,7 @@ impl Default for TestConfig {
                 max_body: None,
                 max_connections: None,
                 deny_private_destinations: None,
+                max_destinations: None,
             },
             retention: None,
             destinations: Vec::new(),
@@ -226,6 +243,11 @@ impl TestConfig {
 
     pub fn deny_private_destinations(mut self) -> TestConfig {
         self.server.deny_private_destinations = Some(true);
+        self
+    }
+
+    pub fn max_destinations(mut self, n: i64) -> TestConfig {
+        self.server.max_destinations = Some(n);
         self
     }
 
