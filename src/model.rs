@@ -105,8 +105,10 @@ pub struct EventRecord {
     /// Creation, or the last requeue: `max_age` counts from here.
     pub cycle_started_at: DateTime<Utc>,
     pub next_attempt_at: Option<DateTime<Utc>>,
-    /// What the next scheduled attempt will be recorded as.
-    pub next_trigger: Trigger,
+    /// What the next scheduled attempt will be recorded as; `None` once the
+    /// event is finished (delivered, failed, cancelled, skipped): nothing is
+    /// scheduled.
+    pub next_trigger: Option<Trigger>,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
     /// Why the event is failed, cancelled or skipped.

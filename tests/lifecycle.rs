@@ -144,6 +144,24 @@ async fn reasons_read_as_they_always_have() {
 }
 
 #[tokio::test]
+async fn a_finished_event_has_no_next_trigger() {
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let daemon = start(&receiver).await;
+    let owed = daemon.ingest("orders", "{}").await;
+    let retrying = daemon.wait_event_state(&owed, "retrying").await;
+    assert_eq!(retrying["next_trigger"], "automatic", "{retrying}");
+    assert!(retrying["next_attempt_at"].is_string(), "{retrying}");
+    let (status, muted) = action(&daemon, reqwest::Method::PUT, &owed, "mute").await;
+    assert_eq!(status, 200, "{muted}");
+    assert_eq!(muted["next_trigger"], Value::Null, "{muted}");
+    assert_eq!(muted["next_attempt_at"], Value::Null, "{muted}");
+    receiver.set_default(Reply::status(200));
+    let delivered = daemon.ingest("orders", "{}").await;
+    let event = daemon.wait_event_state(&delivered, "delivered").await;
+    assert_eq!(event["next_trigger"], Value::Null, "{event}");
+}
+
+#[tokio::test]
 async fn null_undoes_a_live_edit_and_overridden_lists_the_edits() {
     let receiver = Receiver::start().await;
     let daemon = start(&receiver).await;

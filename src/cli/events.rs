@@ -128,11 +128,8 @@ fn render_detail(detail: &EventDetail, now: chrono::DateTime<chrono::Utc>) -> St
             event.attempt_count, event.automatic_retries
         ),
     );
-    if let Some(next) = event.next_attempt_at {
-        fields.add(
-            "next attempt",
-            format!("{} ({})", when(next, now), event.next_trigger),
-        );
+    if let (Some(next), Some(trigger)) = (event.next_attempt_at, event.next_trigger) {
+        fields.add("next attempt", format!("{} ({trigger})", when(next, now)));
     }
     if let Some(status) = event.last_status {
         fields.add("last status", status.to_string());

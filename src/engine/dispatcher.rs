@@ -322,7 +322,11 @@ async fn attempt(
     };
     let (record, payload) = found?;
     let now = engine.inner.clock.now();
-    let trigger = trigger_override.unwrap_or(record.next_trigger);
+    // A finished event has nothing scheduled: only an operator's trigger
+    // (manual, bulk) attempts it, and the check below refuses the rest.
+    let trigger = trigger_override
+        .or(record.next_trigger)
+        .unwrap_or(Trigger::Automatic);
     if record
         .check(&EventTransition::AttemptStarted { trigger })
         .is_err()

@@ -183,7 +183,7 @@ impl EventRecord {
                 self.automatic_retries = 0;
                 self.cycle_started_at = now;
                 self.next_attempt_at = Some(now);
-                self.next_trigger = Trigger::Initial;
+                self.next_trigger = Some(Trigger::Initial);
                 self.reason = None;
             }
             EventTransition::Expired { error } => {
@@ -193,7 +193,7 @@ impl EventRecord {
             EventTransition::Flushed { now } => {
                 if self.next_attempt_at.is_some_and(|at| at > now) {
                     self.next_attempt_at = Some(now);
-                    self.next_trigger = Trigger::Flush;
+                    self.next_trigger = Some(Trigger::Flush);
                 }
             }
             EventTransition::DestinationDeleted => {
@@ -202,6 +202,7 @@ impl EventRecord {
         }
         if !self.state.awaits_delivery() {
             self.next_attempt_at = None;
+            self.next_trigger = None;
         }
         Ok(Applied {
             changed: *self != before,
@@ -231,7 +232,7 @@ impl EventRecord {
                 if self.state.awaits_delivery() {
                     self.state = EventState::Retrying;
                     self.next_attempt_at = Some(at);
-                    self.next_trigger = Trigger::Automatic;
+                    self.next_trigger = Some(Trigger::Automatic);
                 }
             }
             Verdict::Failed { reason } => self.finish(EventState::Failed, Reason::Failed(reason)),
@@ -281,7 +282,7 @@ mod tests {
             automatic_retries: 1,
             cycle_started_at: at(0),
             next_attempt_at: state.awaits_delivery().then(|| at(600)),
-            next_trigger: Trigger::Automatic,
+            next_trigger: Some(Trigger::Automatic),
             last_status: Some(503),
             last_error: None,
             reason: match state {
@@ -516,7 +517,7 @@ mod tests {
         assert_eq!(event.automatic_retries, 0);
         assert_eq!(event.cycle_started_at, at(50));
         assert_eq!(event.next_attempt_at, Some(at(50)));
-        assert_eq!(event.next_trigger, Trigger::Initial);
+        assert_eq!(event.next_trigger, Some(Trigger::Initial));
 
         let mut waiting = record(Retrying);
         let applied = waiting
@@ -524,7 +525,7 @@ mod tests {
             .unwrap();
         assert!(applied.changed);
         assert_eq!(waiting.next_attempt_at, Some(at(50)));
-        assert_eq!(waiting.next_trigger, Trigger::Flush);
+        assert_eq!(waiting.next_trigger, Some(Trigger::Flush));
         let again = waiting
             .apply(EventTransition::Flushed { now: at(50) })
             .unwrap();

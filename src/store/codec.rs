@@ -43,7 +43,7 @@ pub(super) fn encode_event(record: &EventRecord) -> Vec<u8> {
         }
         None => out.push(0),
     }
-    out.push(trigger_code(record.next_trigger));
+    out.push(record.next_trigger.map_or(TRIGGER_NONE, trigger_code));
     match record.last_status {
         Some(status) => {
             out.push(1);
@@ -88,7 +88,13 @@ pub(super) fn decode_event(bytes: &[u8]) -> Result<EventRecord, StoreError> {
     let automatic_retries = r.u32()?;
     let cycle_started_at = r.time()?;
     let next_attempt_at = if r.flag()? { Some(r.time()?) } else { None };
-    let next_trigger = trigger_from_code(r.u8()?)?;
+    let next_trigger = match r.u8()? {
+        TRIGGER_NONE => None,
+        code => Some(trigger_from_code(code)?),
+    };
+    // Builds before the trigger could be absent kept the last one on finished
+    // events; a finished event has nothing scheduled.
+    let next_trigger = next_trigger.filter(|_| state.awaits_delivery());
     let last_status = if r.flag()? { Some(r.u16()?) } else { None };
     let last_error = r.opt_string()?;
     let reason = if format == FORMAT_REASON_TEXT {
@@ -176,6 +182,9 @@ fn reason_from_code(code: u8) -> Result<Reason, StoreError> {
         .find(|reason| reason_code(reason) == code)
         .ok_or_else(|| corrupt(&format!("unknown reason {code}")))
 }
+
+/// The code of "no trigger scheduled" (a finished event).
+const TRIGGER_NONE: u8 = 255;
 
 fn trigger_code(trigger: Trigger) -> u8 {
     match trigger {
@@ -297,11 +306,11 @@ mod tests {
             automatic_retries: 3,
             cycle_started_at: at + chrono::Duration::days(1),
             next_attempt_at: full.then(|| at + chrono::Duration::minutes(8)),
-            next_trigger: if full {
+            next_trigger: Some(if full {
                 Trigger::Flush
             } else {
                 Trigger::Initial
-            },
+            }),
             last_status: full.then_some(503),
             last_error: full.then(|| "timed out".into()),
             reason: full.then_some(Reason::Failed(FailReason::Expired)),
@@ -331,8 +340,12 @@ mod tests {
             ] {
                 let mut original = record(true);
                 original.state = state;
-                original.next_trigger = trigger;
-                assert_eq!(decode_event(&encode_event(&original)).unwrap(), original);
+                original.next_trigger = Some(trigger);
+                let mut expected = original.clone();
+                if !state.awaits_delivery() {
+                    expected.next_trigger = None;
+                }
+                assert_eq!(decode_event(&encode_event(&original)).unwrap(), expected);
             }
         }
     }

@@ -213,7 +213,7 @@ impl<'txn> Tables<'txn> {
             automatic_retries: 0,
             cycle_started_at: event.created_at,
             next_attempt_at: (state == EventState::Pending).then_some(event.created_at),
-            next_trigger: Trigger::Initial,
+            next_trigger: Some(Trigger::Initial),
             last_status: None,
             last_error: None,
             reason: duplicate_of.map(|_| Reason::Duplicate),

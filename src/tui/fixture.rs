@@ -155,7 +155,7 @@ fn event(
         automatic_retries: attempts.saturating_sub(1),
         cycle_started_at: created,
         next_attempt_at: next_in.map(|s| now() + Duration::seconds(s)),
-        next_trigger: Trigger::Automatic,
+        next_trigger: Some(Trigger::Automatic),
         last_status,
         last_error: if last_status.is_none() && attempts > 0 {
             Some("timed out".into())

@@ -42,11 +42,17 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
                 Style::new().fg(state_color(e.state)).bold(),
             ),
             Span::raw(format!(
-                "  attempts {}  age {}  next {} ({})",
+                "  attempts {}  age {}{}",
                 e.attempt_count,
                 age(e.created_at, app.now),
-                next_attempt(e.next_attempt_at, app.now),
-                e.next_trigger
+                match e.next_trigger {
+                    // A finished event has nothing next.
+                    None => String::new(),
+                    Some(trigger) => format!(
+                        "  next {} ({trigger})",
+                        next_attempt(e.next_attempt_at, app.now)
+                    ),
+                }
             )),
         ]),
     ];
