@@ -61,7 +61,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> color_eyre::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, control, info, shutdown).await;
+    let keys = crossterm::event::EventStream::new();
+    let result = drive(&mut terminal, keys, control, info, shutdown, |_| {}).await;
     let restored = ratatui::try_restore();
     result?;
     restored?;
@@ -207,18 +208,29 @@ impl Refresher {
     }
 }
 
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+/// The TUI's loop on any terminal backend, reading terminal events from
+/// `keys`: what [`run`] does on the real terminal, and what a benchmark drives
+/// on ratatui's `TestBackend` with keys of its own. `on_frame` sees the state
+/// each frame was drawn from, right after it is drawn. Returns when the
+/// operator quits, `keys` ends or `shutdown` is cancelled.
+pub async fn drive<B, K>(
+    terminal: &mut ratatui::Terminal<B>,
+    mut keys: K,
     control: Arc<dyn Control>,
     info: TuiInfo,
     shutdown: CancellationToken,
-) -> color_eyre::Result<()> {
+    mut on_frame: impl FnMut(&App),
+) -> color_eyre::Result<()>
+where
+    B: ratatui::backend::Backend,
+    B::Error: Send + Sync + 'static,
+    K: futures_util::Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin,
+{
     let mut app = App::new(info, control.now());
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     refresh(&*control, &mut app).await;
 
-    let mut keys = crossterm::event::EventStream::new();
     let mut changes = control.subscribe();
     let (results_tx, mut results) = tokio::sync::mpsc::unbounded_channel();
     let (loaded_tx, mut loaded) = tokio::sync::mpsc::unbounded_channel();
@@ -241,6 +253,7 @@ async fn event_loop(
     loop {
         if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME / 2) {
             terminal.draw(|frame| render(&app, frame))?;
+            on_frame(&app);
             last_draw = Some(Instant::now());
             dirty = false;
         }
