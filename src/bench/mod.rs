@@ -11,6 +11,10 @@
 //! Latency is measured from the start of each ingest request to its receipt at
 //! the receiver: each payload carries its sequence number, so both ends index
 //! the same slot without any lookup.
+//!
+//! `--scenario tui --attach` measures the other side: the TUI attached over
+//! HTTP to such a daemon child process, driven in this process through the
+//! TUI's own loop (`tui::drive`) on a test backend (see `tui_attach`).
 
 mod backlog;
 mod idle;

@@ -48,6 +48,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Redraws happen at most this often (about 10 a second).
 const FRAME: Duration = Duration::from_millis(100);
+/// The least time between two frames that are not a key's own answer, so a
+/// burst of answers is drawn once rather than once each.
+const MIN_FRAME_GAP: Duration = Duration::from_millis(50);
 /// How often an attached TUI makes sure the remote still answers.
 const CONTACT_CHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 
@@ -251,13 +254,22 @@ where
     let mut last_draw: Option<Instant> = None;
 
     loop {
-        if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME / 2) {
+        if dirty && last_draw.is_none_or(|at| at.elapsed() >= MIN_FRAME_GAP) {
             terminal.draw(|frame| render(&app, frame))?;
             on_frame(&app);
             last_draw = Some(Instant::now());
             dirty = false;
         }
+        // A change held back by the gap between frames is drawn when the gap
+        // ends, not at the next tick: a read that answers just after a key's
+        // frame would otherwise wait up to a whole FRAME to show.
+        let held_back_until = match (dirty, last_draw) {
+            (true, Some(at)) => Some(tokio::time::Instant::from_std(at + MIN_FRAME_GAP)),
+            _ => None,
+        };
         tokio::select! {
+            _ = tokio::time::sleep_until(held_back_until.unwrap_or_else(tokio::time::Instant::now)),
+                if held_back_until.is_some() => {}
             event = keys.next() => {
                 match event {
                     Some(Ok(crossterm::event::Event::Key(key))) => {
@@ -321,6 +333,14 @@ where
                     app.now = control.now();
                     refresher.arrived(&mut app, read);
                     dirty = true;
+                    // A read's last answer (the window and the selected
+                    // event's detail are both in) is drawn at once, not held
+                    // back by the gap since the frame a key drew: that is the
+                    // frame the key was waiting for. At most one per read, and
+                    // reads run one at a time.
+                    if !refresher.running {
+                        last_draw = None;
+                    }
                 }
             }
             _ = tick.tick() => {
