@@ -135,3 +135,40 @@ fn listing_scenario_times_first_pages_under_load() {
         }
     }
 }
+
+#[test]
+fn tui_scenario_attached_to_a_daemon_times_keys_and_follows_the_load() {
+    let report = bench(&[
+        "--scenario",
+        "tui",
+        "--attach",
+        "--backlog-events",
+        "2000",
+        "--events",
+        "1000",
+        "--rate",
+        "1000",
+        "--concurrency",
+        "8",
+    ]);
+    assert_eq!(report["attach"], true, "{report}");
+    assert_eq!(report["stored_events"], 2000, "{report}");
+    assert_eq!(report["scroll_keys"], 300, "{report}");
+    assert_eq!(report["detail_keys"], 15, "{report}");
+    assert!(report["open_ms"].as_f64().unwrap() > 0.0, "{report}");
+    for latency in ["scroll_to_frame_ms", "open_detail_to_frame_ms"] {
+        assert!(
+            report[latency]["p99"].as_f64().unwrap() > 0.0,
+            "{latency} in {report}"
+        );
+    }
+    assert!(
+        report["load_delivered_per_s"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(
+        report["load_frames_per_s"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(report["load_lag_samples"].as_u64().unwrap() > 0, "{report}");
+}

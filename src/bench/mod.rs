@@ -11,6 +11,10 @@
 //! Latency is measured from the start of each ingest request to its receipt at
 //! the receiver: each payload carries its sequence number, so both ends index
 //! the same slot without any lookup.
+//!
+//! `--scenario tui --attach` measures the other side: the TUI attached over
+//! HTTP to such a daemon child process, driven in this process through the
+//! TUI's own loop (`tui::drive`) on a test backend (see `tui_attach`).
 
 mod backlog;
 mod idle;
@@ -22,6 +26,7 @@ mod report;
 mod seed;
 mod throughput;
 mod tui;
+mod tui_attach;
 
 pub use backlog::BacklogReport;
 pub use idle::IdleReport;
@@ -29,6 +34,7 @@ pub use listing::ListingReport;
 pub use report::LatencyMs;
 pub use throughput::ThroughputReport;
 pub use tui::TuiReport;
+pub use tui_attach::TuiAttachReport;
 
 use report::print_report;
 use serde::Serialize;
@@ -45,7 +51,10 @@ pub enum Scenario {
     /// 100,000 events scheduled for tomorrow: CPU use of an idle engine.
     Idle,
     /// Render time per frame of the full TUI with 1,000,000 events stored, on
-    /// ratatui's TestBackend.
+    /// ratatui's TestBackend. With --attach: the TUI attached over HTTP to a
+    /// daemon child process on that store (open, key to frame, and redraws and
+    /// counter lag while the daemon takes --events events at --rate, 5,000/s
+    /// unless given).
     Tui,
     /// The first page of `GET /v1/events?state=failed` and `?topic=order.*`
     /// over HTTP on the 1,000,000-event backlog store, while the engine
@@ -85,6 +94,10 @@ pub struct BenchArgs {
     /// How long the idle scenario measures CPU.
     #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     pub idle_for: Duration,
+    /// With --scenario tui: run the engine as a `--daemon` child process and
+    /// drive the TUI against it over its HTTP API, as `hookwatch --url` does.
+    #[arg(long)]
+    pub attach: bool,
     /// Print one JSON object on the last line as well as the table.
     #[arg(long)]
     pub json: bool,
@@ -112,6 +125,11 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
 
 /// Runs the chosen scenario, prints the table (and JSON line), and returns it.
 pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
+    if args.attach && args.scenario != Scenario::Tui {
+        return Err(BenchError::Setup(
+            "--attach applies to --scenario tui only".into(),
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -129,6 +147,10 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         }
         Scenario::Idle => {
             let report = runtime.block_on(idle::run(args, &exe))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Tui if args.attach => {
+            let report = runtime.block_on(tui_attach::run(args, &exe))?;
             print_report(&report, args.json);
         }
         Scenario::Tui => {

@@ -50,6 +50,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Redraws happen at most this often (about 10 a second).
 const FRAME: Duration = Duration::from_millis(100);
+/// The least time between two frames that are not a key's own answer, so a
+/// burst of answers is drawn once rather than once each.
+const MIN_FRAME_GAP: Duration = Duration::from_millis(50);
 /// How often an attached TUI makes sure the remote still answers.
 const CONTACT_CHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
 
@@ -63,7 +66,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> color_eyre::Result<()> {
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, control, info, shutdown).await;
+    let keys = crossterm::event::EventStream::new();
+    let result = drive(&mut terminal, keys, control, info, shutdown, |_| {}).await;
     let restored = ratatui::try_restore();
     result?;
     restored?;
@@ -209,18 +213,29 @@ impl Refresher {
     }
 }
 
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+/// The TUI's loop on any terminal backend, reading terminal events from
+/// `keys`: what [`run`] does on the real terminal, and what a benchmark drives
+/// on ratatui's `TestBackend` with keys of its own. `on_frame` sees the state
+/// each frame was drawn from, right after it is drawn. Returns when the
+/// operator quits, `keys` ends or `shutdown` is cancelled.
+pub async fn drive<B, K>(
+    terminal: &mut ratatui::Terminal<B>,
+    mut keys: K,
     control: Arc<dyn Control>,
     info: TuiInfo,
     shutdown: CancellationToken,
-) -> color_eyre::Result<()> {
+    mut on_frame: impl FnMut(&App),
+) -> color_eyre::Result<()>
+where
+    B: ratatui::backend::Backend,
+    B::Error: Send + Sync + 'static,
+    K: futures_util::Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin,
+{
     let mut app = App::new(info, control.now());
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     refresh(&*control, &mut app).await;
 
-    let mut keys = crossterm::event::EventStream::new();
     let mut changes = control.subscribe();
     let (results_tx, mut results) = tokio::sync::mpsc::unbounded_channel();
     let (loaded_tx, mut loaded) = tokio::sync::mpsc::unbounded_channel();
@@ -241,12 +256,22 @@ async fn event_loop(
     let mut last_draw: Option<Instant> = None;
 
     loop {
-        if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME / 2) {
+        if dirty && last_draw.is_none_or(|at| at.elapsed() >= MIN_FRAME_GAP) {
             terminal.draw(|frame| render(&app, frame))?;
+            on_frame(&app);
             last_draw = Some(Instant::now());
             dirty = false;
         }
+        // A change held back by the gap between frames is drawn when the gap
+        // ends, not at the next tick: a read that answers just after a key's
+        // frame would otherwise wait up to a whole FRAME to show.
+        let held_back_until = match (dirty, last_draw) {
+            (true, Some(at)) => Some(tokio::time::Instant::from_std(at + MIN_FRAME_GAP)),
+            _ => None,
+        };
         tokio::select! {
+            _ = tokio::time::sleep_until(held_back_until.unwrap_or_else(tokio::time::Instant::now)),
+                if held_back_until.is_some() => {}
             event = keys.next() => {
                 match event {
                     Some(Ok(crossterm::event::Event::Key(key))) => {
@@ -310,6 +335,14 @@ async fn event_loop(
                     app.now = control.now();
                     refresher.arrived(&mut app, read);
                     dirty = true;
+                    // A read's last answer (the window and the selected
+                    // event's detail are both in) is drawn at once, not held
+                    // back by the gap since the frame a key drew: that is the
+                    // frame the key was waiting for. At most one per read, and
+                    // reads run one at a time.
+                    if !refresher.running {
+                        last_draw = None;
+                    }
                 }
             }
             _ = tick.tick() => {
