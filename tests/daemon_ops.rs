@@ -34,13 +34,7 @@ async fn wait_log(daemon: &Daemon, needles: &[&str]) -> String {
 }
 
 async fn metrics(daemon: &Daemon) -> String {
-    let response = daemon
-        .request(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("GET /metrics");
-    assert_eq!(response.status().as_u16(), 200);
-    response.text().await.expect("metrics text")
+    daemon.get_text("/metrics").await
 }
 
 /// The value of one exact series (`name{labels}`) in a scrape.

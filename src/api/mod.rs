@@ -3,6 +3,7 @@
 //! `{"error": "...", "code": "..."}` (see [`error`]).
 
 use crate::control::Control;
+use crate::engine::stats::StatsWindow;
 use crate::engine::IngestRequest;
 use crate::model::{EventFilter, EventId, EventState, LabelSelector};
 use axum::body::Body;
@@ -53,6 +54,7 @@ pub fn router(state: ApiState) -> Router {
                 .put(actions::replace_destination)
                 .delete(actions::delete_destination),
         )
+        .route("/v1/destinations/{id}/stats", get(destination_stats))
         .route("/v1/status", get(status))
         .route("/v1/changes", get(changes::follow_changes))
         .route("/metrics", get(metrics))
@@ -309,6 +311,26 @@ async fn list_destinations(
         destinations.retain(|d| selector.matches(&d.labels));
     }
     Ok(Json(json!({ "destinations": destinations })).into_response())
+}
+
+/// `GET /v1/destinations/{id}/stats?window=1h|24h` (default 1h).
+async fn destination_stats(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    if let Some(key) = query.keys().find(|key| key.as_str() != "window") {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter \"{key}\""
+        )));
+    }
+    let window = match query.get("window") {
+        Some(text) => {
+            StatsWindow::parse(text).map_err(|m| ApiError::bad_request(format!("window: {m}")))?
+        }
+        None => StatsWindow::Hour,
+    };
+    Ok(Json(state.control.destination_stats(&id, window).await?).into_response())
 }
 
 async fn get_destination(

@@ -3,6 +3,7 @@
 //! TUI's loop never holds an async worker thread while redb reads.
 
 use super::{Control, ControlError, ControlResult, Notification, Totals};
+use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::{
     AttemptSummary, BulkSelection, Deleted, DestinationPatch, DestinationView, Engine, EngineError,
     EventDetail, EventPage, IngestRequest, JobProgress, MAX_PAGE,
@@ -115,6 +116,16 @@ impl Control for LocalControl {
     ) -> ControlResult<DestinationView> {
         self.engine.patch_destination(id, patch).await?;
         self.destination(id).await
+    }
+
+    async fn destination_stats(
+        &self,
+        id: &str,
+        window: StatsWindow,
+    ) -> ControlResult<DestinationStats> {
+        let id = id.to_string();
+        self.read(move |engine| engine.destination_stats(&id, window))
+            .await
     }
 
     async fn create_destination(

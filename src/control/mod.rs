@@ -16,6 +16,7 @@ mod remote;
 pub use local::LocalControl;
 pub use remote::{RemoteControl, RemoteControlError};
 
+use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::{
     AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EngineError,
     EventDetail, EventPage, IngestRequest, JobProgress,
@@ -207,6 +208,13 @@ pub trait Control: Send + Sync {
         id: &str,
         patch: DestinationPatch,
     ) -> ControlResult<DestinationView>;
+
+    /// A destination's attempt statistics by the minute over `window`.
+    async fn destination_stats(
+        &self,
+        id: &str,
+        window: StatsWindow,
+    ) -> ControlResult<DestinationStats>;
 
     /// Creates a destination from its definition (the config file's keys, as
     /// JSON); it is stored and survives restarts.

@@ -12,6 +12,7 @@
 use super::{Control, ControlError, ControlResult, Notification, Totals};
 use crate::api::changes::{CHANGE_EVENT, KEEP_ALIVE, RESYNC_EVENT};
 use crate::api::control_error_from;
+use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::{
     AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EventDetail,
     EventPage, IngestRequest, JobProgress,
@@ -414,6 +415,16 @@ impl Control for RemoteControl {
     ) -> ControlResult<DestinationView> {
         let url = self.url(&["v1", "destinations", id]);
         self.call(Method::PATCH, url, json_body(&patch)?).await
+    }
+
+    async fn destination_stats(
+        &self,
+        id: &str,
+        window: StatsWindow,
+    ) -> ControlResult<DestinationStats> {
+        let mut url = self.url(&["v1", "destinations", id, "stats"]);
+        url.query_pairs_mut().append_pair("window", window.as_str());
+        self.call(Method::GET, url, None).await
     }
 
     async fn create_destination(

@@ -375,6 +375,7 @@ async fn attempt(
         .inner
         .metrics
         .record_attempt(&destination.id, delivery.kind, delivery.duration);
+    destination.record_attempt(finished, delivery.kind, delivery.duration);
     let attempt = AttemptRecord {
         n: 0,
         at: now,

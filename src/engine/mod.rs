@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod ops_log;
 mod queries;
 mod settle;
+pub mod stats;
 
 pub use actions::{BulkSelection, DestinationPatch, JobProgress, JobState};
 pub use dispatcher::AttemptSummary;
@@ -120,6 +121,8 @@ pub struct Destination {
     /// Being deleted once its owed events are done (`DELETE ?drain=true`):
     /// new events are refused.
     draining: AtomicBool,
+    /// Its recent minutes of attempt statistics (the rest are in the store).
+    recent: Mutex<stats::RecentMinutes>,
 }
 
 /// Where a destination is defined.
@@ -163,7 +166,21 @@ impl Destination {
             claims_epoch: AtomicU64::new(0),
             stop,
             draining: AtomicBool::new(false),
+            recent: Mutex::new(stats::RecentMinutes::default()),
         }
+    }
+
+    /// Counts one finished attempt in its minute's statistics.
+    fn record_attempt(
+        &self,
+        finished: chrono::DateTime<chrono::Utc>,
+        outcome: deliver::AttemptOutcome,
+        latency: Duration,
+    ) {
+        self.recent
+            .lock()
+            .expect("destination stats lock")
+            .record(finished, outcome, latency);
     }
 
     /// The definition live edits apply over.
@@ -207,16 +224,28 @@ impl Destination {
             .map_or(max, |c| c.clamp(1, max))
     }
 
-    /// What the API reports and `/metrics` exports: a hold (disabled, then
-    /// paused) outranks being in retry.
-    pub fn health(&self) -> Health {
-        let runtime = self.runtime.lock().expect("destination runtime lock");
-        if runtime.disabled {
+    /// What the API reports and `/metrics` exports at `now`: a hold
+    /// (disabled, then paused) outranks being in retry, which outranks a
+    /// poor recent record (`degraded`: under 90 % of the last 15 minutes'
+    /// attempts, at least 10, got a 2xx).
+    pub fn health(&self, now: chrono::DateTime<chrono::Utc>) -> Health {
+        let (disabled, paused, in_retry) = {
+            let runtime = self.runtime.lock().expect("destination runtime lock");
+            (runtime.disabled, runtime.paused, runtime.in_retry)
+        };
+        if disabled {
             Health::Disabled
-        } else if runtime.paused {
+        } else if paused {
             Health::Paused
-        } else if runtime.in_retry {
+        } else if in_retry {
             Health::InRetry
+        } else if self
+            .recent
+            .lock()
+            .expect("destination stats lock")
+            .degraded(now)
+        {
+            Health::Degraded
         } else {
             Health::Healthy
         }
@@ -403,7 +432,9 @@ impl Engine {
                 .tasks
                 .spawn(dispatcher::run(engine.clone(), destination));
         }
+        let now = engine.inner.clock.now();
         for destination in engine.destination_handles() {
+            engine.restore_recent_stats(&destination, now);
             if destination.is_draining() {
                 engine.spawn_drain(destination);
             }
@@ -512,6 +543,8 @@ impl Engine {
         let finished = tokio::time::timeout(grace, self.inner.tasks.wait())
             .await
             .is_ok();
+        // The minutes still in memory, so a restart shows them.
+        self.save_stats(self.inner.clock.now()).await;
         // A clean close spares the next start redb's repair pass.
         let store = self.inner.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close_now()).await;
@@ -522,6 +555,95 @@ impl Engine {
     /// attempts); zero once [`Engine::shutdown`] has returned true.
     pub fn tasks_running(&self) -> usize {
         self.inner.tasks.len()
+    }
+
+    /// Reads a destination's last minutes of statistics back from the store
+    /// (its health looks at them).
+    fn restore_recent_stats(&self, destination: &Destination, now: chrono::DateTime<chrono::Utc>) {
+        let since = stats::minute_of(
+            now - chrono::Duration::from_std(stats::HEALTH_WINDOW).expect("small"),
+        );
+        let stored = match self.stored_stats(&destination.id, since) {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(destination = %destination.id, error = %e, "cannot read its recent statistics");
+                return;
+            }
+        };
+        *destination.recent.lock().expect("destination stats lock") =
+            stats::RecentMinutes::restore(stored);
+    }
+
+    /// A destination's stored minutes from `since` on. A minute that does not
+    /// decode (written by another build) is skipped: it is only history.
+    fn stored_stats(
+        &self,
+        id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<stats::MinuteStats>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .stats_since(id, since.timestamp_millis())?
+            .iter()
+            .filter_map(|bytes| serde_json::from_slice(bytes).ok())
+            .collect())
+    }
+
+    /// Writes every destination's minutes of statistics the store does not
+    /// have yet, and drops minutes past [`stats::HISTORY`].
+    async fn save_stats(&self, now: chrono::DateTime<chrono::Utc>) {
+        let mut minutes = Vec::new();
+        for destination in self.destination_handles() {
+            let unstored = destination
+                .recent
+                .lock()
+                .expect("destination stats lock")
+                .take_unstored(now);
+            for minute in unstored {
+                let bytes = serde_json::to_vec(&minute).expect("statistics serialise");
+                minutes.push((
+                    destination.id.clone(),
+                    minute.minute.timestamp_millis(),
+                    bytes,
+                ));
+            }
+        }
+        if minutes.is_empty() {
+            return;
+        }
+        let keep_from = now - chrono::Duration::from_std(stats::HISTORY).expect("small");
+        if let Err(e) = self
+            .inner
+            .store
+            .put_stats(minutes, keep_from.timestamp_millis())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot save attempt statistics");
+        }
+    }
+
+    /// A destination's minutes of statistics over `window`, oldest first.
+    pub fn destination_stats(
+        &self,
+        id: &str,
+        window: stats::StatsWindow,
+    ) -> Result<stats::DestinationStats, EngineError> {
+        let destination = self.destination(id)?;
+        let now = self.inner.clock.now();
+        let since =
+            stats::minute_of(now - chrono::Duration::from_std(window.duration()).expect("small"));
+        let stored = self.stored_stats(id, since)?;
+        let recent = destination
+            .recent
+            .lock()
+            .expect("destination stats lock")
+            .since(since);
+        Ok(stats::DestinationStats {
+            destination: id.to_string(),
+            window,
+            minutes: stats::merge(stored, recent),
+        })
     }
 
     /// Persists a destination's runtime state and tells subscribers.
@@ -602,6 +724,7 @@ async fn housekeeping(engine: Engine) {
     loop {
         let now = engine.inner.clock.now();
         expire_held(&engine, now).await;
+        engine.save_stats(now).await;
         let purge_due = last_purge
             .is_none_or(|at| now - at >= chrono::Duration::from_std(PURGE_EVERY).expect("small"));
         if purge_due {

@@ -304,7 +304,7 @@ impl Engine {
         let config = dest.config();
         let runtime = dest.runtime();
         let in_flight = dest.in_flight.lock().expect("in-flight lock").len();
-        let health = dest.health();
+        let health = dest.health(self.inner.clock.now());
         Ok(DestinationView {
             id: dest.id.clone(),
             url: config.url.to_string(),
@@ -347,13 +347,14 @@ impl Engine {
     /// The `/metrics` text. Synchronous store reads: callers run it on the
     /// blocking pool (the local [`crate::control::Control`] does).
     pub fn metrics_text(&self) -> Result<String, EngineError> {
+        let now = self.inner.clock.now();
         let gauges = self
             .destination_handles()
             .iter()
             .map(|d| {
                 Ok(DestinationGauges {
                     id: d.id.clone(),
-                    health: d.health(),
+                    health: d.health(now),
                     concurrency: d.current_concurrency(),
                     in_flight: d.attempts_in_flight(),
                     oldest_owed_age_seconds: self.oldest_owed_age(&d.id)?,

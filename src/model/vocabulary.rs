@@ -211,6 +211,10 @@ pub enum Health {
     /// The last attempt failed; events are being retried.
     #[serde(rename = "in retry")]
     InRetry,
+    /// Delivering, but under 90 % of the last 15 minutes' attempts (at least
+    /// 10) got a 2xx.
+    #[serde(rename = "degraded")]
+    Degraded,
     #[serde(rename = "disabled")]
     Disabled,
     #[serde(rename = "paused")]
@@ -218,8 +222,9 @@ pub enum Health {
 }
 
 impl Health {
-    pub const ALL: [Health; 4] = [
+    pub const ALL: [Health; 5] = [
         Health::Healthy,
+        Health::Degraded,
         Health::InRetry,
         Health::Disabled,
         Health::Paused,
@@ -229,6 +234,7 @@ impl Health {
         match self {
             Health::Healthy => "healthy",
             Health::InRetry => "in retry",
+            Health::Degraded => "degraded",
             Health::Disabled => "disabled",
             Health::Paused => "paused",
         }
@@ -239,6 +245,7 @@ impl Health {
         match self {
             Health::Healthy => "healthy",
             Health::InRetry => "in_retry",
+            Health::Degraded => "degraded",
             Health::Disabled => "disabled",
             Health::Paused => "paused",
         }

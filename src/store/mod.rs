@@ -365,6 +365,41 @@ impl Store {
             .await
     }
 
+    /// Stores minutes of statistics, `(destination, minute start ms, bytes)`,
+    /// and drops the written destinations' minutes before `keep_from_ms`.
+    pub async fn put_stats(
+        &self,
+        minutes: Vec<(String, i64, Vec<u8>)>,
+        keep_from_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |tables| tables.put_stats(&minutes, keep_from_ms))
+            .await
+    }
+
+    /// A destination's stored minutes of statistics from `since_ms` on,
+    /// oldest first.
+    pub fn stats_since(
+        &self,
+        destination: &str,
+        since_ms: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let table = match txn.open_table(STATS) {
+            Ok(table) => table,
+            // A store from before statistics were kept: none yet.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(read_err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range((destination, since_ms)..=(destination, i64::MAX))
+            .map_err(read_err)?
+        {
+            out.push(entry.map_err(read_err)?.1.value().to_vec());
+        }
+        Ok(out)
+    }
+
     /// Every destination created through the API, with its document.
     pub fn api_destinations(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let txn = self.read()?;

@@ -52,6 +52,9 @@ pub(super) const COUNTS: TableDefinition<(&str, u8), u64> = TableDefinition::new
 /// destination id → its document as created through the API (the store
 /// keeps the bytes; the engine reads them)
 pub(super) const DESTINATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("destinations");
+/// (destination, minute start in ms) → one minute of attempt statistics (the
+/// engine's bytes); the last 24 hours of each destination's history
+pub(super) const STATS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("stats");
 /// destination → JSON [`DestinationRuntime`]
 pub(super) const RUNTIME: TableDefinition<&str, &[u8]> =
     TableDefinition::new("destination_runtime");
@@ -135,6 +138,32 @@ impl<'txn> Tables<'txn> {
     pub(super) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
         drop(Tables::open(txn)?);
         drop(txn.open_table(DESTINATIONS).map_err(write_err)?);
+        drop(txn.open_table(STATS).map_err(write_err)?);
+        Ok(())
+    }
+
+    /// Writes minutes of statistics (replacing what a minute held) and drops
+    /// each written destination's minutes from before `keep_from_ms`.
+    pub fn put_stats(
+        &mut self,
+        minutes: &[(String, i64, Vec<u8>)],
+        keep_from_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(STATS).map_err(write_err)?;
+        let mut pruned = std::collections::HashSet::new();
+        for (destination, minute_ms, bytes) in minutes {
+            table
+                .insert((destination.as_str(), *minute_ms), bytes.as_slice())
+                .map_err(write_err)?;
+            if pruned.insert(destination.as_str()) {
+                table
+                    .retain_in(
+                        (destination.as_str(), i64::MIN)..(destination.as_str(), keep_from_ms),
+                        |_, _| false,
+                    )
+                    .map_err(write_err)?;
+            }
+        }
         Ok(())
     }
 
@@ -171,6 +200,10 @@ impl<'txn> Tables<'txn> {
         let mut table = self.txn.open_table(DESTINATIONS).map_err(write_err)?;
         table.remove(id).map_err(write_err)?;
         self.runtime.remove(id).map_err(write_err)?;
+        let mut stats = self.txn.open_table(STATS).map_err(write_err)?;
+        stats
+            .retain_in((id, i64::MIN)..=(id, i64::MAX), |_, _| false)
+            .map_err(write_err)?;
         Ok(cancelled)
     }
 

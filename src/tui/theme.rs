@@ -21,6 +21,7 @@ pub fn health_color(health: Health) -> Color {
     match health {
         Health::Healthy => Color::Green,
         Health::InRetry => Color::Yellow,
+        Health::Degraded => Color::Magenta,
         Health::Disabled => Color::Red,
         Health::Paused => Color::Blue,
     }

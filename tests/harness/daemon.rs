@@ -265,6 +265,17 @@ impl Daemon {
         send_json(builder).await
     }
 
+    /// GET that must answer 200; its body as text (`/metrics`).
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        response.text().await.expect("a text body")
+    }
+
     /// GET that must answer 200 with JSON.
     pub async fn get_json(&self, path: &str) -> Value {
         let (status, body) = self.send(self.request(reqwest::Method::GET, path)).await;
