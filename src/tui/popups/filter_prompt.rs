@@ -1,6 +1,7 @@
 //! The filter prompt (`/`): the input line, its error, and the syntax.
 
-use crate::tui::filter;
+use crate::tui::app::FilterTarget;
+use crate::tui::{dest_list, filter};
 use crate::tui::theme::{key_span, popup_block};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -8,8 +9,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
-pub fn draw(frame: &mut Frame, area: Rect, input: &str, error: Option<&str>) {
-    let height = 4 + filter::SYNTAX.len() as u16;
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    input: &str,
+    error: Option<&str>,
+    target: FilterTarget,
+) {
+    let (title, syntax) = match target {
+        FilterTarget::Events => ("Filter events", filter::SYNTAX),
+        FilterTarget::Destinations => ("Filter destinations", dest_list::SYNTAX),
+    };
+    let height = 4 + syntax.len() as u16;
     let width = area.width.min(90);
     let rect = Rect::new(
         area.x + (area.width - width) / 2,
@@ -31,15 +42,15 @@ pub fn draw(frame: &mut Frame, area: Rect, input: &str, error: Option<&str>) {
             )),
         },
     ];
-    for (example, meaning) in filter::SYNTAX {
+    for (example, meaning) in syntax {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {example:<16}"), Style::new().fg(Color::Yellow)),
+            Span::styled(format!("  {example:<18}"), Style::new().fg(Color::Yellow)),
             Span::styled(meaning.to_string(), Style::new().fg(Color::Gray)),
         ]));
     }
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).block(popup_block("Filter events")),
+        Paragraph::new(lines).block(popup_block(title)),
         rect,
     );
 }
