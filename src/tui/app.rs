@@ -1079,6 +1079,9 @@ impl App {
                 if form.saving {
                     return None;
                 }
+                // The daemon's last refusal does not block sending again;
+                // what the form itself finds wrong does.
+                form.validate();
                 if let Some(error) = &form.error {
                     if let Some(field) = error.field {
                         form.focus = field;
