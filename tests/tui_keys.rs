@@ -639,7 +639,10 @@ fn s_cycles_the_sort_shows_it_and_keeps_the_selection() {
     let destinations = fixture::many_destinations(200);
     let find = |id: &str| destinations.iter().find(|d| d.id == id).unwrap();
     // health: the troubled first.
-    assert_eq!(find(&orders[0][0]).health, hookwatch::model::Health::Disabled);
+    assert_eq!(
+        find(&orders[0][0]).health,
+        hookwatch::model::Health::Disabled
+    );
     // backlog: owed events, most first.
     let owed: Vec<u64> = orders[1]
         .iter()
@@ -761,7 +764,10 @@ fn n_opens_a_form_that_validates_as_you_type_and_creates_through_the_api() {
     assert_eq!(form(&app).focus, id);
     type_text(&mut app, "customer 1");
     assert_eq!(form(&app).error.as_ref().unwrap().field, Some(id));
-    press(&mut app, &[key(KeyCode::Backspace), key(KeyCode::Backspace)]);
+    press(
+        &mut app,
+        &[key(KeyCode::Backspace), key(KeyCode::Backspace)],
+    );
     type_text(&mut app, "-00001");
     // Now the url is what is missing.
     assert_eq!(form(&app).error.as_ref().unwrap().field, Some(url));
@@ -810,7 +816,12 @@ fn n_opens_a_form_that_validates_as_you_type_and_creates_through_the_api() {
     assert!(!refused.saving);
     assert_eq!(refused.focus, url);
     assert_eq!(refused.error.as_ref().unwrap().field, Some(url));
-    assert!(refused.error.as_ref().unwrap().message.contains("link-local"));
+    assert!(refused
+        .error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("link-local"));
     assert_eq!(refused.value("id"), "customer-00001");
     // A refusal naming no field (a conflict) is shown at the bottom.
     press(&mut app, &[key(KeyCode::Backspace)]);

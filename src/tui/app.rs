@@ -369,10 +369,12 @@ impl App {
     }
 
     /// The first row pane 1 shows for `rows` visible rows: the stored offset,
-    /// moved only if the selection would be out of view (a resize).
+    /// moved only if the selection would be out of view or the pane not full
+    /// (after a resize).
     pub fn dest_offset_for(&self, rows: usize) -> usize {
         let rows = rows.max(1);
-        let mut offset = self.dest_offset;
+        let len = self.dest_list.shown.len() + 1;
+        let mut offset = self.dest_offset.min(len.saturating_sub(rows));
         if self.dest_index < offset {
             offset = self.dest_index;
         } else if self.dest_index >= offset + rows {
@@ -711,7 +713,10 @@ impl App {
             Command::CycleSort => {
                 self.dest_list.sort = self.dest_list.sort.next();
                 self.recompute_destinations();
-                self.info_status(format!("destinations sorted by {}", self.dest_list.sort.as_str()));
+                self.info_status(format!(
+                    "destinations sorted by {}",
+                    self.dest_list.sort.as_str()
+                ));
                 None
             }
             Command::Freeze => {

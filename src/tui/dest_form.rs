@@ -164,9 +164,12 @@ impl DestinationForm {
         }
         let concurrency = self.value("concurrency");
         if !concurrency.is_empty() {
-            let n: i64 = concurrency
-                .parse()
-                .map_err(|_| at("concurrency", format!("\"{concurrency}\" is not a whole number")))?;
+            let n: i64 = concurrency.parse().map_err(|_| {
+                at(
+                    "concurrency",
+                    format!("\"{concurrency}\" is not a whole number"),
+                )
+            })?;
             map.insert("concurrency".into(), Value::from(n));
         }
         let mut headers = Map::new();
@@ -327,20 +330,33 @@ mod tests {
             form.error.as_ref().unwrap().field,
             form.field_index("retry.max_retries")
         );
-        let form = filled(&[("id", "ok"), ("url", "https://x.example"), ("labels", "acme")]);
-        assert_eq!(form.error.as_ref().unwrap().field, form.field_index("labels"));
+        let form = filled(&[
+            ("id", "ok"),
+            ("url", "https://x.example"),
+            ("labels", "acme"),
+        ]);
+        assert_eq!(
+            form.error.as_ref().unwrap().field,
+            form.field_index("labels")
+        );
         let form = filled(&[
             ("id", "ok"),
             ("url", "https://x.example"),
             ("secret", "whsec_!!"),
         ]);
-        assert_eq!(form.error.as_ref().unwrap().field, form.field_index("secret"));
+        assert_eq!(
+            form.error.as_ref().unwrap().field,
+            form.field_index("secret")
+        );
     }
 
     #[test]
     fn error_keys_with_paths_map_to_their_field() {
         let form = DestinationForm::new();
-        assert_eq!(form.field_for_key("headers.X-Env"), form.field_index("headers"));
+        assert_eq!(
+            form.field_for_key("headers.X-Env"),
+            form.field_index("headers")
+        );
         assert_eq!(form.field_for_key("topics[0]"), form.field_index("topics"));
         assert_eq!(
             form.field_for_key("retry.delay"),

@@ -59,7 +59,9 @@ pub fn backlog(counts: &StateCounts) -> u64 {
 /// sorting needs no float comparison.
 fn failure_ppm(counts: &StateCounts) -> u64 {
     let finished = counts.delivered + counts.failed;
-    (counts.failed * 1_000_000).checked_div(finished).unwrap_or(0)
+    (counts.failed * 1_000_000)
+        .checked_div(finished)
+        .unwrap_or(0)
 }
 
 /// The destinations filter: every term must match.
@@ -73,10 +75,7 @@ pub struct DestFilter {
 
 /// Destinations filter syntax, for the prompt and the help screen.
 pub const SYNTAX: &[(&str, &str)] = &[
-    (
-        "health:disabled",
-        "healthy, in_retry, disabled or paused",
-    ),
+    ("health:disabled", "healthy, in_retry, disabled or paused"),
     ("label:tenant=acme", "labels, several joined by commas"),
     ("text", "id or host contains"),
 ];
@@ -86,9 +85,7 @@ fn parse_health(value: &str) -> Result<Health, String> {
     Health::ALL
         .into_iter()
         .find(|h| h.as_str() == wanted)
-        .ok_or_else(|| {
-            format!("health:{value}: expected healthy, in_retry, disabled or paused")
-        })
+        .ok_or_else(|| format!("health:{value}: expected healthy, in_retry, disabled or paused"))
 }
 
 impl DestFilter {
@@ -117,9 +114,9 @@ impl DestFilter {
         if self.label.as_ref().is_some_and(|l| !l.matches(&d.labels)) {
             return false;
         }
-        self.text.iter().all(|word| {
-            d.id.to_lowercase().contains(word) || host.to_lowercase().contains(word)
-        })
+        self.text
+            .iter()
+            .all(|word| d.id.to_lowercase().contains(word) || host.to_lowercase().contains(word))
     }
 }
 
@@ -250,7 +247,9 @@ impl DestList {
                 .chars()
                 .count(),
         );
-        widths.counts = widths.counts.max(counts_text(&totals.counts).chars().count());
+        widths.counts = widths
+            .counts
+            .max(counts_text(&totals.counts).chars().count());
         self.shown = shown;
         self.totals = totals;
         self.widths = widths;

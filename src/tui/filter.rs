@@ -41,7 +41,10 @@ pub const SYNTAX: &[(&str, &str)] = &[
         "pending retrying delivered failed cancelled skipped (engine)",
     ),
     ("topic:order.*", "topic glob, * and ? (engine)"),
-    ("label:tenant=acme", "destination labels, comma-joined (engine)"),
+    (
+        "label:tier=gold",
+        "destination labels, comma-joined (engine)",
+    ),
     (
         "status:5xx",
         "last status: 5xx, 404, none (loaded window only)",

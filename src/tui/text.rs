@@ -118,16 +118,16 @@ pub fn ellipsize_middle(text: &str, room: usize) -> String {
     format!("{start}…{end}")
 }
 
-/// A count in at most five characters: `9999`, `12.3k`, `123k`, `4.5M`.
+/// A count in at most four characters: `9999`, `12k`, `123k`, `4.5M`, `12M`.
+/// Cut, not rounded, so a value never grows a digit (99,999 is `99k`).
 pub fn compact(n: u64) -> String {
     match n {
         0..=9_999 => n.to_string(),
-        // Cut, not rounded, so 99,999 stays `99.9k` and never grows a digit.
-        10_000..=99_999 => format!("{}.{}k", n / 1_000, n % 1_000 / 100),
-        100_000..=999_999 => format!("{}k", n / 1_000),
-        1_000_000..=99_999_999 => format!("{}.{}M", n / 1_000_000, n % 1_000_000 / 100_000),
-        100_000_000..=999_999_999 => format!("{}M", n / 1_000_000),
-        _ => ">999M".to_string(),
+        10_000..=999_999 => format!("{}k", n / 1_000),
+        1_000_000..=9_999_999 => format!("{}.{}M", n / 1_000_000, n % 1_000_000 / 100_000),
+        10_000_000..=999_999_999 => format!("{}M", n / 1_000_000),
+        1_000_000_000..=9_999_999_999 => format!("{}G", n / 1_000_000_000),
+        _ => ">9G".to_string(),
     }
 }
 
@@ -226,22 +226,30 @@ mod tests {
         assert_eq!(ellipsize("shop.example.com", 8).chars().count(), 8);
         assert_eq!(ellipsize("abc", 0), "");
         assert_eq!(ellipsize_middle("customer-00042", 14), "customer-00042");
-        assert_eq!(ellipsize_middle("acme-corporation-customer-00042", 11), "acme-…00042");
-        assert_eq!(ellipsize_middle("acme-corporation-customer-00042", 11).chars().count(), 11);
+        assert_eq!(
+            ellipsize_middle("acme-corporation-customer-00042", 11),
+            "acme-…00042"
+        );
+        assert_eq!(
+            ellipsize_middle("acme-corporation-customer-00042", 11)
+                .chars()
+                .count(),
+            11
+        );
         assert_eq!(ellipsize_middle("abcdef", 4), "abc…");
     }
 
     #[test]
-    fn compact_keeps_counts_within_five_characters() {
+    fn compact_keeps_counts_within_four_characters() {
         assert_eq!(compact(0), "0");
         assert_eq!(compact(9_999), "9999");
-        assert_eq!(compact(10_000), "10.0k");
-        assert_eq!(compact(80_000), "80.0k");
+        assert_eq!(compact(10_000), "10k");
+        assert_eq!(compact(99_999), "99k");
         assert_eq!(compact(123_456), "123k");
         assert_eq!(compact(1_500_000), "1.5M");
         assert_eq!(compact(250_000_000), "250M");
-        for n in [0, 9, 99_999, 999_999, 99_999_999, 999_999_999, u64::MAX] {
-            assert!(compact(n).chars().count() <= 5, "{n}");
+        for n in [0, 9, 99_999, 999_999, 9_999_999, 999_999_999, u64::MAX] {
+            assert!(compact(n).chars().count() <= 4, "{n}");
         }
     }
 

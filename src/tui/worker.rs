@@ -148,12 +148,10 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
             tokio::spawn(async move {
                 let result = match control.create_destination(definition).await {
                     Ok(view) => ActionResult::Created(view.id),
-                    Err(ControlError::Invalid { field, message }) => {
-                        ActionResult::CreateRefused {
-                            field: Some(field),
-                            message,
-                        }
-                    }
+                    Err(ControlError::Invalid { field, message }) => ActionResult::CreateRefused {
+                        field: Some(field),
+                        message,
+                    },
                     Err(e) => ActionResult::CreateRefused {
                         field: None,
                         message: e.to_string(),

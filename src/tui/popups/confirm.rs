@@ -68,10 +68,7 @@ fn delete_lines(
                 format!("Remove its [[destinations]] table from {file} and restart;"),
                 gray,
             )),
-            Line::from(Span::styled(
-                "the API refuses to delete it (409).",
-                gray,
-            )),
+            Line::from(Span::styled("the API refuses to delete it (409).", gray)),
         ];
     }
     let mut lines = vec![Line::from(vec![
@@ -83,7 +80,9 @@ fn delete_lines(
         Span::raw("y cancels its "),
         Span::styled(
             plural(owed as usize, "owed event"),
-            Style::new().fg(if owed > 0 { Color::Yellow } else { Color::Gray }).bold(),
+            Style::new()
+                .fg(if owed > 0 { Color::Yellow } else { Color::Gray })
+                .bold(),
         ),
         Span::raw(" (pending + retrying)."),
     ]));

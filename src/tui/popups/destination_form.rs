@@ -79,10 +79,7 @@ pub fn draw(frame: &mut Frame, area: Rect, form: &DestinationForm) {
         bottom.extend(error_lines(&error.message, inner_width));
     }
     bottom.push(if form.saving {
-        Line::from(Span::styled(
-            "saving…",
-            Style::new().fg(Color::Cyan).bold(),
-        ))
+        Line::from(Span::styled("saving…", Style::new().fg(Color::Cyan).bold()))
     } else {
         Line::from(vec![
             key_span("Enter"),

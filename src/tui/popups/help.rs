@@ -1,10 +1,10 @@
 //! Help (`?`): every binding by scope from the key table, the filter syntax, notes.
 
 use crate::tui::app::App;
-use crate::tui::{dest_list, filter};
 use crate::tui::keymap;
 use crate::tui::layout::centered;
 use crate::tui::theme::popup_block;
+use crate::tui::{dest_list, filter};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};

@@ -3,12 +3,12 @@
 
 use crate::engine::DestinationView;
 use crate::tui::app::App;
-use crate::tui::history::WINDOW_SECS;
-use crate::tui::keymap::Pane;
-use crate::tui::layout::WIDE;
 use crate::tui::dest_list::{
     concurrency_text, counts_text, health_text, healthy_text, ColumnWidths,
 };
+use crate::tui::history::WINDOW_SECS;
+use crate::tui::keymap::Pane;
+use crate::tui::layout::WIDE;
 use crate::tui::text::{ellipsize, ellipsize_middle, sparkline};
 use crate::tui::theme::{health_color, highlight, pane_block};
 use ratatui::layout::{Constraint, Rect};
@@ -73,9 +73,13 @@ pub fn columns(width: u16, widths: &ColumnWidths) -> Columns {
     let counts = (widths.counts as u16).max("PEND/RETR/FAIL".len() as u16);
     let ok = "OK 5m".len() as u16;
     let fixed = health + concurrency + counts + ok;
+    // The id comes first (it says which row is which), then the sparkline
+    // gives way to keep a few columns of host, then the id does.
     let id_wanted = (widths.id as u16).clamp(3, (width / 3).max(3));
-    let spark = spark_wanted.min(avail.saturating_sub(fixed + id_wanted.min(8) + MIN_HOST));
-    let id = id_wanted.min(avail.saturating_sub(fixed + spark + MIN_HOST)).max(3);
+    let spark = spark_wanted.min(avail.saturating_sub(fixed + id_wanted + MIN_HOST));
+    let id = id_wanted
+        .min(avail.saturating_sub(fixed + spark + MIN_HOST))
+        .max(3);
     let host = avail.saturating_sub(fixed + spark + id);
     Columns {
         id,
@@ -141,10 +145,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             list.filter_text
         )
     };
-    let title = format!(
-        " 1 Destinations ({count}) · sort {} ",
-        list.sort.as_str()
-    );
+    let title = format!(" 1 Destinations ({count}) · sort {} ", list.sort.as_str());
     let table = Table::new(rows, widths)
         .header(header)
         .block(pane_block(title, focused))
