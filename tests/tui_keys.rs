@@ -935,3 +935,26 @@ fn the_destinations_view_is_worked_out_per_data_change_not_per_frame() {
     // The selection survived the read.
     assert_eq!(app.selected_destination().unwrap().labels["tenant"], "acme");
 }
+
+/// The README's key table is written by hand; every key of the key table must
+/// be in it, so a new binding cannot go undocumented.
+#[test]
+fn the_readme_key_table_names_every_key() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme.find("| keys | action |").expect("the README's key table");
+    let table: String = readme[start..]
+        .lines()
+        .take_while(|line| line.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for binding in KEYMAP {
+        for key in binding.label.split(' ') {
+            assert!(
+                table.contains(&format!("`{key}`")),
+                "`{key}` ({}) is not in the README's key table",
+                binding.description
+            );
+        }
+    }
+}
