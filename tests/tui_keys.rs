@@ -942,7 +942,9 @@ fn the_destinations_view_is_worked_out_per_data_change_not_per_frame() {
 fn the_readme_key_table_names_every_key() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
-    let start = readme.find("| keys | action |").expect("the README's key table");
+    let start = readme
+        .find("| keys | action |")
+        .expect("the README's key table");
     let table: String = readme[start..]
         .lines()
         .take_while(|line| line.starts_with('|'))

@@ -127,6 +127,8 @@ pub struct Totals {
     pub concurrency: u64,
     pub max_concurrency: u64,
     pub healthy: usize,
+    pub in_retry: usize,
+    pub disabled: usize,
 }
 
 /// The shown destinations and what drawing them needs, from the last data change.
@@ -227,6 +229,8 @@ impl DestList {
             totals.concurrency += u64::from(d.concurrency);
             totals.max_concurrency += u64::from(d.max_concurrency);
             totals.healthy += usize::from(d.health == Health::Healthy);
+            totals.in_retry += usize::from(d.in_retry);
+            totals.disabled += usize::from(!d.enabled);
         }
         for &i in &shown {
             let d = &destinations[i];
