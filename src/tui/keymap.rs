@@ -191,7 +191,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('3')], "3", C::FocusAttempts, "attempts pane", "", S::Global, false),
     b(&[k('/')], "/", C::Filter, "filter the events, or the destinations in pane 1", "filter", S::Global, false),
     b(&[k('Z')], "Z", C::Freeze, "freeze / resume live updates", "", S::Global, false),
-    b(&[code(KeyCode::Esc)], "Esc", C::ClearMarks, "clear marks, then the filter", "", S::Global, false),
+    b(&[code(KeyCode::Esc)], "Esc", C::ClearMarks, "clear marks, then the filter (in pane 1, its filter)", "", S::Global, false),
     b(&[k('j'), code(KeyCode::Down)], "j ↓", C::Down, "down", "", S::Navigation, false),
     b(&[k('k'), code(KeyCode::Up)], "k ↑", C::Up, "up", "", S::Navigation, false),
     b(&[code(KeyCode::PageDown)], "PgDn", C::PageDown, "page down", "", S::Navigation, false),
