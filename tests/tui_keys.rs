@@ -140,11 +140,15 @@ fn moving_in_destinations_scopes_the_events() {
     let mut app = app();
     press(&mut app, &[ch('1')]);
     assert_eq!(app.selected_destination_id(), None);
+    // Sorted by id: analytics, billing, crm, shop.
     assert!(matches!(app.handle_key(ch('j')), Some(Action::Refresh)));
-    assert_eq!(app.selected_destination_id(), Some("shop"));
-    assert_eq!(app.events_query().0.destination.as_deref(), Some("shop"));
-    press(&mut app, &[ch('G')]);
     assert_eq!(app.selected_destination_id(), Some("analytics"));
+    assert_eq!(
+        app.events_query().0.destination.as_deref(),
+        Some("analytics")
+    );
+    press(&mut app, &[ch('G')]);
+    assert_eq!(app.selected_destination_id(), Some("shop"));
     press(&mut app, &[ch('g')]);
     assert_eq!(app.selected_destination_id(), None);
     // Enter on a destination goes to its events.
@@ -389,7 +393,7 @@ fn policy_form_validates_at_the_field_and_saves_the_changed_keys() {
     assert!(app.handle_key(ch('e')).is_none());
     assert!(matches!(app.mode, Mode::Normal));
     assert!(app.status.as_ref().unwrap().error);
-    press(&mut app, &[ch('1'), ch('j'), ch('e')]);
+    press(&mut app, &[ch('1'), ch('G'), ch('e')]);
     let Mode::Form(form) = &app.mode else {
         panic!("e opens the form")
     };
@@ -463,19 +467,20 @@ fn policy_form_esc_cancels_and_unchanged_saves_nothing() {
 #[test]
 fn p_pauses_and_resumes_d_enables() {
     let mut app = app();
-    press(&mut app, &[ch('1'), ch('j')]); // shop, healthy
+    press(&mut app, &[ch('1'), ch('G')]); // shop, healthy
     let Some(Action::PatchDestination { id, patch }) = app.handle_key(ch('p')) else {
         panic!()
     };
     assert_eq!((id.as_str(), patch.paused), ("shop", Some(true)));
-    press(&mut app, &[ch('G')]); // analytics, paused
+    press(&mut app, &[ch('g'), ch('j')]); // analytics, paused
     let Some(Action::PatchDestination { patch, .. }) = app.handle_key(ch('p')) else {
         panic!()
     };
     assert_eq!(patch.paused, Some(false));
     // d on an enabled destination does nothing.
+    press(&mut app, &[ch('j')]); // billing
     assert!(app.handle_key(ch('d')).is_none());
-    press(&mut app, &[ch('k')]); // crm, disabled
+    press(&mut app, &[ch('j')]); // crm, disabled
     let Some(Action::PatchDestination { id, patch }) = app.handle_key(ch('d')) else {
         panic!()
     };
@@ -511,7 +516,7 @@ fn read_only_removes_every_state_changing_action() {
         assert!(matches!(app.mode, Mode::Normal), "{c}");
     }
     press(&mut app, &[ch('1'), ch('j')]);
-    for c in ['e', 'p', 'd'] {
+    for c in ['e', 'p', 'd', 'n', 'D'] {
         assert!(app.handle_key(ch(c)).is_none(), "{c}");
         assert!(matches!(app.mode, Mode::Normal), "{c}");
     }
@@ -555,7 +560,15 @@ fn the_key_table_is_the_one_source_for_hints_and_help() {
         .map(|b| b.command)
         .collect();
     assert!(footer.contains(&Command::EditPolicy));
+    assert!(footer.contains(&Command::NewDestination));
+    assert!(footer.contains(&Command::CycleSort));
     assert!(!footer.contains(&Command::Retry));
+    // Creating, deleting and sorting are keys of pane 1 only.
+    for pane in [Pane::Events, Pane::Attempts] {
+        for c in ['n', 'D', 's'] {
+            assert!(keymap::lookup(&ch(c), pane, false).is_none(), "{c}");
+        }
+    }
 }
 
 #[test]
@@ -573,4 +586,377 @@ fn change_notifications_feed_the_sparklines() {
         app.history.get(None).unwrap().totals(fixture::now()),
         (1, 0)
     );
+}
+
+// ----- destinations as data ------------------------------------------------------
+
+fn platform(n: usize) -> App {
+    let mut app = fixture::app_with(fixture::many_destinations(n));
+    app.size = (80, 24);
+    app
+}
+
+fn shown_ids(app: &App) -> Vec<String> {
+    app.shown_destinations().map(|d| d.id.clone()).collect()
+}
+
+#[test]
+fn g_shift_g_and_pages_move_in_the_destinations_pane_and_keep_the_row_in_view() {
+    let mut app = platform(5_000);
+    press(&mut app, &[ch('1')]);
+    let rows = app.dest_page_size();
+    assert!(rows >= 2, "{rows}");
+    assert!(matches!(app.handle_key(ch('G')), Some(Action::Refresh)));
+    assert_eq!(app.selected_destination_id(), Some("customer-04999"));
+    assert_eq!(app.dest_offset, 5_001 - rows);
+    press(&mut app, &[key(KeyCode::PageUp)]);
+    assert_eq!(app.dest_index, 5_000 - rows);
+    // The selection is still in view, the view moved as little as it could.
+    assert!(app.dest_index >= app.dest_offset && app.dest_index < app.dest_offset + rows);
+    press(&mut app, &[ch('g')]);
+    assert_eq!((app.dest_index, app.dest_offset), (0, 0));
+    press(&mut app, &[key(KeyCode::PageDown)]);
+    assert_eq!(app.dest_index, rows);
+    assert_eq!(app.dest_offset, 1);
+    press(&mut app, &[key(KeyCode::End)]);
+    assert_eq!(app.dest_index, 5_000);
+    press(&mut app, &[key(KeyCode::Home)]);
+    assert_eq!(app.dest_index, 0);
+}
+
+#[test]
+fn s_cycles_the_sort_shows_it_and_keeps_the_selection() {
+    let mut app = platform(200);
+    press(&mut app, &[ch('1'), ch('j'), ch('j')]);
+    assert_eq!(app.selected_destination_id(), Some("customer-00001"));
+    let mut orders = Vec::new();
+    for expected in ["health", "backlog", "failure rate", "id"] {
+        assert!(app.handle_key(ch('s')).is_none());
+        assert_eq!(app.dest_list.sort.as_str(), expected);
+        assert_eq!(app.selected_destination_id(), Some("customer-00001"));
+        orders.push(shown_ids(&app));
+    }
+    let destinations = fixture::many_destinations(200);
+    let find = |id: &str| destinations.iter().find(|d| d.id == id).unwrap();
+    // health: the troubled first.
+    assert_eq!(
+        find(&orders[0][0]).health,
+        hookwatch::model::Health::Disabled
+    );
+    // backlog: owed events, most first.
+    let owed: Vec<u64> = orders[1]
+        .iter()
+        .map(|id| find(id).counts.pending + find(id).counts.retrying)
+        .collect();
+    assert!(owed.windows(2).all(|w| w[0] >= w[1]), "{owed:?}");
+    // failure rate: most failing first.
+    let rate = |id: &str| {
+        let c = &find(id).counts;
+        c.failed as f64 / (c.failed + c.delivered) as f64
+    };
+    assert!(rate(&orders[2][0]) >= rate(&orders[2][199]));
+    assert_ne!(orders[1], orders[3]);
+    // id again.
+    assert_eq!(orders[3][0], "customer-00000");
+    assert!(orders[3].windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn slash_in_the_destinations_pane_filters_by_text_health_and_label() {
+    let mut app = platform(300);
+    press(&mut app, &[ch('1'), ch('/')]);
+    assert!(matches!(app.mode, Mode::Filter { .. }));
+    type_text(&mut app, "label:tenant=acme");
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(app.dest_list.shown.len(), 100);
+    assert!(app
+        .shown_destinations()
+        .all(|d| d.labels.get("tenant").map(String::as_str) == Some("acme")));
+    // The events filter is untouched.
+    assert!(app.filter_text.is_empty());
+    // health: and free text (id or host) combine.
+    press(&mut app, &[ch('/'), ctrl('u')]);
+    type_text(&mut app, "health:disabled 00013");
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(shown_ids(&app), vec!["customer-00013".to_string()]);
+    press(&mut app, &[ch('/'), ctrl('u')]);
+    type_text(&mut app, "hooks.example.com health:paused");
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(!app.dest_list.shown.is_empty());
+    assert!(app
+        .shown_destinations()
+        .all(|d| d.health == hookwatch::model::Health::Paused));
+    // A bad term is an error in the prompt, and Enter keeps it open.
+    press(&mut app, &[ch('/'), ctrl('u')]);
+    type_text(&mut app, "health:sick");
+    let Mode::Filter { error, .. } = &app.mode else {
+        panic!()
+    };
+    assert!(error.as_deref().unwrap().contains("health:sick"));
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(matches!(app.mode, Mode::Filter { .. }));
+    press(&mut app, &[key(KeyCode::Esc)]);
+    // Esc in pane 1 clears its filter.
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert_eq!(app.dest_list.shown.len(), 300);
+}
+
+#[test]
+fn a_filter_that_hides_the_selected_destination_goes_back_to_all() {
+    let mut app = platform(30);
+    press(&mut app, &[ch('1'), ch('j')]);
+    assert_eq!(app.selected_destination_id(), Some("customer-00000"));
+    press(&mut app, &[ch('/')]);
+    type_text(&mut app, "00007");
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::Refresh)
+    ));
+    assert_eq!(app.dest_index, 0);
+    assert_eq!(app.events_query().0.destination, None);
+    press(&mut app, &[ch('j')]);
+    assert_eq!(app.selected_destination_id(), Some("customer-00007"));
+}
+
+#[test]
+fn the_events_filter_takes_labels_to_the_engine() {
+    let mut app = app();
+    press(&mut app, &[ch('/')]);
+    type_text(&mut app, "label:tenant=acme state:failed");
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::Refresh)
+    ));
+    let (filter, _) = app.events_query();
+    assert_eq!(
+        filter.label.unwrap().pairs,
+        vec![("tenant".to_string(), "acme".to_string())]
+    );
+    // A bulk retry covers what the filter says, labels included.
+    let Some(Action::CountBulk(selection)) = app.handle_key(ch('R')) else {
+        panic!("R counts first")
+    };
+    assert!(selection.label.is_some());
+}
+
+fn form(app: &App) -> &hookwatch::tui::dest_form::DestinationForm {
+    let Mode::NewDestination(form) = &app.mode else {
+        panic!("not in the new destination form: {:?}", app.mode)
+    };
+    form
+}
+
+#[test]
+fn n_opens_a_form_that_validates_as_you_type_and_creates_through_the_api() {
+    let mut app = app();
+    // Only in pane 1.
+    assert!(app.handle_key(ch('n')).is_none());
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, &[ch('1'), ch('n')]);
+    let id = form(&app).field_index("id").unwrap();
+    let url = form(&app).field_index("url").unwrap();
+    let labels = form(&app).field_index("labels").unwrap();
+    // Empty: the id is missing, and Enter goes to it instead of saving.
+    assert_eq!(form(&app).error.as_ref().unwrap().field, Some(id));
+    press(&mut app, &[key(KeyCode::Tab), key(KeyCode::Tab)]);
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert_eq!(form(&app).focus, id);
+    type_text(&mut app, "customer 1");
+    assert_eq!(form(&app).error.as_ref().unwrap().field, Some(id));
+    press(
+        &mut app,
+        &[key(KeyCode::Backspace), key(KeyCode::Backspace)],
+    );
+    type_text(&mut app, "-00001");
+    // Now the url is what is missing.
+    assert_eq!(form(&app).error.as_ref().unwrap().field, Some(url));
+    press(&mut app, &[key(KeyCode::Tab)]);
+    type_text(&mut app, "ftp://acme.example.com");
+    let error = form(&app).error.clone().unwrap();
+    assert_eq!(error.field, Some(url));
+    assert!(error.message.starts_with("url"), "{}", error.message);
+    press(&mut app, &[ctrl('u')]);
+    type_text(&mut app, "https://acme.example.com/hooks");
+    assert_eq!(form(&app).error, None);
+    // Labels, then a retry key: the form's and the daemon's validation agree.
+    while form(&app).focus != labels {
+        press(&mut app, &[key(KeyCode::Tab)]);
+    }
+    type_text(&mut app, "tenant=acme");
+    let max_retries = form(&app).field_index("retry.max_retries").unwrap();
+    while form(&app).focus != max_retries {
+        press(&mut app, &[key(KeyCode::Tab)]);
+    }
+    type_text(&mut app, "99");
+    assert_eq!(form(&app).error.as_ref().unwrap().field, Some(max_retries));
+    press(&mut app, &[key(KeyCode::Backspace)]);
+    assert_eq!(form(&app).error, None);
+    let Some(Action::CreateDestination(definition)) = app.handle_key(key(KeyCode::Enter)) else {
+        panic!("Enter creates")
+    };
+    assert_eq!(
+        definition,
+        serde_json::json!({
+            "id": "customer-00001",
+            "url": "https://acme.example.com/hooks",
+            "labels": {"tenant": "acme"},
+            "retry": {"max_retries": 9},
+        })
+    );
+    // The form stays while the daemon answers; a second Enter sends nothing.
+    assert!(form(&app).saving);
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    // The daemon refuses: its words at the field it names, the input kept.
+    app.apply_result(ActionResult::CreateRefused {
+        field: Some("url".into()),
+        message: "url: resolves to a link-local address".into(),
+    });
+    let refused = form(&app);
+    assert!(!refused.saving);
+    assert_eq!(refused.focus, url);
+    assert_eq!(refused.error.as_ref().unwrap().field, Some(url));
+    assert!(refused
+        .error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("link-local"));
+    assert_eq!(refused.value("id"), "customer-00001");
+    // A refusal naming no field (a conflict) is shown at the bottom.
+    press(&mut app, &[key(KeyCode::Backspace)]);
+    type_text(&mut app, "s");
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::CreateDestination(_))
+    ));
+    app.apply_result(ActionResult::CreateRefused {
+        field: None,
+        message: "destination customer-00001 already exists".into(),
+    });
+    assert_eq!(form(&app).error.as_ref().unwrap().field, None);
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::CreateDestination(_))
+    ));
+    // Created: the form closes, the window is read again.
+    assert!(app.apply_result(ActionResult::Created("customer-00001".into())));
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.status.as_ref().unwrap().text.contains("customer-00001"));
+}
+
+#[test]
+fn the_form_toggles_true_false_fields_and_esc_cancels() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('n')]);
+    let retry_after = form(&app).field_index("retry.retry_after").unwrap();
+    while form(&app).focus != retry_after {
+        press(&mut app, &[key(KeyCode::BackTab)]);
+    }
+    press(&mut app, &[ch(' ')]);
+    assert_eq!(form(&app).values[retry_after], "true");
+    press(&mut app, &[ch(' ')]);
+    assert_eq!(form(&app).values[retry_after], "false");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn shift_d_confirms_with_the_owed_count_and_offers_drain() {
+    let mut app = platform(20);
+    // On the `all` row there is nothing to delete.
+    press(&mut app, &[ch('1'), ch('D')]);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.status.as_ref().unwrap().error);
+    press(&mut app, &[ch('j'), ch('j')]); // customer-00001
+    let expected = {
+        let d = app.selected_destination().unwrap();
+        d.counts.pending + d.counts.retrying
+    };
+    assert!(expected > 0);
+    assert!(app.handle_key(ch('D')).is_none());
+    let Mode::Confirm(Confirm::DeleteDestination { id, owed, .. }) = &app.mode else {
+        panic!("D asks first")
+    };
+    assert_eq!((id.as_str(), *owed), ("customer-00001", expected));
+    // Keys that mean nothing here change nothing.
+    assert!(app.handle_key(ch('x')).is_none());
+    let Some(Action::DeleteDestination { id, drain }) = app.handle_key(ch('d')) else {
+        panic!("d drains")
+    };
+    assert_eq!((id.as_str(), drain), ("customer-00001", true));
+    assert!(matches!(app.mode, Mode::Normal));
+    press(&mut app, &[ch('D')]);
+    let Some(Action::DeleteDestination { drain, .. }) = app.handle_key(ch('y')) else {
+        panic!("y deletes")
+    };
+    assert!(!drain);
+    press(&mut app, &[ch('D'), key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn a_destination_of_the_config_file_is_not_deleted_from_the_tui() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('j'), ch('D')]);
+    assert!(matches!(
+        app.mode,
+        Mode::Confirm(Confirm::DeleteDestination { .. })
+    ));
+    for c in ['y', 'd'] {
+        assert!(app.handle_key(ch(c)).is_none(), "{c}");
+        assert!(matches!(app.mode, Mode::Confirm(_)));
+    }
+    press(&mut app, &[ch('n')]);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn the_destinations_view_is_worked_out_per_data_change_not_per_frame() {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let mut app = platform(10_000);
+    press(&mut app, &[ch('1'), ch('s'), ch('/')]);
+    type_text(&mut app, "label:tenant=acme");
+    press(&mut app, &[key(KeyCode::Enter), ch('G')]);
+    let computed = app.dest_list.computed;
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    for _ in 0..5 {
+        terminal
+            .draw(|frame| hookwatch::tui::render(&app, frame))
+            .unwrap();
+    }
+    assert_eq!(app.dest_list.computed, computed);
+    // Moving and drawing does not work it out again either; new data does.
+    press(&mut app, &[ch('k'), ch('k')]);
+    assert_eq!(app.dest_list.computed, computed);
+    app.set_destinations(fixture::many_destinations(10_000));
+    assert_eq!(app.dest_list.computed, computed + 1);
+    // The selection survived the read.
+    assert_eq!(app.selected_destination().unwrap().labels["tenant"], "acme");
+}
+
+/// The README's key table is written by hand; every key of the key table must
+/// be in it, so a new binding cannot go undocumented.
+#[test]
+fn the_readme_key_table_names_every_key() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("| keys | action |")
+        .expect("the README's key table");
+    let table: String = readme[start..]
+        .lines()
+        .take_while(|line| line.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for binding in KEYMAP {
+        for key in binding.label.split(' ') {
+            assert!(
+                table.contains(&format!("`{key}`")),
+                "`{key}` ({}) is not in the README's key table",
+                binding.description
+            );
+        }
+    }
 }

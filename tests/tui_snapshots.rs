@@ -134,7 +134,7 @@ fn policy_form() {
     });
     snap("policy_form_error", || {
         let mut app = fixture::app();
-        app.dest_index = 1;
+        app.dest_index = 4; // shop, sorted by id after analytics, billing, crm
         app.handle_key(key(KeyCode::Char('e')));
         for _ in 0..3 {
             app.handle_key(key(KeyCode::Tab));
@@ -248,6 +248,102 @@ fn attached_header_in_contact_and_reconnecting() {
             pid: None,
             url: "http://hookwatch.internal:8686".into(),
         });
+        app
+    });
+}
+
+// ----- destinations as data ------------------------------------------------------
+
+fn keys(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.handle_key(key(KeyCode::Char(c)));
+    }
+}
+
+fn platform(make: fn() -> Vec<hookwatch::engine::DestinationView>) -> App {
+    let mut app = fixture::app_with(make());
+    app.focus = Pane::Destinations;
+    app
+}
+
+#[test]
+fn many_destinations_and_long_ids() {
+    // 5,000 destinations: whole ids, the `all` row's totals inside their
+    // columns, and G at the last one.
+    snap("many_destinations_bottom", || {
+        let mut app = platform(|| fixture::many_destinations(5_000));
+        app.size = (80, 24);
+        keys(&mut app, "G");
+        app
+    });
+    snap("many_destinations_top", || {
+        platform(|| fixture::many_destinations(5_000))
+    });
+    // Ids longer than a third of the screen: cut in the middle, with an ellipsis.
+    snap("long_ids", || {
+        let mut app = platform(fixture::long_id_destinations);
+        // They sort last (tenant-… after customer-…).
+        keys(&mut app, "G");
+        app
+    });
+}
+
+#[test]
+fn destinations_filtered_and_sorted() {
+    snap("destinations_filter_prompt", || {
+        let mut app = platform(|| fixture::many_destinations(300));
+        keys(&mut app, "/label:tenant=acme health:");
+        app
+    });
+    snap("destinations_filtered_sorted", || {
+        let mut app = platform(|| fixture::many_destinations(300));
+        keys(&mut app, "/label:tenant=acme");
+        app.handle_key(key(KeyCode::Enter));
+        keys(&mut app, "ss");
+        app
+    });
+}
+
+#[test]
+fn new_destination_form() {
+    snap("new_destination_form", || {
+        let mut app = fixture::app();
+        app.focus = Pane::Destinations;
+        keys(&mut app, "n");
+        app
+    });
+    snap("new_destination_form_refused", || {
+        let mut app = fixture::app();
+        app.focus = Pane::Destinations;
+        keys(&mut app, "ncustomer-00042");
+        app.handle_key(key(KeyCode::Tab));
+        keys(&mut app, "http://169.254.169.254/latest");
+        app.handle_key(key(KeyCode::Tab));
+        keys(&mut app, "order.*, invoice.*");
+        for _ in 0..5 {
+            app.handle_key(key(KeyCode::Tab));
+        }
+        keys(&mut app, "tenant=acme");
+        app.handle_key(key(KeyCode::Enter));
+        app.apply_result(hookwatch::tui::app::ActionResult::CreateRefused {
+            field: Some("url".into()),
+            message: "url: \"http://169.254.169.254/latest\" resolves to a link-local address (169.254.169.254), refused for destinations created through the API".into(),
+        });
+        app
+    });
+}
+
+#[test]
+fn delete_confirmation() {
+    snap("delete_confirm", || {
+        let mut app = platform(|| fixture::many_destinations(20));
+        keys(&mut app, "jjD");
+        app
+    });
+    snap("delete_confirm_file", || {
+        let mut app = fixture::app();
+        app.focus = Pane::Destinations;
+        keys(&mut app, "jjD");
         app
     });
 }

@@ -515,3 +515,74 @@ async fn quitting_while_attempts_hang_says_what_the_stop_waits_for() {
     // The attempts time out (5 s), and the process ends.
     wait_exited(&session).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn n_in_the_tui_creates_a_destination_the_api_then_serves() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let receiver = Receiver::start_with(Reply::status(200)).await;
+    let daemon = daemon_for_attaching(&receiver).await;
+    let session = Session::start(&tui_command(
+        "",
+        &format!("--config '{}'", daemon.config_path.display()),
+        daemon.dir(),
+    ));
+    session
+        .wait_screen("the attached TUI with its destination", |s| {
+            s.contains("attached to pid") && s.contains("orders")
+        })
+        .await;
+
+    // Pane 1, n, then the form: id, url, topics, and (five fields on) labels.
+    session.keys(&["1", "n"]);
+    session
+        .wait_screen("the new destination form", |s| {
+            s.contains("New destination")
+        })
+        .await;
+    session.keys(&["-l", "customer-00042"]);
+    session.keys(&["Tab"]);
+    session.keys(&["-l", &format!("{}/customer-42", receiver.url())]);
+    session.keys(&["Tab"]);
+    session.keys(&["-l", "order.*"]);
+    for _ in 0..5 {
+        session.keys(&["Tab"]);
+    }
+    session.keys(&["-l", "tenant=acme"]);
+    session
+        .wait_screen("the typed labels, the form valid", |s| {
+            s.contains("tenant=acme") && !s.contains('✗')
+        })
+        .await;
+    session.keys(&["Enter"]);
+
+    // The daemon has it, as typed.
+    let created = wait_for("the created destination through the API", || async {
+        let (status, body) = daemon
+            .send(daemon.request(reqwest::Method::GET, "/v1/destinations/customer-00042"))
+            .await;
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err(format!("{status}: {body}"))
+        }
+    })
+    .await;
+    assert_eq!(created["source"], "api");
+    assert_eq!(created["labels"]["tenant"], "acme");
+    assert_eq!(created["topics"], serde_json::json!(["order.*"]));
+    assert_eq!(
+        created["url"],
+        format!("{}/customer-42", receiver.url()).as_str()
+    );
+    // And the TUI shows it in pane 1 once the form has closed.
+    session
+        .wait_screen("the new destination in pane 1", |s| {
+            !s.contains("New destination") && s.contains("customer-00042")
+        })
+        .await;
+
+    session.keys(&["q"]);
+    wait_exited(&session).await;
+}

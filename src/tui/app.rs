@@ -3,14 +3,16 @@
 //! engine; results come back as [`ActionResult`]s. Nothing here awaits or reads
 //! the engine, so it is tested with fixture data.
 
+use super::dest_form::DestinationForm;
+use super::dest_list::{backlog, DestFilter, DestList};
 use super::filter::Filter;
 use super::form::PolicyForm;
 use super::history::History;
 use super::keymap::{self, Command, Pane};
 use crate::config::ConfigSource;
 use crate::engine::{
-    BulkSelection, Change, DestinationPatch, DestinationView, EventDetail, EventPage, JobProgress,
-    JobState,
+    BulkSelection, Change, DestinationPatch, DestinationSource, DestinationView, EventDetail,
+    EventPage, JobProgress, JobState,
 };
 use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord};
 use chrono::{DateTime, Utc};
@@ -81,6 +83,12 @@ pub enum Action {
         id: String,
         patch: DestinationPatch,
     },
+    /// Create a destination from the new destination form's definition.
+    CreateDestination(serde_json::Value),
+    DeleteDestination {
+        id: String,
+        drain: bool,
+    },
 }
 
 /// What came back from an [`Action`].
@@ -91,6 +99,14 @@ pub enum ActionResult {
     Counted(u64),
     BulkStarted(JobProgress),
     BulkProgress(JobProgress),
+    /// The destination of the new destination form was created.
+    Created(String),
+    /// The daemon refused the new destination: shown in the form, at the
+    /// field it names.
+    CreateRefused {
+        field: Option<String>,
+        message: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -104,6 +120,21 @@ pub enum Confirm {
     Mute {
         ids: Vec<EventId>,
     },
+    DeleteDestination {
+        id: String,
+        /// Pending and retrying events: what deleting cancels.
+        owed: u64,
+        source: DestinationSource,
+        /// Already draining: deleting now cancels what is left.
+        draining: bool,
+    },
+}
+
+/// What the `/` prompt filters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterTarget {
+    Events,
+    Destinations,
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +143,7 @@ pub enum Mode {
     Filter {
         input: String,
         error: Option<String>,
+        target: FilterTarget,
     },
     Help {
         scroll: u16,
@@ -121,6 +153,7 @@ pub enum Mode {
     },
     Confirm(Confirm),
     Form(PolicyForm),
+    NewDestination(DestinationForm),
     /// The bulk retry gauge.
     Bulk,
 }
@@ -147,8 +180,12 @@ pub struct App {
     pub focus: Pane,
     pub mode: Mode,
     pub destinations: Vec<DestinationView>,
-    /// 0 is the `all` row; n is `destinations[n - 1]`.
+    /// Which destinations pane 1 shows, in which order.
+    pub dest_list: DestList,
+    /// 0 is the `all` row; n is `destinations[dest_list.shown[n - 1]]`.
     pub dest_index: usize,
+    /// The first row pane 1 shows (it scrolls to keep the selection in view).
+    pub dest_offset: usize,
     /// The loaded page, newest first, before client-side filtering.
     pub events: Vec<EventRecord>,
     pub events_next: Option<EventId>,
@@ -186,7 +223,9 @@ impl App {
             focus: Pane::Events,
             mode: Mode::Normal,
             destinations: Vec::new(),
+            dest_list: DestList::default(),
             dest_index: 0,
+            dest_offset: 0,
             events: Vec::new(),
             events_next: None,
             page_stack: vec![None],
@@ -214,7 +253,16 @@ impl App {
     pub fn selected_destination(&self) -> Option<&DestinationView> {
         self.dest_index
             .checked_sub(1)
-            .and_then(|i| self.destinations.get(i))
+            .and_then(|i| self.dest_list.shown.get(i))
+            .and_then(|&i| self.destinations.get(i))
+    }
+
+    /// The destinations pane 1 shows, in order.
+    pub fn shown_destinations(&self) -> impl Iterator<Item = &DestinationView> {
+        self.dest_list
+            .shown
+            .iter()
+            .filter_map(|&i| self.destinations.get(i))
     }
 
     pub fn selected_destination_id(&self) -> Option<&str> {
@@ -273,15 +321,66 @@ impl App {
     /// Rows the events pane shows at the current size.
     pub fn page_size(&self) -> usize {
         let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
-        let rows = super::layout::events_rows(area, self.destinations.len());
+        let rows = super::layout::events_rows(area, self.dest_list.shown.len());
         rows.max(1)
+    }
+
+    /// Rows pane 1 shows at the current size, the `all` row included.
+    pub fn dest_page_size(&self) -> usize {
+        let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
+        super::layout::destination_rows(area, self.dest_list.shown.len()).max(1)
     }
 
     // ----- what the loop feeds in ----------------------------------------------
 
     pub fn set_destinations(&mut self, destinations: Vec<DestinationView>) {
         self.destinations = destinations;
-        self.dest_index = self.dest_index.min(self.destinations.len());
+        self.recompute_destinations();
+    }
+
+    /// Works the shown destinations out again (data, filter or sort changed);
+    /// the selected destination stays selected where it is still shown.
+    fn recompute_destinations(&mut self) {
+        let selected = self.selected_destination_id().map(str::to_string);
+        self.dest_list.compute(&self.destinations);
+        if let Some(id) = selected {
+            let position = self
+                .dest_list
+                .shown
+                .iter()
+                .position(|&i| self.destinations[i].id == id);
+            // A destination filtered out or deleted: back to the `all` row.
+            self.dest_index = position.map_or(0, |p| p + 1);
+        }
+        self.dest_index = self.dest_index.min(self.dest_list.shown.len());
+        self.scroll_destinations();
+    }
+
+    /// Keeps the selected row of pane 1 in view, moving as little as it can.
+    fn scroll_destinations(&mut self) {
+        let rows = self.dest_page_size();
+        let len = self.dest_list.shown.len() + 1;
+        if self.dest_index < self.dest_offset {
+            self.dest_offset = self.dest_index;
+        } else if self.dest_index >= self.dest_offset + rows {
+            self.dest_offset = self.dest_index + 1 - rows;
+        }
+        self.dest_offset = self.dest_offset.min(len.saturating_sub(rows));
+    }
+
+    /// The first row pane 1 shows for `rows` visible rows: the stored offset,
+    /// moved only if the selection would be out of view or the pane not full
+    /// (after a resize).
+    pub fn dest_offset_for(&self, rows: usize) -> usize {
+        let rows = rows.max(1);
+        let len = self.dest_list.shown.len() + 1;
+        let mut offset = self.dest_offset.min(len.saturating_sub(rows));
+        if self.dest_index < offset {
+            offset = self.dest_index;
+        } else if self.dest_index >= offset + rows {
+            offset = self.dest_index + 1 - rows;
+        }
+        offset
     }
 
     pub fn set_events(&mut self, page: EventPage) {
@@ -352,6 +451,21 @@ impl App {
                 self.bulk = Some(progress);
                 false
             }
+            ActionResult::Created(id) => {
+                if matches!(self.mode, Mode::NewDestination(_)) {
+                    self.mode = Mode::Normal;
+                }
+                self.info_status(format!("created {id}"));
+                true
+            }
+            ActionResult::CreateRefused { field, message } => {
+                if let Mode::NewDestination(form) = &mut self.mode {
+                    form.refused(field.as_deref(), message);
+                } else {
+                    self.error_status(format!("create: {message}"));
+                }
+                false
+            }
         }
     }
 
@@ -400,6 +514,7 @@ impl App {
             Mode::Help { .. } | Mode::Detail { .. } => self.scroll_key(key),
             Mode::Confirm(_) => self.confirm_key(key),
             Mode::Form(_) => self.form_key(key),
+            Mode::NewDestination(_) => self.destination_form_key(key),
             Mode::Bulk => self.bulk_key(key),
         }
     }
@@ -467,9 +582,18 @@ impl App {
                 }
             },
             Command::Filter => {
-                self.mode = Mode::Filter {
-                    input: self.filter_text.clone(),
-                    error: None,
+                self.mode = if self.focus == Pane::Destinations {
+                    Mode::Filter {
+                        input: self.dest_list.filter_text.clone(),
+                        error: None,
+                        target: FilterTarget::Destinations,
+                    }
+                } else {
+                    Mode::Filter {
+                        input: self.filter_text.clone(),
+                        error: None,
+                        target: FilterTarget::Events,
+                    }
                 };
                 None
             }
@@ -486,7 +610,9 @@ impl App {
                 None
             }
             Command::ClearMarks => {
-                if !self.marks.is_empty() {
+                if self.focus == Pane::Destinations && !self.dest_list.filter_text.is_empty() {
+                    self.apply_destination_filter(String::new(), DestFilter::default())
+                } else if !self.marks.is_empty() {
                     self.marks.clear();
                     None
                 } else if !self.filter_text.is_empty() {
@@ -567,6 +693,32 @@ impl App {
                     },
                 })
             }
+            Command::NewDestination => {
+                self.mode = Mode::NewDestination(DestinationForm::new());
+                None
+            }
+            Command::DeleteDestination => {
+                let Some(dest) = self.selected_destination() else {
+                    self.error_status("select a destination first (j/k)");
+                    return None;
+                };
+                self.mode = Mode::Confirm(Confirm::DeleteDestination {
+                    id: dest.id.clone(),
+                    owed: backlog(&dest.counts),
+                    source: dest.source,
+                    draining: dest.draining,
+                });
+                None
+            }
+            Command::CycleSort => {
+                self.dest_list.sort = self.dest_list.sort.next();
+                self.recompute_destinations();
+                self.info_status(format!(
+                    "destinations sorted by {}",
+                    self.dest_list.sort.as_str()
+                ));
+                None
+            }
             Command::Freeze => {
                 self.frozen = !self.frozen;
                 if self.frozen {
@@ -636,10 +788,12 @@ impl App {
         let page = self.page_size() as isize;
         match self.focus {
             Pane::Destinations => {
-                let len = self.destinations.len() + 1;
+                let len = self.dest_list.shown.len() + 1;
+                let page = self.dest_page_size() as isize;
                 let target = step(self.dest_index, len, command, page);
                 if target != self.dest_index {
                     self.dest_index = target;
+                    self.scroll_destinations();
                     self.page_stack = vec![None];
                     self.event_index = 0;
                     self.selected_event = None;
@@ -723,29 +877,70 @@ impl App {
         Some(Action::Refresh)
     }
 
+    /// Filters pane 1; the selected destination stays selected if it is shown.
+    fn apply_destination_filter(&mut self, text: String, filter: DestFilter) -> Option<Action> {
+        let before = self.selected_destination_id().map(str::to_string);
+        self.dest_list.filter_text = text;
+        self.dest_list.filter = filter;
+        self.recompute_destinations();
+        if self.selected_destination_id().map(str::to_string) != before {
+            // The selection fell back to `all`: the events pane follows it.
+            self.page_stack = vec![None];
+            self.event_index = 0;
+            self.selected_event = None;
+            self.detail = None;
+            return Some(Action::Refresh);
+        }
+        None
+    }
+
     fn filter_key(&mut self, key: KeyEvent) -> Option<Action> {
-        let Mode::Filter { input, error } = &mut self.mode else {
+        let Mode::Filter {
+            input,
+            error,
+            target,
+        } = &mut self.mode
+        else {
             return None;
+        };
+        let target = *target;
+        let check = |input: &str| match target {
+            FilterTarget::Events => Filter::parse(input).err(),
+            FilterTarget::Destinations => DestFilter::parse(input).err(),
         };
         match key.code {
             KeyCode::Esc => {
                 self.mode = Mode::Normal;
                 None
             }
-            KeyCode::Enter => match Filter::parse(input) {
-                Ok(filter) => {
-                    let text = input.trim().to_string();
-                    self.mode = Mode::Normal;
-                    self.apply_filter(text, filter)
+            KeyCode::Enter => {
+                let text = input.trim().to_string();
+                match target {
+                    FilterTarget::Events => match Filter::parse(input) {
+                        Ok(filter) => {
+                            self.mode = Mode::Normal;
+                            self.apply_filter(text, filter)
+                        }
+                        Err(message) => {
+                            *error = Some(message);
+                            None
+                        }
+                    },
+                    FilterTarget::Destinations => match DestFilter::parse(input) {
+                        Ok(filter) => {
+                            self.mode = Mode::Normal;
+                            self.apply_destination_filter(text, filter)
+                        }
+                        Err(message) => {
+                            *error = Some(message);
+                            None
+                        }
+                    },
                 }
-                Err(message) => {
-                    *error = Some(message);
-                    None
-                }
-            },
+            }
             KeyCode::Backspace => {
                 input.pop();
-                *error = Filter::parse(input).err();
+                *error = check(input);
                 None
             }
             KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
@@ -755,7 +950,7 @@ impl App {
             }
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
                 input.push(c);
-                *error = Filter::parse(input).err();
+                *error = check(input);
                 None
             }
             _ => None,
@@ -793,6 +988,9 @@ impl App {
         let Mode::Confirm(confirm) = &self.mode else {
             return None;
         };
+        if let Confirm::DeleteDestination { id, source, .. } = confirm {
+            return self.delete_confirm_key(key, id.clone(), *source);
+        }
         match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match confirm.clone() {
                 Confirm::BulkRetry {
@@ -819,9 +1017,99 @@ impl App {
                     self.marks.clear();
                     Some(Action::Mute(ids))
                 }
+                // Answered by `delete_confirm_key`.
+                Confirm::DeleteDestination { .. } => None,
             },
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
                 self.mode = Mode::Normal;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// `y` deletes (cancelling what it owes), `d` drains; a destination of the
+    /// config file is removed by editing the file, so only backing out is offered.
+    fn delete_confirm_key(
+        &mut self,
+        key: KeyEvent,
+        id: String,
+        source: DestinationSource,
+    ) -> Option<Action> {
+        let drain = match key.code {
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                self.mode = Mode::Normal;
+                return None;
+            }
+            _ if source == DestinationSource::File => return None,
+            KeyCode::Char('y') | KeyCode::Char('Y') => false,
+            KeyCode::Char('d') => true,
+            _ => return None,
+        };
+        self.mode = Mode::Normal;
+        self.info_status(format!(
+            "{} {id}…",
+            if drain { "draining" } else { "deleting" }
+        ));
+        Some(Action::DeleteDestination { id, drain })
+    }
+
+    fn destination_form_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let Mode::NewDestination(form) = &mut self.mode else {
+            return None;
+        };
+        let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                None
+            }
+            KeyCode::Tab | KeyCode::Down => {
+                form.next();
+                None
+            }
+            KeyCode::BackTab | KeyCode::Up => {
+                form.prev();
+                None
+            }
+            KeyCode::Backspace => {
+                form.backspace();
+                None
+            }
+            KeyCode::Char('u') if is_ctrl => {
+                form.clear_field();
+                None
+            }
+            KeyCode::Enter => {
+                if form.saving {
+                    return None;
+                }
+                // The daemon's last refusal does not block sending again;
+                // what the form itself finds wrong does.
+                form.validate();
+                if let Some(error) = &form.error {
+                    if let Some(field) = error.field {
+                        form.focus = field;
+                    }
+                    return None;
+                }
+                match form.definition() {
+                    Ok(definition) => {
+                        form.saving = true;
+                        Some(Action::CreateDestination(definition))
+                    }
+                    Err(error) => {
+                        if let Some(field) = error.field {
+                            form.focus = field;
+                        }
+                        form.error = Some(error);
+                        None
+                    }
+                }
+            }
+            KeyCode::Char(' ') if form.toggle() => None,
+            KeyCode::Char(c) if !is_ctrl => {
+                form.type_char(c);
                 None
             }
             _ => None,

@@ -1,12 +1,14 @@
 //! The `/` filter: `state:` and `topic:` go to the engine as an [`EventFilter`];
 //! `status:` and free text filter the fetched window on the client.
 
-use crate::model::{EventFilter, EventRecord, EventState};
+use crate::model::{EventFilter, EventRecord, EventState, LabelSelector};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
     pub state: Option<EventState>,
     pub topic: Option<String>,
+    /// Events of destinations with these labels (resolved by the engine).
+    pub label: Option<LabelSelector>,
     pub status: Option<StatusMatch>,
     /// Lowercased words that must all appear in the id, topic, error or reason.
     pub text: Vec<String>,
@@ -40,6 +42,10 @@ pub const SYNTAX: &[(&str, &str)] = &[
     ),
     ("topic:order.*", "topic glob, * and ? (engine)"),
     (
+        "label:tier=gold",
+        "destination labels, comma-joined (engine)",
+    ),
+    (
         "status:5xx",
         "last status: 5xx, 404, none (loaded window only)",
     ),
@@ -60,6 +66,8 @@ impl Filter {
                     return Err("topic: needs a pattern, e.g. topic:order.*".into());
                 }
                 filter.topic = Some(value.to_string());
+            } else if let Some(value) = term.strip_prefix("label:") {
+                filter.label = Some(LabelSelector::parse(value)?);
             } else if let Some(value) = term.strip_prefix("status:") {
                 filter.status = Some(parse_status(value)?);
             } else {
@@ -84,6 +92,7 @@ impl Filter {
             destination: destination.map(str::to_string),
             state: self.state,
             topic: self.topic.clone(),
+            label: self.label.clone(),
             ..EventFilter::default()
         }
     }
@@ -149,5 +158,12 @@ mod tests {
             Some(StatusMatch::Exact(404))
         );
         assert!(Filter::parse("  ").unwrap().is_empty());
+        let labelled = Filter::parse("label:tenant=acme state:failed").unwrap();
+        assert!(!labelled.has_client_terms());
+        assert_eq!(
+            labelled.event_filter(None).label,
+            Some(LabelSelector::parse("tenant:acme").unwrap())
+        );
+        assert!(Filter::parse("label:acme").is_err());
     }
 }

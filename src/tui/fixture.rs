@@ -348,3 +348,50 @@ pub fn first_run() -> App {
     };
     App::new(info, now())
 }
+
+/// `n` destinations created through the API, `customer-00000`…, as a platform
+/// has them: every health, labels for three tenants, owed events and failures
+/// spread so that each sort orders them differently.
+pub fn many_destinations(n: usize) -> Vec<DestinationView> {
+    let tenants = ["acme", "globex", "initech"];
+    (0..n)
+        .map(|i| {
+            let health = match i % 13 {
+                0 => Health::Disabled,
+                5 => Health::InRetry,
+                9 => Health::Paused,
+                _ => Health::Healthy,
+            };
+            let n = i as u64;
+            let mut d = view(
+                &format!("customer-{i:05}"),
+                &format!("https://customer-{i:05}.hooks.example.com/in"),
+                health,
+                (8, 8),
+                counts(n % 7, n * 31 % 17, 100 + n % 50, n * 7 % 11),
+                &[],
+                1,
+                spec(serde_json::json!({})),
+            );
+            d.source = crate::engine::DestinationSource::Api;
+            d.labels = [("tenant".to_string(), tenants[i % 3].to_string())].into();
+            d
+        })
+        .collect()
+}
+
+/// Destinations whose ids are far longer than a column: cut in the middle.
+pub fn long_id_destinations() -> Vec<DestinationView> {
+    let mut list = many_destinations(30);
+    for (i, d) in list.iter_mut().enumerate().take(6) {
+        d.id = format!("tenant-{i}-production-eu-west-1-order-events-webhook-receiver-{i:03}");
+    }
+    list
+}
+
+/// The main screen over `destinations` instead of the four of [`app`].
+pub fn app_with(destinations: Vec<DestinationView>) -> App {
+    let mut app = App::new(info(false), now());
+    app.set_destinations(destinations);
+    app
+}

@@ -63,6 +63,9 @@ pub enum Command {
     TogglePause,
     Enable,
     Freeze,
+    NewDestination,
+    DeleteDestination,
+    CycleSort,
 }
 
 /// Where a binding applies, and how it is grouped in the help screen.
@@ -76,6 +79,9 @@ pub enum Scope {
     Events,
     /// Acts on the selected destination; active everywhere, hinted in its pane.
     Destination,
+    /// Only with the destinations pane focused: its list, and creating or
+    /// deleting destinations (too consequential to reach from another pane).
+    DestinationsPane,
 }
 
 impl Scope {
@@ -85,12 +91,14 @@ impl Scope {
             Scope::Navigation => "Moving",
             Scope::Events => "Events (panes 2 and 3)",
             Scope::Destination => "Destinations (selected destination)",
+            Scope::DestinationsPane => "Destinations pane (1)",
         }
     }
 
     pub fn active_in(self, pane: Pane) -> bool {
         match self {
             Scope::Events => matches!(pane, Pane::Events | Pane::Attempts),
+            Scope::DestinationsPane => pane == Pane::Destinations,
             _ => true,
         }
     }
@@ -181,9 +189,9 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('1')], "1", C::FocusDestinations, "destinations pane", "", S::Global, false),
     b(&[k('2')], "2", C::FocusEvents, "events pane", "", S::Global, false),
     b(&[k('3')], "3", C::FocusAttempts, "attempts pane", "", S::Global, false),
-    b(&[k('/')], "/", C::Filter, "filter events (see Filter below)", "filter", S::Global, false),
+    b(&[k('/')], "/", C::Filter, "filter the events, or the destinations in pane 1", "filter", S::Global, false),
     b(&[k('Z')], "Z", C::Freeze, "freeze / resume live updates", "", S::Global, false),
-    b(&[code(KeyCode::Esc)], "Esc", C::ClearMarks, "clear marks, then the filter", "", S::Global, false),
+    b(&[code(KeyCode::Esc)], "Esc", C::ClearMarks, "clear marks, then the filter (in pane 1, its filter)", "", S::Global, false),
     b(&[k('j'), code(KeyCode::Down)], "j ↓", C::Down, "down", "", S::Navigation, false),
     b(&[k('k'), code(KeyCode::Up)], "k ↑", C::Up, "up", "", S::Navigation, false),
     b(&[code(KeyCode::PageDown)], "PgDn", C::PageDown, "page down", "", S::Navigation, false),
@@ -191,7 +199,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[ctrl('d')], "C-d", C::HalfDown, "half a page down", "", S::Navigation, false),
     b(&[ctrl('u')], "C-u", C::HalfUp, "half a page up", "", S::Navigation, false),
     b(&[k('g'), code(KeyCode::Home)], "g Home", C::Top, "top (newest events)", "", S::Navigation, false),
-    b(&[k('G'), code(KeyCode::End)], "G End", C::Bottom, "bottom of the loaded page", "", S::Navigation, false),
+    b(&[k('G'), code(KeyCode::End)], "G End", C::Bottom, "bottom (of the loaded page of events)", "", S::Navigation, false),
     b(&[code(KeyCode::Enter)], "Enter", C::Open, "details (request, payload, response)", "details", S::Events, false),
     b(&[k(' ')], "Space", C::Mark, "mark / unmark the event", "mark", S::Events, false),
     b(&[k('a')], "a", C::MarkAll, "mark every event shown", "", S::Events, false),
@@ -204,6 +212,9 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('e')], "e", C::EditPolicy, "edit the retry policy", "edit policy", S::Destination, true),
     b(&[k('p')], "p", C::TogglePause, "pause / resume", "pause", S::Destination, true),
     b(&[k('d')], "d", C::Enable, "enable a disabled destination", "enable", S::Destination, true),
+    b(&[k('n')], "n", C::NewDestination, "new destination (a form of every key)", "new", S::DestinationsPane, true),
+    b(&[k('D')], "D", C::DeleteDestination, "delete the destination (or drain it), after a confirmation", "delete", S::DestinationsPane, true),
+    b(&[k('s')], "s", C::CycleSort, "sort by id, health, backlog, failure rate", "sort", S::DestinationsPane, false),
 ];
 
 /// The command a key means in `pane`, honouring `--read-only`.
@@ -222,13 +233,13 @@ pub fn is_removed_by_read_only(event: &KeyEvent, pane: Pane) -> bool {
 
 /// The bindings the footer hints at for the focused pane, most specific first.
 pub fn footer_bindings(pane: Pane, read_only: bool) -> Vec<&'static Binding> {
-    let specific = match pane {
-        Pane::Destinations => Scope::Destination,
-        Pane::Events | Pane::Attempts => Scope::Events,
+    let specific: &[Scope] = match pane {
+        Pane::Destinations => &[Scope::Destination, Scope::DestinationsPane],
+        Pane::Events | Pane::Attempts => &[Scope::Events],
     };
     let mut list: Vec<&'static Binding> = KEYMAP
         .iter()
-        .filter(|b| b.scope == specific && !b.hint.is_empty())
+        .filter(|b| specific.contains(&b.scope) && !b.hint.is_empty())
         .collect();
     // The global hints, most useful first.
     for command in [
@@ -255,6 +266,7 @@ pub fn help_sections(read_only: bool) -> Vec<(Scope, Vec<&'static Binding>)> {
         Scope::Navigation,
         Scope::Events,
         Scope::Destination,
+        Scope::DestinationsPane,
     ]
     .into_iter()
     .map(|scope| {

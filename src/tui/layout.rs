@@ -60,6 +60,15 @@ pub fn events_rows(area: Rect, destinations: usize) -> usize {
     areas(area, destinations).events.height.saturating_sub(3) as usize
 }
 
+/// Rows the destinations pane shows at this size (the `all` row included):
+/// the pane less its borders and header row.
+pub fn destination_rows(area: Rect, destinations: usize) -> usize {
+    areas(area, destinations)
+        .destinations
+        .height
+        .saturating_sub(3) as usize
+}
+
 /// A `width`×`height` rectangle in the middle of `area`, clipped to it.
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);

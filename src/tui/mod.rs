@@ -17,6 +17,8 @@
 //! detail), so a store with a million events opens at once.
 
 pub mod app;
+pub mod dest_form;
+pub mod dest_list;
 pub mod filter;
 /// Fixture state for the TUI's tests; compiled only with the `test-fixtures`
 /// feature, which the crate's integration tests turn on.

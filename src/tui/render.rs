@@ -14,7 +14,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         views::too_small::draw(frame, area);
         return;
     }
-    let a = layout::areas(area, app.destinations.len());
+    let a = layout::areas(area, app.dest_list.shown.len());
     views::header::draw(app, frame, a.header);
     views::footer::draw(app, frame, a.footer);
     if app.destinations.is_empty() {
@@ -26,13 +26,16 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     match &app.mode {
         Mode::Normal => {}
-        Mode::Filter { input, error } => {
-            popups::filter_prompt::draw(frame, area, input, error.as_deref())
-        }
+        Mode::Filter {
+            input,
+            error,
+            target,
+        } => popups::filter_prompt::draw(frame, area, input, error.as_deref(), *target),
         Mode::Help { scroll } => popups::help::draw(app, frame, area, *scroll),
         Mode::Detail { scroll } => popups::detail::draw(app, frame, area, *scroll),
-        Mode::Confirm(confirm) => popups::confirm::draw(frame, area, confirm),
+        Mode::Confirm(confirm) => popups::confirm::draw(app, frame, area, confirm),
         Mode::Form(form) => popups::policy_form::draw(frame, area, form),
+        Mode::NewDestination(form) => popups::destination_form::draw(frame, area, form),
         Mode::Bulk => popups::bulk::draw(app, frame, area),
     }
 }

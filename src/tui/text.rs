@@ -86,6 +86,51 @@ pub fn tail(text: &str, room: usize) -> String {
     format!("…{}", text.chars().skip(n - keep).collect::<String>())
 }
 
+/// The start of `text` in at most `room` columns, `…` at the end when cut.
+pub fn ellipsize(text: &str, room: usize) -> String {
+    let n = text.chars().count();
+    if n <= room {
+        return text.to_string();
+    }
+    if room == 0 {
+        return String::new();
+    }
+    let mut cut: String = text.chars().take(room - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// `text` in at most `room` columns, cut in the middle when it must be: ids
+/// often share a prefix (`customer-`) and differ at the end, so both ends stay.
+pub fn ellipsize_middle(text: &str, room: usize) -> String {
+    let n = text.chars().count();
+    if n <= room {
+        return text.to_string();
+    }
+    if room < 5 {
+        return ellipsize(text, room);
+    }
+    let keep = room - 1;
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// A count in at most four characters: `9999`, `12k`, `123k`, `4.5M`, `12M`.
+/// Cut, not rounded, so a value never grows a digit (99,999 is `99k`).
+pub fn compact(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{}k", n / 1_000),
+        1_000_000..=9_999_999 => format!("{}.{}M", n / 1_000_000, n % 1_000_000 / 100_000),
+        10_000_000..=999_999_999 => format!("{}M", n / 1_000_000),
+        1_000_000_000..=9_999_999_999 => format!("{}G", n / 1_000_000_000),
+        _ => ">9G".to_string(),
+    }
+}
+
 /// Pretty-printed when JSON (credentials masked), else as is.
 pub fn pretty_body(text: &str) -> Vec<String> {
     match serde_json::from_str::<serde_json::Value>(text) {
@@ -172,6 +217,40 @@ mod tests {
         assert_eq!(tail("/var/lib/x.redb", 8), "…/x.redb");
         assert_eq!(tail("/var/lib/x.redb", 8).chars().count(), 8);
         assert_eq!(tail("/var/lib/x.redb", 0), "…");
+    }
+
+    #[test]
+    fn ellipsize_cuts_with_an_ellipsis_and_fits_the_room() {
+        assert_eq!(ellipsize("shop.example.com", 20), "shop.example.com");
+        assert_eq!(ellipsize("shop.example.com", 8), "shop.ex…");
+        assert_eq!(ellipsize("shop.example.com", 8).chars().count(), 8);
+        assert_eq!(ellipsize("abc", 0), "");
+        assert_eq!(ellipsize_middle("customer-00042", 14), "customer-00042");
+        assert_eq!(
+            ellipsize_middle("acme-corporation-customer-00042", 11),
+            "acme-…00042"
+        );
+        assert_eq!(
+            ellipsize_middle("acme-corporation-customer-00042", 11)
+                .chars()
+                .count(),
+            11
+        );
+        assert_eq!(ellipsize_middle("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn compact_keeps_counts_within_four_characters() {
+        assert_eq!(compact(0), "0");
+        assert_eq!(compact(9_999), "9999");
+        assert_eq!(compact(10_000), "10k");
+        assert_eq!(compact(99_999), "99k");
+        assert_eq!(compact(123_456), "123k");
+        assert_eq!(compact(1_500_000), "1.5M");
+        assert_eq!(compact(250_000_000), "250M");
+        for n in [0, 9, 99_999, 999_999, 9_999_999, 999_999_999, u64::MAX] {
+            assert!(compact(n).chars().count() <= 4, "{n}");
+        }
     }
 
     #[test]

@@ -144,6 +144,37 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
                 let _ = results.send(result.into());
             });
         }
+        Action::CreateDestination(definition) => {
+            tokio::spawn(async move {
+                let result = match control.create_destination(definition).await {
+                    Ok(view) => ActionResult::Created(view.id),
+                    Err(ControlError::Invalid { field, message }) => ActionResult::CreateRefused {
+                        field: Some(field),
+                        message,
+                    },
+                    Err(e) => ActionResult::CreateRefused {
+                        field: None,
+                        message: e.to_string(),
+                    },
+                };
+                let _ = results.send(result.into());
+            });
+        }
+        Action::DeleteDestination { id, drain } => {
+            tokio::spawn(async move {
+                let result = match control.delete_destination(&id, drain).await {
+                    Ok(deleted) if deleted.draining => ActionResult::Info(format!(
+                        "{id} is draining: it takes no new events and is deleted once it owes nothing"
+                    )),
+                    Ok(deleted) => ActionResult::Info(format!(
+                        "deleted {id}; {} cancelled",
+                        plural(deleted.cancelled as usize, "owed event")
+                    )),
+                    Err(e) => ActionResult::Error(format!("delete {id}: {e}")),
+                };
+                let _ = results.send(result.into());
+            });
+        }
     }
 }
 

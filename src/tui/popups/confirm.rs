@@ -1,6 +1,9 @@
-//! Confirmation of a bulk retry or a mute, before anything is sent.
+//! Confirmation of a bulk retry, a mute or a destination's deletion, before
+//! anything is sent.
 
-use crate::tui::app::{plural, Confirm};
+use crate::config::ConfigSource;
+use crate::engine::DestinationSource;
+use crate::tui::app::{plural, App, Confirm};
 use crate::tui::layout::centered;
 use crate::tui::theme::{key_span, popup_block};
 use ratatui::layout::Rect;
@@ -9,7 +12,99 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
+/// The keys line: what confirming does, and backing out.
+fn keys_line(confirm: &Confirm) -> Line<'static> {
+    let back = [
+        key_span("n"),
+        Span::raw("/"),
+        key_span("Esc"),
+        Span::raw(" back"),
+    ];
+    match confirm {
+        Confirm::DeleteDestination {
+            source: DestinationSource::File,
+            ..
+        } => Line::from(back.to_vec()),
+        Confirm::DeleteDestination { draining, .. } => {
+            let mut spans = vec![key_span("y"), Span::raw(" delete now   ")];
+            if !draining {
+                spans.extend([key_span("d"), Span::raw(" drain, then delete   ")]);
+            }
+            spans.extend(back);
+            Line::from(spans)
+        }
+        _ => {
+            let mut spans = vec![
+                key_span("y"),
+                Span::raw("/"),
+                key_span("Enter"),
+                Span::raw(" confirm   "),
+            ];
+            spans.extend(back);
+            Line::from(spans)
+        }
+    }
+}
+
+fn delete_lines(
+    app: &App,
+    id: &str,
+    owed: u64,
+    source: DestinationSource,
+    draining: bool,
+) -> Vec<Line<'static>> {
+    let gray = Style::new().fg(Color::Gray);
+    if source == DestinationSource::File {
+        let file = match (&app.info.attached, &app.info.config_source) {
+            (None, ConfigSource::File(path)) => path.display().to_string(),
+            _ => "the daemon's config file".to_string(),
+        };
+        return vec![
+            Line::from(vec![
+                Span::styled(id.to_string(), Style::new().bold()),
+                Span::raw(" is defined in the config file."),
+            ]),
+            Line::from(Span::styled(
+                format!("Remove its [[destinations]] table from {file} and restart;"),
+                gray,
+            )),
+            Line::from(Span::styled("the API refuses to delete it (409).", gray)),
+        ];
+    }
+    let mut lines = vec![Line::from(vec![
+        Span::raw("Delete "),
+        Span::styled(id.to_string(), Style::new().bold()),
+        Span::raw("?"),
+    ])];
+    lines.push(Line::from(vec![
+        Span::raw("y cancels its "),
+        Span::styled(
+            plural(owed as usize, "owed event"),
+            Style::new()
+                .fg(if owed > 0 { Color::Yellow } else { Color::Gray })
+                .bold(),
+        ),
+        Span::raw(" (pending + retrying)."),
+    ]));
+    lines.push(Line::from(Span::styled(
+        "They stay readable, with their history, for the retention period.",
+        gray,
+    )));
+    if draining {
+        lines.push(Line::from(Span::styled(
+            "It is draining already: it goes once it owes nothing.",
+            gray,
+        )));
+    } else {
+        lines.push(Line::from(Span::styled(
+            "d drains instead: no new events; deleted once the owed ones finish.",
+            gray,
+        )));
+    }
+    lines
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect, confirm: &Confirm) {
     let (title, lines) = match confirm {
         Confirm::BulkRetry { scope, count, .. } => {
             let question = match count {
@@ -46,19 +141,19 @@ pub fn draw(frame: &mut Frame, area: Rect, confirm: &Confirm) {
                 )),
             ],
         ),
+        Confirm::DeleteDestination {
+            id,
+            owed,
+            source,
+            draining,
+        } => (
+            "Delete destination",
+            delete_lines(app, id, *owed, *source, *draining),
+        ),
     };
     let mut lines = lines;
     lines.push(Line::from(""));
-    lines.push(Line::from(vec![
-        key_span("y"),
-        Span::raw("/"),
-        key_span("Enter"),
-        Span::raw(" confirm   "),
-        key_span("n"),
-        Span::raw("/"),
-        key_span("Esc"),
-        Span::raw(" back"),
-    ]));
+    lines.push(keys_line(confirm));
     let width = lines.iter().map(|l| l.width() as u16).max().unwrap_or(30) + 4;
     let rect = centered(area, width.max(40), lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);

@@ -1,10 +1,10 @@
 //! Help (`?`): every binding by scope from the key table, the filter syntax, notes.
 
 use crate::tui::app::App;
-use crate::tui::filter;
 use crate::tui::keymap;
 use crate::tui::layout::centered;
 use crate::tui::theme::popup_block;
+use crate::tui::{dest_list, filter};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
@@ -27,21 +27,32 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(""));
     }
     lines.push(Line::from(Span::styled(
-        "Filter (/), terms combine",
+        "Filter events (/ in panes 2 and 3), terms combine",
         Style::new().fg(Color::Cyan).bold(),
     )));
     for (example, meaning) in filter::SYNTAX {
         lines.push(Line::from(vec![
-            Span::styled(format!("  {example:<15}"), Style::new().fg(Color::Yellow)),
+            Span::styled(format!("  {example:<19}"), Style::new().fg(Color::Yellow)),
             Span::raw(*meaning),
         ]));
     }
     for text in [
-        "  state: and topic: are asked of the engine, over all events.",
+        "  state:, topic: and label: are asked of the engine, over all events.",
         "  status: and free text filter the loaded page (100 events) only;",
         "  with them, R retries exactly the rows shown.",
     ] {
         lines.push(Line::from(Span::styled(text, Style::new().fg(Color::Gray))));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "Filter destinations (/ in pane 1), terms combine",
+        Style::new().fg(Color::Cyan).bold(),
+    )));
+    for (example, meaning) in dest_list::SYNTAX {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {example:<19}"), Style::new().fg(Color::Yellow)),
+            Span::raw(*meaning),
+        ]));
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(

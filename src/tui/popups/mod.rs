@@ -4,6 +4,7 @@
 
 pub mod bulk;
 pub mod confirm;
+pub mod destination_form;
 pub mod detail;
 pub mod filter_prompt;
 pub mod help;

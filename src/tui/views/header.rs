@@ -2,7 +2,6 @@
 //! listens and stores, or which running hookwatch it is attached to.
 
 use crate::engine::JobState;
-use crate::model::StateCounts;
 use crate::tui::app::App;
 use crate::tui::text::tail;
 use ratatui::layout::Rect;
@@ -12,12 +11,10 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let mut totals = StateCounts::default();
-    for d in &app.destinations {
-        totals.add(&d.counts);
-    }
-    let in_retry = app.destinations.iter().filter(|d| d.in_retry).count();
-    let disabled = app.destinations.iter().filter(|d| !d.enabled).count();
+    // Summed once per read (in the destinations view model), not per frame.
+    let all = &app.dest_list.totals;
+    let totals = &all.counts;
+    let (in_retry, disabled) = (all.in_retry, all.disabled);
     let mut first = vec![
         Span::styled(
             " hookwatch ",

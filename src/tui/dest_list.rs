@@ -1,0 +1,315 @@
+//! The destinations pane's view model: which destinations are shown (the `/`
+//! filter of pane 1), in which order (`s`), and the column widths their values
+//! need. Worked out once per data change (a read, a filter, a sort), never per
+//! frame, so a pane of 10,000 destinations draws only its visible rows.
+
+use crate::engine::DestinationView;
+use crate::model::{Health, LabelSelector, StateCounts};
+use crate::tui::text::compact;
+
+/// The orders `s` cycles through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DestSort {
+    #[default]
+    Id,
+    /// The most troubled first: disabled, in retry, paused, healthy.
+    Health,
+    /// The most owed events (pending + retrying) first.
+    Backlog,
+    /// The highest share of failed among finished events first.
+    FailureRate,
+}
+
+impl DestSort {
+    pub fn next(self) -> DestSort {
+        match self {
+            DestSort::Id => DestSort::Health,
+            DestSort::Health => DestSort::Backlog,
+            DestSort::Backlog => DestSort::FailureRate,
+            DestSort::FailureRate => DestSort::Id,
+        }
+    }
+
+    /// How the pane title names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestSort::Id => "id",
+            DestSort::Health => "health",
+            DestSort::Backlog => "backlog",
+            DestSort::FailureRate => "failure rate",
+        }
+    }
+}
+
+fn health_rank(health: Health) -> u8 {
+    match health {
+        Health::Disabled => 0,
+        Health::InRetry => 1,
+        Health::Paused => 2,
+        Health::Healthy => 3,
+    }
+}
+
+/// Events a destination still owes: pending and retrying.
+pub fn backlog(counts: &StateCounts) -> u64 {
+    counts.pending + counts.retrying
+}
+
+/// Failed per million finished (delivered or failed) events: an integer, so
+/// sorting needs no float comparison.
+fn failure_ppm(counts: &StateCounts) -> u64 {
+    let finished = counts.delivered + counts.failed;
+    (counts.failed * 1_000_000)
+        .checked_div(finished)
+        .unwrap_or(0)
+}
+
+/// The destinations filter: every term must match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DestFilter {
+    pub health: Option<Health>,
+    pub label: Option<LabelSelector>,
+    /// Lowercased words, each found in the id or the URL's host.
+    pub text: Vec<String>,
+}
+
+/// Destinations filter syntax, for the prompt and the help screen.
+pub const SYNTAX: &[(&str, &str)] = &[
+    ("health:disabled", "healthy, in_retry, disabled or paused"),
+    ("label:tenant=acme", "labels, several joined by commas"),
+    ("text", "id or host contains"),
+];
+
+fn parse_health(value: &str) -> Result<Health, String> {
+    let wanted = value.replace(['_', '-'], " ");
+    Health::ALL
+        .into_iter()
+        .find(|h| h.as_str() == wanted)
+        .ok_or_else(|| format!("health:{value}: expected healthy, in_retry, disabled or paused"))
+}
+
+impl DestFilter {
+    pub fn parse(text: &str) -> Result<DestFilter, String> {
+        let mut filter = DestFilter::default();
+        for term in text.split_whitespace() {
+            if let Some(value) = term.strip_prefix("health:") {
+                filter.health = Some(parse_health(value)?);
+            } else if let Some(value) = term.strip_prefix("label:") {
+                filter.label = Some(LabelSelector::parse(value)?);
+            } else {
+                filter.text.push(term.to_lowercase());
+            }
+        }
+        Ok(filter)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == DestFilter::default()
+    }
+
+    pub fn matches(&self, d: &DestinationView, host: &str) -> bool {
+        if self.health.is_some_and(|h| h != d.health) {
+            return false;
+        }
+        if self.label.as_ref().is_some_and(|l| !l.matches(&d.labels)) {
+            return false;
+        }
+        self.text
+            .iter()
+            .all(|word| d.id.to_lowercase().contains(word) || host.to_lowercase().contains(word))
+    }
+}
+
+/// The `all` row: totals over every destination.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub counts: StateCounts,
+    pub concurrency: u64,
+    pub max_concurrency: u64,
+    pub healthy: usize,
+    pub in_retry: usize,
+    pub disabled: usize,
+}
+
+/// The shown destinations and what drawing them needs, from the last data change.
+#[derive(Clone, Debug, Default)]
+pub struct DestList {
+    pub sort: DestSort,
+    pub filter: DestFilter,
+    /// The filter as typed, for the title and the prompt.
+    pub filter_text: String,
+    /// Indexes into the destinations, in display order.
+    pub shown: Vec<usize>,
+    /// Hosts of every destination (same order as the destinations), parsed once.
+    pub hosts: Vec<String>,
+    pub totals: Totals,
+    /// The widest value of each column in characters (the ID column's before
+    /// it is capped to a third of the screen).
+    pub widths: ColumnWidths,
+    /// How many times the list was worked out: once per data change, not per frame.
+    pub computed: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ColumnWidths {
+    pub id: usize,
+    pub health: usize,
+    pub concurrency: usize,
+    pub counts: usize,
+}
+
+/// `current/max`, compact so thousands of destinations' totals stay narrow.
+pub fn concurrency_text(current: u64, max: u64) -> String {
+    format!("{}/{}", compact(current), compact(max))
+}
+
+/// `pending/retrying/failed`, compact.
+pub fn counts_text(c: &StateCounts) -> String {
+    format!(
+        "{}/{}/{}",
+        compact(c.pending),
+        compact(c.retrying),
+        compact(c.failed)
+    )
+}
+
+/// The HEALTH column: `draining` wins, as the destination is on its way out.
+pub fn health_text(d: &DestinationView) -> &'static str {
+    if d.draining {
+        "draining"
+    } else {
+        d.health.as_str()
+    }
+}
+
+pub fn healthy_text(healthy: usize) -> String {
+    format!("{} ok", compact(healthy as u64))
+}
+
+impl DestList {
+    /// Works out the shown rows again for `destinations` (after a read, or a
+    /// change of filter or sort).
+    pub fn compute(&mut self, destinations: &[DestinationView]) {
+        self.computed += 1;
+        self.hosts = destinations
+            .iter()
+            .map(|d| crate::tui::text::host(&d.url))
+            .collect();
+        let mut shown: Vec<usize> = (0..destinations.len())
+            .filter(|&i| self.filter.matches(&destinations[i], &self.hosts[i]))
+            .collect();
+        let by_id = |a: &usize, b: &usize| destinations[*a].id.cmp(&destinations[*b].id);
+        match self.sort {
+            DestSort::Id => shown.sort_by(by_id),
+            DestSort::Health => shown.sort_by(|a, b| {
+                health_rank(destinations[*a].health)
+                    .cmp(&health_rank(destinations[*b].health))
+                    .then_with(|| by_id(a, b))
+            }),
+            DestSort::Backlog => shown.sort_by(|a, b| {
+                backlog(&destinations[*b].counts)
+                    .cmp(&backlog(&destinations[*a].counts))
+                    .then_with(|| by_id(a, b))
+            }),
+            DestSort::FailureRate => shown.sort_by(|a, b| {
+                failure_ppm(&destinations[*b].counts)
+                    .cmp(&failure_ppm(&destinations[*a].counts))
+                    .then_with(|| by_id(a, b))
+            }),
+        }
+        let mut totals = Totals::default();
+        let mut widths = ColumnWidths {
+            id: "all".len(),
+            ..ColumnWidths::default()
+        };
+        // The `all` row stands for every destination (its events are all
+        // events), filtered out or not.
+        for d in destinations {
+            totals.counts.add(&d.counts);
+            totals.concurrency += u64::from(d.concurrency);
+            totals.max_concurrency += u64::from(d.max_concurrency);
+            totals.healthy += usize::from(d.health == Health::Healthy);
+            totals.in_retry += usize::from(d.in_retry);
+            totals.disabled += usize::from(!d.enabled);
+        }
+        for &i in &shown {
+            let d = &destinations[i];
+            widths.id = widths.id.max(d.id.chars().count());
+            widths.health = widths.health.max(health_text(d).len());
+            widths.concurrency = widths.concurrency.max(
+                concurrency_text(d.concurrency.into(), d.max_concurrency.into())
+                    .chars()
+                    .count(),
+            );
+            widths.counts = widths.counts.max(counts_text(&d.counts).chars().count());
+        }
+        widths.health = widths
+            .health
+            .max(healthy_text(totals.healthy).chars().count());
+        widths.concurrency = widths.concurrency.max(
+            concurrency_text(totals.concurrency, totals.max_concurrency)
+                .chars()
+                .count(),
+        );
+        widths.counts = widths
+            .counts
+            .max(counts_text(&totals.counts).chars().count());
+        self.shown = shown;
+        self.totals = totals;
+        self.widths = widths;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_health_label_and_text_terms() {
+        let f = DestFilter::parse("health:in_retry label:tenant=acme,tier:gold Cust").unwrap();
+        assert_eq!(f.health, Some(Health::InRetry));
+        assert_eq!(
+            f.label.unwrap().pairs,
+            vec![
+                ("tenant".to_string(), "acme".to_string()),
+                ("tier".to_string(), "gold".to_string())
+            ]
+        );
+        assert_eq!(f.text, vec!["cust".to_string()]);
+        assert!(DestFilter::parse("health:sick").is_err());
+        assert!(DestFilter::parse("label:tenant").is_err());
+        assert!(DestFilter::parse(" ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn sort_cycles_through_every_order() {
+        let mut sort = DestSort::default();
+        let mut seen = vec![sort];
+        for _ in 0..3 {
+            sort = sort.next();
+            seen.push(sort);
+        }
+        assert_eq!(
+            seen,
+            vec![
+                DestSort::Id,
+                DestSort::Health,
+                DestSort::Backlog,
+                DestSort::FailureRate
+            ]
+        );
+        assert_eq!(sort.next(), DestSort::Id);
+    }
+
+    #[test]
+    fn failure_rate_counts_finished_events_only() {
+        let counts = StateCounts {
+            delivered: 3,
+            failed: 1,
+            pending: 100,
+            ..StateCounts::default()
+        };
+        assert_eq!(failure_ppm(&counts), 250_000);
+        assert_eq!(failure_ppm(&StateCounts::default()), 0);
+    }
+}
