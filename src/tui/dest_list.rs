@@ -46,7 +46,8 @@ fn health_rank(health: Health) -> u8 {
         Health::Disabled => 0,
         Health::InRetry => 1,
         Health::Paused => 2,
-        Health::Healthy => 3,
+        Health::Degraded => 3,
+        Health::Healthy => 4,
     }
 }
 
@@ -75,7 +76,10 @@ pub struct DestFilter {
 
 /// Destinations filter syntax, for the prompt and the help screen.
 pub const SYNTAX: &[(&str, &str)] = &[
-    ("health:disabled", "healthy, in_retry, disabled or paused"),
+    (
+        "health:disabled",
+        "healthy, degraded, in_retry, disabled or paused",
+    ),
     ("label:tenant=acme", "labels, several joined by commas"),
     ("text", "id or host contains"),
 ];
@@ -85,7 +89,9 @@ fn parse_health(value: &str) -> Result<Health, String> {
     Health::ALL
         .into_iter()
         .find(|h| h.as_str() == wanted)
-        .ok_or_else(|| format!("health:{value}: expected healthy, in_retry, disabled or paused"))
+        .ok_or_else(|| {
+            format!("health:{value}: expected healthy, degraded, in_retry, disabled or paused")
+        })
 }
 
 impl DestFilter {
