@@ -116,6 +116,10 @@ pub struct EventRecord {
     pub duplicate_of: Option<EventId>,
     pub idempotency_key: Option<String>,
     pub payload_bytes: u64,
+    /// The scheduled retry's time is pinned: a recovery flush does not move
+    /// it (set by `Retry-After`, or after a failed flush attempt).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub schedule_pinned: bool,
 }
 
 /// One delivery attempt as recorded in the history.

@@ -545,3 +545,56 @@ async fn policy_edits_between_retries_apply_at_the_next_retry() {
     let detail = h.engine.get_event(id).unwrap();
     assert_eq!(detail.attempts[1].decision, "retry in 5m");
 }
+
+/// A receiver that flaps between 200 and 500 makes the destination recover
+/// (and flush its backlog) again and again; flush attempts must not use up
+/// the events' retries, and an event whose flush attempt failed waits for its
+/// own schedule instead of being flushed straight away again.
+#[tokio::test]
+async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    // 1 s doubling, 5 retries: the schedule spans 1+2+4+8+16 = 31 s, longer
+    // than this test flaps.
+    let daemon = Daemon::start(
+        TestConfig::new().destination(
+            Dest::new("flappy", &receiver.url())
+                .concurrency(4)
+                .retry(Retry::new().schedule("exponential").delay("1s").max_retries(5)),
+        ),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(daemon.ingest("flappy", "{}").await);
+    }
+    let flapping = {
+        let receiver = receiver.clone();
+        tokio::spawn(async move {
+            for n in 0..40 {
+                let status = if n % 2 == 0 { 200 } else { 500 };
+                receiver.set_default(Reply::status(status));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            receiver.set_default(Reply::status(500));
+        })
+    };
+    flapping.await.unwrap();
+    let mut flush_attempts = 0;
+    for id in &ids {
+        let event = daemon.event(id).await;
+        assert_ne!(
+            event["reason"], "retries_exhausted",
+            "an event ran out of retries within 8 s of a 31 s schedule: {event}"
+        );
+        let attempts = event["attempts"].as_array().unwrap();
+        flush_attempts += attempts.iter().filter(|a| a["trigger"] == "flush").count();
+        // A failed flush attempt is followed by an automatic one, never
+        // straight by another flush.
+        for pair in attempts.windows(2) {
+            if pair[0]["trigger"] == "flush" && pair[0]["status"] != 200 {
+                assert_ne!(pair[1]["trigger"], "flush", "flushed again at once: {event}");
+            }
+        }
+    }
+    assert!(flush_attempts > 0, "the receiver never made the destination recover");
+}

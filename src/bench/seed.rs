@@ -74,7 +74,10 @@ pub(super) async fn build_store_with(
                     })?;
                     // One failed first attempt, as behind a real outage.
                     let verdict = match fate {
-                        Fate::Retrying(due_at) => Verdict::Retry { at: due_at },
+                        Fate::Retrying(due_at) => Verdict::Retry {
+                            at: due_at,
+                            pinned: false,
+                        },
                         Fate::Failed => Verdict::Failed {
                             reason: FailReason::RetriesExhausted,
                         },
@@ -146,7 +149,10 @@ pub(super) async fn shift_due_times(
                             failed_attempt(
                                 Trigger::Automatic,
                                 now,
-                                Verdict::Retry { at: due_at - shift },
+                                Verdict::Retry {
+                                    at: due_at - shift,
+                                    pinned: false,
+                                },
                             ),
                         )?;
                     }

@@ -185,13 +185,14 @@ impl EventRecord {
                 self.next_attempt_at = Some(now);
                 self.next_trigger = Some(Trigger::Initial);
                 self.reason = None;
+                self.schedule_pinned = false;
             }
             EventTransition::Expired { error } => {
                 self.finish(EventState::Failed, Reason::Failed(FailReason::Expired));
                 self.last_error = Some(error);
             }
             EventTransition::Flushed { now } => {
-                if self.next_attempt_at.is_some_and(|at| at > now) {
+                if !self.schedule_pinned && self.next_attempt_at.is_some_and(|at| at > now) {
                     self.next_attempt_at = Some(now);
                     self.next_trigger = Some(Trigger::Flush);
                 }
@@ -203,6 +204,7 @@ impl EventRecord {
         if !self.state.awaits_delivery() {
             self.next_attempt_at = None;
             self.next_trigger = None;
+            self.schedule_pinned = false;
         }
         Ok(Applied {
             changed: *self != before,
@@ -228,11 +230,12 @@ impl EventRecord {
                 self.next_attempt_at = None;
                 self.reason = None;
             }
-            Verdict::Retry { at } => {
+            Verdict::Retry { at, pinned } => {
                 if self.state.awaits_delivery() {
                     self.state = EventState::Retrying;
                     self.next_attempt_at = Some(at);
                     self.next_trigger = Some(Trigger::Automatic);
+                    self.schedule_pinned = pinned;
                 }
             }
             Verdict::Failed { reason } => self.finish(EventState::Failed, Reason::Failed(reason)),
@@ -294,6 +297,7 @@ mod tests {
             duplicate_of: None,
             idempotency_key: None,
             payload_bytes: 10,
+            schedule_pinned: false,
         }
     }
 
@@ -362,7 +366,10 @@ mod tests {
                 "auto retry",
                 EventTransition::AttemptRecorded {
                     attempt: attempt(Trigger::Automatic, 503),
-                    verdict: Verdict::Retry { at: at(900) },
+                    verdict: Verdict::Retry {
+                        at: at(900),
+                        pinned: false,
+                    },
                 },
             ),
             (
@@ -489,7 +496,10 @@ mod tests {
         let applied = event
             .apply(EventTransition::AttemptRecorded {
                 attempt: attempt(Trigger::Automatic, 503),
-                verdict: Verdict::Retry { at: at(900) },
+                verdict: Verdict::Retry {
+                    at: at(900),
+                    pinned: false,
+                },
             })
             .unwrap();
         assert_eq!(applied.attempt.unwrap().n, 3);
@@ -530,6 +540,47 @@ mod tests {
             .apply(EventTransition::Flushed { now: at(50) })
             .unwrap();
         assert!(!again.changed, "already due: nothing to move");
+    }
+
+    #[test]
+    fn a_failed_flush_attempt_pins_its_schedule_until_its_next_automatic_try() {
+        let mut event = record(Retrying);
+        event
+            .apply(EventTransition::Flushed { now: at(50) })
+            .unwrap();
+        // The flush attempt fails: back to its own schedule, pinned there.
+        event
+            .apply(EventTransition::AttemptRecorded {
+                attempt: attempt(Trigger::Flush, 500),
+                verdict: Verdict::Retry {
+                    at: at(900),
+                    pinned: true,
+                },
+            })
+            .unwrap();
+        assert_eq!(event.automatic_retries, 1, "a flush attempt is not a retry");
+        let next_flush = event
+            .apply(EventTransition::Flushed { now: at(60) })
+            .unwrap();
+        assert!(!next_flush.changed, "a pinned schedule is not flushed");
+        assert_eq!(event.next_attempt_at, Some(at(900)));
+        // Its own automatic retry fails without Retry-After: flushable again.
+        event
+            .apply(EventTransition::AttemptRecorded {
+                attempt: attempt(Trigger::Automatic, 500),
+                verdict: Verdict::Retry {
+                    at: at(2000),
+                    pinned: false,
+                },
+            })
+            .unwrap();
+        assert!(
+            event
+                .apply(EventTransition::Flushed { now: at(950) })
+                .unwrap()
+                .changed
+        );
+        assert_eq!(event.next_attempt_at, Some(at(950)));
     }
 
     #[test]

@@ -51,9 +51,11 @@ impl Trigger {
         matches!(self, Trigger::Manual | Trigger::Bulk)
     }
 
-    /// Whether the attempt counts as an automatic retry of the cycle.
+    /// Whether the attempt counts as an automatic retry of the cycle. A flush
+    /// attempt does not (like manual and bulk ones): a destination that flaps
+    /// must not use up its events' retries faster than their schedule.
     pub fn counts_as_retry(self) -> bool {
-        matches!(self, Trigger::Automatic | Trigger::Flush)
+        matches!(self, Trigger::Automatic)
     }
 }
 
@@ -116,8 +118,12 @@ impl fmt::Display for FailReason {
 pub enum Verdict {
     Delivered,
     /// Schedule the next automatic retry at `at` (state `retrying`).
+    /// `pinned`: that time is not to be moved by a recovery flush (it was set
+    /// by `Retry-After`, or by the event's own schedule after a flush attempt
+    /// failed, so that flapping cannot burn the schedule).
     Retry {
         at: chrono::DateTime<chrono::Utc>,
+        pinned: bool,
     },
     /// Give up for good.
     Failed {

@@ -218,7 +218,10 @@ pub fn decide(
     if requested_at.is_some() {
         words.push_str(" (Retry-After)");
     }
-    decision(Verdict::Retry { at }, with_note(words))
+    // A time set by Retry-After, or the schedule an event returns to after
+    // its flush attempt failed, is not moved by the next recovery flush.
+    let pinned = requested_at.is_some() || trigger == Trigger::Flush;
+    decision(Verdict::Retry { at, pinned }, with_note(words))
 }
 
 /// The `hookwatch-will-retry-after` header for the attempt about to be made:
@@ -260,6 +263,9 @@ fn is_retriable(policy: &RetryPolicy, outcome: &Outcome) -> bool {
 fn retries_made(trigger: Trigger, history: &History) -> u32 {
     match trigger {
         Trigger::Initial => 0,
+        // A flush attempt is an extra try, not one of the schedule's retries:
+        // its failure puts the event back where its schedule stands.
+        Trigger::Flush => history.automatic_retries,
         _ => history.automatic_retries.saturating_add(1),
     }
 }
@@ -348,7 +354,12 @@ mod tests {
     }
 
     fn retry(at: DateTime<Utc>) -> Verdict {
-        Verdict::Retry { at }
+        Verdict::Retry { at, pinned: false }
+    }
+
+    /// A retry whose time a recovery flush leaves alone.
+    fn pinned(at: DateTime<Utc>) -> Verdict {
+        Verdict::Retry { at, pinned: true }
     }
 
     fn failed(reason: FailReason) -> Verdict {
@@ -434,14 +445,24 @@ mod tests {
                 words: "retry in 4m",
             },
             Case {
-                name: "flush counts like automatic",
+                name: "a failed flush is not a retry: back to the schedule's 3rd retry, pinned",
                 policy: default(),
                 history: after(2),
                 trigger: Trigger::Flush,
                 outcome: status(500),
                 now: now(),
-                verdict: retry(later(4 * MINUTE)),
-                words: "retry in 4m",
+                verdict: pinned(later(2 * MINUTE)),
+                words: "retry in 2m",
+            },
+            Case {
+                name: "a failed flush never exhausts the retries",
+                policy: default(),
+                history: after(4),
+                trigger: Trigger::Flush,
+                outcome: status(500),
+                now: now(),
+                verdict: pinned(later(8 * MINUTE)),
+                words: "retry in 8m",
             },
             Case {
                 name: "bounded: 5th retry fails, exhausted",
@@ -600,7 +621,7 @@ mod tests {
                 trigger: Trigger::Initial,
                 outcome: with_retry_after(503, "120"),
                 now: now(),
-                verdict: retry(later(120)),
+                verdict: pinned(later(120)),
                 words: "retry in 2m (Retry-After)",
             },
             Case {
@@ -610,7 +631,7 @@ mod tests {
                 trigger: Trigger::Initial,
                 outcome: with_retry_after(429, "Wed, 01 May 2024 13:30:00 GMT"),
                 now: now(),
-                verdict: retry(later(90 * MINUTE)),
+                verdict: pinned(later(90 * MINUTE)),
                 words: "retry in 1h 30m (Retry-After)",
             },
             Case {
@@ -620,7 +641,7 @@ mod tests {
                 trigger: Trigger::Initial,
                 outcome: with_retry_after(503, "Wed, 01 May 2024 08:00:00 GMT"),
                 now: now(),
-                verdict: retry(now() + chrono::Duration::seconds(1)),
+                verdict: pinned(now() + chrono::Duration::seconds(1)),
                 words: "retry in 1s (Retry-After)",
             },
             Case {
@@ -630,7 +651,7 @@ mod tests {
                 trigger: Trigger::Initial,
                 outcome: with_retry_after(503, "2592000"),
                 now: now(),
-                verdict: retry(later(7 * DAY)),
+                verdict: pinned(later(7 * DAY)),
                 words: "retry in 7d (Retry-After)",
             },
             Case {
@@ -640,7 +661,7 @@ mod tests {
                 trigger: Trigger::Initial,
                 outcome: with_retry_after(503, "604800"),
                 now: now(),
-                verdict: retry(later(7 * DAY)),
+                verdict: pinned(later(7 * DAY)),
                 words: "retry in 7d (Retry-After)",
             },
             Case {
@@ -970,12 +991,12 @@ mod tests {
                 Some(120),
             ),
             (
-                "flush as 3rd retry",
+                "a flush stands in for the 2nd retry, not a 3rd",
                 &default,
                 after(1),
                 Trigger::Flush,
                 now(),
-                Some(120),
+                Some(60),
             ),
             (
                 "4th retry",
@@ -1103,7 +1124,7 @@ mod tests {
         let mut waits = Vec::new();
         loop {
             match decide(&policy, &history, trigger, &Outcome::Timeout, clock).verdict {
-                Verdict::Retry { at } => {
+                Verdict::Retry { at, .. } => {
                     waits.push((at - clock).num_seconds());
                     if trigger == Trigger::Automatic {
                         history.automatic_retries += 1;

@@ -395,7 +395,7 @@ proptest! {
             let decision = decide(&policy, &history, trigger, outcome, now);
             prop_assert!(!decision.success);
             match decision.verdict {
-                Verdict::Retry { at } => {
+                Verdict::Retry { at, .. } => {
                     prop_assert!(at >= now);
                     prop_assert!(at <= deadline, "scheduled past max_age: {}", decision.words);
                     let retry_after_given =

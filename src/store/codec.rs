@@ -19,7 +19,9 @@ use super::StoreError;
 use crate::model::{EventRecord, EventState, FailReason, Reason, Trigger};
 use chrono::{DateTime, Utc};
 
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
+/// The second layout: no pinned-schedule flag at the end.
+const FORMAT_WITHOUT_PIN: u8 = 2;
 /// The first layout: the reason as optional text.
 const FORMAT_REASON_TEXT: u8 = 1;
 const REASON_UNRECOGNISED: u8 = 255;
@@ -69,13 +71,14 @@ pub(super) fn encode_event(record: &EventRecord) -> Vec<u8> {
     }
     put_opt_str(&mut out, record.idempotency_key.as_deref());
     out.extend_from_slice(&record.payload_bytes.to_le_bytes());
+    out.push(u8::from(record.schedule_pinned));
     out
 }
 
 pub(super) fn decode_event(bytes: &[u8]) -> Result<EventRecord, StoreError> {
     let mut r = Reader { bytes, at: 0 };
     let format = r.u8()?;
-    if format != FORMAT && format != FORMAT_REASON_TEXT {
+    if ![FORMAT, FORMAT_WITHOUT_PIN, FORMAT_REASON_TEXT].contains(&format) {
         return Err(corrupt(&format!("unknown record format {format}")));
     }
     let id = ulid::Ulid(r.u128()?);
@@ -113,6 +116,7 @@ pub(super) fn decode_event(bytes: &[u8]) -> Result<EventRecord, StoreError> {
     };
     let idempotency_key = r.opt_string()?;
     let payload_bytes = r.u64()?;
+    let schedule_pinned = format == FORMAT && r.flag()?;
     if r.at != bytes.len() {
         return Err(corrupt("trailing bytes"));
     }
@@ -134,6 +138,7 @@ pub(super) fn decode_event(bytes: &[u8]) -> Result<EventRecord, StoreError> {
         duplicate_of,
         idempotency_key,
         payload_bytes,
+        schedule_pinned,
     })
 }
 
@@ -317,6 +322,7 @@ mod tests {
             duplicate_of: full.then_some(ulid::Ulid(42)),
             idempotency_key: full.then(|| "key-1".into()),
             payload_bytes: 4096,
+            schedule_pinned: full,
         }
     }
 
@@ -366,7 +372,9 @@ mod tests {
     fn format_1(record: &EventRecord, reason_text: Option<&str>) -> Vec<u8> {
         let mut plain = record.clone();
         plain.reason = None;
-        let current = encode_event(&plain);
+        let mut current = encode_event(&plain);
+        // Formats 1 and 2 end at the payload bytes (no pinned flag).
+        current.pop();
         // reason code, duplicate-of flag and id, key flag (no key), payload bytes
         let tail = 1 + 1 + 16 + 1 + 8;
         let (head, rest) = current.split_at(current.len() - tail);
@@ -375,6 +383,16 @@ mod tests {
         put_opt_str(&mut out, reason_text);
         out.extend_from_slice(&rest[1..]);
         out
+    }
+
+    #[test]
+    fn format_2_records_read_as_not_pinned() {
+        let mut original = record(true);
+        let mut bytes = encode_event(&original);
+        bytes.pop();
+        bytes[0] = FORMAT_WITHOUT_PIN;
+        original.schedule_pinned = false;
+        assert_eq!(decode_event(&bytes).unwrap(), original);
     }
 
     #[test]

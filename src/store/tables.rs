@@ -253,6 +253,7 @@ impl<'txn> Tables<'txn> {
             duplicate_of,
             idempotency_key: event.idempotency_key,
             payload_bytes: event.payload.len() as u64,
+            schedule_pinned: false,
         };
         self.payloads
             .insert(record.id.0, event.payload.as_ref())

@@ -34,7 +34,10 @@ fn attempt(trigger: Trigger, status: u16) -> AttemptRecord {
 fn failed_attempt(trigger: Trigger, retry_at: DateTime<Utc>) -> EventTransition {
     EventTransition::AttemptRecorded {
         attempt: attempt(trigger, 500),
-        verdict: Verdict::Retry { at: retry_at },
+        verdict: Verdict::Retry {
+            at: retry_at,
+            pinned: false,
+        },
     }
 }
 

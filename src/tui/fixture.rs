@@ -170,6 +170,7 @@ fn event(
         duplicate_of: None,
         idempotency_key: None,
         payload_bytes: 231,
+        schedule_pinned: false,
     }
 }
 
