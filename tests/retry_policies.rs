@@ -557,9 +557,12 @@ async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
     // than this test flaps.
     let daemon = Daemon::start(
         TestConfig::new().destination(
-            Dest::new("flappy", &receiver.url())
-                .concurrency(4)
-                .retry(Retry::new().schedule("exponential").delay("1s").max_retries(5)),
+            Dest::new("flappy", &receiver.url()).concurrency(4).retry(
+                Retry::new()
+                    .schedule("exponential")
+                    .delay("1s")
+                    .max_retries(5),
+            ),
         ),
     )
     .await;
@@ -592,9 +595,61 @@ async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
         // straight by another flush.
         for pair in attempts.windows(2) {
             if pair[0]["trigger"] == "flush" && pair[0]["status"] != 200 {
-                assert_ne!(pair[1]["trigger"], "flush", "flushed again at once: {event}");
+                assert_ne!(
+                    pair[1]["trigger"], "flush",
+                    "flushed again at once: {event}"
+                );
             }
         }
     }
-    assert!(flush_attempts > 0, "the receiver never made the destination recover");
+    assert!(
+        flush_attempts > 0,
+        "the receiver never made the destination recover"
+    );
+}
+
+/// The same, step by step on virtual time: a destination that recovers four
+/// times while one event keeps failing flushes that event once; the failed
+/// flush attempt does not count as a retry and puts the event back on its own
+/// schedule, where the next recoveries leave it.
+#[tokio::test]
+async fn a_failed_flush_attempt_is_not_flushed_again_and_costs_no_retry() {
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url()).concurrency(1).retry(
+                Retry::new()
+                    .schedule("exponential")
+                    .delay("10m")
+                    .max_retries(3),
+            ),
+        ),
+    )
+    .await;
+    let stuck = h.ingest("a").await;
+    h.wait_attempts(stuck, 1).await;
+    h.settled().await;
+    for _ in 0..4 {
+        // Another event gets the one 2xx: the destination recovers and
+        // flushes its backlog, whose attempts meet the default 500.
+        receiver.then([Reply::status(200)]);
+        let canary = h.ingest("a").await;
+        h.wait_state(canary, EventState::Delivered).await;
+        h.settled().await;
+    }
+    let detail = h.engine.get_event(stuck).unwrap();
+    let triggers: Vec<Trigger> = detail.attempts.iter().map(|a| a.trigger).collect();
+    assert_eq!(triggers, [Trigger::Initial, Trigger::Flush], "{triggers:?}");
+    assert_eq!(detail.event.state, EventState::Retrying);
+    assert_eq!(
+        detail.event.automatic_retries, 0,
+        "a flush attempt is no retry"
+    );
+    // Its own schedule is what runs next: the first retry, 10 min after the
+    // failed flush.
+    let flushed_at = detail.attempts[1].at;
+    assert_eq!(
+        detail.event.next_attempt_at,
+        Some(flushed_at + chrono::Duration::minutes(10))
+    );
 }
