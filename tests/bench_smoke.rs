@@ -172,3 +172,43 @@ fn tui_scenario_attached_to_a_daemon_times_keys_and_follows_the_load() {
     );
     assert!(report["load_lag_samples"].as_u64().unwrap() > 0, "{report}");
 }
+
+#[test]
+fn destinations_scenario_creates_through_the_api_and_fans_out() {
+    let report = bench(&[
+        "--scenario",
+        "destinations",
+        "--destinations",
+        "200",
+        "--backlog-events",
+        "2000",
+    ]);
+    assert_eq!(report["destinations"], 200, "{report}");
+    assert_eq!(report["backlog_events"], 2000, "{report}");
+    // A tenth of the destinations subscribe to each fan-out topic, and every
+    // fan-out event arrived.
+    assert_eq!(report["fanout_destinations"], 20, "{report}");
+    assert_eq!(report["fanout_delivered"], 100 * 20, "{report}");
+    for latency in ["create_ms", "fanout_ack_ms"] {
+        for field in ["p50", "p99", "max"] {
+            assert!(
+                report[latency][field].as_f64().unwrap() > 0.0,
+                "{latency}.{field} in {report}"
+            );
+        }
+    }
+    for field in [
+        "engine_start_ms",
+        "idle_cpu_percent",
+        "rss_mb",
+        "created_per_s",
+    ] {
+        assert!(report[field].is_number(), "{field} missing in {report}");
+    }
+    assert!(
+        report["engine_start_ms"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    // Measured by the TUI's own bench; the field is there for it.
+    assert!(report["tui_frame_ms"].is_null(), "{report}");
+}

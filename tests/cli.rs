@@ -337,6 +337,357 @@ async fn events_and_destinations_show_and_change_the_daemons_state() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_are_created_listed_by_label_replaced_and_deleted() {
+    let ok = Receiver::start().await;
+    let failing = Receiver::start_with(Reply::status(500)).await;
+    let slow = Receiver::start_with(Reply::status(200).after(Duration::from_secs(2))).await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("from-file", &ok.url()))).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // create with flags: what it prints, and the destination through the API.
+    let created = against(
+        &daemon,
+        &[
+            "destinations",
+            "create",
+            "acme-1",
+            &ok.url(),
+            "--label",
+            "tenant=acme",
+            "--label",
+            "tier=gold",
+            "--topic",
+            "order.*",
+            "--topic",
+            "invoice.paid",
+            "--secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "--concurrency",
+            "3",
+            "--timeout",
+            "7s",
+        ],
+    )
+    .await
+    .expect(0);
+    assert_eq!(created.stdout, "acme-1: created (now healthy)\n");
+    let view = daemon.destination("acme-1").await;
+    assert_eq!(view["source"], "api", "{view}");
+    assert_eq!(view["labels"]["tenant"], "acme", "{view}");
+    assert_eq!(view["labels"]["tier"], "gold", "{view}");
+    assert_eq!(
+        view["topics"],
+        serde_json::json!(["order.*", "invoice.paid"])
+    );
+    assert_eq!(view["max_concurrency"], 3, "{view}");
+    assert_eq!(view["secrets"].as_array().unwrap().len(), 1, "{view}");
+
+    // create --from-file (one [[destinations]] table), answered as JSON.
+    let file = dir.path().join("acme-2.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[destinations]]\nid = \"acme-2\"\nurl = \"{}\"\nlabels = {{ tenant = \"acme\" }}\n[destinations.retry]\nmax_retries = 2\n",
+            ok.url()
+        ),
+    )
+    .unwrap();
+    let view = against(
+        &daemon,
+        &[
+            "destinations",
+            "create",
+            "--from-file",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(view, daemon.destination("acme-2").await);
+    assert_eq!(view["source"], "api");
+    assert_eq!(view["retry"]["max_retries"], 2, "{view}");
+    // A bare table in the same shape, for another tenant.
+    let bare = dir.path().join("globex.toml");
+    std::fs::write(
+        &bare,
+        format!(
+            "id = \"globex-1\"\nurl = \"{}\"\nlabels = {{ tenant = \"globex\" }}\n",
+            ok.url()
+        ),
+    )
+    .unwrap();
+    against(
+        &daemon,
+        &[
+            "destinations",
+            "create",
+            "--from-file",
+            bare.to_str().unwrap(),
+        ],
+    )
+    .await
+    .expect(0);
+
+    // The daemon refuses: exit 1 with its message (naming the field).
+    let duplicate = against(&daemon, &["destinations", "create", "acme-1", &ok.url()])
+        .await
+        .expect(1);
+    assert_eq!(
+        duplicate.stderr,
+        "hookwatch: a destination \"acme-1\" exists\n"
+    );
+    let bad_url = against(
+        &daemon,
+        &["destinations", "create", "bad", "ftp://example.com/hook"],
+    )
+    .await
+    .expect(1);
+    assert!(
+        bad_url.stderr.starts_with("hookwatch: url: "),
+        "{}",
+        bad_url.stderr
+    );
+    let bad_id = against(&daemon, &["destinations", "create", "a b", &ok.url()])
+        .await
+        .expect(1);
+    assert!(
+        bad_id.stderr.starts_with("hookwatch: id: "),
+        "{}",
+        bad_id.stderr
+    );
+    assert_eq!(
+        daemon
+            .send(daemon.request(reqwest::Method::GET, "/v1/destinations/bad"))
+            .await
+            .0,
+        404,
+        "a refused create leaves nothing"
+    );
+    // Bad input: exit 2 before any request.
+    for args in [
+        &[
+            "destinations",
+            "create",
+            "x",
+            &ok.url(),
+            "--label",
+            "no-value",
+        ][..],
+        &["destinations", "create", "x"],
+        &[
+            "destinations",
+            "create",
+            "--from-file",
+            "/nonexistent/dest.toml",
+        ],
+        &[
+            "destinations",
+            "create",
+            "x",
+            &ok.url(),
+            "--from-file",
+            file.to_str().unwrap(),
+        ],
+        &["destinations", "list", "--label", "tenant"],
+    ] {
+        let run = against(&daemon, args).await.expect(2);
+        assert!(!run.stderr.is_empty(), "{args:?}");
+    }
+    let two = dir.path().join("two.toml");
+    std::fs::write(
+        &two,
+        "[[destinations]]\nid = \"a\"\n[[destinations]]\nid = \"b\"\n",
+    )
+    .unwrap();
+    let run = against(
+        &daemon,
+        &[
+            "destinations",
+            "create",
+            "--from-file",
+            two.to_str().unwrap(),
+        ],
+    )
+    .await
+    .expect(2);
+    assert!(
+        run.stderr.contains("give one destination per file"),
+        "{}",
+        run.stderr
+    );
+
+    // list: source and labels; --label selects as the API does.
+    let table = against(&daemon, &["destinations", "list"]).await.expect(0);
+    let header = table.stdout.lines().next().unwrap();
+    assert!(header.starts_with("ID "), "{header}");
+    assert!(
+        header.contains("SOURCE") && header.contains("LABELS"),
+        "{header}"
+    );
+    let acme_row = table
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("acme-1 "))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(acme_row.contains(" api "), "{acme_row}");
+    assert!(acme_row.contains("tenant=acme,tier=gold"), "{acme_row}");
+    let file_row = table
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("from-file "))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(file_row.contains(" file "), "{file_row}");
+    let acme = against(
+        &daemon,
+        &["destinations", "list", "--label", "tenant=acme", "--json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(
+        acme,
+        daemon.get_json("/v1/destinations?label=tenant:acme").await
+    );
+    let ids: Vec<&str> = acme["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["acme-1", "acme-2"], "{acme}");
+    let gold = against(
+        &daemon,
+        &["destinations", "list", "--label", "tenant=acme,tier=gold"],
+    )
+    .await
+    .expect(0);
+    assert!(gold.stdout.contains("acme-1"), "{}", gold.stdout);
+    assert!(!gold.stdout.contains("acme-2"), "{}", gold.stdout);
+    let nobody = against(
+        &daemon,
+        &["destinations", "list", "--label", "tenant=initech"],
+    )
+    .await
+    .expect(0);
+    assert_eq!(nobody.stdout, "no destinations match\n");
+    let shown = against(&daemon, &["destinations", "show", "acme-1"])
+        .await
+        .expect(0);
+    for expected in ["source", "api", "labels", "tenant=acme,tier=gold"] {
+        assert!(shown.stdout.contains(expected), "{}", shown.stdout);
+    }
+
+    // replace from a file: the new definition is what applies.
+    let replacement = dir.path().join("acme-2-new.toml");
+    std::fs::write(
+        &replacement,
+        format!(
+            "url = \"{}\"\nlabels = {{ tenant = \"acme\", tier = \"silver\" }}\n",
+            ok.url()
+        ),
+    )
+    .unwrap();
+    let replaced = against(
+        &daemon,
+        &[
+            "destinations",
+            "replace",
+            "acme-2",
+            "--from-file",
+            replacement.to_str().unwrap(),
+        ],
+    )
+    .await
+    .expect(0);
+    assert_eq!(replaced.stdout, "acme-2: replaced (now healthy)\n");
+    assert_eq!(
+        daemon.destination("acme-2").await["labels"]["tier"],
+        "silver"
+    );
+
+    // delete with owed events: they are cancelled and stay readable.
+    against(
+        &daemon,
+        &[
+            "destinations",
+            "create",
+            "owing",
+            &failing.url(),
+            "--label",
+            "tenant=acme",
+        ],
+    )
+    .await
+    .expect(0);
+    let first = daemon.ingest("owing", r#"{"n":1}"#).await;
+    let second = daemon.ingest("owing", r#"{"n":2}"#).await;
+    daemon.wait_event_state(&first, "retrying").await;
+    daemon.wait_event_state(&second, "retrying").await;
+    let deleted = against(&daemon, &["destinations", "delete", "owing"])
+        .await
+        .expect(0);
+    assert_eq!(deleted.stdout, "owing: deleted (2 owed events cancelled)\n");
+    for id in [&first, &second] {
+        let event = daemon.event(id).await;
+        assert_eq!(event["state"], "cancelled", "{event}");
+        assert_eq!(event["reason"], "destination_deleted", "{event}");
+        assert!(!event["attempts"].as_array().unwrap().is_empty(), "{event}");
+    }
+    let (status, _) = daemon
+        .send(daemon.request(reqwest::Method::GET, "/v1/destinations/owing"))
+        .await;
+    assert_eq!(status, 404);
+
+    // delete --drain: no new events; gone once its attempt in flight is done.
+    against(&daemon, &["destinations", "create", "drainer", &slow.url()])
+        .await
+        .expect(0);
+    let in_flight = daemon.ingest("drainer", r#"{"n":3}"#).await;
+    slow.wait_for_hits(1).await;
+    let draining = against(
+        &daemon,
+        &["destinations", "delete", "drainer", "--drain", "--json"],
+    )
+    .await
+    .expect(0)
+    .json();
+    assert_eq!(
+        draining,
+        serde_json::json!({ "id": "drainer", "cancelled": 0, "draining": true })
+    );
+    let (status, _) = daemon.post_event("drainer", r#"{"n":4}"#).await;
+    assert!(
+        status >= 400,
+        "a draining destination takes no events ({status})"
+    );
+    daemon.wait_event_state(&in_flight, "delivered").await;
+    wait_for("the drained destination to be deleted", || async {
+        let (status, body) = daemon
+            .send(daemon.request(reqwest::Method::GET, "/v1/destinations/drainer"))
+            .await;
+        if status == 404 {
+            Ok(())
+        } else {
+            Err(body.to_string())
+        }
+    })
+    .await;
+
+    // The config file's destinations are the file's; unknown ids are unknown.
+    let refused = against(&daemon, &["destinations", "delete", "from-file"])
+        .await
+        .expect(1);
+    assert!(refused.stderr.contains("config file"), "{}", refused.stderr);
+    let unknown = against(&daemon, &["destinations", "delete", "nope", "--json"])
+        .await
+        .expect(1);
+    assert_eq!(unknown.stderr, "hookwatch: unknown destination \"nope\"\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_retry_waits_reports_and_can_be_cancelled_with_ctrl_c() {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let daemon = Daemon::start(

@@ -17,6 +17,7 @@
 //! TUI's own loop (`tui::drive`) on a test backend (see `tui_attach`).
 
 mod backlog;
+mod destinations;
 mod idle;
 mod listing;
 mod load;
@@ -29,6 +30,7 @@ mod tui;
 mod tui_attach;
 
 pub use backlog::BacklogReport;
+pub use destinations::DestinationsReport;
 pub use idle::IdleReport;
 pub use listing::ListingReport;
 pub use report::LatencyMs;
@@ -60,6 +62,10 @@ pub enum Scenario {
     /// over HTTP on the 1,000,000-event backlog store, while the engine
     /// delivers 5,000 events/s.
     Listing,
+    /// 10,000 destinations created through the API, 1,000,000 events owed
+    /// over them: create latency, engine start, idle CPU, RSS, and a topic
+    /// fan-out to 1,000 of them.
+    Destinations,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -74,9 +80,10 @@ pub struct BenchArgs {
     /// Size of each event body.
     #[arg(long, default_value_t = 200)]
     pub payload_bytes: usize,
-    /// Destinations the events are spread over (round robin).
-    #[arg(long, default_value_t = 1)]
-    pub destinations: usize,
+    /// Destinations the events are spread over (round robin; default 1), or
+    /// created through the API in the destinations scenario (default 10,000).
+    #[arg(long)]
+    pub destinations: Option<usize>,
     /// Share (0..1) of receiver answers that are 500, to exercise retries.
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
@@ -159,6 +166,10 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         }
         Scenario::Listing => {
             let report = runtime.block_on(listing::run(args, &exe))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Destinations => {
+            let report = runtime.block_on(destinations::run(args, &exe))?;
             print_report(&report, args.json);
         }
     }

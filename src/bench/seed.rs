@@ -41,6 +41,45 @@ pub(super) async fn build_store_with(
     plan: impl Fn(u64) -> (&'static str, Fate),
 ) -> Result<(), BenchError> {
     let store = Store::open(path).map_err(setup)?;
+    let (retrying, failed) = write_events(&store, count, payload_bytes, |seq| {
+        let (topic, fate) = plan(seq);
+        ("bench-0".to_string(), topic, fate)
+    })
+    .await?;
+    let counts: StateCounts = store.counts("bench-0").map_err(setup)?;
+    if counts.retrying != retrying || counts.failed != failed {
+        return Err(BenchError::Setup(format!(
+            "built {} retrying and {} failed events, wanted {retrying} and {failed}",
+            counts.retrying, counts.failed
+        )));
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Writes `count` events into an existing store (one the engine made and
+/// left), each for the destination, with the topic and fate, `plan(seq)`
+/// gives it.
+pub(super) async fn add_events(
+    path: &Path,
+    count: u64,
+    payload_bytes: usize,
+    plan: impl Fn(u64) -> (String, &'static str, Fate),
+) -> Result<(), BenchError> {
+    let store = Store::open(path).map_err(setup)?;
+    write_events(&store, count, payload_bytes, plan).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// The events `plan` describes, a batch of 10,000 per commit; returns how
+/// many were left retrying and how many failed.
+async fn write_events(
+    store: &Store,
+    count: u64,
+    payload_bytes: usize,
+    plan: impl Fn(u64) -> (String, &'static str, Fate),
+) -> Result<(u64, u64), BenchError> {
     let now = chrono::Utc::now();
     let mut generator = ulid::Generator::new();
     const BATCH: u64 = 10_000;
@@ -53,27 +92,27 @@ pub(super) async fn build_store_with(
             let id = generator
                 .generate_from_datetime(now.into())
                 .map_err(|e| setup(format!("{e:?}")))?;
-            let (topic, fate) = plan(n);
+            let (destination, topic, fate) = plan(n);
             match fate {
                 Fate::Retrying(_) => retrying += 1,
                 Fate::Failed => failed += 1,
             }
-            batch.push((id, topic, fate, payload(n, payload_bytes)));
+            batch.push((id, destination, topic, fate, payload(n, payload_bytes)));
         }
         store
             .write(move |tables| {
-                for &(id, topic, fate, ref body) in &batch {
+                for (id, destination, topic, fate, body) in &batch {
                     tables.insert_event(NewEvent {
-                        id,
-                        destination: "bench-0".into(),
-                        topic: topic.into(),
+                        id: *id,
+                        destination: destination.clone(),
+                        topic: (*topic).into(),
                         content_type: Some("application/json".into()),
                         payload: body.clone(),
                         idempotency_key: None,
                         created_at: now,
                     })?;
                     // One failed first attempt, as behind a real outage.
-                    let verdict = match fate {
+                    let verdict = match *fate {
                         Fate::Retrying(due_at) => Verdict::Retry {
                             at: due_at,
                             pinned: false,
@@ -82,7 +121,7 @@ pub(super) async fn build_store_with(
                             reason: FailReason::RetriesExhausted,
                         },
                     };
-                    tables.transition(id, failed_attempt(Trigger::Initial, now, verdict))?;
+                    tables.transition(*id, failed_attempt(Trigger::Initial, now, verdict))?;
                 }
                 Ok(())
             })
@@ -90,15 +129,7 @@ pub(super) async fn build_store_with(
             .map_err(setup)?;
         seq = end;
     }
-    let counts: StateCounts = store.counts("bench-0").map_err(setup)?;
-    if counts.retrying != retrying || counts.failed != failed {
-        return Err(BenchError::Setup(format!(
-            "built {} retrying and {} failed events, wanted {retrying} and {failed}",
-            counts.retrying, counts.failed
-        )));
-    }
-    store.close().await;
-    Ok(())
+    Ok((retrying, failed))
 }
 
 /// A failed attempt (503) made at `at`, with the policy's `verdict`.

@@ -66,12 +66,12 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
     let config = write_config(
         dir.path(),
         receiver,
-        args.destinations.max(1),
+        args.destinations.unwrap_or(1).max(1),
         args.concurrency,
     )?;
     let engine = EngineProcess::start(exe, &config)?;
     let base = format!("http://{}", engine.addr);
-    let destinations = args.destinations.max(1) as u64;
+    let destinations = args.destinations.unwrap_or(1).max(1) as u64;
     let starts: Arc<Vec<AtomicU64>> =
         Arc::new((0..args.events).map(|_| AtomicU64::new(0)).collect());
     let run_started = Instant::now();
@@ -112,7 +112,7 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
         events: args.events,
         concurrency: args.concurrency,
         payload_bytes: args.payload_bytes,
-        destinations: args.destinations.max(1),
+        destinations: args.destinations.unwrap_or(1).max(1),
         fail_rate: args.fail_rate,
         offered_rate: args.rate,
         ingest_per_s: args.events as f64 / ingest_elapsed.as_secs_f64(),

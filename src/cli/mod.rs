@@ -204,10 +204,43 @@ pub enum BulkCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum DestinationsCommand {
-    /// Every destination with its health and counts.
-    List(JsonFlag),
+    /// Every destination with its source, labels, health and counts.
+    List {
+        /// Only destinations with this label (`tenant=acme`, or
+        /// `tenant:acme`; several joined by commas must all match).
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_label)]
+        label: Option<crate::model::LabelSelector>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
     /// One destination in full (header credentials masked).
     Show(DestinationId),
+    /// Create a destination through the API: it is kept in the store and
+    /// survives restarts. Either the id and URL with flags, or `--from-file`.
+    Create(CreateDestination),
+    /// Replace a destination created through the API with the definition in
+    /// a file (its live edits are dropped).
+    Replace {
+        id: String,
+        /// A TOML file holding one destination in the config file's shape:
+        /// one `[[destinations]]` table, or its keys at the top level.
+        #[arg(long, value_name = "PATH")]
+        from_file: PathBuf,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Delete a destination created through the API: its owed events
+    /// (pending, retrying) are cancelled with reason destination_deleted and
+    /// stay readable. Destinations of the config file are removed by editing it.
+    Delete {
+        id: String,
+        /// Instead of cancelling, take no new events and delete the
+        /// destination once its owed events have finished.
+        #[arg(long)]
+        drain: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
     /// Hold the destination's deliveries (events keep being accepted).
     Pause(DestinationId),
     /// Deliver to a paused destination again.
@@ -221,6 +254,55 @@ pub struct DestinationId {
     pub id: String,
     #[command(flatten)]
     pub output: JsonFlag,
+}
+
+/// `destinations create`: the definition from flags, or from a file. The
+/// daemon validates it exactly as it validates the config file (`--url` stays
+/// the daemon's address, so the destination's URL is positional).
+#[derive(Args, Debug)]
+pub struct CreateDestination {
+    /// The new destination's id (letters, digits, `-`, `_`, `.`; up to 128 bytes).
+    #[arg(required_unless_present = "from_file")]
+    pub id: Option<String>,
+    /// Where its events are sent (http or https).
+    #[arg(value_name = "DESTINATION_URL", required_unless_present = "from_file")]
+    pub destination_url: Option<String>,
+    /// A label, `key=value` (repeat for several).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label_pair)]
+    pub labels: Vec<(String, String)>,
+    /// Signing secret (`whsec_` then base64); repeat to sign with several.
+    #[arg(long = "secret", value_name = "SECRET")]
+    pub secrets: Vec<String>,
+    /// A topic pattern it subscribes to (`*` any run, `?` one character);
+    /// repeat for several.
+    #[arg(long = "topic", value_name = "GLOB")]
+    pub topics: Vec<String>,
+    /// Attempts at once.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// Time allowed for one attempt (e.g. 10s).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// A TOML file holding the destination in the config file's shape: one
+    /// `[[destinations]]` table, or its keys at the top level.
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with_all = ["id", "destination_url", "labels", "secrets", "topics", "concurrency", "timeout"]
+    )]
+    pub from_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+/// `key=value`, one label of a new destination.
+fn parse_label_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("\"{text}\" is not a label like tenant=acme")),
+    }
 }
 
 fn parse_event_id(text: &str) -> Result<EventId, String> {
