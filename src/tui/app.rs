@@ -820,6 +820,8 @@ impl App {
                 ));
                 None
             }
+            // Keys of the event detail, looked up there only.
+            Command::CopyPayload | Command::ToggleWrap | Command::Close => None,
             Command::Freeze => {
                 self.frozen = !self.frozen;
                 if self.frozen {
@@ -1064,13 +1066,15 @@ impl App {
         let Mode::Detail { scroll, wrap } = self.mode else {
             return None;
         };
-        let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => {
+        let Some(command) = keymap::lookup_in(&key, keymap::Scope::Detail) else {
+            return None;
+        };
+        match command {
+            Command::Close => {
                 self.mode = Mode::Normal;
                 return None;
             }
-            KeyCode::Char('y') if !is_ctrl => {
+            Command::CopyPayload => {
                 let Some(detail) = self.selected_detail() else {
                     self.error_status("the detail is still loading");
                     return None;
@@ -1086,7 +1090,7 @@ impl App {
                 ));
                 return Some(Action::CopyToClipboard(text));
             }
-            KeyCode::Char('w') if !is_ctrl => {
+            Command::ToggleWrap => {
                 self.mode = Mode::Detail {
                     scroll: 0,
                     wrap: !wrap,
@@ -1097,15 +1101,15 @@ impl App {
         }
         let max = super::popups::detail::max_scroll(self, wrap);
         let page = super::popups::detail::inner_height(self.size).max(1);
-        let scroll = match key.code {
-            KeyCode::Char('d') if is_ctrl => scroll.saturating_add(page / 2),
-            KeyCode::Char('u') if is_ctrl => scroll.saturating_sub(page / 2),
-            KeyCode::Char('j') | KeyCode::Down => scroll.saturating_add(1),
-            KeyCode::Char('k') | KeyCode::Up => scroll.saturating_sub(1),
-            KeyCode::PageDown | KeyCode::Char(' ') => scroll.saturating_add(page),
-            KeyCode::PageUp => scroll.saturating_sub(page),
-            KeyCode::Char('g') | KeyCode::Home => 0,
-            KeyCode::Char('G') | KeyCode::End => max,
+        let scroll = match command {
+            Command::HalfDown => scroll.saturating_add(page / 2),
+            Command::HalfUp => scroll.saturating_sub(page / 2),
+            Command::Down => scroll.saturating_add(1),
+            Command::Up => scroll.saturating_sub(1),
+            Command::PageDown => scroll.saturating_add(page),
+            Command::PageUp => scroll.saturating_sub(page),
+            Command::Top => 0,
+            Command::Bottom => max,
             _ => scroll,
         };
         self.mode = Mode::Detail {
