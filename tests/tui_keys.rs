@@ -1012,10 +1012,7 @@ fn a_prompt_wins_the_status_line_until_it_is_answered() {
     use hookwatch::tui::app::StatusLine;
     let mut app = app();
     // r retries the selected event; its answer comes back later.
-    assert!(matches!(
-        app.handle_key(ch('r')),
-        Some(Action::RetryNow(_))
-    ));
+    assert!(matches!(app.handle_key(ch('r')), Some(Action::RetryNow(_))));
     // Meanwhile the operator marks two events and asks to cancel them.
     press(&mut app, &[ch(' '), ch(' '), ch('c')]);
     assert!(matches!(app.mode, Mode::Confirm(Confirm::Mute { .. })));

@@ -359,8 +359,12 @@ impl App {
     pub fn status_line(&self) -> Option<StatusLine<'_>> {
         if let Mode::Confirm(confirm) = &self.mode {
             return Some(StatusLine::Prompt(match confirm {
-                Confirm::DeleteDestination { .. } => "waiting for your answer above (n/Esc backs out)",
-                Confirm::BulkRetry { count: None, .. } => "counting… then y/Enter confirms, n/Esc backs out",
+                Confirm::DeleteDestination { .. } => {
+                    "waiting for your answer above (n/Esc backs out)"
+                }
+                Confirm::BulkRetry { count: None, .. } => {
+                    "counting… then y/Enter confirms, n/Esc backs out"
+                }
                 _ => "confirm? y/Enter yes · n/Esc no",
             }));
         }

@@ -329,7 +329,12 @@ pub fn stats(destination: &str, window: StatsWindow) -> DestinationStats {
         .rev()
         .filter_map(|ago: i64| {
             let (delivered, failed, p50, p99) = match destination {
-                "shop" => (20 + (ago * 7 % 13) as u32, 0, 20, 80 + (ago % 5) as u64 * 20),
+                "shop" => (
+                    20 + (ago * 7 % 13) as u32,
+                    0,
+                    20,
+                    80 + (ago % 5) as u64 * 20,
+                ),
                 "billing" if (180..240).contains(&ago) => (2, 10, 2_000, 5_000),
                 "billing" => (3 + (ago % 4) as u32, 3 + (ago % 3) as u32, 100, 500),
                 "analytics" if ago % 11 == 0 => (1, 0, 50, 50),

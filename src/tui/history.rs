@@ -175,7 +175,10 @@ mod tests {
         assert!(list.minutes(None, ["a", "b"].into_iter()).is_none());
         list.update(vec![stats("b")], now);
         assert_eq!(list.minutes(None, ["a", "b"].into_iter()).unwrap().len(), 2);
-        assert_eq!(list.minutes(Some("a"), std::iter::empty()).unwrap().len(), 1);
+        assert_eq!(
+            list.minutes(Some("a"), std::iter::empty()).unwrap().len(),
+            1
+        );
     }
 
     #[test]

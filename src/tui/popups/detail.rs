@@ -201,11 +201,15 @@ fn rect(area: Rect) -> Rect {
 
 /// Lines the popup shows at once on a screen of `size`.
 pub fn inner_height(size: (u16, u16)) -> u16 {
-    rect(Rect::new(0, 0, size.0, size.1)).height.saturating_sub(2)
+    rect(Rect::new(0, 0, size.0, size.1))
+        .height
+        .saturating_sub(2)
 }
 
 fn inner_width(size: (u16, u16)) -> u16 {
-    rect(Rect::new(0, 0, size.0, size.1)).width.saturating_sub(2)
+    rect(Rect::new(0, 0, size.0, size.1))
+        .width
+        .saturating_sub(2)
 }
 
 /// `lines` as shown: wrapped at `width` columns (by character, so long
@@ -247,7 +251,9 @@ pub fn layout(lines: Vec<Line<'static>>, width: u16, wrap: bool) -> Vec<Line<'st
 /// bottom of the popup.
 pub fn max_scroll(app: &App, wrap: bool) -> u16 {
     let shown = layout(lines(app), inner_width(app.size), wrap);
-    let rows = shown.len().saturating_sub(usize::from(inner_height(app.size)));
+    let rows = shown
+        .len()
+        .saturating_sub(usize::from(inner_height(app.size)));
     u16::try_from(rows).unwrap_or(u16::MAX)
 }
 

@@ -87,8 +87,7 @@ pub fn draw(frame: &mut Frame, area: Rect, form: &PolicyForm) {
     let block = popup_block(&format!("Retry policy · {}", form.destination));
     let inner = block.inner(rect);
     let [fields_area, keys_area] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(keys.len() as u16)])
-            .areas(inner);
+        Layout::vertical([Constraint::Min(0), Constraint::Length(keys.len() as u16)]).areas(inner);
     // On a short screen the fields scroll to keep the focused one in view.
     let focus_line = lines
         .iter()

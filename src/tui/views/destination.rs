@@ -201,7 +201,6 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen
             summary("last hour", &hour_series),
             Span::raw(" · "),
             summary("24 h", &day_series),
-            Span::styled(" · Esc back", Style::new().fg(Color::DarkGray)),
         ])),
         summary_area,
     );
@@ -210,8 +209,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen
     let [top_left, top_right] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
     let [bottom_left, bottom_right] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-            .areas(bottom);
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom);
     frame.render_widget(
         counts_chart(&hour_series, 60, " last hour · per minute ".into()),
         top_left,

@@ -2,12 +2,12 @@
 //! counts, the 5-minute success rate and a sparkline of deliveries a minute,
 //! both from the engine's minute statistics.
 
+use crate::engine::stats::MinuteStats;
 use crate::engine::DestinationView;
 use crate::tui::app::App;
 use crate::tui::dest_list::{
     concurrency_text, counts_text, health_text, healthy_text, ColumnWidths,
 };
-use crate::engine::stats::MinuteStats;
 use crate::tui::history::{delivered_series, success_rate_text};
 use crate::tui::keymap::Pane;
 use crate::tui::layout::WIDE;

@@ -1,7 +1,7 @@
 //! The footer: a pending prompt's keys, else the latest status message, else
 //! the key hints for the focused pane.
 
-use crate::tui::app::{App, StatusLine};
+use crate::tui::app::{App, Mode, StatusLine};
 use crate::tui::keymap::{self, Binding, Command};
 use crate::tui::theme::key_span;
 use ratatui::layout::Rect;
@@ -57,6 +57,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 Style::new().fg(Color::Green)
             },
         )),
+        None if matches!(app.mode, Mode::Destination(_)) => Line::from(vec![
+            Span::raw(" "),
+            key_span("Esc"),
+            Span::styled(" back to the list  ", Style::new().fg(Color::Gray)),
+            Span::styled(
+                "charts of the engine's minute statistics, read every few seconds",
+                Style::new().fg(Color::DarkGray),
+            ),
+        ]),
         None => {
             let hints = keymap::footer_bindings(app.focus, app.info.read_only);
             let mut spans = vec![Span::raw(" ")];
