@@ -945,7 +945,7 @@ async fn due_ahead_counts_the_destinations_earlier_entries_up_to_the_cap() {
         .collect();
     let inserted = store.insert_events(events).await.unwrap();
     let ahead = |n: usize, cap: u64| {
-        let record = &inserted[n];
+        let record = store.get_event(inserted[n].id).unwrap().unwrap();
         let due_ms = record.next_attempt_at.unwrap().timestamp_millis();
         store
             .due_ahead(&record.destination, record.id, due_ms, cap)

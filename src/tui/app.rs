@@ -1070,9 +1070,7 @@ impl App {
         let Mode::Detail { scroll, wrap } = self.mode else {
             return None;
         };
-        let Some(command) = keymap::lookup_in(&key, keymap::Scope::Detail) else {
-            return None;
-        };
+        let command = keymap::lookup_in(&key, keymap::Scope::Detail)?;
         match command {
             Command::Close => {
                 self.mode = Mode::Normal;
