@@ -1,6 +1,7 @@
 //! The TUI's state machine: every key, from fixture state, without an engine.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use hookwatch::engine::stats::StatsWindow;
 use hookwatch::engine::{EventPage, JobProgress, JobState};
 use hookwatch::model::EventState;
 use hookwatch::tui::app::{Action, ActionResult, App, Confirm, Mode};
@@ -151,23 +152,56 @@ fn moving_in_destinations_scopes_the_events() {
     assert_eq!(app.selected_destination_id(), Some("shop"));
     press(&mut app, &[ch('g')]);
     assert_eq!(app.selected_destination_id(), None);
-    // Enter on a destination goes to its events.
-    press(&mut app, &[ch('j'), key(KeyCode::Enter)]);
+    // Enter on the `all` row goes to the events.
+    press(&mut app, &[key(KeyCode::Enter)]);
     assert_eq!(app.focus, Pane::Events);
+}
+
+#[test]
+fn enter_on_a_destination_opens_its_view_and_reads_its_statistics() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('j'), ch('j')]);
+    assert_eq!(app.selected_destination_id(), Some("billing"));
+    let actions = press(&mut app, &[key(KeyCode::Enter)]);
+    assert!(
+        matches!(&actions[..], [Action::ReadDestinationStats(id)] if id == "billing"),
+        "{actions:?}"
+    );
+    assert_eq!(app.destination_screen_id(), Some("billing"));
+    // Statistics of another destination (a stale answer) are not taken.
+    app.apply_result(ActionResult::DestinationStats {
+        hour: Box::new(fixture::stats("shop", StatsWindow::Hour)),
+        day: Box::new(fixture::stats("shop", StatsWindow::Day)),
+    });
+    let Mode::Destination(screen) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert!(screen.hour.is_none());
+    app.apply_result(ActionResult::DestinationStats {
+        hour: Box::new(fixture::stats("billing", StatsWindow::Hour)),
+        day: Box::new(fixture::stats("billing", StatsWindow::Day)),
+    });
+    let Mode::Destination(screen) = &app.mode else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!(screen.day.as_ref().unwrap().destination, "billing");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(app.focus, Pane::Destinations);
 }
 
 #[test]
 fn enter_opens_a_scrollable_detail_and_esc_closes_it() {
     let mut app = app();
     press(&mut app, &[key(KeyCode::Enter)]);
-    assert!(matches!(app.mode, Mode::Detail { scroll: 0 }));
+    assert!(matches!(app.mode, Mode::Detail { scroll: 0, .. }));
     press(&mut app, &[ch('j'), ch('j'), key(KeyCode::PageDown)]);
-    let Mode::Detail { scroll } = app.mode else {
+    let Mode::Detail { scroll, .. } = app.mode else {
         panic!()
     };
     assert!(scroll > 2);
     press(&mut app, &[ch('g')]);
-    assert!(matches!(app.mode, Mode::Detail { scroll: 0 }));
+    assert!(matches!(app.mode, Mode::Detail { scroll: 0, .. }));
     press(&mut app, &[key(KeyCode::Esc)]);
     assert!(matches!(app.mode, Mode::Normal));
     // From the attempts pane too; j there moves the attempt.
@@ -572,20 +606,26 @@ fn the_key_table_is_the_one_source_for_hints_and_help() {
 }
 
 #[test]
-fn change_notifications_feed_the_sparklines() {
+fn the_sparklines_read_the_engines_statistics_not_notifications() {
     let mut app = App::new(fixture::info(false), fixture::now());
+    app.set_destinations(fixture::destinations());
     let change = hookwatch::engine::Change::Event {
         id: fixture::event_id(0, 1),
         destination: "shop".into(),
         state: EventState::Delivered,
     };
-    assert!(app.on_change(&change));
-    let shop = app.history.get(Some("shop")).unwrap();
-    assert_eq!(shop.totals(fixture::now()), (1, 0));
-    assert_eq!(
-        app.history.get(None).unwrap().totals(fixture::now()),
-        (1, 0)
-    );
+    assert!(app.on_change(&change), "a change asks for a read");
+    assert!(app.stats.by_destination.is_empty());
+    // Few destinations: every one is read, so the `all` row can sum them.
+    let mut targets = app.stats_targets();
+    targets.sort();
+    assert_eq!(targets, ["analytics", "billing", "crm", "shop"]);
+    app.set_list_stats(vec![fixture::stats("shop", StatsWindow::Hour)]);
+    assert_eq!(app.stats.by_destination["shop"].minutes.len(), 60);
+    // A platform's destinations: only the rows in view are read.
+    let platform = platform(10_000);
+    let targets = platform.stats_targets();
+    assert!(!targets.is_empty() && targets.len() <= platform.dest_page_size());
 }
 
 // ----- destinations as data ------------------------------------------------------
@@ -936,27 +976,148 @@ fn the_destinations_view_is_worked_out_per_data_change_not_per_frame() {
     assert_eq!(app.selected_destination().unwrap().labels["tenant"], "acme");
 }
 
-/// The README's key table is written by hand; every key of the key table must
-/// be in it, so a new binding cannot go undocumented.
+/// The README's key table is generated from the key table, so it cannot
+/// drift: it must equal `keymap::markdown_table()` exactly.
+/// `HOOKWATCH_BLESS_README=1` writes the generated table into the README.
 #[test]
-fn the_readme_key_table_names_every_key() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README.md");
-    let start = readme
-        .find("| keys | action |")
-        .expect("the README's key table");
-    let table: String = readme[start..]
-        .lines()
-        .take_while(|line| line.starts_with('|'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    for binding in KEYMAP {
-        for key in binding.label.split(' ') {
-            assert!(
-                table.contains(&format!("`{key}`")),
-                "`{key}` ({}) is not in the README's key table",
-                binding.description
-            );
-        }
+fn the_readme_key_table_is_the_keymap() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md");
+    let open = readme
+        .find("<!-- keymap:")
+        .expect("the README's key table marker");
+    let start = open + readme[open..].find("-->\n").expect("marker end") + 4;
+    let end = start
+        + readme[start..]
+            .find("<!-- /keymap -->")
+            .expect("the README's key table end marker");
+    let generated = keymap::markdown_table();
+    if std::env::var_os("HOOKWATCH_BLESS_README").is_some() {
+        let written = format!("{}{generated}{}", &readme[..start], &readme[end..]);
+        std::fs::write(path, written).expect("write README.md");
+        return;
     }
+    assert_eq!(
+        readme[start..end],
+        generated,
+        "the README's key table differs from the keymap; \
+         HOOKWATCH_BLESS_README=1 cargo test --test tui_keys rewrites it"
+    );
+}
+
+// ----- truth and reach ------------------------------------------------------------
+
+#[test]
+fn a_prompt_wins_the_status_line_until_it_is_answered() {
+    use hookwatch::tui::app::StatusLine;
+    let mut app = app();
+    // r retries the selected event; its answer comes back later.
+    assert!(matches!(app.handle_key(ch('r')), Some(Action::RetryNow(_))));
+    // Meanwhile the operator marks two events and asks to cancel them.
+    press(&mut app, &[ch(' '), ch(' '), ch('c')]);
+    assert!(matches!(app.mode, Mode::Confirm(Confirm::Mute { .. })));
+    let Some(StatusLine::Prompt(prompt)) = app.status_line() else {
+        panic!("{:?}", app.status_line())
+    };
+    // The retry's answer arrives while the question waits.
+    app.apply_result(ActionResult::Info(
+        "retried: failed again (schedule unchanged)".into(),
+    ));
+    assert!(matches!(app.mode, Mode::Confirm(Confirm::Mute { .. })));
+    assert_eq!(
+        app.status_line(),
+        Some(StatusLine::Prompt(prompt)),
+        "the answer hid the prompt"
+    );
+    // Answered: the prompt goes, and the messages show again.
+    let actions = press(&mut app, &[ch('n')]);
+    assert!(actions.is_empty());
+    let Some(StatusLine::Message(status)) = app.status_line() else {
+        panic!("{:?}", app.status_line())
+    };
+    assert_eq!(status.text, "retried: failed again (schedule unchanged)");
+}
+
+/// The app with the first event's detail carrying `response` as the latest
+/// attempt's body.
+fn app_with_response(response: &str) -> App {
+    let mut app = app();
+    let events = fixture::events();
+    let mut detail = fixture::detail(&events[0]);
+    detail.attempts.last_mut().unwrap().response_excerpt = response.to_string();
+    app.set_detail(Some(detail));
+    app
+}
+
+fn detail_scroll(app: &App) -> (u16, bool) {
+    match app.mode {
+        Mode::Detail { scroll, wrap } => (scroll, wrap),
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_detail_scrolls_by_wrapped_lines_to_the_end_and_no_further() {
+    let long = "x".repeat(300);
+    let mut app = app_with_response(&long);
+    press(&mut app, &[key(KeyCode::Enter)]);
+    let max = hookwatch::tui::popups::detail::max_scroll(&app, true);
+    assert!(max > 0);
+    press(&mut app, &[ch('G')]);
+    assert_eq!(detail_scroll(&app), (max, true));
+    // Past the end goes nowhere; one up moves at once (not from far below).
+    press(&mut app, &[ch('j'), key(KeyCode::PageDown)]);
+    assert_eq!(detail_scroll(&app).0, max);
+    press(&mut app, &[ch('k')]);
+    assert_eq!(detail_scroll(&app).0, max - 1);
+    // A 300-character line is more than three lines at 80 columns: unwrapped,
+    // the end comes sooner.
+    let unwrapped = hookwatch::tui::popups::detail::max_scroll(&app, false);
+    assert!(unwrapped + 3 <= max, "{unwrapped} vs {max}");
+    press(&mut app, &[ch('w')]);
+    assert_eq!(detail_scroll(&app), (0, false));
+    press(&mut app, &[key(KeyCode::End)]);
+    assert_eq!(detail_scroll(&app), (unwrapped, false));
+    press(&mut app, &[ch('w'), key(KeyCode::Home)]);
+    assert_eq!(detail_scroll(&app), (0, true));
+}
+
+#[test]
+fn y_copies_the_whole_payload_even_when_the_detail_shows_part_of_it() {
+    let mut app = app();
+    let events = fixture::events();
+    let mut detail = fixture::detail(&events[0]);
+    let big = format!("{{\"blob\":\"{}\"}}", "a".repeat(1024 * 1024));
+    detail.payload = Some(big.clone());
+    app.set_detail(Some(detail));
+    press(&mut app, &[key(KeyCode::Enter)]);
+    let started = std::time::Instant::now();
+    let actions = press(&mut app, &[ch('G')]);
+    assert!(actions.is_empty());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "a 1 MiB payload must not freeze the keys"
+    );
+    let actions = press(&mut app, &[ch('y')]);
+    assert!(
+        matches!(&actions[..], [Action::CopyToClipboard(text)] if *text == big),
+        "y copies the payload whole"
+    );
+    assert!(app.visible_status().unwrap().text.contains("copied"));
+    // Still open: y is not a close key.
+    detail_scroll(&app);
+}
+
+#[test]
+fn the_help_says_space_marks_and_moves_down() {
+    let app = app();
+    let help: Vec<String> = hookwatch::tui::popups::help::lines(&app)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert!(
+        help.iter()
+            .any(|l| l.contains("Space") && l.contains("move down")),
+        "{help:#?}"
+    );
 }

@@ -94,7 +94,10 @@ fn detail_popup() {
     snap("detail_scrolled", || {
         let mut app = fixture::app();
         app.handle_key(key(KeyCode::Enter));
-        app.mode = Mode::Detail { scroll: 12 };
+        app.mode = Mode::Detail {
+            scroll: 12,
+            wrap: true,
+        };
         app
     });
 }
@@ -344,6 +347,156 @@ fn delete_confirmation() {
         let mut app = fixture::app();
         app.focus = Pane::Destinations;
         keys(&mut app, "jjD");
+        app
+    });
+}
+
+// ----- the screen tells the truth, reaches everything, shows history --------------
+
+/// The events of the fixture plus one `shop` event due now while every one of
+/// shop's slots is taken; analytics paused, crm disabled.
+fn app_with_queue() -> App {
+    let mut app = fixture::app();
+    let mut destinations = fixture::destinations();
+    let shop = destinations.iter_mut().find(|d| d.id == "shop").unwrap();
+    shop.in_flight = shop.concurrency as usize;
+    app.set_destinations(destinations);
+    let mut events = fixture::events();
+    let mut queued = events[1].clone();
+    queued.id = fixture::event_id(1, 99);
+    queued.state = hookwatch::model::EventState::Pending;
+    queued.attempt_count = 0;
+    queued.last_status = None;
+    queued.next_attempt_at = Some(fixture::now() - chrono::Duration::seconds(1));
+    queued.next_trigger = Some(hookwatch::model::Trigger::Initial);
+    events.insert(0, queued);
+    app.set_events(hookwatch::engine::EventPage { events, next: None });
+    app
+}
+
+/// The detail of the event at `index` of the app's page, with `ahead` when due.
+fn open_detail(app: &mut App, index: usize, ahead: Option<u64>, attempts: bool) {
+    for _ in 0..index {
+        app.handle_key(key(KeyCode::Down));
+    }
+    let record = app.selected_record().unwrap().clone();
+    let mut detail = fixture::detail(&record);
+    detail.ahead = ahead;
+    if !attempts {
+        detail.attempts.clear();
+    }
+    app.set_detail(Some(detail));
+    app.handle_key(key(KeyCode::Enter));
+}
+
+#[test]
+fn held_queued_and_finished_events() {
+    // NEXT: queued (shop saturated), held (paused) for analytics, held
+    // (disabled) for crm, blank for finished events.
+    snap("events_held_queued_finished", app_with_queue);
+    snap("detail_queued", || {
+        let mut app = app_with_queue();
+        open_detail(&mut app, 0, Some(3), false);
+        app
+    });
+    snap("detail_held", || {
+        let mut app = app_with_queue();
+        // The crm event, pending behind its disabled destination.
+        open_detail(&mut app, 4, None, false);
+        app
+    });
+    snap("detail_finished", || {
+        let mut app = app_with_queue();
+        // A delivered shop event: no next, no trigger.
+        open_detail(&mut app, 2, None, true);
+        app
+    });
+}
+
+#[test]
+fn degraded_health() {
+    snap("degraded", || {
+        let mut app = fixture::app();
+        let mut destinations = fixture::destinations();
+        let billing = destinations.iter_mut().find(|d| d.id == "billing").unwrap();
+        billing.health = hookwatch::model::Health::Degraded;
+        billing.in_retry = false;
+        app.set_destinations(destinations);
+        app.focus = Pane::Destinations;
+        app
+    });
+}
+
+#[test]
+fn the_detail_reaches_the_end_of_any_text() {
+    snap("detail_long_response_end", || {
+        let mut app = fixture::app();
+        let events = fixture::events();
+        let mut detail = fixture::detail(&events[0]);
+        detail.attempts.last_mut().unwrap().response_excerpt =
+            format!("upstream said: {}", "0123456789".repeat(30));
+        app.set_detail(Some(detail));
+        app.handle_key(key(KeyCode::Enter));
+        app.handle_key(key(KeyCode::Char('G')));
+        app
+    });
+    snap("detail_pending_end", || {
+        let mut app = app_with_queue();
+        open_detail(&mut app, 0, Some(0), false);
+        app.handle_key(key(KeyCode::Char('G')));
+        app
+    });
+    snap("detail_large_payload_end", || {
+        let mut app = fixture::app();
+        let events = fixture::events();
+        let mut detail = fixture::detail(&events[0]);
+        detail.payload = Some(format!("{{\"blob\":\"{}\"}}", "ab".repeat(512 * 1024)));
+        detail.event.payload_bytes = detail.payload.as_ref().unwrap().len() as u64;
+        app.set_detail(Some(detail));
+        app.handle_key(key(KeyCode::Enter));
+        app.handle_key(key(KeyCode::Char('G')));
+        app
+    });
+}
+
+#[test]
+fn policy_form_with_a_long_error_keeps_its_keys() {
+    snap("policy_form_long_error", || {
+        let mut app = fixture::app();
+        app.dest_index = 4; // shop
+        app.handle_key(key(KeyCode::Char('e')));
+        let Mode::Form(form) = &mut app.mode else {
+            panic!("{:?}", app.mode)
+        };
+        form.error = Some((
+            8,
+            "\"418\" is not a status: give codes (429), ranges (500-599) or comparisons (>=500), \
+             separated by commas, each between 100 and 599, for example 408, 429, >=500"
+                .into(),
+        ));
+        app
+    });
+}
+
+#[test]
+fn destination_view_with_charts() {
+    use hookwatch::engine::stats::StatsWindow;
+    snap("destination_view", || {
+        let mut app = fixture::app();
+        app.focus = Pane::Destinations;
+        app.dest_index = 2; // billing
+        app.handle_key(key(KeyCode::Enter));
+        app.apply_result(hookwatch::tui::ActionResult::DestinationStats {
+            hour: Box::new(fixture::stats("billing", StatsWindow::Hour)),
+            day: Box::new(fixture::stats("billing", StatsWindow::Day)),
+        });
+        app
+    });
+    snap("destination_view_loading", || {
+        let mut app = fixture::app();
+        app.focus = Pane::Destinations;
+        app.dest_index = 4; // shop
+        app.handle_key(key(KeyCode::Enter));
         app
     });
 }

@@ -136,12 +136,15 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<TuiAttachReport,
     };
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).map_err(setup)?;
+    // The benchmark presses no `y`: nothing is copied.
+    let mut clipboard = std::io::sink();
     let tui = crate::tui::drive(
         &mut terminal,
         keys,
         Arc::new(control),
         info,
         shutdown.clone(),
+        &mut clipboard,
         move |app: &App| {
             let _ = frames_tx.send(Frame::of(app));
         },

@@ -46,7 +46,16 @@ pub struct EventDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_base64: Option<String>,
     pub attempts: Vec<AttemptRecord>,
+    /// For an event that is due now: how many of its destination's due events
+    /// its dispatcher takes first (counted up to [`AHEAD_CAP`]). `None` when it
+    /// is not due yet or is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahead: Option<u64>,
 }
+
+/// The most due events [`EventDetail::ahead`] counts: enough to say "a lot",
+/// bounded so reading one event's detail stays cheap.
+pub const AHEAD_CAP: u64 = 10_000;
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct DestinationView {
@@ -272,11 +281,23 @@ impl Engine {
                 )
             }
         };
+        let ahead = match event.next_attempt_at {
+            Some(due) if event.state.awaits_delivery() && due <= self.inner.clock.now() => {
+                Some(self.inner.store.due_ahead(
+                    &event.destination,
+                    event.id,
+                    due.timestamp_millis(),
+                    AHEAD_CAP,
+                )?)
+            }
+            _ => None,
+        };
         Ok(EventDetail {
             event,
             payload,
             payload_base64,
             attempts,
+            ahead,
         })
     }
 

@@ -821,6 +821,32 @@ impl Store {
         Ok(out)
     }
 
+    /// How many of `destination`'s due-index entries come before the entry
+    /// (`due_ms`, `id`): the events its dispatcher takes first. Counts at most
+    /// `cap`, so a destination with a million owed events answers at once.
+    pub fn due_ahead(
+        &self,
+        destination: &str,
+        id: EventId,
+        due_ms: i64,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let due = txn.open_table(DUE).map_err(read_err)?;
+        let range = due
+            .range((destination, i64::MIN, 0u128)..(destination, due_ms, id.0))
+            .map_err(read_err)?;
+        let mut ahead = 0;
+        for entry in range {
+            entry.map_err(read_err)?;
+            ahead += 1;
+            if ahead >= cap {
+                break;
+            }
+        }
+        Ok(ahead)
+    }
+
     /// When the earliest not-in-flight event of `destination` falls due.
     pub fn next_due(
         &self,

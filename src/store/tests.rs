@@ -938,3 +938,26 @@ async fn a_storage_failure_fails_the_group_and_the_store_is_reopened() {
     );
     assert_eq!(store.event_count().unwrap(), 1);
 }
+
+#[tokio::test]
+async fn due_ahead_counts_the_destinations_earlier_entries_up_to_the_cap() {
+    let (_dir, store) = temp_store();
+    let events: Vec<NewEvent> = (0..5)
+        .map(|n| new_event("orders", at(n), None))
+        .chain([new_event("other", at(0), None)])
+        .collect();
+    let inserted = store.insert_events(events).await.unwrap();
+    let ahead = |n: usize, cap: u64| {
+        let record = store.get_event(inserted[n].id).unwrap().unwrap();
+        let due_ms = record.next_attempt_at.unwrap().timestamp_millis();
+        store
+            .due_ahead(&record.destination, record.id, due_ms, cap)
+            .unwrap()
+    };
+    assert_eq!(ahead(0, 10_000), 0);
+    assert_eq!(ahead(3, 10_000), 3);
+    assert_eq!(ahead(4, 10_000), 4);
+    // Another destination's entries are not ahead of this one's.
+    assert_eq!(ahead(5, 10_000), 0);
+    assert_eq!(ahead(4, 2), 2);
+}

@@ -7,9 +7,10 @@ use super::dest_form::DestinationForm;
 use super::dest_list::{backlog, DestFilter, DestList};
 use super::filter::Filter;
 use super::form::PolicyForm;
-use super::history::History;
+use super::history::ListStats;
 use super::keymap::{self, Command, Pane};
 use crate::config::ConfigSource;
+use crate::engine::stats::DestinationStats;
 use crate::engine::{
     BulkSelection, Change, DestinationPatch, DestinationSource, DestinationView, EventDetail,
     EventPage, JobProgress, JobState,
@@ -89,6 +90,10 @@ pub enum Action {
         id: String,
         drain: bool,
     },
+    /// Put this text on the terminal's clipboard (OSC 52).
+    CopyToClipboard(String),
+    /// Read a destination's statistics of the last hour and day for its view.
+    ReadDestinationStats(String),
 }
 
 /// What came back from an [`Action`].
@@ -106,6 +111,11 @@ pub enum ActionResult {
     CreateRefused {
         field: Option<String>,
         message: String,
+    },
+    /// A destination's statistics for its view: the last hour and the last day.
+    DestinationStats {
+        hour: Box<DestinationStats>,
+        day: Box<DestinationStats>,
     },
 }
 
@@ -149,13 +159,36 @@ pub enum Mode {
         scroll: u16,
     },
     Detail {
+        /// The first wrapped line shown.
         scroll: u16,
+        /// Long lines wrap (else they are cut at the edge).
+        wrap: bool,
     },
+    /// One destination's history (Enter on it in pane 1): charts of the last
+    /// hour and day.
+    Destination(DestinationScreen),
     Confirm(Confirm),
     Form(PolicyForm),
     NewDestination(DestinationForm),
     /// The bulk retry gauge.
     Bulk,
+}
+
+/// The destination view's data, read when it opens and every few seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DestinationScreen {
+    pub id: String,
+    pub hour: Option<DestinationStats>,
+    pub day: Option<DestinationStats>,
+}
+
+/// What the footer's status line says: a pending prompt wins over any
+/// message until it is answered.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StatusLine<'a> {
+    /// A question waits for its answer: what to press.
+    Prompt(&'static str),
+    Message(&'a Status),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -203,7 +236,9 @@ pub struct App {
     pub marks: BTreeSet<EventId>,
     pub frozen: bool,
     pub rates: Rates,
-    pub history: History,
+    /// The destinations' statistics of the last hour, for pane 1's
+    /// sparklines and success rates.
+    pub stats: ListStats,
     pub bulk: Option<JobProgress>,
     pub status: Option<Status>,
     pub contact: Contact,
@@ -239,7 +274,7 @@ impl App {
             marks: BTreeSet::new(),
             frozen: false,
             rates: Rates::default(),
-            history: History::default(),
+            stats: ListStats::default(),
             bulk: None,
             status: None,
             contact: Contact::default(),
@@ -316,6 +351,50 @@ impl App {
         self.status
             .as_ref()
             .filter(|s| (self.now - s.at).num_seconds() < STATUS_SECS)
+    }
+
+    /// The footer's status line: the pending prompt's keys while a question
+    /// waits (a result arriving meanwhile must not hide it), else the latest
+    /// message while it is fresh.
+    pub fn status_line(&self) -> Option<StatusLine<'_>> {
+        if let Mode::Confirm(confirm) = &self.mode {
+            return Some(StatusLine::Prompt(match confirm {
+                Confirm::DeleteDestination { .. } => {
+                    "waiting for your answer above (n/Esc backs out)"
+                }
+                Confirm::BulkRetry { count: None, .. } => {
+                    "counting… then y/Enter confirms, n/Esc backs out"
+                }
+                _ => "confirm? y/Enter yes · n/Esc no",
+            }));
+        }
+        self.visible_status().map(StatusLine::Message)
+    }
+
+    /// The destinations whose statistics pane 1 needs: every one while there
+    /// are few, else the rows in view (a platform's 10,000 are not read every
+    /// few seconds).
+    pub fn stats_targets(&self) -> Vec<String> {
+        const READ_ALL_UP_TO: usize = 64;
+        if self.destinations.len() <= READ_ALL_UP_TO {
+            return self.destinations.iter().map(|d| d.id.clone()).collect();
+        }
+        let rows = self.dest_page_size();
+        let offset = self.dest_offset_for(rows);
+        (offset..offset + rows)
+            .filter_map(|row| row.checked_sub(1))
+            .filter_map(|i| self.dest_list.shown.get(i))
+            .filter_map(|&i| self.destinations.get(i))
+            .map(|d| d.id.clone())
+            .collect()
+    }
+
+    /// The destination the open destination view shows.
+    pub fn destination_screen_id(&self) -> Option<&str> {
+        match &self.mode {
+            Mode::Destination(screen) => Some(&screen.id),
+            _ => None,
+        }
     }
 
     /// Rows the events pane shows at the current size.
@@ -414,15 +493,15 @@ impl App {
         self.bulk = Some(progress);
     }
 
-    /// An engine notification: kept for the sparklines. True when the visible
-    /// window may have changed.
-    pub fn on_change(&mut self, change: &Change) -> bool {
-        if let Change::Event {
-            destination, state, ..
-        } = change
-        {
-            self.history.record(destination, *state, self.now);
-        }
+    /// Pane 1's statistics as read (see [`App::stats_targets`]).
+    pub fn set_list_stats(&mut self, read: Vec<DestinationStats>) {
+        self.stats.update(read, self.now);
+    }
+
+    /// An engine notification. True when the visible window may have changed:
+    /// every change may (history comes from the engine's statistics, read
+    /// every few seconds, not from counting notifications).
+    pub fn on_change(&mut self, _change: &Change) -> bool {
         true
     }
 
@@ -457,6 +536,15 @@ impl App {
                 }
                 self.info_status(format!("created {id}"));
                 true
+            }
+            ActionResult::DestinationStats { hour, day } => {
+                if let Mode::Destination(screen) = &mut self.mode {
+                    if screen.id == hour.destination {
+                        screen.hour = Some(*hour);
+                        screen.day = Some(*day);
+                    }
+                }
+                false
             }
             ActionResult::CreateRefused { field, message } => {
                 if let Mode::NewDestination(form) = &mut self.mode {
@@ -511,7 +599,9 @@ impl App {
         match &self.mode {
             Mode::Normal => self.normal_key(key),
             Mode::Filter { .. } => self.filter_key(key),
-            Mode::Help { .. } | Mode::Detail { .. } => self.scroll_key(key),
+            Mode::Help { .. } => self.scroll_key(key),
+            Mode::Detail { .. } => self.detail_key(key),
+            Mode::Destination(_) => self.destination_screen_key(key),
             Mode::Confirm(_) => self.confirm_key(key),
             Mode::Form(_) => self.form_key(key),
             Mode::NewDestination(_) => self.destination_form_key(key),
@@ -568,13 +658,28 @@ impl App {
             | Command::Top
             | Command::Bottom => self.navigate(command),
             Command::Open => match self.focus {
-                Pane::Destinations => {
-                    self.focus = Pane::Events;
-                    None
-                }
+                Pane::Destinations => match self.selected_destination() {
+                    Some(dest) => {
+                        let id = dest.id.clone();
+                        self.mode = Mode::Destination(DestinationScreen {
+                            id: id.clone(),
+                            hour: None,
+                            day: None,
+                        });
+                        Some(Action::ReadDestinationStats(id))
+                    }
+                    // The `all` row: its events.
+                    None => {
+                        self.focus = Pane::Events;
+                        None
+                    }
+                },
                 Pane::Events | Pane::Attempts => {
                     if self.selected_event.is_some() {
-                        self.mode = Mode::Detail { scroll: 0 };
+                        self.mode = Mode::Detail {
+                            scroll: 0,
+                            wrap: true,
+                        };
                         Some(Action::Refresh)
                     } else {
                         None
@@ -719,6 +824,8 @@ impl App {
                 ));
                 None
             }
+            // Keys of the event detail, looked up there only.
+            Command::CopyPayload | Command::ToggleWrap | Command::Close => None,
             Command::Freeze => {
                 self.frozen = !self.frozen;
                 if self.frozen {
@@ -957,12 +1064,77 @@ impl App {
         }
     }
 
+    /// The event detail: scrolls by wrapped lines, never past its end; `y`
+    /// copies the payload, `w` toggles wrapping.
+    fn detail_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let Mode::Detail { scroll, wrap } = self.mode else {
+            return None;
+        };
+        let command = keymap::lookup_in(&key, keymap::Scope::Detail)?;
+        match command {
+            Command::Close => {
+                self.mode = Mode::Normal;
+                return None;
+            }
+            Command::CopyPayload => {
+                let Some(detail) = self.selected_detail() else {
+                    self.error_status("the detail is still loading");
+                    return None;
+                };
+                let text = match (&detail.payload, &detail.payload_base64) {
+                    (Some(text), _) => text.clone(),
+                    (None, Some(b64)) => b64.clone(),
+                    (None, None) => String::new(),
+                };
+                self.info_status(format!(
+                    "payload copied ({} bytes) where the terminal allows OSC 52",
+                    text.len()
+                ));
+                return Some(Action::CopyToClipboard(text));
+            }
+            Command::ToggleWrap => {
+                self.mode = Mode::Detail {
+                    scroll: 0,
+                    wrap: !wrap,
+                };
+                return None;
+            }
+            _ => {}
+        }
+        let max = super::popups::detail::max_scroll(self, wrap);
+        let page = super::popups::detail::inner_height(self.size).max(1);
+        let scroll = match command {
+            Command::HalfDown => scroll.saturating_add(page / 2),
+            Command::HalfUp => scroll.saturating_sub(page / 2),
+            Command::Down => scroll.saturating_add(1),
+            Command::Up => scroll.saturating_sub(1),
+            Command::PageDown => scroll.saturating_add(page),
+            Command::PageUp => scroll.saturating_sub(page),
+            Command::Top => 0,
+            Command::Bottom => max,
+            _ => scroll,
+        };
+        self.mode = Mode::Detail {
+            scroll: scroll.min(max),
+            wrap,
+        };
+        None
+    }
+
+    fn destination_screen_key(&mut self, key: KeyEvent) -> Option<Action> {
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => {
+                self.mode = Mode::Normal;
+                None
+            }
+            _ => None,
+        }
+    }
+
     fn scroll_key(&mut self, key: KeyEvent) -> Option<Action> {
         let page = self.size.1.saturating_sub(6).max(1);
-        let closes = matches!(key.code, KeyCode::Esc | KeyCode::Char('q'))
-            || (matches!(self.mode, Mode::Help { .. }) && key.code == KeyCode::Char('?'))
-            || (matches!(self.mode, Mode::Detail { .. }) && key.code == KeyCode::Enter);
-        let (Mode::Help { scroll } | Mode::Detail { scroll }) = &mut self.mode else {
+        let closes = matches!(key.code, KeyCode::Esc | KeyCode::Char('q' | '?'));
+        let Mode::Help { scroll } = &mut self.mode else {
             return None;
         };
         if closes {

@@ -3,6 +3,7 @@
 
 use super::app::{App, Rates, TuiInfo};
 use crate::config::ConfigSource;
+use crate::engine::stats::{minute_of, DestinationStats, MinuteStats, StatsWindow};
 use crate::engine::{DestinationView, EventDetail, EventPage};
 use crate::model::{
     AttemptRecord, EventId, EventRecord, EventState, FailReason, Health, Reason, StateCounts,
@@ -155,7 +156,12 @@ fn event(
         automatic_retries: attempts.saturating_sub(1),
         cycle_started_at: created,
         next_attempt_at: next_in.map(|s| now() + Duration::seconds(s)),
-        next_trigger: Some(Trigger::Automatic),
+        // As the engine keeps them: only an owed event has a next trigger.
+        next_trigger: state.awaits_delivery().then_some(if attempts == 0 {
+            Trigger::Initial
+        } else {
+            Trigger::Automatic
+        }),
         last_status,
         last_error: if last_status.is_none() && attempts > 0 {
             Some("timed out".into())
@@ -198,7 +204,8 @@ pub fn events() -> Vec<EventRecord> {
             Some(429),
             Some(5),
         ),
-        event(4, 30, "crm", "user.signup", Pending, 0, None, None),
+        // Due since it came in; its destination is disabled.
+        event(4, 30, "crm", "user.signup", Pending, 0, None, Some(-30)),
         event(
             5,
             75,
@@ -304,6 +311,52 @@ pub fn detail(record: &EventRecord) -> EventDetail {
                 decision: "manual retry failed".into(),
             },
         ],
+        ahead: None,
+    }
+}
+
+/// A destination's minute statistics over `window`, as the engine would
+/// answer them: `shop` busy and fast, `billing` failing about half its
+/// attempts and slow for an hour-long stretch a few hours ago, `analytics`
+/// quiet, `crm` nothing since it was disabled 40 minutes ago. Sparse, like the
+/// engine's: only minutes with attempts.
+pub fn stats(destination: &str, window: StatsWindow) -> DestinationStats {
+    let span = match window {
+        StatsWindow::Hour => 60,
+        StatsWindow::Day => 24 * 60,
+    };
+    let current = minute_of(now());
+    let minutes = (0..span)
+        .rev()
+        .filter_map(|ago: i64| {
+            let (delivered, failed, p50, p99) = match destination {
+                "shop" => (
+                    20 + (ago * 7 % 13) as u32,
+                    0,
+                    20,
+                    80 + (ago % 5) as u64 * 20,
+                ),
+                "billing" if (180..240).contains(&ago) => (2, 10, 2_000, 5_000),
+                "billing" => (3 + (ago % 4) as u32, 3 + (ago % 3) as u32, 100, 500),
+                "analytics" if ago % 11 == 0 => (1, 0, 50, 50),
+                "crm" if ago > 40 && ago % 3 == 0 => (4, 1, 30, 200),
+                _ => return None,
+            };
+            Some(MinuteStats {
+                minute: current - Duration::minutes(ago),
+                attempts: delivered + failed,
+                delivered,
+                failed,
+                latency_p50_ms: Some(p50),
+                latency_p99_ms: Some(p99),
+                ..MinuteStats::default()
+            })
+        })
+        .collect();
+    DestinationStats {
+        destination: destination.to_string(),
+        window,
+        minutes,
     }
 }
 
@@ -320,21 +373,11 @@ pub fn app() -> App {
         ingested: 12.4,
         delivered: 11.0,
     };
-    for s in (0..300i64).rev() {
-        let at = now() - Duration::seconds(s);
-        for _ in 0..(s % 7) {
-            app.history.record("shop", EventState::Delivered, at);
-        }
-        if s % 3 == 0 {
-            app.history.record("billing", EventState::Delivered, at);
-        }
-        if s % 2 == 0 {
-            app.history.record("billing", EventState::Retrying, at);
-        }
-        if s % 11 == 0 {
-            app.history.record("analytics", EventState::Delivered, at);
-        }
-    }
+    let read = destinations()
+        .iter()
+        .map(|d| stats(&d.id, StatsWindow::Hour))
+        .collect();
+    app.set_list_stats(read);
     app
 }
 

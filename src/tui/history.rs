@@ -2,107 +2,96 @@
 //! history for the sparklines and the 5-minute success rate, and the header's
 //! ingested/s and delivered/s from the engine's counters.
 
-use crate::model::EventState;
-use chrono::{DateTime, Utc};
+//! What the TUI shows of the past: the destinations pane's sparklines and
+//! 5-minute success rates, read from the engine's per-destination minute
+//! statistics (kept 24 h in the store, so an operator who opens the screen
+//! after an incident still sees it), and the header's ingested/s and
+//! delivered/s from the engine's counters.
+
+use crate::engine::stats::{minute_of, DestinationStats, MinuteStats};
+use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, VecDeque};
 
-/// How far back history goes: the success rate's window.
-pub const WINDOW_SECS: i64 = 300;
+/// The success rate's window, in minutes (the current minute included).
+pub const RATE_MINUTES: i64 = 5;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Bucket {
-    second: i64,
-    delivered: u32,
-    failed: u32,
-}
-
-/// One destination's attempt outcomes, one bucket per second.
+/// The list's statistics: the last hour of each destination read, by id, and
+/// when they were read.
 #[derive(Clone, Debug, Default)]
-pub struct DestHistory {
-    buckets: VecDeque<Bucket>,
+pub struct ListStats {
+    pub by_destination: BTreeMap<String, DestinationStats>,
+    pub read_at: Option<DateTime<Utc>>,
 }
 
-impl DestHistory {
-    fn record(&mut self, second: i64, delivered: bool) {
-        if self.buckets.back().is_none_or(|b| b.second != second) {
-            self.buckets.push_back(Bucket {
-                second,
-                ..Bucket::default()
-            });
+impl ListStats {
+    /// Takes a read in: the destinations it names are replaced, the others kept
+    /// (those not in view are read less often).
+    pub fn update(&mut self, read: Vec<DestinationStats>, at: DateTime<Utc>) {
+        for stats in read {
+            self.by_destination.insert(stats.destination.clone(), stats);
         }
-        let bucket = self.buckets.back_mut().expect("just pushed");
-        if delivered {
-            bucket.delivered += 1;
-        } else {
-            bucket.failed += 1;
-        }
-        while self
-            .buckets
-            .front()
-            .is_some_and(|b| b.second <= second - WINDOW_SECS)
-        {
-            self.buckets.pop_front();
-        }
+        self.read_at = Some(at);
     }
 
-    /// Delivered and failed attempts in the last five minutes.
-    pub fn totals(&self, now: DateTime<Utc>) -> (u64, u64) {
-        let from = now.timestamp() - WINDOW_SECS;
-        self.buckets
-            .iter()
-            .filter(|b| b.second > from)
-            .fold((0, 0), |(d, f), b| {
-                (d + u64::from(b.delivered), f + u64::from(b.failed))
-            })
-    }
-
-    /// Deliveries in each of the `n` buckets of `step` seconds ending now, oldest first.
-    pub fn series(&self, now: DateTime<Utc>, n: usize, step: i64) -> Vec<u64> {
-        let end = now.timestamp();
-        let mut out = vec![0u64; n];
-        for bucket in &self.buckets {
-            let age = end - bucket.second;
-            if age < 0 {
-                continue;
-            }
-            let slot = (age / step) as usize;
-            if slot < n {
-                out[n - 1 - slot] += u64::from(bucket.delivered);
-            }
-        }
-        out
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct History {
-    pub per_destination: BTreeMap<String, DestHistory>,
-    pub all: DestHistory,
-}
-
-impl History {
-    /// Counts an event change: delivered is a success; retrying and failed are
-    /// failed attempts (a pending or cancelled change is not an attempt).
-    pub fn record(&mut self, destination: &str, state: EventState, at: DateTime<Utc>) {
-        let delivered = match state {
-            EventState::Delivered => true,
-            EventState::Retrying | EventState::Failed => false,
-            _ => return,
-        };
-        let second = at.timestamp();
-        self.per_destination
-            .entry(destination.to_string())
-            .or_default()
-            .record(second, delivered);
-        self.all.record(second, delivered);
-    }
-
-    pub fn get(&self, destination: Option<&str>) -> Option<&DestHistory> {
+    /// The minutes of `destination`, or of every destination when `None` (only
+    /// when every one in `ids` has been read: a partial sum would say less
+    /// than happened).
+    pub fn minutes<'a>(
+        &'a self,
+        destination: Option<&str>,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Option<Vec<&'a MinuteStats>> {
         match destination {
-            None => Some(&self.all),
-            Some(id) => self.per_destination.get(id),
+            Some(id) => self
+                .by_destination
+                .get(id)
+                .map(|s| s.minutes.iter().collect()),
+            None => {
+                let mut all = Vec::new();
+                for id in ids {
+                    all.extend(self.by_destination.get(id)?.minutes.iter());
+                }
+                Some(all)
+            }
         }
     }
+}
+
+/// Delivered and attempted in the last [`RATE_MINUTES`] minutes.
+pub fn recent_totals(minutes: &[&MinuteStats], now: DateTime<Utc>) -> (u64, u64) {
+    let from = minute_of(now) - Duration::minutes(RATE_MINUTES - 1);
+    minutes
+        .iter()
+        .filter(|m| m.minute >= from && m.minute <= now)
+        .fold((0, 0), |(d, a), m| {
+            (d + u64::from(m.delivered), a + u64::from(m.attempts))
+        })
+}
+
+/// The 5-minute success rate in words: `97%`, or `—` without attempts.
+pub fn success_rate_text(minutes: Option<&[&MinuteStats]>, now: DateTime<Utc>) -> String {
+    let Some(minutes) = minutes else {
+        return "—".into();
+    };
+    let (delivered, attempts) = recent_totals(minutes, now);
+    match (delivered * 100).checked_div(attempts) {
+        Some(rate) => format!("{rate}%"),
+        None => "—".into(),
+    }
+}
+
+/// Deliveries in each of the last `n` minutes, oldest first, the current
+/// minute last.
+pub fn delivered_series(minutes: &[&MinuteStats], now: DateTime<Utc>, n: usize) -> Vec<u64> {
+    let current = minute_of(now);
+    let mut out = vec![0u64; n];
+    for m in minutes {
+        let age = (current - m.minute).num_minutes();
+        if (0..n as i64).contains(&age) {
+            out[n - 1 - age as usize] += u64::from(m.delivered);
+        }
+    }
+    out
 }
 
 /// A rate over the last few seconds from a monotonically growing counter.
@@ -137,26 +126,59 @@ impl RateMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::stats::StatsWindow;
+
+    fn minute(at: DateTime<Utc>, delivered: u32, failed: u32) -> MinuteStats {
+        MinuteStats {
+            minute: minute_of(at),
+            attempts: delivered + failed,
+            delivered,
+            failed,
+            ..MinuteStats::default()
+        }
+    }
 
     #[test]
-    fn history_counts_outcomes_in_the_window() {
-        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let mut h = History::default();
-        h.record("a", EventState::Delivered, t0);
-        h.record("a", EventState::Retrying, t0);
-        h.record("a", EventState::Pending, t0);
-        h.record(
-            "a",
-            EventState::Delivered,
-            t0 + chrono::Duration::seconds(2),
-        );
-        let a = h.get(Some("a")).unwrap();
-        assert_eq!(a.totals(t0 + chrono::Duration::seconds(2)), (2, 1));
+    fn rates_and_series_read_the_minutes() {
+        let now = DateTime::from_timestamp(1_700_000_030, 0).unwrap();
+        let stats = DestinationStats {
+            destination: "a".into(),
+            window: StatsWindow::Hour,
+            minutes: vec![
+                minute(now - Duration::minutes(30), 50, 0),
+                minute(now - Duration::minutes(2), 3, 1),
+                minute(now, 1, 0),
+            ],
+        };
+        let minutes: Vec<&MinuteStats> = stats.minutes.iter().collect();
+        // The minute 30 ago is outside the 5-minute rate, inside a 40-bar series.
+        assert_eq!(recent_totals(&minutes, now), (4, 5));
+        assert_eq!(success_rate_text(Some(&minutes), now), "80%");
+        assert_eq!(success_rate_text(Some(&[]), now), "—");
+        assert_eq!(success_rate_text(None, now), "—");
+        assert_eq!(delivered_series(&minutes, now, 3), vec![3, 0, 1]);
+        let long = delivered_series(&minutes, now, 40);
+        assert_eq!(long[39 - 30], 50);
+        assert_eq!(long.iter().sum::<u64>(), 54);
+    }
+
+    #[test]
+    fn the_all_row_needs_every_destination_read() {
+        let now = DateTime::from_timestamp(1_700_000_030, 0).unwrap();
+        let mut list = ListStats::default();
+        let stats = |id: &str| DestinationStats {
+            destination: id.into(),
+            window: StatsWindow::Hour,
+            minutes: vec![minute(now, 2, 0)],
+        };
+        list.update(vec![stats("a")], now);
+        assert!(list.minutes(None, ["a", "b"].into_iter()).is_none());
+        list.update(vec![stats("b")], now);
+        assert_eq!(list.minutes(None, ["a", "b"].into_iter()).unwrap().len(), 2);
         assert_eq!(
-            a.series(t0 + chrono::Duration::seconds(2), 3, 1),
-            vec![1, 0, 1]
+            list.minutes(Some("a"), std::iter::empty()).unwrap().len(),
+            1
         );
-        assert_eq!(a.totals(t0 + chrono::Duration::seconds(400)), (0, 0));
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub enum Command {
     NewDestination,
     DeleteDestination,
     CycleSort,
+    /// In the event detail: put the payload on the clipboard.
+    CopyPayload,
+    /// In the event detail: wrap long lines, or cut them at the edge.
+    ToggleWrap,
+    /// Close the popup or view.
+    Close,
 }
 
 /// Where a binding applies, and how it is grouped in the help screen.
@@ -82,6 +88,8 @@ pub enum Scope {
     /// Only with the destinations pane focused: its list, and creating or
     /// deleting destinations (too consequential to reach from another pane).
     DestinationsPane,
+    /// In the event detail popup (Enter on an event), not on the main screen.
+    Detail,
 }
 
 impl Scope {
@@ -92,6 +100,7 @@ impl Scope {
             Scope::Events => "Events (panes 2 and 3)",
             Scope::Destination => "Destinations (selected destination)",
             Scope::DestinationsPane => "Destinations pane (1)",
+            Scope::Detail => "Event detail (Enter on an event)",
         }
     }
 
@@ -99,6 +108,7 @@ impl Scope {
         match self {
             Scope::Events => matches!(pane, Pane::Events | Pane::Attempts),
             Scope::DestinationsPane => pane == Pane::Destinations,
+            Scope::Detail => false,
             _ => true,
         }
     }
@@ -201,21 +211,40 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('g'), code(KeyCode::Home)], "g Home", C::Top, "top (newest events)", "", S::Navigation, false),
     b(&[k('G'), code(KeyCode::End)], "G End", C::Bottom, "bottom (of the loaded page of events)", "", S::Navigation, false),
     b(&[code(KeyCode::Enter)], "Enter", C::Open, "details (request, payload, response)", "details", S::Events, false),
-    b(&[k(' ')], "Space", C::Mark, "mark / unmark the event", "mark", S::Events, false),
+    b(&[k(' ')], "Space", C::Mark, "mark / unmark the event and move down", "mark", S::Events, false),
     b(&[k('a')], "a", C::MarkAll, "mark every event shown", "", S::Events, false),
     b(&[k('r')], "r", C::Retry, "retry now (selected, or the marked events)", "retry", S::Events, true),
     b(&[k('c')], "c", C::Mute, "cancel (mute) selected or marked", "mute", S::Events, true),
     b(&[k('u')], "u", C::Requeue, "requeue selected or marked", "requeue", S::Events, true),
     b(&[k('R')], "R", C::BulkRetry, "bulk retry everything the filter shows", "bulk", S::Global, true),
     b(&[k('x')], "x", C::CancelBulk, "cancel the running bulk retry", "", S::Global, true),
-    b(&[code(KeyCode::Enter)], "Enter", C::Open, "show the destination's events", "events", S::Destination, false),
+    b(&[code(KeyCode::Enter)], "Enter", C::Open, "the destination's history: charts of the last hour and 24 h (on all: the events)", "history", S::Destination, false),
     b(&[k('e')], "e", C::EditPolicy, "edit the retry policy", "edit policy", S::Destination, true),
     b(&[k('p')], "p", C::TogglePause, "pause / resume", "pause", S::Destination, true),
     b(&[k('d')], "d", C::Enable, "enable a disabled destination", "enable", S::Destination, true),
     b(&[k('n')], "n", C::NewDestination, "new destination (a form of every key)", "new", S::DestinationsPane, true),
     b(&[k('D')], "D", C::DeleteDestination, "delete the destination (or drain it), after a confirmation", "delete", S::DestinationsPane, true),
     b(&[k('s')], "s", C::CycleSort, "sort by id, health, backlog, failure rate", "sort", S::DestinationsPane, false),
+    b(&[k('j'), code(KeyCode::Down)], "j ↓", C::Down, "scroll down a line (long lines wrapped)", "", S::Detail, false),
+    b(&[k('k'), code(KeyCode::Up)], "k ↑", C::Up, "scroll up a line", "", S::Detail, false),
+    b(&[code(KeyCode::PageDown), k(' ')], "PgDn Space", C::PageDown, "scroll down a page", "", S::Detail, false),
+    b(&[code(KeyCode::PageUp)], "PgUp", C::PageUp, "scroll up a page", "", S::Detail, false),
+    b(&[ctrl('d')], "C-d", C::HalfDown, "scroll down half a page", "", S::Detail, false),
+    b(&[ctrl('u')], "C-u", C::HalfUp, "scroll up half a page", "", S::Detail, false),
+    b(&[k('g'), code(KeyCode::Home)], "g Home", C::Top, "top", "", S::Detail, false),
+    b(&[k('G'), code(KeyCode::End)], "G End", C::Bottom, "bottom: the end of the response", "", S::Detail, false),
+    b(&[k('y')], "y", C::CopyPayload, "copy the payload to the clipboard (OSC 52, where the terminal allows)", "", S::Detail, false),
+    b(&[k('w')], "w", C::ToggleWrap, "wrap long lines / cut them at the edge", "", S::Detail, false),
+    b(&[code(KeyCode::Esc), k('q'), code(KeyCode::Enter)], "Esc q Enter", C::Close, "close", "", S::Detail, false),
 ];
+
+/// The command a key means in a popup whose keys are the table's `scope`.
+pub fn lookup_in(event: &KeyEvent, scope: Scope) -> Option<Command> {
+    KEYMAP
+        .iter()
+        .find(|binding| binding.scope == scope && binding.keys.iter().any(|key| key.matches(event)))
+        .map(|binding| binding.command)
+}
 
 /// The command a key means in `pane`, honouring `--read-only`.
 pub fn lookup(event: &KeyEvent, pane: Pane, read_only: bool) -> Option<&'static Binding> {
@@ -267,6 +296,7 @@ pub fn help_sections(read_only: bool) -> Vec<(Scope, Vec<&'static Binding>)> {
         Scope::Events,
         Scope::Destination,
         Scope::DestinationsPane,
+        Scope::Detail,
     ]
     .into_iter()
     .map(|scope| {
@@ -284,4 +314,28 @@ pub fn help_sections(read_only: bool) -> Vec<(Scope, Vec<&'static Binding>)> {
 /// The first key of a binding, for short labels: `r`, `Tab`.
 pub fn first_label(binding: &Binding) -> &'static str {
     binding.label.split(' ').next().unwrap_or(binding.label)
+}
+
+/// The README's key table: every binding, generated from [`KEYMAP`] so the
+/// two cannot drift (a test compares them; `HOOKWATCH_BLESS_README=1`
+/// rewrites the README's copy).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| keys | where | action |\n|---|---|---|\n");
+    for binding in KEYMAP {
+        let keys: Vec<String> = binding
+            .label
+            .split(' ')
+            .map(|key| format!("`{key}`"))
+            .collect();
+        let mut action = binding.description.replace('|', "\\|");
+        if binding.mutates {
+            action.push_str(" (off under `--read-only`)");
+        }
+        out.push_str(&format!(
+            "| {} | {} | {action} |\n",
+            keys.join(" "),
+            binding.scope.title()
+        ));
+    }
+    out
 }

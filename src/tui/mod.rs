@@ -17,6 +17,7 @@
 //! detail), so a store with a million events opens at once.
 
 pub mod app;
+pub mod clipboard;
 pub mod dest_form;
 pub mod dest_list;
 pub mod filter;
@@ -57,6 +58,10 @@ const FRAME: Duration = Duration::from_millis(100);
 const MIN_FRAME_GAP: Duration = Duration::from_millis(50);
 /// How often an attached TUI makes sure the remote still answers.
 const CONTACT_CHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+/// How often the destinations' minute statistics are read again (pane 1's
+/// sparklines and the destination view): they change by the minute, so a few
+/// seconds is fresh enough, and never per frame.
+const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs the TUI until the operator quits (q, Ctrl-C) or `shutdown` is cancelled
 /// (SIGTERM). Sets up the terminal (raw mode, alternate screen) and always
@@ -69,7 +74,17 @@ pub async fn run(
 ) -> color_eyre::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let keys = crossterm::event::EventStream::new();
-    let result = drive(&mut terminal, keys, control, info, shutdown, |_| {}).await;
+    let mut clipboard = std::io::stdout();
+    let result = drive(
+        &mut terminal,
+        keys,
+        control,
+        info,
+        shutdown,
+        &mut clipboard,
+        |_| {},
+    )
+    .await;
     let restored = ratatui::try_restore();
     result?;
     restored?;
@@ -217,15 +232,17 @@ impl Refresher {
 
 /// The TUI's loop on any terminal backend, reading terminal events from
 /// `keys`: what [`run`] does on the real terminal, and what a benchmark drives
-/// on ratatui's `TestBackend` with keys of its own. `on_frame` sees the state
-/// each frame was drawn from, right after it is drawn. Returns when the
-/// operator quits, `keys` ends or `shutdown` is cancelled.
+/// on ratatui's `TestBackend` with keys of its own. `clipboard` is the
+/// terminal `y` writes its OSC 52 escape to (stdout for a real one). `on_frame`
+/// sees the state each frame was drawn from, right after it is drawn. Returns
+/// when the operator quits, `keys` ends or `shutdown` is cancelled.
 pub async fn drive<B, K>(
     terminal: &mut ratatui::Terminal<B>,
     mut keys: K,
     control: Arc<dyn Control>,
     info: TuiInfo,
     shutdown: CancellationToken,
+    clipboard: &mut (dyn std::io::Write + Send),
     mut on_frame: impl FnMut(&App),
 ) -> color_eyre::Result<()>
 where
@@ -256,6 +273,7 @@ where
     // Something to draw since the last frame.
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
+    let mut stats_read: Option<Instant> = None;
 
     loop {
         if dirty && last_draw.is_none_or(|at| at.elapsed() >= MIN_FRAME_GAP) {
@@ -282,6 +300,11 @@ where
                             match action {
                                 Action::Quit => break,
                                 Action::Refresh => refresher.request(&app),
+                                Action::CopyToClipboard(text) => {
+                                    if let Err(e) = clipboard::copy(clipboard, &text) {
+                                        app.error_status(format!("copy: {e}"));
+                                    }
+                                }
                                 other => worker::spawn(&control, other, results_tx.clone()),
                             }
                         }
@@ -323,6 +346,7 @@ where
                             }
                         }
                         worker::Done::BulkProgress(progress) => app.set_bulk_progress(progress),
+                        worker::Done::ListStats(read) => app.set_list_stats(read),
                         worker::Done::Totals(totals) => {
                             let now = Instant::now();
                             app.rates.ingested = ingested.sample(now, totals.ingested);
@@ -350,6 +374,13 @@ where
             _ = tick.tick() => {
                 app.now = control.now();
                 worker::spawn_tick(&control, app.bulk_running().map(|job| job.id.clone()), results_tx.clone());
+                if stats_read.is_none_or(|at| at.elapsed() >= STATS_EVERY) && !app.frozen {
+                    stats_read = Some(Instant::now());
+                    worker::spawn_list_stats(&control, app.stats_targets(), results_tx.clone());
+                    if let Some(id) = app.destination_screen_id() {
+                        worker::spawn(&control, Action::ReadDestinationStats(id.to_string()), results_tx.clone());
+                    }
+                }
                 // An attached TUI hears nothing when the remote goes away (its
                 // change stream just goes quiet), so it reads at least every
                 // CONTACT_CHECK; one that stopped answering is asked on every

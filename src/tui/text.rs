@@ -28,6 +28,83 @@ pub fn next_attempt(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Why an owed event waits although it may be due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldCause {
+    Disabled,
+    Paused,
+}
+
+/// What comes next for an event, as the screen says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Delivered, failed, cancelled or skipped: nothing comes next.
+    Finished,
+    /// Owed, but its destination takes no attempts now.
+    Held(HoldCause),
+    /// Due now, behind a destination whose every slot is taken; `ahead` is the
+    /// number of its due events taken first, when known (the detail knows it).
+    Queued { ahead: Option<u64> },
+    /// Due now, and a slot is free.
+    Now,
+    /// Due later.
+    At(DateTime<Utc>),
+}
+
+impl Schedule {
+    /// Works out the schedule of `record` from its destination as last read
+    /// (`None` when it is not known).
+    pub fn of(
+        record: &crate::model::EventRecord,
+        destination: Option<&crate::engine::DestinationView>,
+        ahead: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Schedule {
+        if !record.state.awaits_delivery() {
+            return Schedule::Finished;
+        }
+        if let Some(d) = destination {
+            if !d.enabled {
+                return Schedule::Held(HoldCause::Disabled);
+            }
+            if d.paused {
+                return Schedule::Held(HoldCause::Paused);
+            }
+        }
+        match record.next_attempt_at {
+            Some(at) if at > now => Schedule::At(at),
+            _ => {
+                let saturated =
+                    destination.is_some_and(|d| d.in_flight >= d.concurrency.max(1) as usize);
+                // Events ahead in the due index are taken first however many
+                // slots are free.
+                if saturated || ahead.is_some_and(|n| n > 0) {
+                    Schedule::Queued { ahead }
+                } else {
+                    Schedule::Now
+                }
+            }
+        }
+    }
+
+    /// The words for the events pane's NEXT column and the detail.
+    pub fn text(self, now: DateTime<Utc>) -> String {
+        match self {
+            Schedule::Finished => String::new(),
+            Schedule::Held(HoldCause::Disabled) => "held (disabled)".into(),
+            Schedule::Held(HoldCause::Paused) => "held (paused)".into(),
+            Schedule::Queued { ahead: None } => "queued".into(),
+            Schedule::Queued {
+                ahead: Some(n @ crate::engine::AHEAD_CAP..),
+            } => format!("queued ({n}+ ahead)"),
+            Schedule::Queued { ahead: Some(0) } => "queued (next)".into(),
+            Schedule::Queued { ahead: Some(n) } => format!("queued ({n} ahead)"),
+            Schedule::Now => "now".into(),
+            Schedule::At(at) => next_attempt(Some(at), now),
+        }
+    }
+}
+
 pub fn age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
     short_duration((now - created).num_seconds())
 }
@@ -129,6 +206,43 @@ pub fn compact(n: u64) -> String {
         1_000_000_000..=9_999_999_999 => format!("{}G", n / 1_000_000_000),
         _ => ">9G".to_string(),
     }
+}
+
+/// `text` broken into lines of at most `width` columns, at spaces where it
+/// can be (a word longer than a line is cut).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        loop {
+            let used = line.chars().count();
+            let needed = word.chars().count() + usize::from(used > 0);
+            if used + needed <= width {
+                if used > 0 {
+                    line.push(' ');
+                }
+                line.push_str(&word);
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a whole line: cut it.
+            let head: String = word.chars().take(width).collect();
+            word = word.chars().skip(width).collect();
+            lines.push(head);
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// Pretty-printed when JSON (credentials masked), else as is.
@@ -259,6 +373,16 @@ mod tests {
         assert_eq!(sparkline(&[0, 1, 4, 8]), " ▁▄█");
         assert_eq!(sparkline(&[1, 1000]), "▁█");
         assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn wrap_words_breaks_at_spaces_and_cuts_long_words() {
+        assert_eq!(wrap_words("a bb ccc", 4), vec!["a bb", "ccc"]);
+        assert_eq!(wrap_words("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap_words("", 4), vec![""]);
+        for line in wrap_words(&"word ".repeat(40), 17) {
+            assert!(line.chars().count() <= 17);
+        }
     }
 
     #[test]

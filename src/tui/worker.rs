@@ -4,6 +4,7 @@
 
 use super::app::{plural, Action, ActionResult};
 use crate::control::{Control, ControlError, Totals};
+use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::JobProgress;
 use crate::model::EventId;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub enum Done {
     Totals(Totals),
     /// A running bulk job's progress, every tick.
     BulkProgress(JobProgress),
+    /// Pane 1's destinations' statistics of the last hour, every few seconds.
+    ListStats(Vec<DestinationStats>),
 }
 
 impl From<ActionResult> for Done {
@@ -43,11 +46,46 @@ pub fn spawn_tick(control: &Arc<dyn Control>, bulk_job: Option<String>, results:
     });
 }
 
-/// Starts `action`; `Quit` and `Refresh` are the loop's and are ignored here.
+/// Reads the last hour of each of `ids` for pane 1; a destination that fails
+/// to answer (deleted meanwhile) is left out.
+pub fn spawn_list_stats(control: &Arc<dyn Control>, ids: Vec<String>, results: Results) {
+    let control = control.clone();
+    tokio::spawn(async move {
+        let reads = futures_util::future::join_all(
+            ids.iter()
+                .map(|id| control.destination_stats(id, StatsWindow::Hour)),
+        )
+        .await;
+        let read = reads.into_iter().filter_map(Result::ok).collect();
+        let _ = results.send(Done::ListStats(read));
+    });
+}
+
+/// Starts `action`; `Quit`, `Refresh` and `CopyToClipboard` are the loop's
+/// and are ignored here.
 pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
     let control = control.clone();
     match action {
-        Action::Quit | Action::Refresh => {}
+        Action::Quit | Action::Refresh | Action::CopyToClipboard(_) => {}
+        Action::ReadDestinationStats(id) => {
+            tokio::spawn(async move {
+                let (hour, day) = futures_util::future::join(
+                    control.destination_stats(&id, StatsWindow::Hour),
+                    control.destination_stats(&id, StatsWindow::Day),
+                )
+                .await;
+                let result = match (hour, day) {
+                    (Ok(hour), Ok(day)) => ActionResult::DestinationStats {
+                        hour: Box::new(hour),
+                        day: Box::new(day),
+                    },
+                    (Err(e), _) | (_, Err(e)) => {
+                        ActionResult::Error(format!("statistics of {id}: {e}"))
+                    }
+                };
+                let _ = results.send(result.into());
+            });
+        }
         Action::RetryNow(ids) => {
             tokio::spawn(async move {
                 let outcomes =

@@ -1,15 +1,22 @@
 //! Event detail (Enter): the request as sent, the payload (credentials masked),
-//! and the response of the selected attempt.
+//! and the response of the selected attempt. It scrolls by wrapped lines (the
+//! wrapping is done here, not by the paragraph, so key handling knows where
+//! the end is); a large payload is shown truncated, with its size.
 
 use crate::mask::MASK;
 use crate::tui::app::App;
 use crate::tui::layout::centered;
-use crate::tui::text::{age, last_result, next_attempt, pretty_body};
+use crate::tui::text::{age, last_result, pretty_body, Schedule};
 use crate::tui::theme::{popup_block, state_color, status_color};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph};
+use unicode_width::UnicodeWidthChar;
+
+/// The most of a payload the detail shows: a screenful many times over, and
+/// small enough to lay out every frame (a 1 MiB payload would not be).
+pub const PAYLOAD_SHOWN: usize = 16 * 1024;
 use ratatui::Frame;
 
 pub fn lines(app: &App) -> Vec<Line<'static>> {
@@ -45,13 +52,13 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
                 "  attempts {}  age {}{}",
                 e.attempt_count,
                 age(e.created_at, app.now),
-                match e.next_trigger {
+                match (Schedule::of(e, dest, detail.ahead, app.now), e.next_trigger) {
                     // A finished event has nothing next.
-                    None => String::new(),
-                    Some(trigger) => format!(
-                        "  next {} ({trigger})",
-                        next_attempt(e.next_attempt_at, app.now)
-                    ),
+                    (Schedule::Finished, _) => String::new(),
+                    (schedule @ Schedule::At(_), Some(trigger)) => {
+                        format!("  next {} ({trigger})", schedule.text(app.now))
+                    }
+                    (schedule, _) => format!("  next {}", schedule.text(app.now)),
                 }
             )),
         ]),
@@ -95,12 +102,28 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     lines.push(Line::from(""));
     lines.push(section(&format!("Payload ({} bytes)", e.payload_bytes)));
     match (&detail.payload, &detail.payload_base64) {
+        (Some(text), _) if text.len() > PAYLOAD_SHOWN => {
+            // Not pretty-printed: cut JSON is not JSON, and parsing a large
+            // body every frame would freeze the screen.
+            for l in head(text, PAYLOAD_SHOWN).lines() {
+                lines.push(Line::from(format!("  {l}")));
+            }
+            lines.push(truncation_note(text.len()));
+        }
         (Some(text), _) => {
             for l in pretty_body(text) {
                 lines.push(Line::from(format!("  {l}")));
             }
         }
-        (None, Some(b64)) => lines.push(Line::from(format!("  (binary, base64) {b64}"))),
+        (None, Some(b64)) => {
+            lines.push(Line::from(format!(
+                "  (binary, base64) {}",
+                head(b64, PAYLOAD_SHOWN)
+            )));
+            if b64.len() > PAYLOAD_SHOWN {
+                lines.push(truncation_note(e.payload_bytes as usize));
+            }
+        }
         (None, None) => lines.push(Line::from("  (empty)")),
     }
     lines.push(Line::from(""));
@@ -134,21 +157,127 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     lines
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect, scroll: u16) {
-    let rect = centered(
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn truncation_note(total: usize) -> Line<'static> {
+    Line::from(Span::styled(
+        format!(
+            "  … shown: the first {} KiB of {}; y copies it whole, the API serves it (GET /v1/events/{{id}})",
+            PAYLOAD_SHOWN / 1024,
+            size_text(total)
+        ),
+        Style::new().fg(Color::Yellow),
+    ))
+}
+
+/// `231 bytes`, `16.0 KiB`, `1.0 MiB`.
+pub fn size_text(bytes: usize) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes} bytes")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        format!("{:.1} MiB", b / KIB / KIB)
+    }
+}
+
+/// Where the popup sits on a screen of `area`.
+fn rect(area: Rect) -> Rect {
+    centered(
         area,
         area.width.saturating_sub(6).max(40),
         area.height.saturating_sub(2),
-    );
-    let lines = lines(app);
+    )
+}
+
+/// Lines the popup shows at once on a screen of `size`.
+pub fn inner_height(size: (u16, u16)) -> u16 {
+    rect(Rect::new(0, 0, size.0, size.1))
+        .height
+        .saturating_sub(2)
+}
+
+fn inner_width(size: (u16, u16)) -> u16 {
+    rect(Rect::new(0, 0, size.0, size.1))
+        .width
+        .saturating_sub(2)
+}
+
+/// `lines` as shown: wrapped at `width` columns (by character, so long
+/// tokens, URLs and base64 break too), or cut there when not wrapping.
+pub fn layout(lines: Vec<Line<'static>>, width: u16, wrap: bool) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(1));
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        if line.width() <= width {
+            out.push(line);
+            continue;
+        }
+        let mut current: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        'spans: for span in line.spans {
+            let mut piece = String::new();
+            for c in span.content.chars() {
+                let w = c.width().unwrap_or(0);
+                if used + w > width {
+                    if !wrap {
+                        current.push(Span::styled(std::mem::take(&mut piece), span.style));
+                        break 'spans;
+                    }
+                    current.push(Span::styled(std::mem::take(&mut piece), span.style));
+                    out.push(Line::from(std::mem::take(&mut current)));
+                    used = 0;
+                }
+                piece.push(c);
+                used += w;
+            }
+            current.push(Span::styled(piece, span.style));
+        }
+        out.push(Line::from(current));
+    }
+    out
+}
+
+/// The furthest the detail scrolls at the app's size: its last line at the
+/// bottom of the popup.
+pub fn max_scroll(app: &App, wrap: bool) -> u16 {
+    let shown = layout(lines(app), inner_width(app.size), wrap);
+    let rows = shown
+        .len()
+        .saturating_sub(usize::from(inner_height(app.size)));
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect, scroll: u16, wrap: bool) {
+    let rect = rect(area);
+    let lines = layout(lines(app), rect.width.saturating_sub(2), wrap);
     let inner_height = rect.height.saturating_sub(2) as usize;
-    let max_scroll = lines.len().saturating_sub(inner_height) as u16;
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(popup_block("Event detail · j/k scroll · Esc close"))
-            .wrap(Wrap { trim: false })
-            .scroll((scroll.min(max_scroll), 0)),
-        rect,
+    let max_scroll = lines.len().saturating_sub(inner_height);
+    let scroll = usize::from(scroll).min(max_scroll);
+    let position = if max_scroll == 0 {
+        String::new()
+    } else {
+        format!(
+            " {}–{}/{}",
+            scroll + 1,
+            (scroll + inner_height).min(lines.len()),
+            lines.len()
+        )
+    };
+    let title = format!(
+        "Event detail{position} · j/k g/G · y copy · w {} · Esc",
+        if wrap { "unwrap" } else { "wrap" }
     );
+    let visible: Vec<Line> = lines.into_iter().skip(scroll).take(inner_height).collect();
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(visible).block(popup_block(&title)), rect);
 }

@@ -62,7 +62,9 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
     for text in [
         "  Events are newest first; at the top the selection follows new events;",
         "  paging past the end loads the next page.",
-        "  OK 5m and DELIVERIES (a bar per 5 s) count outcomes seen since this screen opened.",
+        "  OK 5m and DELIVERIES (a bar a minute) come from the engine's minute statistics,",
+        "  kept 24 h: what happened before this screen opened shows too.",
+        "  Space marks the selected event and moves down, to mark a run quickly.",
         "  Policy edits are live edits: stored, and applied at the next attempt.",
     ] {
         lines.push(Line::from(Span::styled(text, Style::new().fg(Color::Gray))));

@@ -1,12 +1,14 @@
 //! Pane 1: an "all" row, then one row per destination with health, concurrency,
-//! counts, the 5-minute success rate and a delivery sparkline.
+//! counts, the 5-minute success rate and a sparkline of deliveries a minute,
+//! both from the engine's minute statistics.
 
+use crate::engine::stats::MinuteStats;
 use crate::engine::DestinationView;
 use crate::tui::app::App;
 use crate::tui::dest_list::{
     concurrency_text, counts_text, health_text, healthy_text, ColumnWidths,
 };
-use crate::tui::history::WINDOW_SECS;
+use crate::tui::history::{delivered_series, success_rate_text};
 use crate::tui::keymap::Pane;
 use crate::tui::layout::WIDE;
 use crate::tui::text::{ellipsize, ellipsize_middle, sparkline};
@@ -17,32 +19,24 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, HighlightSpacing, Row, Table, TableState};
 use ratatui::Frame;
 
-/// Seconds per sparkline bar.
-const SPARK_STEP_SECS: i64 = 5;
-
-fn success_rate(app: &App, destination: Option<&str>) -> String {
-    match app.history.get(destination) {
-        Some(h) => {
-            let (d, f) = h.totals(app.now);
-            match (d * 100).checked_div(d + f) {
-                Some(rate) => format!("{rate}%"),
-                None => "—".into(),
-            }
-        }
-        None => "—".into(),
-    }
+/// The minutes of `destination` (every destination for `None`, the `all`
+/// row), when read.
+fn minutes<'a>(app: &'a App, destination: Option<&str>) -> Option<Vec<&'a MinuteStats>> {
+    app.stats
+        .minutes(destination, app.destinations.iter().map(|d| d.id.as_str()))
 }
 
+fn success_rate(app: &App, destination: Option<&str>) -> String {
+    success_rate_text(minutes(app, destination).as_deref(), app.now)
+}
+
+/// Deliveries a minute, the current minute last, one bar each.
 fn spark(app: &App, destination: Option<&str>, n: usize) -> String {
     if n == 0 {
         return String::new();
     }
-    // Five seconds a bar: recent enough to move, long enough to read.
-    let step = SPARK_STEP_SECS.min(WINDOW_SECS / n as i64).max(1);
-    let values = app
-        .history
-        .get(destination)
-        .map(|h| h.series(app.now, n, step))
+    let values = minutes(app, destination)
+        .map(|m| delivered_series(&m, app.now, n))
         .unwrap_or_else(|| vec![0; n]);
     sparkline(&values)
 }

@@ -3,7 +3,7 @@
 use crate::model::EventRecord;
 use crate::tui::app::App;
 use crate::tui::keymap::Pane;
-use crate::tui::text::{age, last_result, next_attempt, short_id};
+use crate::tui::text::{age, last_result, short_id, Schedule};
 use crate::tui::theme::{highlight, pane_block, state_color, status_color};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Style};
@@ -54,7 +54,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(3),
         Constraint::Length(if wide { 12 } else { 5 }),
-        Constraint::Length(7),
+        // `held (disabled)`, the longest schedule.
+        Constraint::Length(15),
         Constraint::Length(4),
     ]);
     let empty = rows.is_empty();
@@ -118,8 +119,14 @@ fn event_row<'a>(app: &App, e: &'a EventRecord, wide: bool, show_dest: bool) -> 
             last,
             Style::new().fg(status_color(e.last_status, e.last_error.as_deref())),
         )),
-        Cell::from(next_attempt(e.next_attempt_at, app.now)),
+        Cell::from(schedule_text(app, e)),
         Cell::from(age(e.created_at, app.now)),
     ]);
     Row::new(cells)
+}
+
+/// The NEXT column: when the event is attempted next, or why not.
+fn schedule_text(app: &App, e: &EventRecord) -> String {
+    let destination = app.destinations.iter().find(|d| d.id == e.destination);
+    Schedule::of(e, destination, None, app.now).text(app.now)
 }

@@ -2,6 +2,7 @@
 //! `draw(&App, frame, area)`: they read the app and never change it.
 
 pub mod attempts;
+pub mod destination;
 pub mod destinations;
 pub mod events;
 pub mod footer;

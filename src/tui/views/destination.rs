@@ -1,0 +1,264 @@
+//! The destination view (Enter on a destination in pane 1): its last hour and
+//! last 24 hours by the minute, from the engine's statistics: deliveries and
+//! failures per minute, and latency p50/p99 of the minutes with attempts.
+
+use crate::engine::stats::{minute_of, MinuteStats};
+use crate::tui::app::{App, DestinationScreen};
+use crate::tui::dest_list::health_text;
+use crate::tui::theme::{health_color, pane_block};
+use chrono::{DateTime, Utc};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Clear, Dataset, GraphType, Paragraph};
+use ratatui::Frame;
+
+/// One chart's series, worked out from the minutes of a window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    /// (minutes before now, count): every minute of the window, zeros included.
+    pub delivered: Vec<(f64, f64)>,
+    pub failed: Vec<(f64, f64)>,
+    /// (minutes before now, ms): only minutes with attempts.
+    pub p50: Vec<(f64, f64)>,
+    pub p99: Vec<(f64, f64)>,
+    pub attempts: u64,
+    pub delivered_total: u64,
+    /// The slowest p99 of the window, for the latency axis.
+    pub max_latency_ms: u64,
+    /// The busiest minute, for the count axis.
+    pub max_count: u64,
+}
+
+/// The series of a window `span_minutes` long ending at `now`.
+pub fn series(minutes: &[MinuteStats], now: DateTime<Utc>, span_minutes: i64) -> Series {
+    let current = minute_of(now);
+    let mut delivered = vec![0u64; span_minutes as usize];
+    let mut failed = vec![0u64; span_minutes as usize];
+    let mut out = Series::default();
+    for m in minutes {
+        let age = (current - m.minute).num_minutes();
+        if !(0..span_minutes).contains(&age) {
+            continue;
+        }
+        let slot = (span_minutes - 1 - age) as usize;
+        delivered[slot] += u64::from(m.delivered);
+        failed[slot] += u64::from(m.failed);
+        out.attempts += u64::from(m.attempts);
+        out.delivered_total += u64::from(m.delivered);
+        let x = -(age as f64);
+        if let Some(p50) = m.latency_p50_ms {
+            out.p50.push((x, p50 as f64));
+        }
+        if let Some(p99) = m.latency_p99_ms {
+            out.p99.push((x, p99 as f64));
+            out.max_latency_ms = out.max_latency_ms.max(p99);
+        }
+    }
+    let x = |slot: usize| -((span_minutes - 1) as f64) + slot as f64;
+    out.max_count = delivered
+        .iter()
+        .zip(&failed)
+        .map(|(d, f)| (*d).max(*f))
+        .max()
+        .unwrap_or(0);
+    out.delivered = delivered
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (x(i), *v as f64))
+        .collect();
+    out.failed = failed
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (x(i), *v as f64))
+        .collect();
+    out
+}
+
+fn summary(label: &str, s: &Series) -> Span<'static> {
+    let rate = match (s.delivered_total * 100).checked_div(s.attempts) {
+        Some(rate) => format!("{rate}% delivered"),
+        None => "no attempts".to_string(),
+    };
+    Span::raw(format!("{label}: {} attempts, {rate}", s.attempts))
+}
+
+fn x_labels(span_minutes: i64) -> Vec<Span<'static>> {
+    if span_minutes <= 60 {
+        vec!["-60m".into(), "-30m".into(), "now".into()]
+    } else {
+        vec!["-24h".into(), "-12h".into(), "now".into()]
+    }
+}
+
+fn counts_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_> {
+    let top = series.max_count.max(1) as f64;
+    Chart::new(vec![
+        Dataset::default()
+            .name("delivered")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Green))
+            .data(&series.delivered),
+        Dataset::default()
+            .name("failed")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Red))
+            .data(&series.failed),
+    ])
+    .block(pane_block(title, false))
+    .x_axis(
+        Axis::default()
+            .bounds([-((span_minutes - 1) as f64), 0.0])
+            .labels(x_labels(span_minutes))
+            .style(Style::new().fg(Color::Gray)),
+    )
+    .y_axis(
+        Axis::default()
+            .bounds([0.0, top])
+            .labels(vec![
+                Span::raw("0"),
+                Span::raw(series.max_count.to_string()),
+            ])
+            .style(Style::new().fg(Color::Gray)),
+    )
+    .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+}
+
+fn latency_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_> {
+    let top = series.max_latency_ms.max(1) as f64;
+    Chart::new(vec![
+        Dataset::default()
+            .name("p50")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Cyan))
+            .data(&series.p50),
+        Dataset::default()
+            .name("p99")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Magenta))
+            .data(&series.p99),
+    ])
+    .block(pane_block(title, false))
+    .x_axis(
+        Axis::default()
+            .bounds([-((span_minutes - 1) as f64), 0.0])
+            .labels(x_labels(span_minutes))
+            .style(Style::new().fg(Color::Gray)),
+    )
+    .y_axis(
+        Axis::default()
+            .bounds([0.0, top])
+            .labels(vec![
+                Span::raw("0"),
+                Span::raw(format!("{}ms", series.max_latency_ms)),
+            ])
+            .style(Style::new().fg(Color::Gray)),
+    )
+    .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen) {
+    frame.render_widget(Clear, area);
+    let dest = app.destinations.iter().find(|d| d.id == screen.id);
+    let mut head = vec![
+        Span::styled(format!(" {} ", screen.id), Style::new().bold()),
+        Span::raw(" "),
+    ];
+    if let Some(d) = dest {
+        head.push(Span::styled(
+            health_text(d).to_string(),
+            Style::new().fg(health_color(d.health)).bold(),
+        ));
+        head.push(Span::raw(format!("  {}", d.url)));
+    }
+    let [head_area, summary_area, charts] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Paragraph::new(Line::from(head)).style(Style::new().bg(Color::Reset)),
+        head_area,
+    );
+    let (Some(hour), Some(day)) = (&screen.hour, &screen.day) else {
+        frame.render_widget(
+            Paragraph::new(" reading the statistics… · Esc back").fg(Color::DarkGray),
+            summary_area,
+        );
+        return;
+    };
+    let hour_series = series(&hour.minutes, app.now, 60);
+    let day_series = series(&day.minutes, app.now, 24 * 60);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::raw(" "),
+            summary("last hour", &hour_series),
+            Span::raw(" · "),
+            summary("24 h", &day_series),
+        ])),
+        summary_area,
+    );
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
+    let [top_left, top_right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
+    let [bottom_left, bottom_right] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom);
+    frame.render_widget(
+        counts_chart(&hour_series, 60, " last hour · per minute ".into()),
+        top_left,
+    );
+    frame.render_widget(
+        latency_chart(&hour_series, 60, " latency · last hour ".into()),
+        top_right,
+    );
+    frame.render_widget(
+        counts_chart(&day_series, 24 * 60, " last 24 h · per minute ".into()),
+        bottom_left,
+    );
+    frame.render_widget(
+        latency_chart(&day_series, 24 * 60, " latency · 24 h ".into()),
+        bottom_right,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn series_fill_every_minute_and_skip_latency_without_attempts() {
+        let now = DateTime::from_timestamp(1_700_000_030, 0).unwrap();
+        let minute = |ago: i64, delivered: u32, failed: u32, p99: Option<u64>| MinuteStats {
+            minute: minute_of(now) - Duration::minutes(ago),
+            attempts: delivered + failed,
+            delivered,
+            failed,
+            latency_p50_ms: p99.map(|p| p / 2),
+            latency_p99_ms: p99,
+            ..MinuteStats::default()
+        };
+        let minutes = vec![
+            minute(90, 9, 9, Some(5_000)),
+            minute(2, 4, 1, Some(200)),
+            minute(0, 1, 0, Some(50)),
+        ];
+        let s = series(&minutes, now, 60);
+        assert_eq!(s.delivered.len(), 60);
+        assert_eq!(s.delivered[59], (0.0, 1.0));
+        assert_eq!(s.delivered[57], (-2.0, 4.0));
+        assert_eq!(s.failed[57], (-2.0, 1.0));
+        // The minute 90 ago is outside the hour.
+        assert_eq!((s.attempts, s.delivered_total), (6, 5));
+        assert_eq!(s.p99, vec![(-2.0, 200.0), (0.0, 50.0)]);
+        assert_eq!((s.max_latency_ms, s.max_count), (200, 4));
+        assert_eq!(series(&minutes, now, 24 * 60).attempts, 24);
+    }
+}
