@@ -93,13 +93,22 @@ pub struct MinuteStats {
     /// Attempts by outcome (`success`, `server_error`, `timeout`, ..., the
     /// `outcome` labels of `/metrics`).
     pub outcomes: BTreeMap<String, u32>,
-    /// Latency percentiles, from the histogram (upper bound of the bucket).
+    /// Latency percentiles of the minute's attempts (exact up to
+    /// [`LATENCY_SAMPLES`] attempts a minute, from a uniform sample beyond).
     pub latency_p50_ms: Option<u64>,
     pub latency_p99_ms: Option<u64>,
     /// Attempts per latency bucket (bounds: 1, 2, 5, 10, 20, 50, 100, 200,
     /// 500 ms, 1, 2, 5, 10, 30, 60 s, more).
     pub latency_histogram: Vec<u32>,
+    /// The latencies (ms) the percentiles are read from, while the minute is
+    /// in memory.
+    #[serde(skip)]
+    pub(crate) samples: Vec<u32>,
 }
+
+/// Latencies kept per minute for its percentiles: every attempt's up to this
+/// many, then a uniform sample (reservoir) of them.
+pub const LATENCY_SAMPLES: usize = 1024;
 
 impl MinuteStats {
     fn new(minute: DateTime<Utc>) -> MinuteStats {
@@ -130,32 +139,36 @@ impl MinuteStats {
             self.latency_histogram = vec![0; LATENCY_BOUNDS_MS.len()];
         }
         self.latency_histogram[bucket] += 1;
-        self.latency_p50_ms = percentile(&self.latency_histogram, 0.50);
-        self.latency_p99_ms = percentile(&self.latency_histogram, 0.99);
+        let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+        if self.samples.len() < LATENCY_SAMPLES {
+            self.samples.push(ms);
+        } else {
+            // Reservoir sampling: each of the minute's attempts stays in the
+            // sample with the same chance.
+            let slot = rand::random::<u32>() % self.attempts;
+            if let Some(kept) = self.samples.get_mut(slot as usize) {
+                *kept = ms;
+            }
+        }
+    }
+
+    /// The percentiles from the samples (a minute read back from the store
+    /// keeps the ones it was stored with until it gets new attempts).
+    fn with_percentiles(mut self) -> MinuteStats {
+        if !self.samples.is_empty() {
+            let mut sorted = self.samples.clone();
+            sorted.sort_unstable();
+            self.latency_p50_ms = Some(u64::from(nearest_rank(&sorted, 0.50)));
+            self.latency_p99_ms = Some(u64::from(nearest_rank(&sorted, 0.99)));
+        }
+        self
     }
 }
 
-/// The upper bound of the bucket holding the `q` quantile (the open last
-/// bucket reads as the bound before it).
-fn percentile(histogram: &[u32], q: f64) -> Option<u64> {
-    let total: u64 = histogram.iter().map(|n| u64::from(*n)).sum();
-    if total == 0 {
-        return None;
-    }
-    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-    let mut seen = 0u64;
-    for (bucket, n) in histogram.iter().enumerate() {
-        seen += u64::from(*n);
-        if seen >= rank {
-            let bound = LATENCY_BOUNDS_MS[bucket.min(LATENCY_BOUNDS_MS.len() - 1)];
-            return Some(if bound == u64::MAX {
-                LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 2]
-            } else {
-                bound
-            });
-        }
-    }
-    None
+/// The nearest-rank `q` quantile of sorted values.
+fn nearest_rank(sorted: &[u32], q: f64) -> u32 {
+    let rank = ((sorted.len() as f64) * q).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
 }
 
 /// The start of the minute `at` falls in.
@@ -203,7 +216,7 @@ impl RecentMinutes {
             .filter(|(_, stored)| !*stored)
             .map(|(minute, stored)| {
                 *stored = true;
-                minute.clone()
+                minute.clone().with_percentiles()
             })
             .collect();
         let horizon = now - window(HEALTH_WINDOW);
@@ -222,7 +235,7 @@ impl RecentMinutes {
         self.minutes
             .iter()
             .filter(|(m, _)| m.minute >= since)
-            .map(|(m, _)| m.clone())
+            .map(|(m, _)| m.clone().with_percentiles())
             .collect()
     }
 
@@ -294,8 +307,9 @@ mod tests {
         assert_eq!(minutes.len(), 2);
         assert_eq!(minutes[0].minute, at(0, 0));
         assert_eq!((minutes[0].attempts, minutes[0].delivered), (100, 100));
-        assert_eq!(minutes[0].latency_p50_ms, Some(5));
-        assert_eq!(minutes[0].latency_p99_ms, Some(1_000));
+        assert_eq!(minutes[0].latency_p50_ms, Some(4));
+        assert_eq!(minutes[0].latency_p99_ms, Some(700));
+        assert_eq!(minutes[1].latency_p50_ms, Some(30));
         assert_eq!(minutes[1].failed, 1);
         assert_eq!(minutes[1].outcomes["server_error"], 1);
     }
