@@ -68,8 +68,9 @@ pub struct DestinationsReport {
     /// receiver (each fan-out is sent once the previous one is delivered,
     /// so each is timed on an engine that is not still working off the last).
     pub fanout_all_delivered_ms: LatencyMs,
-    /// A TUI frame with the destinations pane filtered and sorted, at this
-    /// many destinations: measured by the TUI's own bench, `-` until it is.
+    /// A TUI frame (one key, one full draw at 160×48) attached to the
+    /// daemon with every destination loaded, the destinations pane filtered
+    /// to one tenant and sorted by backlog.
     pub tui_frame_ms: Option<LatencyMs>,
 }
 
@@ -178,6 +179,7 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<DestinationsRepo
         delivered_samples.push((all_delivered - sent).as_secs_f64() * 1000.0);
     }
     let fanout_delivered = tally.delivered.load(Ordering::Relaxed);
+    let tui_frame_ms = Some(tui_frames(&base, &store).await?);
     engine.stop()?;
 
     Ok(DestinationsReport {
@@ -192,10 +194,10 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<DestinationsRepo
         rss_mb,
         fanout_destinations,
         fanouts: FANOUTS,
+        tui_frame_ms,
         fanout_ack_ms: percentiles(fanout_samples),
         fanout_all_delivered_ms: percentiles(delivered_samples),
         fanout_delivered,
-        tui_frame_ms: None,
     })
 }
 
@@ -217,6 +219,72 @@ fn write_config(dir: &Path, store: &Path, count: usize) -> Result<PathBuf, Bench
 }
 
 /// Polls until `/healthz` answers and `GET /v1/destinations` lists `count`.
+/// Frames of the TUI attached to the daemon (over HTTP, as `hookwatch --url`
+/// reads it) with every destination loaded, the destinations pane filtered
+/// to one tenant and sorted by backlog: each frame is one step of the
+/// selection and one draw of the full 160×48 screen.
+async fn tui_frames(base: &str, store: &Path) -> Result<LatencyMs, BenchError> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+    let control = crate::control::RemoteControl::new(base, None).map_err(setup)?;
+    let info = crate::tui::TuiInfo {
+        listen: "127.0.0.1:8686".parse().expect("address"),
+        store_path: store.to_path_buf(),
+        config_source: crate::config::ConfigSource::File(store.with_extension("toml")),
+        read_only: true,
+        attached: Some(crate::tui::Attachment {
+            pid: None,
+            url: base.to_string(),
+        }),
+    };
+    let (width, height) = (160u16, 48u16);
+    let mut app = crate::tui::App::new(info, chrono::Utc::now());
+    app.size = (width, height);
+    let mut terminal = ratatui::Terminal::new(TestBackend::new(width, height)).map_err(setup)?;
+    crate::tui::refresh(&control, &mut app).await;
+    let press = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    // Pane 1, filter to one tenant (a hundredth of the destinations), sort by
+    // backlog (id → health → backlog).
+    let _ = app.handle_key(press(KeyCode::Char('1')));
+    let _ = app.handle_key(press(KeyCode::Char('/')));
+    for c in "label:tenant=tenant-07".chars() {
+        let _ = app.handle_key(press(KeyCode::Char(c)));
+    }
+    let _ = app.handle_key(press(KeyCode::Enter));
+    let _ = app.handle_key(press(KeyCode::Char('s')));
+    let _ = app.handle_key(press(KeyCode::Char('s')));
+    let shown = app.shown_destinations().count();
+    let wanted = app
+        .destinations
+        .iter()
+        .filter(|d| d.labels.get("tenant").map(String::as_str) == Some("tenant-07"))
+        .count();
+    if shown != wanted
+        || wanted == 0
+        || app.dest_list.sort != crate::tui::dest_list::DestSort::Backlog
+    {
+        return Err(BenchError::Setup(format!(
+            "the TUI shows {shown} destinations sorted by {}, wanted the {wanted} of tenant-07 by backlog",
+            app.dest_list.sort.as_str()
+        )));
+    }
+    let mut frames = Vec::with_capacity(300);
+    for n in 0..300 {
+        let key = if n % 50 == 49 {
+            KeyCode::Char('g')
+        } else {
+            KeyCode::Char('j')
+        };
+        let step = Instant::now();
+        let _ = app.handle_key(press(key));
+        terminal
+            .draw(|frame| crate::tui::render(&app, frame))
+            .map_err(setup)?;
+        frames.push(step.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(percentiles(frames))
+}
+
 async fn wait_started(
     client: &reqwest::Client,
     base: &str,
