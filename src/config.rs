@@ -660,7 +660,10 @@ mod tests {
             serde_error("destinations[x].bogus", message).0,
             "destinations[x].bogus"
         );
-        assert_eq!(serde_error("destinations[x]", message).0, "destinations[x].bogus");
+        assert_eq!(
+            serde_error("destinations[x]", message).0,
+            "destinations[x].bogus"
+        );
     }
 
     #[test]

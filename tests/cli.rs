@@ -886,6 +886,13 @@ async fn the_address_and_token_come_from_flags_or_the_config_and_no_daemon_is_ex
             "{args:?}"
         );
     }
+    // Attaching the TUI to nobody says the same sentence (exit 2: nothing was
+    // attached), not reqwest's chain and not the endpoint it first called.
+    let run = hookwatch(&["--url", &nobody]).await.expect(2);
+    assert_eq!(
+        run.stderr,
+        format!("hookwatch: cannot reach hookwatch at {nobody}: connection refused\n")
+    );
     // A URL that is not one is bad input.
     let run = hookwatch(&["status", "--url", "localhost"]).await.expect(2);
     assert!(run.stderr.contains("not a base URL"), "{}", run.stderr);
