@@ -119,7 +119,7 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     tracing::info!(
         config = %config.source,
         store = %config.store.path.display(),
-        destinations = config.destinations.len(),
+        destinations = running.engine.destination_count(),
         "listening on http://{}",
         running.local_addr
     );

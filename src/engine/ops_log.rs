@@ -11,6 +11,7 @@
 
 use super::deliver::AttemptOutcome;
 use super::Engine;
+use crate::model::Health;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -46,9 +47,17 @@ pub enum DestinationChange {
         events: usize,
     },
     Disabled(DisableCause),
-    Enabled,
-    Paused,
-    Resumed,
+    /// An operator's actions; each carries the health the destination has
+    /// afterwards (resuming a disabled destination leaves it disabled).
+    Enabled {
+        health: Health,
+    },
+    Paused {
+        health: Health,
+    },
+    Resumed {
+        health: Health,
+    },
     /// A 429 took one concurrent attempt away.
     ConcurrencyLowered {
         from: u32,
@@ -100,11 +109,14 @@ impl DestinationChange {
                 health = "healthy",
                 "destination {destination} recovered: an attempt succeeded"
             ),
-            DestinationChange::BacklogFlushed { events } => tracing::info!(
-                destination,
-                events,
-                "destination {destination} recovered; flushing its backlog ({events} events due now)"
-            ),
+            DestinationChange::BacklogFlushed { events } => {
+                let noun = if *events == 1 { "event" } else { "events" };
+                tracing::info!(
+                    destination,
+                    events,
+                    "destination {destination} recovered; flushing its backlog ({events} {noun} due now)"
+                )
+            }
             DestinationChange::Disabled(DisableCause::Status(status)) => tracing::info!(
                 destination,
                 health = "disabled",
@@ -118,17 +130,22 @@ impl DestinationChange {
                 cause = "operator",
                 "destination {destination} disabled by an operator"
             ),
-            DestinationChange::Enabled => tracing::info!(
+            DestinationChange::Enabled { health } => tracing::info!(
                 destination,
+                health = health_field(*health),
+                cause = "operator",
                 "destination {destination} enabled"
             ),
-            DestinationChange::Paused => tracing::info!(
+            DestinationChange::Paused { health } => tracing::info!(
                 destination,
-                health = "paused",
+                health = health_field(*health),
+                cause = "operator",
                 "destination {destination} paused"
             ),
-            DestinationChange::Resumed => tracing::info!(
+            DestinationChange::Resumed { health } => tracing::info!(
                 destination,
+                health = health_field(*health),
+                cause = "operator",
                 "destination {destination} resumed"
             ),
             DestinationChange::ConcurrencyLowered { from, to } => tracing::info!(
@@ -151,6 +168,18 @@ impl DestinationChange {
                 "destination {destination}: concurrency raised from {from} to {to} (of {max}) after a run of successes"
             ),
         }
+    }
+}
+
+/// A health as the `health` field of a line: one word, as the metrics' `state`
+/// label spells it.
+fn health_field(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "healthy",
+        Health::InRetry => "in_retry",
+        Health::Degraded => "degraded",
+        Health::Disabled => "disabled",
+        Health::Paused => "paused",
     }
 }
 
