@@ -109,14 +109,12 @@ impl DestinationChange {
                 health = "healthy",
                 "destination {destination} recovered: an attempt succeeded"
             ),
-            DestinationChange::BacklogFlushed { events } => {
-                let noun = if *events == 1 { "event" } else { "events" };
-                tracing::info!(
-                    destination,
-                    events,
-                    "destination {destination} recovered; flushing its backlog ({events} {noun} due now)"
-                )
-            }
+            DestinationChange::BacklogFlushed { events } => tracing::info!(
+                destination,
+                events,
+                "destination {destination} recovered; flushing its backlog ({} due now)",
+                count_of_events(*events)
+            ),
             DestinationChange::Disabled(DisableCause::Status(status)) => tracing::info!(
                 destination,
                 health = "disabled",
@@ -168,6 +166,14 @@ impl DestinationChange {
                 "destination {destination}: concurrency raised from {from} to {to} (of {max}) after a run of successes"
             ),
         }
+    }
+}
+
+/// "1 event", "3 events".
+fn count_of_events(events: usize) -> String {
+    match events {
+        1 => "1 event".to_string(),
+        n => format!("{n} events"),
     }
 }
 
@@ -370,6 +376,13 @@ mod tests {
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn one_event_is_singular() {
+        assert_eq!(count_of_events(1), "1 event");
+        assert_eq!(count_of_events(0), "0 events");
+        assert_eq!(count_of_events(2), "2 events");
     }
 
     #[test]
