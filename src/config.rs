@@ -446,15 +446,21 @@ pub(crate) fn serde_error(key: &str, message: &str) -> (String, String) {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once('`') {
             let expected = expected.trim_start_matches(',').trim();
-            // serde_path_to_error may already have put the field in the path.
-            let parent = key
-                .strip_suffix(field)
-                .and_then(|k| k.strip_suffix('.'))
-                .unwrap_or(key);
-            return (
-                format!("{parent}.{field}"),
-                format!("unknown key ({expected})"),
-            );
+            // serde_path_to_error may already have put the field in the path
+            // (alone when it is at the top level: no parent to join it to).
+            let parent = if key == field {
+                ""
+            } else {
+                key.strip_suffix(field)
+                    .and_then(|k| k.strip_suffix('.'))
+                    .unwrap_or(key)
+            };
+            let path = if parent.is_empty() {
+                field.to_string()
+            } else {
+                format!("{parent}.{field}")
+            };
+            return (path, format!("unknown key ({expected})"));
         }
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
@@ -639,6 +645,25 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, ConfigSource::File("test.toml".into()), None)
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_once_at_any_depth() {
+        let expected = "unknown key (expected `id` or `url`)";
+        let message = "unknown field `bogus`, expected `id` or `url`";
+        assert_eq!(
+            serde_error("bogus", message),
+            ("bogus".to_string(), expected.to_string())
+        );
+        assert_eq!(serde_error("", message).0, "bogus");
+        assert_eq!(
+            serde_error("destinations[x].bogus", message).0,
+            "destinations[x].bogus"
+        );
+        assert_eq!(
+            serde_error("destinations[x]", message).0,
+            "destinations[x].bogus"
+        );
     }
 
     #[test]

@@ -99,7 +99,7 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
         };
         return attach(cli, &config, attachment)
             .await
-            .map_err(|e| e.into_run_error(format!("cannot attach to {url}")));
+            .map_err(|e| e.into_run_error(format!("cannot attach to {url}"), ""));
     }
     init_logging(cli, &config);
     let root = CancellationToken::new();
@@ -119,7 +119,7 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     tracing::info!(
         config = %config.source,
         store = %config.store.path.display(),
-        destinations = config.destinations.len(),
+        destinations = running.engine.destination_count(),
         "listening on http://{}",
         running.local_addr
     );
@@ -166,10 +166,15 @@ enum AttachError {
 
 impl AttachError {
     /// Not attaching at all is the operator's to fix (exit 2, like a store
-    /// that cannot be opened); a TUI that failed once attached is not.
-    fn into_run_error(self, tried: String) -> RunError {
+    /// that cannot be opened); a TUI that failed once attached is not. No
+    /// answer at all is said as every front end says it ("cannot reach
+    /// hookwatch at URL: connection refused"), after `context`.
+    fn into_run_error(self, tried: String, context: &str) -> RunError {
         match self {
             AttachError::Tui(report) => RunError::Other(report),
+            AttachError::Refused(
+                unreachable @ hookwatch::control::ControlError::Unreachable { .. },
+            ) => RunError::BadInput(format!("{context}{unreachable}")),
             other => RunError::BadInput(format!("{tried}: {other}")),
         }
     }
@@ -194,9 +199,12 @@ async fn attach_to_holder(cli: &Cli, config: &Config, locked: StoreError) -> Res
         pid: note.pid,
         url: url.clone(),
     };
-    attach(cli, config, attachment)
-        .await
-        .map_err(|e| e.into_run_error(format!("{locked}; attaching to it at {url} failed")))
+    attach(cli, config, attachment).await.map_err(|e| {
+        e.into_run_error(
+            format!("{locked}; attaching to it at {url} failed"),
+            &format!("{locked}; "),
+        )
+    })
 }
 
 /// Runs the TUI against the hookwatch at `attachment.url` through its HTTP API,

@@ -749,12 +749,16 @@ async fn bulk_retry_waits_reports_and_can_be_cancelled_with_ctrl_c() {
         format!("job {job} completed: 4 of 4 retried, 4 delivered, 0 failed\n")
     );
 
-    // Without --wait: the job as the API answered it.
-    let started = against(&daemon, &["bulk", "retry", "--topic", "none.*", "--json"])
+    // A selection of nothing starts no job, and says so (exit 0).
+    let nothing = against(&daemon, &["bulk", "retry", "--topic", "none.*", "--json"])
         .await
         .expect(0)
         .json();
-    assert_eq!(started["total"], 0, "{started}");
+    assert_eq!(nothing, serde_json::json!({ "started": false, "count": 0 }));
+    let run = against(&daemon, &["bulk", "retry", "--topic", "none.*"])
+        .await
+        .expect(0);
+    assert_eq!(run.stdout, "nothing matches: no job started\n");
 
     // Bad input and unknown jobs.
     let run = against(&daemon, &["bulk", "retry"]).await.expect(2);
@@ -886,6 +890,13 @@ async fn the_address_and_token_come_from_flags_or_the_config_and_no_daemon_is_ex
             "{args:?}"
         );
     }
+    // Attaching the TUI to nobody says the same sentence (exit 2: nothing was
+    // attached), not reqwest's chain and not the endpoint it first called.
+    let run = hookwatch(&["--url", &nobody]).await.expect(2);
+    assert_eq!(
+        run.stderr,
+        format!("hookwatch: cannot reach hookwatch at {nobody}: connection refused\n")
+    );
     // A URL that is not one is bad input.
     let run = hookwatch(&["status", "--url", "localhost"]).await.expect(2);
     assert!(run.stderr.contains("not a base URL"), "{}", run.stderr);

@@ -130,7 +130,9 @@ async fn a_destination_disabled_by_a_404_then_enabled_logs_each_change_and_shows
     .await;
 
     patch(&daemon, "orders", json!({ "enabled": true })).await;
-    wait_log(&daemon, &["destination orders enabled"]).await;
+    let enabled = wait_log(&daemon, &["destination orders enabled"]).await;
+    assert!(enabled.contains("cause=\"operator\""), "{enabled}");
+    assert!(enabled.contains("health="), "{enabled}");
     // The held event is delivered (the receiver now answers 200): recovered.
     wait_log(&daemon, &["orders", "recovered"]).await;
     wait_metric(&daemon, &health_series("orders", "disabled"), 0.0).await;
@@ -141,13 +143,15 @@ async fn a_destination_disabled_by_a_404_then_enabled_logs_each_change_and_shows
         0.0,
     )
     .await;
-    // The 404 put it in retry first, naming the failure.
+    // The 404 disabled it: that is its one line, not also "in retry".
     assert_eq!(
-        lines_with(&daemon, &["orders", "in retry", "HTTP 404"]).len(),
-        1,
+        lines_with(&daemon, &["orders", "in retry"]).len(),
+        0,
         "{}",
         daemon.log_text()
     );
+    // Enabling is not an edit: no "edited" line for it.
+    assert_eq!(lines_with(&daemon, &["orders", "edited"]).len(), 0);
 }
 
 #[tokio::test]
@@ -307,10 +311,14 @@ async fn a_live_edit_logs_the_keys_it_set_and_dropped() {
     )
     .await;
     let line = wait_log(&daemon, &["edited", "set ["]).await;
-    for key in ["concurrency", "retry.delay", "paused"] {
+    for key in ["concurrency", "retry.delay"] {
         assert!(line.contains(key), "{key} missing: {line}");
     }
-    wait_log(&daemon, &["destination edited paused"]).await;
+    // Pausing has its own line, with the health and who did it.
+    assert!(!line.contains("paused"), "{line}");
+    let paused = wait_log(&daemon, &["destination edited paused"]).await;
+    assert!(paused.contains("health=\"paused\""), "{paused}");
+    assert!(paused.contains("cause=\"operator\""), "{paused}");
     wait_metric(&daemon, &health_series("edited", "paused"), 1.0).await;
     wait_metric(
         &daemon,
@@ -326,9 +334,28 @@ async fn a_live_edit_logs_the_keys_it_set_and_dropped() {
     )
     .await;
     let line = wait_log(&daemon, &["edited", "dropped [concurrency]"]).await;
-    assert!(line.contains("set [paused]"), "{line}");
-    wait_log(&daemon, &["destination edited resumed"]).await;
+    assert!(line.contains("set []"), "{line}");
+    let resumed = wait_log(&daemon, &["destination edited resumed"]).await;
+    assert!(resumed.contains("health=\"healthy\""), "{resumed}");
+    assert!(resumed.contains("cause=\"operator\""), "{resumed}");
     wait_metric(&daemon, &health_series("edited", "healthy"), 1.0).await;
+    // A pause and a resume alone are no edit: their own lines only.
+    patch(&daemon, "edited", json!({ "paused": true })).await;
+    wait_log(&daemon, &["destination edited paused", "operator"]).await;
+    patch(&daemon, "edited", json!({ "paused": false })).await;
+    wait_for("a second resumed line", || async {
+        match lines_with(&daemon, &["destination edited resumed"]).len() {
+            2 => Ok(()),
+            n => Err(format!("{n} resumed lines")),
+        }
+    })
+    .await;
+    assert_eq!(
+        lines_with(&daemon, &["edited", "edited: set"]).len(),
+        2,
+        "{}",
+        daemon.log_text()
+    );
 }
 
 /// The metric names an alert rule's `expr` uses: identifiers starting with

@@ -130,6 +130,15 @@ async fn bad_definitions_name_their_field_and_leave_no_trace() {
             "{body} → {message} (should name {field})"
         );
     }
+    // A key unknown at the top level is named alone, not doubled ("colour.colour").
+    let (_, reply) = create(
+        &daemon,
+        json!({ "id": "unknown", "url": url, "colour": "red" }),
+    )
+    .await;
+    assert_eq!(reply["field"], "colour", "{reply}");
+    let message = reply["error"].as_str().unwrap();
+    assert!(message.starts_with("colour: unknown key ("), "{message}");
     let (status, reply) = daemon
         .send(
             daemon

@@ -6,7 +6,7 @@ mod harness;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use harness::*;
-use hookwatch::control::{Control, ControlError, Notification, RemoteControl};
+use hookwatch::control::{Control, ControlError, Notification, RemoteControl, UnreachableCause};
 use hookwatch::engine::{BulkSelection, Change, DestinationPatch, IngestRequest, JobState};
 use hookwatch::model::{EventFilter, EventState};
 use std::time::Duration;
@@ -225,14 +225,25 @@ async fn an_unreachable_address_is_named() {
     let url = format!("http://127.0.0.1:{port}");
     let control = RemoteControl::new(&url, None).unwrap();
     let error = control.destinations().await.unwrap_err();
-    let ControlError::Unreachable { url: tried, .. } = &error else {
+    let ControlError::Unreachable {
+        url: tried, cause, ..
+    } = &error
+    else {
         panic!("expected Unreachable, got {error:?}");
     };
-    assert!(tried.starts_with(&url), "{tried}");
+    // The base URL, not the endpoint called, and the cause in words.
+    assert_eq!(tried, &url);
+    assert_eq!(*cause, UnreachableCause::ConnectionRefused);
     assert_eq!(error.code(), "unreachable");
+    assert_eq!(
+        error.to_string(),
+        format!("cannot reach hookwatch at {url}: connection refused")
+    );
+    // The transport's whole error stays available as the source.
+    let source = std::error::Error::source(&error).expect("the transport error is the source");
     assert!(
-        error.to_string().contains(&format!("127.0.0.1:{port}")),
-        "{error}"
+        source.downcast_ref::<reqwest::Error>().is_some(),
+        "{source:?}"
     );
 }
 
@@ -383,4 +394,33 @@ async fn the_change_stream_is_server_sent_events_behind_the_token() {
     let change: serde_json::Value = serde_json::from_str(data).unwrap();
     assert_eq!(change["kind"], "event");
     assert_eq!(change["destination"], "a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pid_comes_from_the_process_that_answers_even_after_a_restart() {
+    let mut daemon = Daemon::start(TestConfig::new().token(TOKEN)).await;
+    let status = daemon.get_json("/v1/status").await;
+    assert_eq!(status["pid"], daemon.pid(), "{status}");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"), "{status}");
+    let control = RemoteControl::new(&daemon.base_url, Some(TOKEN.into())).unwrap();
+    let first = control
+        .totals()
+        .await
+        .unwrap()
+        .pid
+        .expect("the server names its pid");
+    assert_eq!(first as i32, daemon.pid());
+
+    daemon.sigterm();
+    daemon.wait_exit(DEADLINE).await;
+    daemon.restart().await;
+    let control = RemoteControl::new(&daemon.base_url, Some(TOKEN.into())).unwrap();
+    let second = control
+        .totals()
+        .await
+        .unwrap()
+        .pid
+        .expect("the server names its pid");
+    assert_eq!(second as i32, daemon.pid());
+    assert_ne!(second, first);
 }

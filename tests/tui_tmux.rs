@@ -427,9 +427,9 @@ async fn attaching_that_cannot_work_fails_saying_what_was_tried() {
     let output = run_without_terminal(&["--url", &url]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    assert!(
-        stderr.contains(&format!("cannot attach to {url}")),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        format!("hookwatch: cannot reach hookwatch at {url}: connection refused\n")
     );
 
     // A note in the old format (no URL) beside a held store: the error says so.

@@ -132,7 +132,7 @@ mod tests {
             ControlError::ShuttingDown,
             ControlError::Unreachable {
                 url: "http://127.0.0.1:1".into(),
-                message: "connection refused".into(),
+                cause: crate::control::UnreachableCause::ConnectionRefused,
                 source: None,
             },
             ControlError::Rejected {

@@ -345,9 +345,16 @@ async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
-/// Totals (counters that only grow) and counts by state per destination.
+/// Which process answers (its pid and version, so a client sees a restart),
+/// totals (counters that only grow) and counts by state per destination.
 async fn status(State(state): State<ApiState>) -> ApiResult<Response> {
     let totals = state.control.totals().await?;
     let counts = state.control.counts().await?;
-    Ok(Json(json!({ "totals": totals, "counts": counts })).into_response())
+    Ok(Json(json!({
+        "pid": totals.pid,
+        "version": env!("CARGO_PKG_VERSION"),
+        "totals": totals,
+        "counts": counts,
+    }))
+    .into_response())
 }

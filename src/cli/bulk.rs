@@ -57,6 +57,14 @@ fn describe(progress: &JobProgress) -> String {
     )
 }
 
+/// `bulk retry --json` when the selection matches nothing:
+/// `{"started": false, "count": 0}` (a started job prints its progress).
+#[derive(serde::Serialize)]
+struct NothingStarted {
+    started: bool,
+    count: u64,
+}
+
 async fn retry(
     daemon: &Daemon,
     selection: &Selection,
@@ -73,6 +81,23 @@ async fn retry(
                 .to_string(),
         ));
     }
+    let selection = BulkSelection::from_filter(&selection.filter());
+    // A selection of nothing starts no job (one of 0 events would only be
+    // noise to follow): say so, and succeed.
+    let count = daemon
+        .control
+        .count_selection(selection.clone())
+        .await
+        .map_err(|e| daemon.failure(e))?;
+    if count == 0 {
+        if json {
+            return print_json(&NothingStarted {
+                started: false,
+                count,
+            });
+        }
+        return print("nothing matches: no job started\n");
+    }
     // Listening before the job starts: a Ctrl-C from then on asks, rather
     // than killing the client and leaving the job unmentioned.
     let interrupts = if wait {
@@ -87,7 +112,7 @@ async fn retry(
     };
     let job = daemon
         .control
-        .start_bulk_retry(BulkSelection::from_filter(&selection.filter()))
+        .start_bulk_retry(selection)
         .await
         .map_err(|e| daemon.failure(e))?;
     let Some(interrupts) = interrupts else {

@@ -50,6 +50,7 @@ struct Server {
     max_body: u64,
     max_connections: usize,
     deny_private_destinations: bool,
+    max_destinations: usize,
 }
 
 #[derive(Serialize)]
@@ -68,6 +69,7 @@ struct Destination {
     headers: BTreeMap<String, String>,
     secret: Vec<&'static str>,
     retry: RetrySpec,
+    labels: BTreeMap<String, String>,
 }
 
 impl Effective {
@@ -81,6 +83,7 @@ impl Effective {
                     max_body: config.server.max_body,
                     max_connections: config.server.max_connections,
                     deny_private_destinations: config.server.deny_private_destinations,
+                    max_destinations: config.server.max_destinations,
                 },
                 store: Store {
                     path: config.store.path.display().to_string(),
@@ -112,6 +115,7 @@ impl Destination {
                 .collect(),
             secret: destination.secrets.iter().map(|_| mask::MASK).collect(),
             retry: destination.retry.to_spec(),
+            labels: destination.labels.clone(),
         }
     }
 }
@@ -144,5 +148,29 @@ mod tests {
             rendered.contains("listen = \"127.0.0.1:8686\""),
             "{rendered}"
         );
+    }
+
+    #[test]
+    fn every_key_of_the_config_is_shown() {
+        let text = r#"
+            [server]
+            max_destinations = 42
+            [[destinations]]
+            id = "orders"
+            url = "https://example.com/hook"
+            labels = { tenant = "acme", tier = "gold" }
+        "#;
+        let config = Config::parse(text, ConfigSource::File("t.toml".into()), None).unwrap();
+        let effective = Effective::of(&config);
+        let json = serde_json::to_value(&effective).unwrap();
+        assert_eq!(json["server"]["max_destinations"], 42, "{json}");
+        assert_eq!(
+            json["destinations"][0]["labels"],
+            serde_json::json!({ "tenant": "acme", "tier": "gold" }),
+            "{json}"
+        );
+        let rendered = toml::to_string(&effective.config).unwrap();
+        assert!(rendered.contains("max_destinations = 42"), "{rendered}");
+        assert!(rendered.contains("tenant = \"acme\""), "{rendered}");
     }
 }

@@ -330,14 +330,10 @@ pub enum Failure {
     Config(#[from] ConfigError),
     #[error("{0}")]
     BadUrl(#[from] RemoteControlError),
-    /// Nothing answered at the address (exit 3).
-    #[error("cannot reach hookwatch at {url}: {cause}")]
-    Unreachable {
-        url: String,
-        cause: String,
-        #[source]
-        source: Box<ControlError>,
-    },
+    /// Nothing answered at the address (exit 3). The error names the base
+    /// URL and the cause in a few words, as in every front end.
+    #[error("{0}")]
+    Unreachable(Box<ControlError>),
     /// A second Ctrl-C while `bulk retry --wait` asked whether to cancel: the
     /// job goes on, unfollowed (exit 130, as for any interrupted command).
     #[error("stopped following; job {job} goes on (hookwatch bulk status {job})")]
@@ -358,7 +354,7 @@ impl Failure {
         match self {
             Failure::Daemon(_) | Failure::Partly { .. } | Failure::Output(_) => EXIT_DAEMON_ERROR,
             Failure::BadInput(_) | Failure::Config(_) | Failure::BadUrl(_) => EXIT_BAD_INPUT,
-            Failure::Unreachable { .. } => EXIT_UNREACHABLE,
+            Failure::Unreachable(_) => EXIT_UNREACHABLE,
             Failure::Interrupted { .. } => EXIT_INTERRUPTED,
         }
     }
@@ -373,45 +369,13 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     /// The failure a [`ControlError`] from this daemon stands for: no answer at
-    /// all is [`Failure::Unreachable`] (naming the base URL tried, not the
-    /// endpoint), anything else the daemon's own answer.
+    /// all is [`Failure::Unreachable`], anything else the daemon's own answer.
     pub fn failure(&self, error: ControlError) -> Failure {
         match error {
-            ControlError::Unreachable { .. } => Failure::Unreachable {
-                url: self.url.clone(),
-                cause: unreachable_cause(&error),
-                source: Box::new(error),
-            },
+            error @ ControlError::Unreachable { .. } => Failure::Unreachable(Box::new(error)),
             other => Failure::Daemon(Box::new(other)),
         }
     }
-}
-
-/// Why nothing answered, in a few words ("connection refused", "timed out"):
-/// the kind of the I/O error at the bottom of the chain when there is one.
-fn unreachable_cause(error: &ControlError) -> String {
-    let mut innermost: &dyn std::error::Error = error;
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(reqwest) = cause.downcast_ref::<reqwest::Error>() {
-            if reqwest.is_timeout() {
-                return "timed out".to_string();
-            }
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            // "Connection refused (os error 111)" → "connection refused".
-            let text = io.to_string();
-            let text = text.split(" (os error").next().unwrap_or(&text);
-            let mut chars = text.chars();
-            return match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => format!("{:?}", io.kind()),
-            };
-        }
-        innermost = cause;
-        source = cause.source();
-    }
-    innermost.to_string()
 }
 
 /// Runs one subcommand to its end; the exit code says how it went.

@@ -162,6 +162,7 @@ impl Control for LocalControl {
         Ok(Totals {
             ingested: metrics.ingested.load(Ordering::Relaxed),
             delivered: metrics.delivered.load(Ordering::Relaxed),
+            pid: Some(std::process::id()),
         })
     }
 

@@ -37,11 +37,17 @@ pub enum Notification {
     Resync,
 }
 
-/// Counters that only grow, for rates (the TUI's ingest and delivery meters).
+/// Counters that only grow, for rates (the TUI's ingest and delivery meters),
+/// and the process that counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub ingested: u64,
     pub delivered: u64,
+    /// The pid of the hookwatch that answers (so an attached client sees a
+    /// restarted daemon as the new process it is); `None` from a server too
+    /// old to say. `GET /v1/status` sends it at its top level, not here.
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 /// Why a [`Control`] call failed. Serialised (tagged by `code`) into the API's
@@ -86,12 +92,13 @@ pub enum ControlError {
     /// defined in the config file, a limit reached).
     #[error("{message}")]
     Conflict { message: String },
-    /// A remote hookwatch could not be reached at `url` (refused, timed out,
-    /// cut off). Made by the client side only; the server never answers it.
-    #[error("cannot reach hookwatch at {url}: {message}")]
+    /// A remote hookwatch could not be reached at `url`, its base URL (not
+    /// the endpoint called), for `cause`. Made by the client side only; the
+    /// server never answers it. The transport's whole error is the source.
+    #[error("cannot reach hookwatch at {url}: {cause}")]
     Unreachable {
         url: String,
-        message: String,
+        cause: UnreachableCause,
         #[serde(skip)]
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -105,6 +112,62 @@ pub enum ControlError {
         api_code: String,
         message: String,
     },
+}
+
+/// Why a remote hookwatch did not answer, decided from the kind of the
+/// transport's error (never its text); `Display` is the few words every front
+/// end shows after "cannot reach hookwatch at URL: ".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnreachableCause {
+    ConnectionRefused,
+    TimedOut,
+    ConnectionReset,
+    ConnectionAborted,
+    NameNotResolved,
+    HostUnreachable,
+    NetworkUnreachable,
+    /// Connecting failed for another reason (see the error's source).
+    CannotConnect,
+    /// The connection broke after it was made (see the error's source).
+    ConnectionLost,
+}
+
+impl UnreachableCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnreachableCause::ConnectionRefused => "connection refused",
+            UnreachableCause::TimedOut => "timed out",
+            UnreachableCause::ConnectionReset => "connection reset",
+            UnreachableCause::ConnectionAborted => "connection aborted",
+            UnreachableCause::NameNotResolved => "name not resolved",
+            UnreachableCause::HostUnreachable => "host unreachable",
+            UnreachableCause::NetworkUnreachable => "network unreachable",
+            UnreachableCause::CannotConnect => "cannot connect",
+            UnreachableCause::ConnectionLost => "connection lost",
+        }
+    }
+
+    /// The cause an I/O error's kind names, if it is one of the above.
+    pub fn of_io_kind(kind: std::io::ErrorKind) -> Option<UnreachableCause> {
+        use std::io::ErrorKind;
+        Some(match kind {
+            ErrorKind::ConnectionRefused => UnreachableCause::ConnectionRefused,
+            ErrorKind::TimedOut => UnreachableCause::TimedOut,
+            ErrorKind::ConnectionReset => UnreachableCause::ConnectionReset,
+            ErrorKind::ConnectionAborted => UnreachableCause::ConnectionAborted,
+            ErrorKind::HostUnreachable => UnreachableCause::HostUnreachable,
+            ErrorKind::NetworkUnreachable => UnreachableCause::NetworkUnreachable,
+            ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe => UnreachableCause::ConnectionLost,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for UnreachableCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ControlError {

@@ -9,7 +9,7 @@
 //! itself, e.g. a wrong token). [`Control::subscribe`] follows `GET
 //! /v1/changes` and reconnects with backoff when the connection drops.
 
-use super::{Control, ControlError, ControlResult, Notification, Totals};
+use super::{Control, ControlError, ControlResult, Notification, Totals, UnreachableCause};
 use crate::api::changes::{CHANGE_EVENT, KEEP_ALIVE, RESYNC_EVENT};
 use crate::api::control_error_from;
 use crate::engine::stats::{DestinationStats, StatsWindow};
@@ -141,7 +141,7 @@ impl RemoteControl {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        execute(&url, builder).await
+        execute(&self.base, builder).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -174,7 +174,7 @@ impl RemoteControl {
         if let Some(key) = request.idempotency_key {
             builder = builder.header("idempotency-key", key);
         }
-        decode(&url, &execute(&url, builder).await?)
+        decode(&url, &execute(&self.base, builder).await?)
     }
 
     async fn status(&self) -> ControlResult<StatusReply> {
@@ -204,12 +204,45 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     message
 }
 
-fn unreachable_error(url: &Url, error: reqwest::Error) -> ControlError {
+/// No answer from the hookwatch at `base`: the error names the base URL (the
+/// address the operator gave, not the endpoint called) and the cause in a few
+/// words, and keeps the transport's error as its source.
+async fn unreachable_error(base: &Url, error: reqwest::Error) -> ControlError {
     ControlError::Unreachable {
-        url: url.to_string(),
-        message: with_causes(&error),
+        url: base.as_str().trim_end_matches('/').to_string(),
+        cause: unreachable_cause(base, &error).await,
         source: Some(Box::new(error)),
     }
+}
+
+/// Why nothing answered, from the kinds in the error's chain: the I/O error's
+/// kind where there is one, else reqwest's own timeout and connect flags.
+async fn unreachable_cause(base: &Url, error: &reqwest::Error) -> UnreachableCause {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(known) = UnreachableCause::of_io_kind(io.kind()) {
+                return known;
+            }
+        }
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        return UnreachableCause::TimedOut;
+    }
+    if error.is_connect() {
+        // A name that does not resolve comes back as an I/O error of no
+        // particular kind; asking the resolver again tells it apart (only on
+        // this failure path, and only for a host name).
+        if let Some(url::Host::Domain(host)) = base.host() {
+            let port = base.port_or_known_default().unwrap_or(80);
+            if tokio::net::lookup_host((host, port)).await.is_err() {
+                return UnreachableCause::NameNotResolved;
+            }
+        }
+        return UnreachableCause::CannotConnect;
+    }
+    UnreachableCause::ConnectionLost
 }
 
 /// The error an unsuccessful answer carries: the server's own variant when it
@@ -291,6 +324,9 @@ struct CountReply {
 /// `GET /v1/status`.
 #[derive(Deserialize)]
 struct StatusReply {
+    /// Absent from servers older than the field.
+    #[serde(default)]
+    pid: Option<u32>,
     totals: Totals,
     counts: BTreeMap<String, StateCounts>,
 }
@@ -462,7 +498,11 @@ impl Control for RemoteControl {
     }
 
     async fn totals(&self) -> ControlResult<Totals> {
-        Ok(self.status().await?.totals)
+        let status = self.status().await?;
+        Ok(Totals {
+            pid: status.pid,
+            ..status.totals
+        })
     }
 
     /// This machine's clock: a daemon runs on the system clock (only tests
@@ -495,17 +535,17 @@ impl Control for RemoteControl {
 }
 
 /// Sends a request; answers the body of a success, or the error the answer
-/// carries. No answer at all is `Unreachable`, naming `url`.
-async fn execute(url: &Url, builder: reqwest::RequestBuilder) -> ControlResult<Bytes> {
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| unreachable_error(url, e))?;
+/// carries. No answer at all is `Unreachable`, naming `base`.
+async fn execute(base: &Url, builder: reqwest::RequestBuilder) -> ControlResult<Bytes> {
+    let response = match builder.send().await {
+        Ok(response) => response,
+        Err(e) => return Err(unreachable_error(base, e).await),
+    };
     let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| unreachable_error(url, e))?;
+    let bytes = match response.bytes().await {
+        Ok(bytes) => bytes,
+        Err(e) => return Err(unreachable_error(base, e).await),
+    };
     if status.is_success() {
         Ok(bytes)
     } else {
@@ -577,12 +617,15 @@ async fn follow_changes(
     control: &RemoteControl,
 ) -> ControlResult<BoxStream<'static, reqwest::Result<Bytes>>> {
     let url = control.url(&["v1", "changes"]);
-    let response = control
-        .request(&control.stream, Method::GET, url.clone())
+    let sent = control
+        .request(&control.stream, Method::GET, url)
         .header(header::ACCEPT, "text/event-stream")
         .send()
-        .await
-        .map_err(|e| unreachable_error(&url, e))?;
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) => return Err(unreachable_error(&control.base, e).await),
+    };
     let status = response.status();
     if !status.is_success() {
         let bytes = response.bytes().await.unwrap_or_default();

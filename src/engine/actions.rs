@@ -203,12 +203,8 @@ impl DestinationPatch {
             Some(None) => dropped.push("retry".to_string()),
             None => {}
         }
-        if self.enabled.is_some() {
-            set.push("enabled".to_string());
-        }
-        if self.paused.is_some() {
-            set.push("paused".to_string());
-        }
+        // `enabled` and `paused` are left out: their changes have lines of
+        // their own (enabled, disabled by an operator, paused, resumed).
         (set, dropped)
     }
 
@@ -480,24 +476,27 @@ impl Engine {
             .lock()
             .expect("destination runtime lock") = runtime;
         self.save_runtime(&destination).await?;
-        tracing::info!(
-            destination = %destination.id,
-            set = ?set,
-            dropped = ?dropped,
-            "destination {} edited: set [{}], dropped [{}]",
-            destination.id,
-            set.join(", "),
-            dropped.join(", ")
-        );
+        if !set.is_empty() || !dropped.is_empty() {
+            tracing::info!(
+                destination = %destination.id,
+                set = ?set,
+                dropped = ?dropped,
+                "destination {} edited: set [{}], dropped [{}]",
+                destination.id,
+                set.join(", "),
+                dropped.join(", ")
+            );
+        }
+        let health = destination.health(self.inner.clock.now());
         let mut changes = Vec::new();
         match (before.0, after.0) {
             (false, true) => changes.push(DestinationChange::Disabled(DisableCause::Operator)),
-            (true, false) => changes.push(DestinationChange::Enabled),
+            (true, false) => changes.push(DestinationChange::Enabled { health }),
             _ => {}
         }
         match (before.1, after.1) {
-            (false, true) => changes.push(DestinationChange::Paused),
-            (true, false) => changes.push(DestinationChange::Resumed),
+            (false, true) => changes.push(DestinationChange::Paused { health }),
+            (true, false) => changes.push(DestinationChange::Resumed { health }),
             _ => {}
         }
         for change in changes {

@@ -112,7 +112,7 @@ impl Engine {
         self.inner
             .tasks
             .spawn(dispatcher::run(self.clone(), destination.clone()));
-        tracing::info!(destination = %destination.id, url = %destination.config().url, "destination created through the API");
+        tracing::info!(destination = %destination.id, url = %destination.config().url, "destination {} created through the API", destination.id);
         self.publish(Change::Destination {
             id: destination.id.clone(),
         });
@@ -208,7 +208,7 @@ impl Engine {
             .write()
             .expect("destinations lock")
             .remove(&destination.id);
-        tracing::info!(destination = %destination.id, cancelled, "destination deleted through the API");
+        tracing::info!(destination = %destination.id, cancelled, "destination {} deleted through the API", destination.id);
         self.publish(Change::Destination {
             id: destination.id.clone(),
         });

@@ -447,6 +447,9 @@ async fn after_attempt(
     flush_on_recovery: bool,
 ) {
     let max = destination.config().concurrency;
+    // An attempt that disables the destination logs that alone, not also
+    // "in retry": the destination is held, not retrying.
+    let failure = failure.filter(|_| !(decision.disable_destination && status.is_some()));
     let mut changed = false;
     let mut recovered = false;
     let mut changes = Vec::new();

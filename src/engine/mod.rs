@@ -475,6 +475,16 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownDestination(id.to_string()))
     }
 
+    /// How many destinations there are: the config file's and those created
+    /// through the API.
+    pub fn destination_count(&self) -> usize {
+        self.inner
+            .destinations
+            .read()
+            .expect("destinations lock")
+            .len()
+    }
+
     pub(crate) fn destination_handles(&self) -> Vec<Arc<Destination>> {
         self.inner
             .destinations

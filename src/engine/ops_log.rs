@@ -11,6 +11,7 @@
 
 use super::deliver::AttemptOutcome;
 use super::Engine;
+use crate::model::Health;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -46,9 +47,17 @@ pub enum DestinationChange {
         events: usize,
     },
     Disabled(DisableCause),
-    Enabled,
-    Paused,
-    Resumed,
+    /// An operator's actions; each carries the health the destination has
+    /// afterwards (resuming a disabled destination leaves it disabled).
+    Enabled {
+        health: Health,
+    },
+    Paused {
+        health: Health,
+    },
+    Resumed {
+        health: Health,
+    },
     /// A 429 took one concurrent attempt away.
     ConcurrencyLowered {
         from: u32,
@@ -103,7 +112,8 @@ impl DestinationChange {
             DestinationChange::BacklogFlushed { events } => tracing::info!(
                 destination,
                 events,
-                "destination {destination} recovered; flushing its backlog ({events} events due now)"
+                "destination {destination} recovered; flushing its backlog ({} due now)",
+                count_of_events(*events)
             ),
             DestinationChange::Disabled(DisableCause::Status(status)) => tracing::info!(
                 destination,
@@ -118,17 +128,22 @@ impl DestinationChange {
                 cause = "operator",
                 "destination {destination} disabled by an operator"
             ),
-            DestinationChange::Enabled => tracing::info!(
+            DestinationChange::Enabled { health } => tracing::info!(
                 destination,
+                health = health_field(*health),
+                cause = "operator",
                 "destination {destination} enabled"
             ),
-            DestinationChange::Paused => tracing::info!(
+            DestinationChange::Paused { health } => tracing::info!(
                 destination,
-                health = "paused",
+                health = health_field(*health),
+                cause = "operator",
                 "destination {destination} paused"
             ),
-            DestinationChange::Resumed => tracing::info!(
+            DestinationChange::Resumed { health } => tracing::info!(
                 destination,
+                health = health_field(*health),
+                cause = "operator",
                 "destination {destination} resumed"
             ),
             DestinationChange::ConcurrencyLowered { from, to } => tracing::info!(
@@ -151,6 +166,26 @@ impl DestinationChange {
                 "destination {destination}: concurrency raised from {from} to {to} (of {max}) after a run of successes"
             ),
         }
+    }
+}
+
+/// "1 event", "3 events".
+fn count_of_events(events: usize) -> String {
+    match events {
+        1 => "1 event".to_string(),
+        n => format!("{n} events"),
+    }
+}
+
+/// A health as the `health` field of a line: one word, as the metrics' `state`
+/// label spells it.
+fn health_field(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "healthy",
+        Health::InRetry => "in_retry",
+        Health::Degraded => "degraded",
+        Health::Disabled => "disabled",
+        Health::Paused => "paused",
     }
 }
 
@@ -341,6 +376,13 @@ mod tests {
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn one_event_is_singular() {
+        assert_eq!(count_of_events(1), "1 event");
+        assert_eq!(count_of_events(0), "0 events");
+        assert_eq!(count_of_events(2), "2 events");
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub struct TuiInfo {
 /// The running hookwatch a TUI is attached to. Holds no token: this is shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attachment {
-    /// The holder's pid as the store's note says; `None` when attached by URL alone.
+    /// The pid of the process that answers: from the store's note at first,
+    /// then as the server's status says; `None` until known.
     pub pid: Option<u32>,
     pub url: String,
 }

@@ -351,6 +351,11 @@ where
                             let now = Instant::now();
                             app.rates.ingested = ingested.sample(now, totals.ingested);
                             app.rates.delivered = delivered.sample(now, totals.delivered);
+                            // The header names the process that answers now (a
+                            // restarted daemon is a new pid).
+                            if let (Some(attachment), Some(pid)) = (&mut app.info.attached, totals.pid) {
+                                attachment.pid = Some(pid);
+                            }
                         }
                     }
                     dirty = true;
