@@ -183,9 +183,11 @@ fn filter_prompt() {
 
 #[test]
 fn bulk_progress() {
-    for (name, state, done) in [
-        ("bulk_running", JobState::Running, 420),
-        ("bulk_cancelled", JobState::Cancelled, 600),
+    for (name, state, done, finished) in [
+        ("bulk_running", JobState::Running, 420, false),
+        // Cancelled, while the attempts running when it was cancelled finish.
+        ("bulk_cancelling", JobState::Cancelled, 600, false),
+        ("bulk_cancelled", JobState::Cancelled, 628, true),
     ] {
         snap(name, || {
             let mut app = fixture::app();
@@ -197,6 +199,7 @@ fn bulk_progress() {
                 succeeded: done - 20,
                 failed: 20,
                 state,
+                finished,
             });
             app
         });
