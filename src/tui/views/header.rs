@@ -12,6 +12,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+/// Of the store's path, the columns the destinations leave on a narrow
+/// screen (`…ookwatch.redb`).
+const STORE_TAIL: usize = 12;
+/// What the destinations leave on a narrow screen for the words before the
+/// URL of the hookwatch attached to (the longest pid included).
+const ATTACHED_TO: &str = "attached to pid 4194304 at ";
+
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     // Summed once per read (in the destinations view model), not per frame.
     let all = &app.dest_list.totals;
@@ -39,14 +46,48 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Style::new().fg(Color::Red).bold(),
         ),
     ];
-    let first_used: usize = first.iter().map(|s| s.width()).sum();
+    let mut modes = Vec::new();
+    if app.frozen {
+        modes.push(Span::styled(
+            "FROZEN",
+            Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
+        ));
+        modes.push(Span::raw(" "));
+    }
+    if app.info.read_only {
+        modes.push(Span::styled(
+            "READ-ONLY",
+            Style::new().fg(Color::Black).bg(Color::Magenta).bold(),
+        ));
+        modes.push(Span::raw(" "));
+    }
+    // Until the job has finished: a cancelled one's attempts still count.
+    if let Some(job) = app.bulk_following() {
+        modes.push(Span::styled(
+            format!("bulk {}/{}", job.done, job.total),
+            Style::new().fg(Color::Black).bg(Color::Cyan),
+        ));
+        modes.push(Span::raw(" "));
+    }
+    let width = area.width as usize;
     let wide = area.width >= 100;
     // On the first line the destinations take what is left of it; on the
-    // second they leave room for where it listens or is attached.
+    // second, what the modes and where it listens or is attached leave.
     let room = if wide {
-        (area.width as usize).saturating_sub(first_used + 2)
+        let used: usize = first.iter().map(|s| s.width()).sum();
+        width.saturating_sub(used + 2)
     } else {
-        (area.width as usize / 2).saturating_sub(1)
+        let modes_width: usize = modes.iter().map(|s| s.width()).sum();
+        let where_width = match &app.info.attached {
+            None => {
+                format!("listen {}  store ", app.info.listen)
+                    .chars()
+                    .count()
+                    + STORE_TAIL
+            }
+            Some(attachment) => ATTACHED_TO.len() + attachment.url.chars().count(),
+        };
+        width.saturating_sub(3 + modes_width + where_width)
     };
     let dests = destinations_summary(all, room);
     let mut second = vec![Span::raw(" ")];
@@ -57,28 +98,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         second.extend(dests);
         second.push(Span::raw("  "));
     }
-    if app.frozen {
-        second.push(Span::styled(
-            "FROZEN",
-            Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
-        ));
-        second.push(Span::raw(" "));
-    }
-    if app.info.read_only {
-        second.push(Span::styled(
-            "READ-ONLY",
-            Style::new().fg(Color::Black).bg(Color::Magenta).bold(),
-        ));
-        second.push(Span::raw(" "));
-    }
-    // Until the job has finished: a cancelled one's attempts still count.
-    if let Some(job) = app.bulk_following() {
-        second.push(Span::styled(
-            format!("bulk {}/{}", job.done, job.total),
-            Style::new().fg(Color::Black).bg(Color::Cyan),
-        ));
-        second.push(Span::raw(" "));
-    }
+    second.extend(modes);
     match &app.info.attached {
         None => {
             let used: usize = second.iter().map(|s| s.width()).sum();
@@ -136,7 +156,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
 /// `dests: all healthy`, or how many destinations are of each troubled
 /// health, by the health enum (a disabled destination is counted once, as
 /// disabled, whatever it still has in retry). In retry and disabled are always
-/// said; degraded and paused when they fit in `room` columns.
+/// said; degraded, then paused, when they fit in `room` columns.
 fn destinations_summary(totals: &Totals, room: usize) -> Vec<Span<'static>> {
     let mut spans = vec![Span::raw("dests: ")];
     if totals.of(Health::Healthy) == totals.destinations() {
@@ -159,7 +179,8 @@ fn destinations_summary(totals: &Totals, room: usize) -> Vec<Span<'static>> {
         let text = format!("{n} {}", health.as_str());
         let width = separator.len() + text.chars().count();
         if !always && used + width > room {
-            continue;
+            // The less troubled after it would not say more than it.
+            break;
         }
         used += width;
         if !separator.is_empty() {
