@@ -312,3 +312,39 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, scroll: u16, wrap: bool) {
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(visible).block(popup_block(&title)), rect);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn wrapping_breaks_between_words_and_keeps_each_spans_style() {
+        let red = Style::new().fg(Color::Red);
+        let line = Line::from(vec![
+            Span::raw("state "),
+            Span::styled("retrying", red),
+            Span::raw("  next in 4m (automatic)"),
+        ]);
+        let shown = layout(vec![line.clone()], 20, true);
+        assert_eq!(
+            texts(&shown),
+            vec!["state retrying  next", "in 4m (automatic)"]
+        );
+        // The styled word kept its style, the break did not split a span's words.
+        assert!(shown[0]
+            .spans
+            .iter()
+            .any(|s| s.content == "retrying" && s.style == red));
+        // Unwrapped: cut at the edge.
+        assert_eq!(texts(&layout(vec![line], 10, false)), vec!["state retr"]);
+        // A token wider than the popup is still cut to fit.
+        let long = Line::from(format!("  (binary, base64) {}", "QUJD".repeat(10)));
+        for l in layout(vec![long], 16, true) {
+            assert!(l.width() <= 16, "{l}");
+        }
+    }
+}
