@@ -367,6 +367,7 @@ fn bulk_retry_confirms_with_the_count_shows_progress_and_cancels() {
         succeeded: 0,
         failed: 0,
         state: JobState::Running,
+        finished: false,
     };
     app.apply_result(ActionResult::BulkStarted(progress.clone()));
     progress.done = 2;
@@ -386,6 +387,64 @@ fn bulk_retry_confirms_with_the_count_shows_progress_and_cancels() {
     progress.state = JobState::Cancelled;
     app.apply_result(ActionResult::BulkProgress(progress));
     assert!(app.handle_key(ch('x')).is_none());
+}
+
+#[test]
+fn a_cancelled_bulk_retry_is_followed_until_its_attempts_finish() {
+    let mut app = app();
+    app.mode = Mode::Bulk;
+    let mut progress = JobProgress {
+        id: "job-1".into(),
+        total: 32,
+        done: 20,
+        succeeded: 0,
+        failed: 20,
+        state: JobState::Running,
+        finished: false,
+    };
+    app.apply_result(ActionResult::BulkStarted(progress.clone()));
+    assert!(matches!(
+        app.handle_key(ch('x')),
+        Some(Action::CancelBulk(_))
+    ));
+    // The cancel's answer: cancelled, with attempts still running.
+    progress.state = JobState::Cancelled;
+    progress.done = 24;
+    progress.failed = 24;
+    app.apply_result(ActionResult::BulkProgress(progress.clone()));
+    assert!(app.bulk_running().is_none(), "x no longer cancels");
+    assert!(app.handle_key(ch('x')).is_none());
+    // The tick still reads the job's progress, and the gauge takes it.
+    assert_eq!(app.bulk_following().map(|j| j.id.as_str()), Some("job-1"));
+    assert_eq!(
+        hookwatch::tui::app::job_summary(app.bulk.as_ref().unwrap()),
+        "cancelling: 24 of 32 done, 0 delivered, 24 failed"
+    );
+    progress.done = 27;
+    progress.failed = 27;
+    app.set_bulk_progress(progress.clone());
+    assert_eq!(app.bulk.as_ref().unwrap().done, 27);
+    // The attempts running when it was cancelled have finished and count.
+    progress.done = 28;
+    progress.succeeded = 1;
+    progress.finished = true;
+    app.set_bulk_progress(progress.clone());
+    assert!(app.bulk_following().is_none(), "nothing more to read");
+    let summary = "cancelled after 28 of 32 events: 1 delivered, 27 failed";
+    assert_eq!(
+        hookwatch::tui::app::job_summary(app.bulk.as_ref().unwrap()),
+        summary
+    );
+    assert_eq!(
+        app.visible_status().unwrap().text,
+        format!("bulk retry {summary}")
+    );
+    // A read answered before the job finished but arriving after is not taken.
+    let mut late = progress.clone();
+    late.done = 26;
+    late.finished = false;
+    app.set_bulk_progress(late);
+    assert_eq!(app.bulk.as_ref().unwrap(), &progress);
 }
 
 #[test]
@@ -743,20 +802,167 @@ fn slash_in_the_destinations_pane_filters_by_text_health_and_label() {
 }
 
 #[test]
-fn a_filter_that_hides_the_selected_destination_goes_back_to_all() {
+fn a_filter_that_hides_the_selected_destination_selects_the_nearest_row() {
     let mut app = platform(30);
-    press(&mut app, &[ch('1'), ch('j')]);
-    assert_eq!(app.selected_destination_id(), Some("customer-00000"));
+    press(&mut app, &[ch('1'), ch('j'), ch('j'), ch('j')]);
+    assert_eq!(app.selected_destination_id(), Some("customer-00002"));
+    // A filter that keeps it: still selected, where it now is.
     press(&mut app, &[ch('/')]);
-    type_text(&mut app, "00007");
+    type_text(&mut app, "0000");
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert_eq!(app.selected_destination_id(), Some("customer-00002"));
+    assert_eq!(app.dest_index, 3);
+    // One that hides it: the row that takes its place, and the events follow.
+    press(&mut app, &[ch('/'), ctrl('u')]);
+    type_text(&mut app, "0001");
     assert!(matches!(
         app.handle_key(key(KeyCode::Enter)),
         Some(Action::Refresh)
     ));
+    assert_eq!(app.selected_destination_id(), Some("customer-00010"));
+    assert_eq!(
+        app.events_query().0.destination.as_deref(),
+        Some("customer-00010")
+    );
+    assert_eq!(app.selected_event, None);
+    // Past the last row shown: the last one.
+    press(&mut app, &[key(KeyCode::Esc), ch('G')]);
+    assert_eq!(app.selected_destination_id(), Some("customer-00029"));
+    press(&mut app, &[ch('/')]);
+    type_text(&mut app, "0001");
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(app.selected_destination_id(), Some("customer-00019"));
+    // Nothing shown: the `all` row.
+    press(&mut app, &[ch('/'), ctrl('u')]);
+    type_text(&mut app, "nosuch");
+    press(&mut app, &[key(KeyCode::Enter)]);
     assert_eq!(app.dest_index, 0);
     assert_eq!(app.events_query().0.destination, None);
-    press(&mut app, &[ch('j')]);
-    assert_eq!(app.selected_destination_id(), Some("customer-00007"));
+}
+
+/// `destinations` as a read returns them: in no particular order.
+fn with(
+    mut destinations: Vec<hookwatch::engine::DestinationView>,
+    id: &str,
+) -> Vec<hookwatch::engine::DestinationView> {
+    let mut new = destinations[0].clone();
+    new.id = id.to_string();
+    destinations.insert(0, new);
+    destinations
+}
+
+#[test]
+fn a_destination_created_above_the_selected_one_does_not_take_the_cursor() {
+    let mut app = app();
+    // Sorted by id: analytics, billing, crm, shop.
+    press(&mut app, &[ch('1'), ch('j'), ch('j'), ch('j')]);
+    assert_eq!(app.selected_destination_id(), Some("crm"));
+    let selected_event = app.selected_event;
+    // `beta`, created through the API, sorts above crm.
+    assert!(!app.set_destinations(with(fixture::destinations(), "beta")));
+    assert_eq!(app.selected_destination_id(), Some("crm"));
+    assert_eq!(app.dest_index, 4);
+    assert_eq!(app.events_query().0.destination.as_deref(), Some("crm"));
+    assert_eq!(
+        app.selected_event, selected_event,
+        "the events pane is not reset"
+    );
+    // So what the operator does next acts on crm.
+    let Some(Action::PatchDestination { id, .. }) = app.handle_key(ch('p')) else {
+        panic!("p pauses")
+    };
+    assert_eq!(id, "crm");
+    press(&mut app, &[ch('D')]);
+    let Mode::Confirm(Confirm::DeleteDestination { id, .. }) = &app.mode else {
+        panic!("D asks first")
+    };
+    assert_eq!(id, "crm");
+    press(&mut app, &[key(KeyCode::Esc)]);
+    // Under another sort too.
+    press(&mut app, &[ch('s')]);
+    assert_eq!(app.dest_list.sort.as_str(), "health");
+    assert!(!app.set_destinations(with(fixture::destinations(), "aardvark")));
+    assert_eq!(app.selected_destination_id(), Some("crm"));
+}
+
+#[test]
+fn a_deleted_destination_leaves_the_selection_on_the_nearest_row() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('j'), ch('j')]);
+    assert_eq!(app.selected_destination_id(), Some("billing"));
+    let billing: Vec<_> = fixture::events()
+        .into_iter()
+        .filter(|e| e.destination == "billing")
+        .collect();
+    app.set_events(EventPage {
+        events: billing,
+        next: None,
+    });
+    assert!(app.selected_event.is_some());
+    let without = |gone: &[&str]| {
+        fixture::destinations()
+            .into_iter()
+            .filter(|d| !gone.contains(&d.id.as_str()))
+            .collect::<Vec<_>>()
+    };
+    // billing deleted: crm takes its row, and the events pane is read again
+    // for it (the window read with billing's events is not shown).
+    assert!(app.set_destinations(without(&["billing"])));
+    assert_eq!(app.selected_destination_id(), Some("crm"));
+    assert_eq!(app.dest_index, 2);
+    assert_eq!(app.selected_event, None);
+    assert_eq!(app.events_query().0.destination.as_deref(), Some("crm"));
+    // The last row deleted: the one above it.
+    press(&mut app, &[ch('G')]);
+    assert_eq!(app.selected_destination_id(), Some("shop"));
+    assert!(app.set_destinations(without(&["billing", "shop"])));
+    assert_eq!(app.selected_destination_id(), Some("crm"));
+    // Every one deleted: the `all` row.
+    assert!(app.set_destinations(Vec::new()));
+    assert_eq!(app.dest_index, 0);
+}
+
+#[test]
+fn the_event_selection_follows_its_event_across_reads() {
+    let mut app = app();
+    let events = fixture::events();
+    assert_eq!(app.selected_event, Some(events[0].id));
+    // New events arrive above the selected one: it stays selected, lower down.
+    let mut newer = events.clone();
+    let mut arrived = events[1].clone();
+    arrived.id = fixture::event_id(0, 90);
+    newer.insert(0, arrived.clone());
+    app.set_events(EventPage {
+        events: newer.clone(),
+        next: None,
+    });
+    assert_eq!(app.selected_event, Some(events[0].id));
+    assert_eq!(app.event_index, 1);
+    // So `r` retries the event the operator picked.
+    let Some(Action::RetryNow(ids)) = app.handle_key(ch('r')) else {
+        panic!("r retries")
+    };
+    assert_eq!(ids, vec![events[0].id]);
+    // Further down the page too.
+    press(&mut app, &[ch('j'), ch('j')]);
+    let picked = app.selected_event.unwrap();
+    let mut more = newer.clone();
+    let mut another = events[1].clone();
+    another.id = fixture::event_id(0, 91);
+    more.insert(0, another);
+    app.set_events(EventPage {
+        events: more.clone(),
+        next: None,
+    });
+    assert_eq!(app.selected_event, Some(picked));
+    // The selected event gone from the page: the next older one takes its row.
+    let index = app.event_index;
+    more.remove(index);
+    app.set_events(EventPage {
+        events: more.clone(),
+        next: None,
+    });
+    assert_eq!(app.selected_event, Some(more[index].id));
 }
 
 #[test]

@@ -183,9 +183,11 @@ fn filter_prompt() {
 
 #[test]
 fn bulk_progress() {
-    for (name, state, done) in [
-        ("bulk_running", JobState::Running, 420),
-        ("bulk_cancelled", JobState::Cancelled, 600),
+    for (name, state, done, finished) in [
+        ("bulk_running", JobState::Running, 420, false),
+        // Cancelled, while the attempts running when it was cancelled finish.
+        ("bulk_cancelling", JobState::Cancelled, 600, false),
+        ("bulk_cancelled", JobState::Cancelled, 628, true),
     ] {
         snap(name, || {
             let mut app = fixture::app();
@@ -197,6 +199,7 @@ fn bulk_progress() {
                 succeeded: done - 20,
                 failed: 20,
                 state,
+                finished,
             });
             app
         });
@@ -371,6 +374,9 @@ fn app_with_queue() -> App {
     queued.next_trigger = Some(hookwatch::model::Trigger::Initial);
     events.insert(0, queued);
     app.set_events(hookwatch::engine::EventPage { events, next: None });
+    // The selection stays on its event when one arrives above it: back to
+    // the top, the queued one.
+    app.handle_key(key(KeyCode::Char('g')));
     app
 }
 
@@ -499,4 +505,63 @@ fn destination_view_with_charts() {
         app.handle_key(key(KeyCode::Enter));
         app
     });
+}
+
+#[test]
+fn the_header_counts_destinations_by_health() {
+    // What the trial found: one destination in retry, one disabled by a 404
+    // (which still has events in retry: the API says `in_retry: true`) and
+    // one healthy read `dests: 2 in retry, 1 disabled`.
+    let make = || {
+        let mut app = fixture::app();
+        let mut destinations = fixture::destinations();
+        destinations.retain(|d| d.id != "analytics");
+        let crm = destinations.iter_mut().find(|d| d.id == "crm").unwrap();
+        crm.in_retry = true;
+        app.set_destinations(destinations);
+        app
+    };
+    snap("header_by_health", make);
+    for (w, h) in SIZES {
+        let screen = draw(&mut make(), w, h);
+        assert!(
+            screen.contains("dests: 1 in retry, 1 disabled "),
+            "{screen}"
+        );
+    }
+    // Degraded, then paused, are said too where they fit (at 80 columns the
+    // line keeps room for where it listens).
+    let mut app = fixture::app();
+    let mut destinations = fixture::destinations();
+    let shop = destinations.iter_mut().find(|d| d.id == "shop").unwrap();
+    shop.health = hookwatch::model::Health::Degraded;
+    app.set_destinations(destinations);
+    let screen = draw(&mut app, 80, 24);
+    assert!(
+        screen.contains(" dests: 1 in retry, 1 disabled  listen"),
+        "{screen}"
+    );
+    let screen = draw(&mut app, 160, 48);
+    assert!(
+        screen.contains("dests: 1 in retry, 1 disabled, 1 degraded, 1 paused"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn under_a_filter_the_all_row_says_it_is_every_destinations() {
+    // `health:disabled` shows crm alone; the `all` row still sums all four
+    // (and Enter on it still shows every event), and says so.
+    let make = || {
+        let mut app = fixture::app();
+        keys(&mut app, "1/health:disabled");
+        app.handle_key(key(KeyCode::Enter));
+        app
+    };
+    snap("destinations_health_filter", make);
+    for (w, h) in SIZES {
+        let screen = draw(&mut make(), w, h);
+        assert!(screen.contains("1 of 4 · health:disabled"), "{screen}");
+        assert!(screen.contains("all (unfiltered)"), "{screen}");
+    }
 }

@@ -224,8 +224,9 @@ async fn bulk_retry_and_mute_pressed_in_the_tui_take_effect() {
         .wait_screen("the gauge closed", |s| !s.contains("Bulk retry"))
         .await;
 
-    // c on the selected (newest) event mutes it.
-    session.keys(&["c"]);
+    // The selection stays on the event it was on as newer ones arrive above
+    // it: g goes to the top (the newest), and c mutes it.
+    session.keys(&["g", "c"]);
     wait_for("the newest event cancelled", || async {
         let e = event(&client, &base, &ids[2]).await;
         if e["state"] == "cancelled" {

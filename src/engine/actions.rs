@@ -87,6 +87,12 @@ pub struct JobProgress {
     pub succeeded: u64,
     pub failed: u64,
     pub state: JobState,
+    /// The job's runner has ended: every attempt it started has finished and
+    /// is counted. A cancelled job is `cancelled` at once but finishes only
+    /// after the attempts running when it was cancelled; its counts are final
+    /// then.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 pub(super) struct BulkJob {
@@ -109,9 +115,10 @@ impl BulkJob {
     }
 
     fn progress(&self) -> JobProgress {
+        let finished = self.finished.load(Ordering::SeqCst);
         let state = if self.cancelled.load(Ordering::SeqCst) {
             JobState::Cancelled
-        } else if self.finished.load(Ordering::SeqCst) {
+        } else if finished {
             JobState::Completed
         } else {
             JobState::Running
@@ -123,6 +130,7 @@ impl BulkJob {
             succeeded: self.succeeded.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
             state,
+            finished,
         }
     }
 }

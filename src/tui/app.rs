@@ -344,8 +344,16 @@ impl App {
         self.page_stack.len()
     }
 
+    /// The bulk job while it runs and `x` can cancel it.
     pub fn bulk_running(&self) -> Option<&JobProgress> {
         self.bulk.as_ref().filter(|p| p.state == JobState::Running)
+    }
+
+    /// The bulk job whose progress is still read every tick: until it has
+    /// finished, a cancelled one too (the attempts running when it was
+    /// cancelled finish and count).
+    pub fn bulk_following(&self) -> Option<&JobProgress> {
+        self.bulk.as_ref().filter(|p| !p.finished)
     }
 
     pub fn visible_status(&self) -> Option<&Status> {
@@ -413,27 +421,57 @@ impl App {
 
     // ----- what the loop feeds in ----------------------------------------------
 
-    pub fn set_destinations(&mut self, destinations: Vec<DestinationView>) {
+    /// Takes a read of the destinations. The selected destination stays
+    /// selected by its id wherever it now sorts; when it is gone (deleted),
+    /// the row nearest to where it was is selected instead, and this returns
+    /// true: the events pane, which shows the selected destination's events,
+    /// was reset and must be read again.
+    pub fn set_destinations(&mut self, destinations: Vec<DestinationView>) -> bool {
+        // Taken before the list changes: `dest_index` points into the old rows.
+        let selected = self.selected_destination().cloned();
         self.destinations = destinations;
-        self.recompute_destinations();
+        self.recompute_destinations(selected)
     }
 
-    /// Works the shown destinations out again (data, filter or sort changed);
-    /// the selected destination stays selected where it is still shown.
-    fn recompute_destinations(&mut self) {
-        let selected = self.selected_destination_id().map(str::to_string);
+    /// Works the shown destinations out again (data, filter or sort changed)
+    /// and selects `selected` again by its id, or the nearest row when it is
+    /// no longer shown. True when the selection moved to another destination;
+    /// the events pane is reset for it then.
+    fn recompute_destinations(&mut self, selected: Option<DestinationView>) -> bool {
         self.dest_list.compute(&self.destinations);
-        if let Some(id) = selected {
+        let mut moved = false;
+        if let Some(selected) = selected {
             let position = self
                 .dest_list
                 .shown
                 .iter()
-                .position(|&i| self.destinations[i].id == id);
-            // A destination filtered out or deleted: back to the `all` row.
-            self.dest_index = position.map_or(0, |p| p + 1);
+                .position(|&i| self.destinations[i].id == selected.id);
+            self.dest_index = match position {
+                Some(p) => p + 1,
+                None => {
+                    moved = true;
+                    // Nothing shown: the `all` row.
+                    self.dest_list
+                        .nearest(&self.destinations, &selected)
+                        .map_or(0, |p| p + 1)
+                }
+            };
         }
         self.dest_index = self.dest_index.min(self.dest_list.shown.len());
         self.scroll_destinations();
+        if moved {
+            self.reset_events();
+        }
+        moved
+    }
+
+    /// The events pane starts over (its destination changed): first page,
+    /// nothing selected until the read.
+    fn reset_events(&mut self) {
+        self.page_stack = vec![None];
+        self.event_index = 0;
+        self.selected_event = None;
+        self.detail = None;
     }
 
     /// Keeps the selected row of pane 1 in view, moving as little as it can.
@@ -463,6 +501,10 @@ impl App {
         offset
     }
 
+    /// Takes a read of the events page. The selected event stays selected by
+    /// its id wherever it now is (new events above it move it down, not the
+    /// selection onto them); when it is no longer shown, the row that took its
+    /// place (the next older event) is selected.
     pub fn set_events(&mut self, page: EventPage) {
         self.events = page.events;
         self.events_next = page.next.and_then(|s| s.parse().ok());
@@ -471,13 +513,13 @@ impl App {
         if self.select_last_on_load {
             self.select_last_on_load = false;
             self.event_index = last;
-        } else if self.page_stack.len() == 1 && self.event_index == 0 {
-            // At the top of the first page the selection follows the newest event.
-        } else if let Some(pos) = self
-            .selected_event
-            .and_then(|id| shown.iter().position(|s| *s == id))
-        {
-            self.event_index = pos;
+        } else if let Some(selected) = self.selected_event {
+            // Pages are newest first: ids descend.
+            self.event_index = shown
+                .iter()
+                .position(|id| *id == selected)
+                .unwrap_or_else(|| shown.partition_point(|id| *id > selected))
+                .min(last);
         } else {
             self.event_index = self.event_index.min(last);
         }
@@ -490,7 +532,18 @@ impl App {
         self.attempt_index = self.attempt_index.min(n.saturating_sub(1));
     }
 
+    /// A bulk job's progress as read. Once the job has finished its counts
+    /// are final: a read answered earlier but arriving later is not taken.
+    /// The footer says how the job ended when it does.
     pub fn set_bulk_progress(&mut self, progress: JobProgress) {
+        if let Some(current) = &self.bulk {
+            if current.id == progress.id && current.finished {
+                return;
+            }
+        }
+        if progress.finished {
+            self.info_status(format!("bulk retry {}", job_summary(&progress)));
+        }
         self.bulk = Some(progress);
     }
 
@@ -528,7 +581,7 @@ impl App {
                 false
             }
             ActionResult::BulkProgress(progress) => {
-                self.bulk = Some(progress);
+                self.set_bulk_progress(progress);
                 false
             }
             ActionResult::Created(id) => {
@@ -817,8 +870,10 @@ impl App {
                 None
             }
             Command::CycleSort => {
+                let selected = self.selected_destination().cloned();
                 self.dest_list.sort = self.dest_list.sort.next();
-                self.recompute_destinations();
+                // A sort shows the same destinations: the selection is kept.
+                self.recompute_destinations(selected);
                 self.info_status(format!(
                     "destinations sorted by {}",
                     self.dest_list.sort.as_str()
@@ -902,10 +957,7 @@ impl App {
                 if target != self.dest_index {
                     self.dest_index = target;
                     self.scroll_destinations();
-                    self.page_stack = vec![None];
-                    self.event_index = 0;
-                    self.selected_event = None;
-                    self.detail = None;
+                    self.reset_events();
                     return Some(Action::Refresh);
                 }
                 None
@@ -985,21 +1037,14 @@ impl App {
         Some(Action::Refresh)
     }
 
-    /// Filters pane 1; the selected destination stays selected if it is shown.
+    /// Filters pane 1; the selected destination stays selected if it is
+    /// shown, else the nearest row shown is, and the events pane follows it.
     fn apply_destination_filter(&mut self, text: String, filter: DestFilter) -> Option<Action> {
-        let before = self.selected_destination_id().map(str::to_string);
+        let selected = self.selected_destination().cloned();
         self.dest_list.filter_text = text;
         self.dest_list.filter = filter;
-        self.recompute_destinations();
-        if self.selected_destination_id().map(str::to_string) != before {
-            // The selection fell back to `all`: the events pane follows it.
-            self.page_stack = vec![None];
-            self.event_index = 0;
-            self.selected_event = None;
-            self.detail = None;
-            return Some(Action::Refresh);
-        }
-        None
+        self.recompute_destinations(selected)
+            .then_some(Action::Refresh)
     }
 
     fn filter_key(&mut self, key: KeyEvent) -> Option<Action> {
@@ -1378,6 +1423,28 @@ fn step(index: usize, len: usize, command: Command, page: isize) -> usize {
         _ => 0,
     };
     (index as isize + delta).clamp(0, last) as usize
+}
+
+/// How far a bulk job got, as the gauge and the footer say it: `running: 3 of
+/// 32 done, …`, `cancelling: …` while the attempts running when it was
+/// cancelled finish, then `cancelled after 28 of 32 events: …` (the daemon's
+/// log says the same) or `completed: …`.
+pub fn job_summary(job: &JobProgress) -> String {
+    let results = format!("{} delivered, {} failed", job.succeeded, job.failed);
+    match (job.state, job.finished) {
+        (JobState::Cancelled, true) => format!(
+            "cancelled after {} of {} events: {results}",
+            job.done, job.total
+        ),
+        (state, _) => {
+            let state = match state {
+                JobState::Running => "running",
+                JobState::Cancelled => "cancelling",
+                JobState::Completed => "completed",
+            };
+            format!("{state}: {} of {} done, {results}", job.done, job.total)
+        }
+    }
 }
 
 pub fn plural(n: usize, word: &str) -> String {

@@ -126,15 +126,48 @@ impl DestFilter {
     }
 }
 
-/// The `all` row: totals over every destination.
+/// The `all` row and the header: totals over every destination, filtered
+/// out or not.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Totals {
     pub counts: StateCounts,
     pub concurrency: u64,
     pub max_concurrency: u64,
-    pub healthy: usize,
-    pub in_retry: usize,
-    pub disabled: usize,
+    /// Destinations by [`Health`], in the order of [`Health::ALL`]: counted
+    /// by the enum alone (a disabled destination may still have events in
+    /// retry, and is counted once, as disabled).
+    pub by_health: [usize; Health::ALL.len()],
+}
+
+impl Totals {
+    /// How many destinations are of `health`.
+    pub fn of(&self, health: Health) -> usize {
+        Health::ALL
+            .iter()
+            .position(|h| *h == health)
+            .map_or(0, |i| self.by_health[i])
+    }
+
+    fn count(&mut self, health: Health) {
+        if let Some(i) = Health::ALL.iter().position(|h| *h == health) {
+            self.by_health[i] += 1;
+        }
+    }
+
+    /// How many destinations were counted.
+    pub fn destinations(&self) -> usize {
+        self.by_health.iter().sum()
+    }
+}
+
+/// The `all` row's id cell: with a filter on, it says its totals are still
+/// every destination's (and Enter on it still shows every event).
+pub fn all_label(filtered: bool) -> &'static str {
+    if filtered {
+        "all (unfiltered)"
+    } else {
+        "all"
+    }
 }
 
 /// The shown destinations and what drawing them needs, from the last data change.
@@ -193,6 +226,33 @@ pub fn healthy_text(healthy: usize) -> String {
 }
 
 impl DestList {
+    /// The order of the current sort: ties (and the `id` sort) by id.
+    pub fn order(&self, a: &DestinationView, b: &DestinationView) -> std::cmp::Ordering {
+        let key = match self.sort {
+            DestSort::Id => std::cmp::Ordering::Equal,
+            DestSort::Health => health_rank(a.health).cmp(&health_rank(b.health)),
+            DestSort::Backlog => backlog(&b.counts).cmp(&backlog(&a.counts)),
+            DestSort::FailureRate => failure_ppm(&b.counts).cmp(&failure_ppm(&a.counts)),
+        };
+        key.then_with(|| a.id.cmp(&b.id))
+    }
+
+    /// Where `gone` (a destination no longer shown: deleted, or filtered
+    /// out) would be in the shown rows: the index of the row that takes its
+    /// place, the one after it, or the last when it would be last. `None`
+    /// when nothing is shown.
+    pub fn nearest(
+        &self,
+        destinations: &[DestinationView],
+        gone: &DestinationView,
+    ) -> Option<usize> {
+        let last = self.shown.len().checked_sub(1)?;
+        let at = self
+            .shown
+            .partition_point(|&i| self.order(&destinations[i], gone).is_lt());
+        Some(at.min(last))
+    }
+
     /// Works out the shown rows again for `destinations` (after a read, or a
     /// change of filter or sort).
     pub fn compute(&mut self, destinations: &[DestinationView]) {
@@ -204,39 +264,19 @@ impl DestList {
         let mut shown: Vec<usize> = (0..destinations.len())
             .filter(|&i| self.filter.matches(&destinations[i], &self.hosts[i]))
             .collect();
-        let by_id = |a: &usize, b: &usize| destinations[*a].id.cmp(&destinations[*b].id);
-        match self.sort {
-            DestSort::Id => shown.sort_by(by_id),
-            DestSort::Health => shown.sort_by(|a, b| {
-                health_rank(destinations[*a].health)
-                    .cmp(&health_rank(destinations[*b].health))
-                    .then_with(|| by_id(a, b))
-            }),
-            DestSort::Backlog => shown.sort_by(|a, b| {
-                backlog(&destinations[*b].counts)
-                    .cmp(&backlog(&destinations[*a].counts))
-                    .then_with(|| by_id(a, b))
-            }),
-            DestSort::FailureRate => shown.sort_by(|a, b| {
-                failure_ppm(&destinations[*b].counts)
-                    .cmp(&failure_ppm(&destinations[*a].counts))
-                    .then_with(|| by_id(a, b))
-            }),
-        }
+        shown.sort_by(|a, b| self.order(&destinations[*a], &destinations[*b]));
         let mut totals = Totals::default();
         let mut widths = ColumnWidths {
-            id: "all".len(),
+            id: all_label(!self.filter.is_empty()).chars().count(),
             ..ColumnWidths::default()
         };
         // The `all` row stands for every destination (its events are all
-        // events), filtered out or not.
+        // events), filtered out or not; its label says so under a filter.
         for d in destinations {
             totals.counts.add(&d.counts);
             totals.concurrency += u64::from(d.concurrency);
             totals.max_concurrency += u64::from(d.max_concurrency);
-            totals.healthy += usize::from(d.health == Health::Healthy);
-            totals.in_retry += usize::from(d.in_retry);
-            totals.disabled += usize::from(!d.enabled);
+            totals.count(d.health);
         }
         for &i in &shown {
             let d = &destinations[i];
@@ -251,7 +291,7 @@ impl DestList {
         }
         widths.health = widths
             .health
-            .max(healthy_text(totals.healthy).chars().count());
+            .max(healthy_text(totals.of(Health::Healthy)).chars().count());
         widths.concurrency = widths.concurrency.max(
             concurrency_text(totals.concurrency, totals.max_concurrency)
                 .chars()

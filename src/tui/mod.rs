@@ -125,22 +125,32 @@ pub async fn read_window(control: &dyn Control, query: (EventFilter, Option<Even
     }
 }
 
-/// Puts a window read into the app; the selection may move with it.
-pub fn apply_window(app: &mut App, window: Window) {
+/// Puts a window read into the app; the selection may move with it. True
+/// when the selected destination was gone and the selection moved to another:
+/// the window's events are then of the one gone, so they are not shown, and
+/// the window must be read again.
+pub fn apply_window(app: &mut App, window: Window) -> bool {
     if window.unreachable {
         app.contact_lost();
     } else if window.destinations.is_ok() {
         app.contact_made();
     }
-    match window.destinations {
+    let moved = match window.destinations {
         Ok(views) => app.set_destinations(views),
-        Err(e) => app.error_status(e),
+        Err(e) => {
+            app.error_status(e);
+            false
+        }
+    };
+    if moved {
+        return true;
     }
     match window.events {
         Some(Ok(page)) => app.set_events(page),
         Some(Err(e)) => app.error_status(e),
         None => {}
     }
+    false
 }
 
 /// The selected event's detail, if one is selected and readable.
@@ -152,9 +162,14 @@ pub async fn read_detail(control: &dyn Control, id: Option<EventId>) -> Option<E
 /// the selected event's detail. For callers that may wait (the first frame,
 /// benchmarks); the loop reads through [`Refresher`] instead.
 pub async fn refresh(control: &dyn Control, app: &mut App) {
-    let window = read_window(control, app.events_query()).await;
-    let had_destinations = window.events.is_some();
-    apply_window(app, window);
+    let mut window = read_window(control, app.events_query()).await;
+    let mut had_destinations = window.events.is_some();
+    if apply_window(app, window) {
+        // The selected destination was gone: read the events of the one now selected.
+        window = read_window(control, app.events_query()).await;
+        had_destinations = window.events.is_some();
+        apply_window(app, window);
+    }
     if had_destinations {
         let detail = read_detail(control, app.selected_event).await;
         app.set_detail(detail);
@@ -204,7 +219,13 @@ impl Refresher {
                     return;
                 }
                 let had_destinations = window.events.is_some();
-                apply_window(app, window);
+                if apply_window(app, window) {
+                    // The selected destination was gone: the events of the
+                    // one now selected are read before its detail.
+                    self.running = false;
+                    self.request(app);
+                    return;
+                }
                 if !had_destinations {
                     self.running = false;
                     return;
@@ -378,7 +399,7 @@ where
             }
             _ = tick.tick() => {
                 app.now = control.now();
-                worker::spawn_tick(&control, app.bulk_running().map(|job| job.id.clone()), results_tx.clone());
+                worker::spawn_tick(&control, app.bulk_following().map(|job| job.id.clone()), results_tx.clone());
                 if stats_read.is_none_or(|at| at.elapsed() >= STATS_EVERY) && !app.frozen {
                     stats_read = Some(Instant::now());
                     worker::spawn_list_stats(&control, app.stats_targets(), results_tx.clone());

@@ -208,41 +208,78 @@ pub fn compact(n: u64) -> String {
     }
 }
 
-/// `text` broken into lines of at most `width` columns, at spaces where it
-/// can be (a word longer than a line is cut).
-pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+/// Where `text` breaks into lines of at most `width` columns: the byte range
+/// of each line. Lines break at spaces, which are dropped at the break; a word
+/// is cut only when it alone is wider than a line (a long URL, a token, base64),
+/// and then starts a line of its own unless the line holds nothing but indent.
+/// The one wrapping rule of the TUI: [`wrap_words`] for plain text, the event
+/// detail for its styled lines.
+pub fn wrap_ranges(text: &str, width: usize) -> Vec<std::ops::Range<usize>> {
+    use unicode_width::UnicodeWidthChar;
     let width = width.max(1);
+    let columns = |s: &str| -> usize { s.chars().map(|c| c.width().unwrap_or(0)).sum() };
     let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let mut word = word.to_string();
-        loop {
-            let used = line.chars().count();
-            let needed = word.chars().count() + usize::from(used > 0);
-            if used + needed <= width {
-                if used > 0 {
-                    line.push(' ');
-                }
-                line.push_str(&word);
-                break;
+    // The current line: where it starts, how wide it is so far, and whether
+    // it holds a word yet (or only the indent it started with).
+    let mut start = 0;
+    let mut used = 0;
+    let mut has_word = false;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let offset = text.len() - rest.len();
+        let is_space = rest.starts_with(' ');
+        let len = rest
+            .find(|c: char| (c == ' ') != is_space)
+            .unwrap_or(rest.len());
+        let (token, after) = rest.split_at(len);
+        rest = after;
+        let token_width = columns(token);
+        if used + token_width <= width {
+            used += token_width;
+            has_word |= !is_space;
+            continue;
+        }
+        if is_space {
+            // Spaces that overflow end the line and are dropped.
+            if offset > start {
+                lines.push(start..offset);
             }
-            if used > 0 {
-                lines.push(std::mem::take(&mut line));
+            (start, used, has_word) = (offset + len, 0, false);
+            continue;
+        }
+        if has_word {
+            // The word starts the next line; the spaces before it are dropped.
+            let end = start + text[start..offset].trim_end_matches(' ').len();
+            lines.push(start..end);
+            (start, used) = (offset, 0);
+            if token_width <= width {
+                used = token_width;
                 continue;
             }
-            // A word longer than a whole line: cut it.
-            let head: String = word.chars().take(width).collect();
-            word = word.chars().skip(width).collect();
-            lines.push(head);
-            if word.is_empty() {
-                break;
+        }
+        // A word wider than a line: cut where the line is full.
+        has_word = true;
+        for (i, c) in token.char_indices() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                lines.push(start..offset + i);
+                (start, used) = (offset + i, 0);
             }
+            used += w;
         }
     }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
+    if start < text.len() || lines.is_empty() {
+        lines.push(start..text.len());
     }
     lines
+}
+
+/// `text` broken into lines of at most `width` columns (see [`wrap_ranges`]).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    wrap_ranges(text, width)
+        .into_iter()
+        .map(|range| text[range].to_string())
+        .collect()
 }
 
 /// Pretty-printed when JSON (credentials masked), else as is.
@@ -382,6 +419,52 @@ mod tests {
         assert_eq!(wrap_words("", 4), vec![""]);
         for line in wrap_words(&"word ".repeat(40), 17) {
             assert!(line.chars().count() <= 17);
+        }
+    }
+
+    #[test]
+    fn wrap_words_never_breaks_a_word_that_fits_on_a_line() {
+        // What the new destination form showed as "created th / rough the API".
+        let message = "✗ a destination of the config file cannot be replaced; it was not created through the API";
+        let lines = wrap_words(message, 30);
+        assert_eq!(
+            lines,
+            vec![
+                "✗ a destination of the config",
+                "file cannot be replaced; it",
+                "was not created through the",
+                "API",
+            ]
+        );
+        // Every word of the text is whole on some line.
+        for word in message.split(' ') {
+            assert!(
+                lines.iter().any(|l| l.split(' ').any(|w| w == word)),
+                "{word}: {lines:?}"
+            );
+        }
+        // The detail's "(aut|omatic)".
+        assert_eq!(
+            wrap_words("  next in 4m (automatic)", 16),
+            vec!["  next in 4m", "(automatic)"]
+        );
+    }
+
+    #[test]
+    fn wrap_words_cuts_only_a_word_wider_than_the_line_and_keeps_the_indent() {
+        assert_eq!(
+            wrap_words("  POST https://example.com/a/very/long/path", 16),
+            vec!["  POST", "https://example.", "com/a/very/long/", "path"]
+        );
+        // An indent alone is not a word: the long one starts after it.
+        assert_eq!(wrap_words("  abcdefgh", 6), vec!["  abcd", "efgh"]);
+        // Columns, not characters: a wide character takes two.
+        assert_eq!(wrap_words("日本語 ok", 6), vec!["日本語", "ok"]);
+        assert_eq!(wrap_words("日本語", 4), vec!["日本", "語"]);
+        // Lines never exceed the width.
+        let text = "x ".repeat(10) + &"y".repeat(25) + " zz";
+        for line in wrap_words(&text, 7) {
+            assert!(line.chars().count() <= 7, "{line:?}");
         }
     }
 

@@ -165,7 +165,9 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
                 let result = match control.cancel_bulk(&id).await {
                     Ok(progress) => {
                         let _ = results.send(ActionResult::BulkProgress(progress).into());
-                        ActionResult::Info("bulk retry cancelled after the attempts running".into())
+                        ActionResult::Info(
+                            "cancelling the bulk retry: the attempts running finish first".into(),
+                        )
                     }
                     Err(e) => ActionResult::Error(format!("cancel: {e}")),
                 };

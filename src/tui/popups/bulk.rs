@@ -1,7 +1,8 @@
-//! A bulk retry job's progress, while it runs and after.
+//! A bulk retry job's progress, while it runs, while a cancelled one
+//! finishes the attempts it had running, and after.
 
 use crate::engine::JobState;
-use crate::tui::app::App;
+use crate::tui::app::{job_summary, App};
 use crate::tui::layout::centered;
 use crate::tui::theme::{key_span, popup_block};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -24,29 +25,24 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     ])
     .areas(inner);
     let (text, ratio, label) = match &app.bulk {
-        None => ("starting…".to_string(), 0.0, "0%".to_string()),
+        None => (Text::from("starting…"), 0.0, "0%".to_string()),
         Some(job) => {
-            let state = match job.state {
-                JobState::Running => "running",
-                JobState::Completed => "completed",
-                JobState::Cancelled => "cancelled",
-            };
             let ratio = if job.total == 0 {
                 1.0
             } else {
                 (job.done as f64 / job.total as f64).clamp(0.0, 1.0)
             };
-            (
-                format!(
-                    "{state}: {} of {} done, {} delivered, {} failed",
-                    job.done, job.total, job.succeeded, job.failed
-                ),
-                ratio,
-                format!("{}/{}", job.done, job.total),
-            )
+            let mut text = Text::from(job_summary(job));
+            if job.state == JobState::Cancelled && !job.finished {
+                text.push_line(Line::from(Span::styled(
+                    "the attempts running when it was cancelled finish and count…",
+                    Style::new().fg(Color::DarkGray),
+                )));
+            }
+            (text, ratio, format!("{}/{}", job.done, job.total))
         }
     };
-    frame.render_widget(Paragraph::new(Text::from(text)), status);
+    frame.render_widget(Paragraph::new(text), status);
     frame.render_widget(
         Gauge::default()
             .gauge_style(Style::new().fg(Color::Cyan).bg(Color::DarkGray))
@@ -54,9 +50,10 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             .label(label),
         gauge,
     );
-    let running = app.bulk_running().is_some() || app.bulk.is_none();
+    let cancellable = app.bulk_running().is_some() || app.bulk.is_none();
+    let running = app.bulk_following().is_some() || app.bulk.is_none();
     let mut spans = Vec::new();
-    if running && !app.info.read_only {
+    if cancellable && !app.info.read_only {
         spans.extend([key_span("x"), Span::raw(" cancel the job   ")]);
     }
     spans.extend([

@@ -4,6 +4,7 @@
 
 use crate::tui::dest_form::DestinationForm;
 use crate::tui::layout::centered;
+use crate::tui::text::wrap_words;
 use crate::tui::theme::{key_span, popup_block};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -14,17 +15,8 @@ use ratatui::Frame;
 /// Width of the key column: the longest key, `retry.flush_on_recovery`, and a space.
 const KEY_WIDTH: usize = 24;
 
-/// `text` in pieces of at most `width` characters (error messages can be long).
-fn pieces(text: &str, width: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    chars
-        .chunks(width.max(1))
-        .map(|c| c.iter().collect())
-        .collect()
-}
-
 fn error_lines(message: &str, width: usize) -> Vec<Line<'static>> {
-    pieces(&format!("✗ {message}"), width.saturating_sub(4))
+    wrap_words(&format!("✗ {message}"), width.saturating_sub(4))
         .into_iter()
         .map(|piece| {
             Line::from(Span::styled(

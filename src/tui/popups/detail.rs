@@ -6,7 +6,7 @@
 use crate::mask::MASK;
 use crate::tui::app::App;
 use crate::tui::layout::centered;
-use crate::tui::text::{age, last_result, pretty_body, Schedule};
+use crate::tui::text::{age, last_result, pretty_body, wrap_ranges, Schedule};
 use crate::tui::theme::{popup_block, state_color, status_color};
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -212,39 +212,70 @@ fn inner_width(size: (u16, u16)) -> u16 {
         .saturating_sub(2)
 }
 
-/// `lines` as shown: wrapped at `width` columns (by character, so long
-/// tokens, URLs and base64 break too), or cut there when not wrapping.
+/// `lines` as shown: wrapped at `width` columns on word boundaries (a word is
+/// cut only when it alone is wider: long tokens, URLs, base64), or cut at the
+/// edge when not wrapping. The wrapping is [`wrap_ranges`], shared with the forms.
 pub fn layout(lines: Vec<Line<'static>>, width: u16, wrap: bool) -> Vec<Line<'static>> {
     let width = usize::from(width.max(1));
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         if line.width() <= width {
             out.push(line);
-            continue;
+        } else if wrap {
+            out.extend(wrap_line(&line, width));
+        } else {
+            out.push(cut_line(line, width));
         }
-        let mut current: Vec<Span<'static>> = Vec::new();
-        let mut used = 0;
-        'spans: for span in line.spans {
-            let mut piece = String::new();
-            for c in span.content.chars() {
-                let w = c.width().unwrap_or(0);
-                if used + w > width {
-                    if !wrap {
-                        current.push(Span::styled(std::mem::take(&mut piece), span.style));
-                        break 'spans;
-                    }
-                    current.push(Span::styled(std::mem::take(&mut piece), span.style));
-                    out.push(Line::from(std::mem::take(&mut current)));
-                    used = 0;
-                }
-                piece.push(c);
-                used += w;
-            }
-            current.push(Span::styled(piece, span.style));
-        }
-        out.push(Line::from(current));
     }
     out
+}
+
+/// A styled line wrapped: the breaks are worked out on its text, then each
+/// span is split where they fall.
+fn wrap_line(line: &Line<'static>, width: usize) -> Vec<Line<'static>> {
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    let mut span_starts = Vec::with_capacity(line.spans.len());
+    let mut at = 0;
+    for span in &line.spans {
+        span_starts.push(at);
+        at += span.content.len();
+    }
+    wrap_ranges(&text, width)
+        .into_iter()
+        .map(|range| {
+            let spans = line
+                .spans
+                .iter()
+                .zip(&span_starts)
+                .filter_map(|(span, &start)| {
+                    let end = start + span.content.len();
+                    let (from, to) = (range.start.max(start), range.end.min(end));
+                    (from < to).then(|| Span::styled(text[from..to].to_string(), span.style))
+                })
+                .collect::<Vec<_>>();
+            Line::from(spans)
+        })
+        .collect()
+}
+
+/// A styled line cut at `width` columns.
+fn cut_line(line: Line<'static>, width: usize) -> Line<'static> {
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width {
+                spans.push(Span::styled(piece, span.style));
+                return Line::from(spans);
+            }
+            piece.push(c);
+            used += w;
+        }
+        spans.push(Span::styled(piece, span.style));
+    }
+    Line::from(spans)
 }
 
 /// The furthest the detail scrolls at the app's size: its last line at the
@@ -280,4 +311,40 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, scroll: u16, wrap: bool) {
     let visible: Vec<Line> = lines.into_iter().skip(scroll).take(inner_height).collect();
     frame.render_widget(Clear, rect);
     frame.render_widget(Paragraph::new(visible).block(popup_block(&title)), rect);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn wrapping_breaks_between_words_and_keeps_each_spans_style() {
+        let red = Style::new().fg(Color::Red);
+        let line = Line::from(vec![
+            Span::raw("state "),
+            Span::styled("retrying", red),
+            Span::raw("  next in 4m (automatic)"),
+        ]);
+        let shown = layout(vec![line.clone()], 20, true);
+        assert_eq!(
+            texts(&shown),
+            vec!["state retrying  next", "in 4m (automatic)"]
+        );
+        // The styled word kept its style, the break did not split a span's words.
+        assert!(shown[0]
+            .spans
+            .iter()
+            .any(|s| s.content == "retrying" && s.style == red));
+        // Unwrapped: cut at the edge.
+        assert_eq!(texts(&layout(vec![line], 10, false)), vec!["state retr"]);
+        // A token wider than the popup is still cut to fit.
+        let long = Line::from(format!("  (binary, base64) {}", "QUJD".repeat(10)));
+        for l in layout(vec![long], 16, true) {
+            assert!(l.width() <= 16, "{l}");
+        }
+    }
 }

@@ -1,12 +1,14 @@
-//! Pane 1: an "all" row, then one row per destination with health, concurrency,
+//! Pane 1: an "all" row (every destination's totals, filtered out or not: it
+//! says `all (unfiltered)` under a filter), then one row per destination with health, concurrency,
 //! counts, the 5-minute success rate and a sparkline of deliveries a minute,
 //! both from the engine's minute statistics.
 
 use crate::engine::stats::MinuteStats;
 use crate::engine::DestinationView;
+use crate::model::Health;
 use crate::tui::app::App;
 use crate::tui::dest_list::{
-    concurrency_text, counts_text, health_text, healthy_text, ColumnWidths,
+    all_label, concurrency_text, counts_text, health_text, healthy_text, ColumnWidths,
 };
 use crate::tui::history::{delivered_series, success_rate_text};
 use crate::tui::keymap::Pane;
@@ -153,12 +155,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
 
 fn all_row<'a>(app: &App, cols: &Columns) -> Row<'a> {
     let totals = &app.dest_list.totals;
+    let healthy = totals.of(Health::Healthy);
+    let label = all_label(!app.dest_list.filter.is_empty());
     Row::new(vec![
-        Cell::from("all".bold()),
+        Cell::from(ellipsize(label, cols.id as usize).bold()),
         Cell::from(""),
         Cell::from(Span::styled(
-            ellipsize(&healthy_text(totals.healthy), cols.health as usize),
-            Style::new().fg(if totals.healthy == app.destinations.len() {
+            ellipsize(&healthy_text(healthy), cols.health as usize),
+            Style::new().fg(if healthy == app.destinations.len() {
                 Color::Green
             } else {
                 Color::Yellow
