@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The blocking pool's size (see where the runtime is built).
+const BLOCKING_THREADS: usize = 32;
+
 /// Exit code for bad input (config, store file): the operator must fix something.
 const EXIT_BAD_INPUT: u8 = 2;
 
@@ -39,6 +42,12 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Store reads run on the blocking pool. tokio's default of 512
+        // threads lets a burst of reads (10,000 dispatchers looking at their
+        // due index at start) grow hundreds of threads, each keeping its own
+        // stack and allocator heap; a few dozen keep 2 cores busy and queue
+        // the rest.
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
     {
         Ok(rt) => rt,
