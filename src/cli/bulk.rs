@@ -155,7 +155,9 @@ async fn follow(
             "{} delivered, {} failed",
             progress.succeeded, progress.failed
         ));
-        if progress.state != JobState::Running {
+        // A cancelled job still finishes the attempts it had running: its
+        // counts are final only once it says it has finished.
+        if progress.finished || progress.state == JobState::Completed {
             bar.finish_and_clear();
             return Ok(progress);
         }
