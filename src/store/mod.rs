@@ -577,38 +577,22 @@ impl Store {
                     _ => take(record),
                 }
             };
-            match filter.state {
-                Some(state) => {
-                    let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
-                    let mut ranges = Vec::with_capacity(wanted.len());
-                    for dest in wanted {
-                        let range = index
-                            .range((dest, state.code(), lower)..(dest, state.code(), upper))
-                            .map_err(read_err)?;
-                        ranges.push(
-                            range
-                                .rev()
-                                .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err)),
-                        );
-                    }
-                    merge_newest(ranges, &fetch, &mut take_in_topic)?;
-                }
-                None => {
-                    let index = txn.open_table(BY_DEST).map_err(read_err)?;
-                    let mut ranges = Vec::with_capacity(wanted.len());
-                    for dest in wanted {
-                        let range = index
-                            .range((dest, lower)..(dest, upper))
-                            .map_err(read_err)?;
-                        ranges.push(
-                            range
-                                .rev()
-                                .map(|entry| entry.map(|(key, _)| key.value().1).map_err(read_err)),
-                        );
-                    }
-                    merge_newest(ranges, &fetch, &mut take_in_topic)?;
+            let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
+            let states = state_codes(filter.state);
+            let mut ranges = Vec::with_capacity(wanted.len() * states.len());
+            for dest in wanted {
+                for &code in &states {
+                    let range = index
+                        .range((dest, code, lower)..(dest, code, upper))
+                        .map_err(read_err)?;
+                    ranges.push(
+                        range
+                            .rev()
+                            .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err)),
+                    );
                 }
             }
+            merge_newest(ranges, &fetch, &mut take_in_topic)?;
             return Ok(out);
         }
         match (&filter.destination, filter.state, &topic_pattern) {
@@ -625,14 +609,20 @@ impl Store {
                 take_newest(ids, &fetch, &mut take)?;
             }
             (Some(dest), None, _) => {
-                let index = txn.open_table(BY_DEST).map_err(read_err)?;
-                let range = index
-                    .range((dest.as_str(), lower)..(dest.as_str(), upper))
-                    .map_err(read_err)?;
-                let ids = range
-                    .rev()
-                    .map(|entry| entry.map(|(key, _)| key.value().1).map_err(read_err));
-                take_newest(ids, &fetch, &mut take)?;
+                // The destination's six state ranges, merged newest first.
+                let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
+                let mut ranges = Vec::with_capacity(EventState::ALL.len());
+                for code in state_codes(None) {
+                    let range = index
+                        .range((dest.as_str(), code, lower)..(dest.as_str(), code, upper))
+                        .map_err(read_err)?;
+                    ranges.push(
+                        range
+                            .rev()
+                            .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err)),
+                    );
+                }
+                merge_newest(ranges, &fetch, &mut take)?;
             }
             (None, state, Some(pattern)) => {
                 let Some(pattern) = pattern else {
@@ -949,6 +939,14 @@ fn take_newest(
         }
     }
     Ok(())
+}
+
+/// The state codes a listing reads: the one asked for, or all six.
+fn state_codes(state: Option<EventState>) -> Vec<u8> {
+    match state {
+        Some(state) => vec![state.code()],
+        None => EventState::ALL.iter().map(|s| s.code()).collect(),
+    }
 }
 
 /// Merges id ranges that each run newest first into one newest-first walk,
@@ -1365,9 +1363,31 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Drops the tables earlier builds kept and this one no longer reads (the
+/// by-destination index), once, so their pages are freed.
+fn drop_retired_tables(db: &Database, path: &Path) -> Result<(), StoreError> {
+    use redb::TableHandle;
+    let present = {
+        let txn = db.begin_read().map_err(read_err)?;
+        let mut tables = txn.list_tables().map_err(read_err)?;
+        tables.any(|table| table.name() == RETIRED_BY_DEST.name())
+    };
+    if !present {
+        return Ok(());
+    }
+    let txn = db.begin_write().map_err(write_err)?;
+    txn.delete_table(RETIRED_BY_DEST).map_err(write_err)?;
+    txn.commit().map_err(write_err)?;
+    tracing::info!(store = %path.display(), "dropped the by-destination index of an earlier build (listings by destination read the per-state index)");
+    Ok(())
+}
+
 fn verify_or_initialise(db: &Database, path: &Path, fresh: bool) -> Result<(), StoreError> {
     match inspect(db, path)? {
-        Layout::Hookwatch => ensure_listing_indexes(db, path),
+        Layout::Hookwatch => {
+            ensure_listing_indexes(db, path)?;
+            drop_retired_tables(db, path)
+        }
         Layout::Empty if !fresh => Err(StoreError::Foreign {
             path: path.to_path_buf(),
             detail: "it is a redb file without hookwatch's tables".into(),

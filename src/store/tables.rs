@@ -21,8 +21,11 @@ pub(super) const PAYLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("
 pub(super) const ATTEMPTS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("attempts");
 /// (destination, due at ms, event id): what each dispatcher reads to know what is due
 pub(super) const DUE: TableDefinition<(&str, i64, u128), ()> = TableDefinition::new("due");
-/// (destination, event id): a destination's events in id (= time) order
-pub(super) const BY_DEST: TableDefinition<(&str, u128), ()> =
+/// (destination, event id): the by-destination index of earlier builds. A
+/// destination's events are listed from [`BY_DEST_STATE`] (its six state
+/// ranges merged), so every event writes one destination-keyed index fewer;
+/// dropped when a store that has it is opened.
+pub(super) const RETIRED_BY_DEST: TableDefinition<(&str, u128), ()> =
     TableDefinition::new("by_destination");
 /// (destination, state code, event id)
 pub(super) const BY_DEST_STATE: TableDefinition<(&str, u8, u128), ()> =
@@ -93,7 +96,6 @@ pub struct Tables<'txn> {
     payloads: Table<'txn, u128, &'static [u8]>,
     attempts: Table<'txn, (u128, u32), &'static [u8]>,
     due: Table<'txn, (&'static str, i64, u128), ()>,
-    by_dest: Table<'txn, (&'static str, u128), ()>,
     by_dest_state: Table<'txn, (&'static str, u8, u128), ()>,
     idempotency: Table<'txn, (&'static str, &'static str), (u128, i64)>,
     counts: Table<'txn, (&'static str, u8), u64>,
@@ -119,7 +121,6 @@ impl<'txn> Tables<'txn> {
             payloads: txn.open_table(PAYLOADS).map_err(write_err)?,
             attempts: txn.open_table(ATTEMPTS).map_err(write_err)?,
             due: txn.open_table(DUE).map_err(write_err)?,
-            by_dest: txn.open_table(BY_DEST).map_err(write_err)?,
             by_dest_state: txn.open_table(BY_DEST_STATE).map_err(write_err)?,
             idempotency: txn.open_table(IDEMPOTENCY).map_err(write_err)?,
             counts: txn.open_table(COUNTS).map_err(write_err)?,
@@ -257,9 +258,6 @@ impl<'txn> Tables<'txn> {
         };
         self.payloads
             .insert(record.id.0, event.payload.as_ref())
-            .map_err(write_err)?;
-        self.by_dest
-            .insert((record.destination.as_str(), record.id.0), ())
             .map_err(write_err)?;
         self.index(&record, true)?;
         self.index_topic(&record, true)?;
@@ -548,9 +546,6 @@ impl<'txn> Tables<'txn> {
             }
         }
         for dest in &destinations {
-            self.by_dest
-                .remove((dest.as_str(), id))
-                .map_err(write_err)?;
             for state in EventState::ALL {
                 let removed = self
                     .by_dest_state
@@ -641,9 +636,6 @@ impl<'txn> Tables<'txn> {
             self.index_topic(record, false)?;
             self.events.remove(record.id.0).map_err(write_err)?;
             self.payloads.remove(record.id.0).map_err(write_err)?;
-            self.by_dest
-                .remove((record.destination.as_str(), record.id.0))
-                .map_err(write_err)?;
             for n in 1..=record.attempt_count {
                 self.attempts.remove((record.id.0, n)).map_err(write_err)?;
             }

@@ -643,6 +643,45 @@ async fn a_store_written_before_the_listing_indexes_gets_them_on_open() {
 }
 
 #[tokio::test]
+async fn the_retired_by_destination_index_is_dropped_and_listings_do_not_need_it() {
+    use redb::TableHandle;
+    let plan: Vec<EventPlan> = (0..25).map(|n| (n % 3, n % 5, (n % 4) as u8)).collect();
+    let (_dir, store, all) = store_with(&plan).await;
+    let path = store.path().to_path_buf();
+    store.close().await;
+    {
+        // What earlier builds wrote: a (destination, id) index of every event.
+        let db = open_database(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut retired = txn.open_table(RETIRED_BY_DEST).unwrap();
+            for record in &all {
+                retired
+                    .insert((record.destination.as_str(), record.id.0), ())
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    for filter in all_filters(&all) {
+        check_listing(&store, &all, &filter, None, 5);
+    }
+    store.close().await;
+    let db = open_database(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let names: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|table| table.name().to_string())
+        .collect();
+    assert!(
+        !names.contains(&RETIRED_BY_DEST.name().to_string()),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_store_with_the_unreleased_topic_state_index_gets_the_topic_index_counted_once() {
     let plan: Vec<EventPlan> = (0..25).map(|n| (n % 3, n % 5, (n % 4) as u8)).collect();
     let (dir, store, all) = store_with(&plan).await;
