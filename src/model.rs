@@ -231,12 +231,14 @@ impl LabelSelector {
         let mut pairs = Vec::new();
         for part in text.split(',') {
             let part = part.trim();
-            let (key, value) = part
-                .split_once([':', '='])
-                .ok_or_else(|| format!("\"{part}\" is not a label like tenant:acme"))?;
+            let (key, value) = part.split_once([':', '=']).ok_or_else(|| {
+                format!("\"{part}\" is not a label like tenant=acme (or tenant:acme)")
+            })?;
             let (key, value) = (key.trim(), value.trim());
             if key.is_empty() || value.is_empty() {
-                return Err(format!("\"{part}\" is not a label like tenant:acme"));
+                return Err(format!(
+                    "\"{part}\" is not a label like tenant=acme (or tenant:acme)"
+                ));
             }
             pairs.push((key.to_string(), value.to_string()));
         }

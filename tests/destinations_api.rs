@@ -365,6 +365,24 @@ async fn labels_select_destinations_events_and_bulk_retries() {
     assert_eq!(status, 400, "{reply}");
     assert!(reply["error"].as_str().unwrap().starts_with("label:"));
 
+    // The count a bulk retry shows first agrees with the label.
+    for (body, want) in [
+        (json!({ "label": "tenant:acme", "state": "failed" }), 2),
+        (json!({ "label": "tenant:acme" }), 2),
+        (json!({ "label": "tenant:nobody" }), 0),
+    ] {
+        let (status, counted) = daemon
+            .send(
+                daemon
+                    .request(Method::POST, "/v1/bulk/count")
+                    .header("content-type", "application/json")
+                    .body(body.to_string()),
+            )
+            .await;
+        assert_eq!(status, 200, "{counted}");
+        assert_eq!(counted["count"], want, "{body} → {counted}");
+    }
+
     // "Retry everything failed for acme": two attempts, none for globex.
     receiver.set_default(Reply::status(200));
     let (status, job) = daemon
@@ -381,4 +399,9 @@ async fn labels_select_destinations_events_and_bulk_retries() {
         daemon.wait_event_state(id, "delivered").await;
     }
     assert_eq!(daemon.event(&globex).await["state"], "failed");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("state=failed label=tenant:acme"),
+        "the log names the job's selection: {log}"
+    );
 }

@@ -252,7 +252,7 @@ fn definition_from_flags(create: &CreateDestination) -> Result<Value, Failure> {
     }
     if !create.labels.is_empty() {
         let mut labels = Map::new();
-        for (key, value) in &create.labels {
+        for (key, value) in create.labels.iter().flat_map(|selector| &selector.pairs) {
             if labels.insert(key.clone(), json!(value)).is_some() {
                 return Err(Failure::BadInput(format!("--label {key} is given twice")));
             }

@@ -267,9 +267,9 @@ pub struct CreateDestination {
     /// Where its events are sent (http or https).
     #[arg(value_name = "DESTINATION_URL", required_unless_present = "from_file")]
     pub destination_url: Option<String>,
-    /// A label, `key=value` (repeat for several).
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label_pair)]
-    pub labels: Vec<(String, String)>,
+    /// Labels, `key=value` (several joined by commas, or repeat the flag).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<crate::model::LabelSelector>,
     /// Signing secret (`whsec_` then base64); repeat to sign with several.
     #[arg(long = "secret", value_name = "SECRET")]
     pub secrets: Vec<String>,
@@ -293,16 +293,6 @@ pub struct CreateDestination {
     pub from_file: Option<PathBuf>,
     #[command(flatten)]
     pub output: JsonFlag,
-}
-
-/// `key=value`, one label of a new destination.
-fn parse_label_pair(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => {
-            Ok((key.trim().to_string(), value.trim().to_string()))
-        }
-        _ => Err(format!("\"{text}\" is not a label like tenant=acme")),
-    }
 }
 
 fn parse_event_id(text: &str) -> Result<EventId, String> {

@@ -196,10 +196,14 @@ fn count_selection(engine: &Engine, selection: &BulkSelection) -> Result<u64, En
         && selection.created_after.is_none()
         && selection.created_before.is_none()
     {
-        let views = match &selection.destination {
+        let mut views = match &selection.destination {
             Some(id) => vec![engine.destination_view(id)?],
             None => engine.destinations()?,
         };
+        // The per-state counts of the destinations the label selects.
+        if let Some(selector) = &selection.label {
+            views.retain(|v| selector.matches(&v.labels));
+        }
         return Ok(views
             .iter()
             .map(|v| match selection.state {

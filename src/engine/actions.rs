@@ -615,6 +615,9 @@ fn selection_words(selection: &BulkSelection) -> String {
     if let Some(topic) = &selection.topic {
         words.push(format!("topic={topic}"));
     }
+    if let Some(label) = &selection.label {
+        words.push(format!("label={label}"));
+    }
     if let Some(after) = selection.created_after {
         words.push(format!("created_after={}", after.to_rfc3339()));
     }
