@@ -578,20 +578,8 @@ impl Store {
                 }
             };
             let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
-            let states = state_codes(filter.state);
-            let mut ranges = Vec::with_capacity(wanted.len() * states.len());
-            for dest in wanted {
-                for &code in &states {
-                    let range = index
-                        .range((dest, code, lower)..(dest, code, upper))
-                        .map_err(read_err)?;
-                    ranges.push(
-                        range
-                            .rev()
-                            .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err)),
-                    );
-                }
-            }
+            let ranges =
+                dest_state_ranges(&index, &wanted, &state_codes(filter.state), lower, upper)?;
             merge_newest(ranges, &fetch, &mut take_in_topic)?;
             return Ok(out);
         }
@@ -611,17 +599,8 @@ impl Store {
             (Some(dest), None, _) => {
                 // The destination's six state ranges, merged newest first.
                 let index = txn.open_table(BY_DEST_STATE).map_err(read_err)?;
-                let mut ranges = Vec::with_capacity(EventState::ALL.len());
-                for code in state_codes(None) {
-                    let range = index
-                        .range((dest.as_str(), code, lower)..(dest.as_str(), code, upper))
-                        .map_err(read_err)?;
-                    ranges.push(
-                        range
-                            .rev()
-                            .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err)),
-                    );
-                }
+                let ranges =
+                    dest_state_ranges(&index, &[dest.as_str()], &state_codes(None), lower, upper)?;
                 merge_newest(ranges, &fetch, &mut take)?;
             }
             (None, state, Some(pattern)) => {
@@ -947,6 +926,31 @@ fn state_codes(state: Option<EventState>) -> Vec<u8> {
         Some(state) => vec![state.code()],
         None => EventState::ALL.iter().map(|s| s.code()).collect(),
     }
+}
+
+/// The ids of each destination × state range of the per-state index between
+/// `lower` and `upper`, each newest first.
+fn dest_state_ranges<'t>(
+    index: &'t redb::ReadOnlyTable<(&'static str, u8, u128), ()>,
+    destinations: &[&str],
+    states: &[u8],
+    lower: u128,
+    upper: u128,
+) -> Result<Vec<impl Iterator<Item = Result<u128, StoreError>> + 't>, StoreError> {
+    let mut ranges = Vec::with_capacity(destinations.len() * states.len());
+    for dest in destinations {
+        for &code in states {
+            let range = index
+                .range((*dest, code, lower)..(*dest, code, upper))
+                .map_err(read_err)?;
+            ranges.push(
+                range
+                    .rev()
+                    .map(|entry| entry.map(|(key, _)| key.value().2).map_err(read_err)),
+            );
+        }
+    }
+    Ok(ranges)
 }
 
 /// Merges id ranges that each run newest first into one newest-first walk,
