@@ -92,74 +92,70 @@ fn x_labels(span_minutes: i64) -> Vec<Span<'static>> {
     }
 }
 
+/// One line of a chart: its name, colour and points.
+type Plot<'a> = (&'static str, Color, &'a [(f64, f64)]);
+
+/// A chart of two lines over the last `span_minutes`, from 0 to `top` (shown
+/// as `top_label`).
+fn two_line_chart<'a>(
+    lines: [Plot<'a>; 2],
+    top: u64,
+    top_label: String,
+    span_minutes: i64,
+    title: String,
+) -> Chart<'a> {
+    let datasets = lines
+        .into_iter()
+        .map(|(name, color, points)| {
+            Dataset::default()
+                .name(name)
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(color))
+                .data(points)
+        })
+        .collect();
+    Chart::new(datasets)
+        .block(pane_block(title, false))
+        .x_axis(
+            Axis::default()
+                .bounds([-((span_minutes - 1) as f64), 0.0])
+                .labels(x_labels(span_minutes))
+                .style(Style::new().fg(Color::Gray)),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, top.max(1) as f64])
+                .labels(vec![Span::raw("0"), Span::raw(top_label)])
+                .style(Style::new().fg(Color::Gray)),
+        )
+        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+}
+
 fn counts_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_> {
-    let top = series.max_count.max(1) as f64;
-    Chart::new(vec![
-        Dataset::default()
-            .name("delivered")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Green))
-            .data(&series.delivered),
-        Dataset::default()
-            .name("failed")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Red))
-            .data(&series.failed),
-    ])
-    .block(pane_block(title, false))
-    .x_axis(
-        Axis::default()
-            .bounds([-((span_minutes - 1) as f64), 0.0])
-            .labels(x_labels(span_minutes))
-            .style(Style::new().fg(Color::Gray)),
+    two_line_chart(
+        [
+            ("delivered", Color::Green, &series.delivered),
+            ("failed", Color::Red, &series.failed),
+        ],
+        series.max_count,
+        series.max_count.to_string(),
+        span_minutes,
+        title,
     )
-    .y_axis(
-        Axis::default()
-            .bounds([0.0, top])
-            .labels(vec![
-                Span::raw("0"),
-                Span::raw(series.max_count.to_string()),
-            ])
-            .style(Style::new().fg(Color::Gray)),
-    )
-    .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
 }
 
 fn latency_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_> {
-    let top = series.max_latency_ms.max(1) as f64;
-    Chart::new(vec![
-        Dataset::default()
-            .name("p50")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Cyan))
-            .data(&series.p50),
-        Dataset::default()
-            .name("p99")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Magenta))
-            .data(&series.p99),
-    ])
-    .block(pane_block(title, false))
-    .x_axis(
-        Axis::default()
-            .bounds([-((span_minutes - 1) as f64), 0.0])
-            .labels(x_labels(span_minutes))
-            .style(Style::new().fg(Color::Gray)),
+    two_line_chart(
+        [
+            ("p50", Color::Cyan, &series.p50),
+            ("p99", Color::Magenta, &series.p99),
+        ],
+        series.max_latency_ms,
+        format!("{}ms", series.max_latency_ms),
+        span_minutes,
+        title,
     )
-    .y_axis(
-        Axis::default()
-            .bounds([0.0, top])
-            .labels(vec![
-                Span::raw("0"),
-                Span::raw(format!("{}ms", series.max_latency_ms)),
-            ])
-            .style(Style::new().fg(Color::Gray)),
-    )
-    .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
 }
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen) {
