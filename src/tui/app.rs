@@ -6,7 +6,7 @@
 use super::dest_form::DestinationForm;
 use super::dest_list::{backlog, DestFilter, DestList};
 use super::filter::Filter;
-use super::form::PolicyForm;
+use super::form::{FieldForm, PolicyForm};
 use super::history::ListStats;
 use super::keymap::{self, Command, Pane};
 use crate::config::ConfigSource;
@@ -1276,26 +1276,12 @@ impl App {
         let Mode::NewDestination(form) = &mut self.mode else {
             return None;
         };
-        let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if form.edit(key) {
+            return None;
+        }
         match key.code {
             KeyCode::Esc => {
                 self.mode = Mode::Normal;
-                None
-            }
-            KeyCode::Tab | KeyCode::Down => {
-                form.next();
-                None
-            }
-            KeyCode::BackTab | KeyCode::Up => {
-                form.prev();
-                None
-            }
-            KeyCode::Backspace => {
-                form.backspace();
-                None
-            }
-            KeyCode::Char('u') if is_ctrl => {
-                form.clear_field();
                 None
             }
             KeyCode::Enter => {
@@ -1325,11 +1311,6 @@ impl App {
                     }
                 }
             }
-            KeyCode::Char(' ') if form.toggle() => None,
-            KeyCode::Char(c) if !is_ctrl => {
-                form.type_char(c);
-                None
-            }
             _ => None,
         }
     }
@@ -1351,26 +1332,12 @@ impl App {
         let Mode::Form(form) = &mut self.mode else {
             return None;
         };
-        let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if form.edit(key) {
+            return None;
+        }
         match key.code {
             KeyCode::Esc => {
                 self.mode = Mode::Normal;
-                None
-            }
-            KeyCode::Tab | KeyCode::Down => {
-                form.next();
-                None
-            }
-            KeyCode::BackTab | KeyCode::Up => {
-                form.prev();
-                None
-            }
-            KeyCode::Backspace => {
-                form.backspace();
-                None
-            }
-            KeyCode::Char('u') if is_ctrl => {
-                form.clear_field();
                 None
             }
             KeyCode::Enter => {
@@ -1397,11 +1364,6 @@ impl App {
                         None
                     }
                 }
-            }
-            KeyCode::Char(' ') if form.toggle() => None,
-            KeyCode::Char(c) if !is_ctrl => {
-                form.type_char(c);
-                None
             }
             _ => None,
         }

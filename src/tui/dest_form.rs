@@ -4,7 +4,7 @@
 //! its field. The daemon's own refusal comes back to the same place.
 
 use crate::config;
-use crate::tui::form::{Kind, FIELDS as RETRY_FIELDS};
+use crate::tui::form::{FieldForm, Kind, FIELDS as RETRY_FIELDS};
 use serde_json::{Map, Value};
 
 /// The top-level keys, in the README's order, with a hint each; the retry keys
@@ -102,40 +102,6 @@ impl DestinationForm {
         };
         let head = rest.split(['.', '[']).next().unwrap_or(rest);
         self.field_index(&format!("{retry}{head}"))
-    }
-
-    pub fn next(&mut self) {
-        self.focus = (self.focus + 1) % self.fields.len();
-    }
-
-    pub fn prev(&mut self) {
-        self.focus = (self.focus + self.fields.len() - 1) % self.fields.len();
-    }
-
-    pub fn type_char(&mut self, c: char) {
-        self.values[self.focus].push(c);
-        self.validate();
-    }
-
-    pub fn backspace(&mut self) {
-        self.values[self.focus].pop();
-        self.validate();
-    }
-
-    pub fn clear_field(&mut self) {
-        self.values[self.focus].clear();
-        self.validate();
-    }
-
-    /// Space on a true/false field flips it.
-    pub fn toggle(&mut self) -> bool {
-        if self.fields[self.focus].kind != Kind::Bool {
-            return false;
-        }
-        let value = &mut self.values[self.focus];
-        *value = if value == "true" { "false" } else { "true" }.to_string();
-        self.validate();
-        true
     }
 
     pub fn value(&self, name: &str) -> &str {
@@ -266,6 +232,28 @@ impl DestinationForm {
             self.focus = index;
         }
         self.error = Some(FormError { field, message });
+    }
+}
+
+impl FieldForm for DestinationForm {
+    fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    fn focus_mut(&mut self) -> &mut usize {
+        &mut self.focus
+    }
+
+    fn value_mut(&mut self, index: usize) -> &mut String {
+        &mut self.values[index]
+    }
+
+    fn is_bool(&self, index: usize) -> bool {
+        self.fields[index].kind == Kind::Bool
+    }
+
+    fn revalidate(&mut self) {
+        self.validate();
     }
 }
 

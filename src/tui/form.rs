@@ -2,6 +2,7 @@
 //! you type with `RetrySpec::resolve()`, the error shown at its field.
 
 use crate::policy::RetrySpec;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,40 +77,6 @@ impl PolicyForm {
         FIELDS.iter().position(|(k, _, _)| *k == key)
     }
 
-    pub fn next(&mut self) {
-        self.focus = (self.focus + 1) % FIELDS.len();
-    }
-
-    pub fn prev(&mut self) {
-        self.focus = (self.focus + FIELDS.len() - 1) % FIELDS.len();
-    }
-
-    pub fn type_char(&mut self, c: char) {
-        self.values[self.focus].push(c);
-        self.validate();
-    }
-
-    pub fn backspace(&mut self) {
-        self.values[self.focus].pop();
-        self.validate();
-    }
-
-    pub fn clear_field(&mut self) {
-        self.values[self.focus].clear();
-        self.validate();
-    }
-
-    /// Space on a true/false field flips it.
-    pub fn toggle(&mut self) -> bool {
-        if FIELDS[self.focus].1 != Kind::Bool {
-            return false;
-        }
-        let value = &mut self.values[self.focus];
-        *value = if value == "true" { "false" } else { "true" }.to_string();
-        self.validate();
-        true
-    }
-
     pub fn changed(&self) -> bool {
         self.values != self.initial
     }
@@ -181,5 +148,98 @@ impl PolicyForm {
         }
         let map = self.to_json(true)?;
         self.spec_from(map)
+    }
+}
+
+/// A form of text fields with one in focus, validated as it is typed: what
+/// the policy form and the new-destination form share. The editing keys are
+/// handled here once ([`FieldForm::edit`]); each form keeps its own Enter and
+/// Esc.
+pub trait FieldForm {
+    fn field_count(&self) -> usize;
+    fn focus_mut(&mut self) -> &mut usize;
+    fn value_mut(&mut self, index: usize) -> &mut String;
+    fn is_bool(&self, index: usize) -> bool;
+    /// Checks the form again after an edit.
+    fn revalidate(&mut self);
+
+    fn next(&mut self) {
+        let count = self.field_count();
+        let focus = self.focus_mut();
+        *focus = (*focus + 1) % count;
+    }
+
+    fn prev(&mut self) {
+        let count = self.field_count();
+        let focus = self.focus_mut();
+        *focus = (*focus + count - 1) % count;
+    }
+
+    fn type_char(&mut self, c: char) {
+        let focus = *self.focus_mut();
+        self.value_mut(focus).push(c);
+        self.revalidate();
+    }
+
+    fn backspace(&mut self) {
+        let focus = *self.focus_mut();
+        self.value_mut(focus).pop();
+        self.revalidate();
+    }
+
+    fn clear_field(&mut self) {
+        let focus = *self.focus_mut();
+        self.value_mut(focus).clear();
+        self.revalidate();
+    }
+
+    /// Space on a true/false field flips it.
+    fn toggle(&mut self) -> bool {
+        let focus = *self.focus_mut();
+        if !self.is_bool(focus) {
+            return false;
+        }
+        let value = self.value_mut(focus);
+        *value = if value == "true" { "false" } else { "true" }.to_string();
+        self.revalidate();
+        true
+    }
+
+    /// Applies an editing key (move between fields, type, erase, flip a
+    /// true/false field); `false` when `key` is not one of them.
+    fn edit(&mut self, key: KeyEvent) -> bool {
+        let is_ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Tab | KeyCode::Down => self.next(),
+            KeyCode::BackTab | KeyCode::Up => self.prev(),
+            KeyCode::Backspace => self.backspace(),
+            KeyCode::Char('u') if is_ctrl => self.clear_field(),
+            KeyCode::Char(' ') if self.toggle() => {}
+            KeyCode::Char(c) if !is_ctrl => self.type_char(c),
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl FieldForm for PolicyForm {
+    fn field_count(&self) -> usize {
+        FIELDS.len()
+    }
+
+    fn focus_mut(&mut self) -> &mut usize {
+        &mut self.focus
+    }
+
+    fn value_mut(&mut self, index: usize) -> &mut String {
+        &mut self.values[index]
+    }
+
+    fn is_bool(&self, index: usize) -> bool {
+        FIELDS[index].1 == Kind::Bool
+    }
+
+    fn revalidate(&mut self) {
+        self.validate();
     }
 }
