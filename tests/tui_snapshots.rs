@@ -420,6 +420,20 @@ fn held_queued_and_finished_events() {
 }
 
 #[test]
+fn an_event_without_a_topic_says_so_in_the_detail() {
+    let mut app = app_with_queue();
+    app.handle_key(key(KeyCode::Down));
+    let mut record = app.selected_record().unwrap().clone();
+    record.topic.clear();
+    let mut detail = fixture::detail(&record);
+    detail.event = record;
+    app.set_detail(Some(detail));
+    app.handle_key(key(KeyCode::Enter));
+    let screen = draw(&mut app, 120, 40);
+    assert!(screen.contains("topic (none)  state"), "{screen}");
+}
+
+#[test]
 fn degraded_health() {
     snap("degraded", || {
         let mut app = fixture::app();

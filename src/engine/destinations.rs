@@ -148,7 +148,7 @@ impl Engine {
             .runtime
             .lock()
             .expect("destination runtime lock") = runtime;
-        tracing::info!(destination = %id, "destination replaced through the API");
+        tracing::info!(destination = %id, "destination {id} replaced through the API");
         self.save_runtime(&destination).await?;
         Ok(destination)
     }

@@ -43,7 +43,15 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             Span::raw(format!("  → {}", e.destination)),
         ]),
         Line::from(vec![
-            Span::raw(format!("topic {}  state ", e.topic)),
+            Span::raw(format!(
+                "topic {}  state ",
+                // Posted straight to a destination, an event may have none.
+                if e.topic.is_empty() {
+                    "(none)"
+                } else {
+                    e.topic.as_str()
+                }
+            )),
             Span::styled(
                 e.state.as_str(),
                 Style::new().fg(state_color(e.state)).bold(),
