@@ -38,11 +38,19 @@ pub struct TuiReport {
 const TUI_LOAD_RATE: f64 = 5000.0;
 const TUI_LOAD_SECONDS: f64 = 3.0;
 
-/// Builds a store of `backlog_events` events, opens the engine on it in this
-/// process, and times the TUI's frames while scrolling down the events pane.
-pub(super) async fn run(args: &BenchArgs) -> Result<TuiReport, BenchError> {
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use ratatui::backend::TestBackend;
+/// What both TUI scenarios (in process and attached) run on: a store of
+/// `--backlog-events` events due tomorrow, a live loopback receiver (so a
+/// load phase really delivers), and a config pointing at both.
+pub(super) struct TuiSetup {
+    /// Holds the store and config; removed when dropped.
+    pub dir: tempfile::TempDir,
+    pub store_path: std::path::PathBuf,
+    pub tally: Arc<Tally>,
+    pub config_path: std::path::PathBuf,
+    pub config: crate::config::Config,
+}
+
+pub(super) async fn prepare(args: &BenchArgs) -> Result<TuiSetup, BenchError> {
     let dir = tempfile::tempdir().map_err(setup)?;
     let store_path = dir.path().join("bench.redb");
     let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
@@ -50,11 +58,30 @@ pub(super) async fn run(args: &BenchArgs) -> Result<TuiReport, BenchError> {
         tomorrow
     })
     .await?;
-    // A live receiver, so that the load phase below really delivers.
     let tally = Tally::new(Instant::now(), 1, 0.0);
     let receiver = start_receiver(tally.clone())?;
     let config_path = write_config(dir.path(), receiver, 1, args.concurrency)?;
     let config = crate::config::Config::load(Some(&config_path)).map_err(setup)?;
+    Ok(TuiSetup {
+        dir,
+        store_path,
+        tally,
+        config_path,
+        config,
+    })
+}
+
+/// Builds a store of `backlog_events` events, opens the engine on it in this
+/// process, and times the TUI's frames while scrolling down the events pane.
+pub(super) async fn run(args: &BenchArgs) -> Result<TuiReport, BenchError> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+    let TuiSetup {
+        dir: _dir,
+        store_path,
+        config,
+        ..
+    } = prepare(args).await?;
     let (width, height) = (160u16, 48u16);
 
     let opened = Instant::now();

@@ -10,11 +10,10 @@
 //! with what it showed, so a key is timed to the first frame that shows its
 //! effect.
 
-use super::load::{generate, write_config};
+use super::load::generate;
 use super::proc::EngineProcess;
-use super::receiver::{start_receiver, Tally};
+use super::receiver::Tally;
 use super::report::{percentiles, LatencyMs};
-use super::seed::build_store;
 use super::{setup, BenchArgs, BenchError, Scenario};
 use crate::control::{Control, RemoteControl};
 use crate::model::EventId;
@@ -98,17 +97,13 @@ const FRAME_DEADLINE: Duration = Duration::from_secs(10);
 const STATUS_EVERY: Duration = Duration::from_millis(100);
 
 pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<TuiAttachReport, BenchError> {
-    let dir = tempfile::tempdir().map_err(setup)?;
-    let store_path = dir.path().join("bench.redb");
-    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
-    build_store(&store_path, args.backlog_events, args.payload_bytes, |_| {
-        tomorrow
-    })
-    .await?;
-    let tally = Tally::new(Instant::now(), 1, 0.0);
-    let receiver = start_receiver(tally.clone())?;
-    let config_path = write_config(dir.path(), receiver, 1, args.concurrency)?;
-    let config = crate::config::Config::load(Some(&config_path)).map_err(setup)?;
+    let super::tui::TuiSetup {
+        dir: _dir,
+        store_path,
+        tally,
+        config_path,
+        config,
+    } = super::tui::prepare(args).await?;
     let engine = EngineProcess::start(exe, &config_path)?;
     let base = format!("http://{}", engine.addr);
     let (width, height) = (160u16, 48u16);
