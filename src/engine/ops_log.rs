@@ -128,24 +128,21 @@ impl DestinationChange {
                 cause = "operator",
                 "destination {destination} disabled by an operator"
             ),
-            DestinationChange::Enabled { health } => tracing::info!(
-                destination,
-                health = health_field(*health),
-                cause = "operator",
-                "destination {destination} enabled"
-            ),
-            DestinationChange::Paused { health } => tracing::info!(
-                destination,
-                health = health_field(*health),
-                cause = "operator",
-                "destination {destination} paused"
-            ),
-            DestinationChange::Resumed { health } => tracing::info!(
-                destination,
-                health = health_field(*health),
-                cause = "operator",
-                "destination {destination} resumed"
-            ),
+            DestinationChange::Enabled { health }
+            | DestinationChange::Paused { health }
+            | DestinationChange::Resumed { health } => {
+                let done = match self {
+                    DestinationChange::Enabled { .. } => "enabled",
+                    DestinationChange::Paused { .. } => "paused",
+                    _ => "resumed",
+                };
+                tracing::info!(
+                    destination,
+                    health = health_field(*health),
+                    cause = "operator",
+                    "destination {destination} {done}"
+                )
+            }
             DestinationChange::ConcurrencyLowered { from, to } => tracing::info!(
                 destination,
                 concurrency_from = from,
