@@ -18,6 +18,11 @@ use std::str::FromStr;
 
 pub type EventId = ulid::Ulid;
 
+/// A set of event ids hashed with foldhash instead of SipHash: the dispatcher
+/// rebuilds its in-flight set on every look at the due index, and the ids are
+/// the engine's own, so SipHash's resistance to crafted keys buys nothing here.
+pub type EventIdSet = std::collections::HashSet<EventId, foldhash::fast::RandomState>;
+
 /// Where an event is in its life. The README maps these to the names users know
 /// from other delivery services (Unsent, Sent, Failed, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

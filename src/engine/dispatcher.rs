@@ -50,7 +50,7 @@ async fn look(
     now: chrono::DateTime<chrono::Utc>,
     free: usize,
     ahead: usize,
-    in_flight: std::collections::HashSet<EventId>,
+    in_flight: crate::model::EventIdSet,
 ) -> Result<Due, crate::engine::EngineError> {
     let id = destination.id.clone();
     engine
@@ -147,7 +147,7 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
             // left waiting for a slot.
             destination.waiting_for_slot.store(true, Ordering::SeqCst);
             let concurrency = destination.current_concurrency() as usize;
-            let in_flight_count = destination.in_flight_snapshot().len();
+            let in_flight_count = destination.attempts_in_flight();
             let free = ahead.start(
                 &engine,
                 &destination,

@@ -23,7 +23,7 @@ use crate::model::{DestinationOverrides, DestinationRuntime, EventId, EventState
 use crate::store::{Store, StoreError};
 pub use destinations::Deleted;
 use destinations::StoredDestination;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -251,7 +251,7 @@ impl Destination {
         }
     }
 
-    fn in_flight_snapshot(&self) -> HashSet<EventId> {
+    fn in_flight_snapshot(&self) -> crate::model::EventIdSet {
         self.in_flight.lock().expect("in-flight lock").ids()
     }
 
@@ -265,7 +265,7 @@ impl Destination {
 /// retry may run while the dispatcher's own attempt of the same event does.
 #[derive(Default)]
 struct InFlightSet {
-    attempts: HashMap<EventId, usize>,
+    attempts: HashMap<EventId, usize, foldhash::fast::RandomState>,
     total: usize,
 }
 
@@ -294,7 +294,7 @@ impl InFlightSet {
         self.total
     }
 
-    fn ids(&self) -> HashSet<EventId> {
+    fn ids(&self) -> crate::model::EventIdSet {
         self.attempts.keys().copied().collect()
     }
 }

@@ -3,7 +3,6 @@
 //! something did not happen.
 
 use super::Engine;
-use std::collections::HashSet;
 use std::time::Duration;
 
 /// How often `settled` looks again while an attempt runs or a dispatcher has
@@ -58,7 +57,7 @@ impl Engine {
         // The due index is a store read: keep it off the async workers.
         let nothing_due = tokio::task::spawn_blocking(move || {
             let now = engine.inner.clock.now();
-            let nobody_in_flight = HashSet::new();
+            let nobody_in_flight = crate::model::EventIdSet::default();
             engine.destination_handles().iter().all(|destination| {
                 let runtime = destination.runtime();
                 if runtime.disabled || runtime.paused {

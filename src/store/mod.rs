@@ -761,7 +761,7 @@ impl Store {
         destination: &str,
         now: DateTime<Utc>,
         limit: usize,
-        in_flight: &HashSet<EventId>,
+        in_flight: &crate::model::EventIdSet,
     ) -> Result<Vec<EventId>, StoreError> {
         let txn = self.read()?;
         let due = txn.open_table(DUE).map_err(read_err)?;
@@ -820,7 +820,7 @@ impl Store {
     pub fn next_due(
         &self,
         destination: &str,
-        in_flight: &HashSet<EventId>,
+        in_flight: &crate::model::EventIdSet,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let txn = self.read()?;
         let due = txn.open_table(DUE).map_err(read_err)?;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{EventFilter, TransitionKind, Trigger, Verdict};
+use crate::model::{EventFilter, EventIdSet, TransitionKind, Trigger, Verdict};
 use chrono::TimeZone;
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -68,14 +68,16 @@ async fn inserted_event_is_due_counted_and_readable() {
     assert_eq!(store.get_payload(id).unwrap().unwrap(), b"{\"n\":1}");
     assert_eq!(store.counts("orders").unwrap().pending, 1);
     assert_eq!(
-        store.due("orders", at(0), 10, &HashSet::new()).unwrap(),
+        store
+            .due("orders", at(0), 10, &EventIdSet::default())
+            .unwrap(),
         vec![id]
     );
     assert!(store
-        .due("other", at(0), 10, &HashSet::new())
+        .due("other", at(0), 10, &EventIdSet::default())
         .unwrap()
         .is_empty());
-    let in_flight: HashSet<_> = [id].into_iter().collect();
+    let in_flight: EventIdSet = [id].into_iter().collect();
     assert!(store
         .due("orders", at(0), 10, &in_flight)
         .unwrap()
@@ -101,15 +103,17 @@ async fn update_moves_due_entry_and_counts_with_the_record() {
     };
     assert_eq!(updated.attempt_count, 1);
     assert!(store
-        .due("orders", at(59), 10, &HashSet::new())
+        .due("orders", at(59), 10, &EventIdSet::default())
         .unwrap()
         .is_empty());
     assert_eq!(
-        store.due("orders", at(60), 10, &HashSet::new()).unwrap(),
+        store
+            .due("orders", at(60), 10, &EventIdSet::default())
+            .unwrap(),
         vec![id]
     );
     assert_eq!(
-        store.next_due("orders", &HashSet::new()).unwrap(),
+        store.next_due("orders", &EventIdSet::default()).unwrap(),
         Some(at(60))
     );
     let counts = store.counts("orders").unwrap();
@@ -124,17 +128,22 @@ async fn update_moves_due_entry_and_counts_with_the_record() {
         .await
         .unwrap();
     assert!(store
-        .due("orders", at(119), 10, &HashSet::new())
+        .due("orders", at(119), 10, &EventIdSet::default())
         .unwrap()
         .is_empty());
     assert_eq!(
-        store.due("orders", at(120), 10, &HashSet::new()).unwrap(),
+        store
+            .due("orders", at(120), 10, &EventIdSet::default())
+            .unwrap(),
         vec![id]
     );
     assert_eq!(store.counts("orders").unwrap().retrying, 1);
 
     store.transition(id, delivered_attempt()).await.unwrap();
-    assert_eq!(store.next_due("orders", &HashSet::new()).unwrap(), None);
+    assert_eq!(
+        store.next_due("orders", &EventIdSet::default()).unwrap(),
+        None
+    );
     assert_eq!(store.counts("orders").unwrap().delivered, 1);
     assert_eq!(store.get_event(id).unwrap().unwrap().next_attempt_at, None);
 }
@@ -394,7 +403,10 @@ async fn transitions_answer_applied_refused_or_not_found() {
     assert_eq!(stored.state, EventState::Cancelled);
     assert_eq!(stored.reason, Some(crate::model::Reason::Muted));
     assert_eq!(store.counts("orders").unwrap().cancelled, 1);
-    assert_eq!(store.next_due("orders", &HashSet::new()).unwrap(), None);
+    assert_eq!(
+        store.next_due("orders", &EventIdSet::default()).unwrap(),
+        None
+    );
 }
 
 /// The listing a filter should give, worked out from every record by brute force.
@@ -801,7 +813,7 @@ async fn an_undecodable_due_record_leaves_the_due_index() {
         .corrupt_record_for_test(victim, b"not a record".to_vec())
         .await
         .unwrap();
-    let none = HashSet::new();
+    let none = EventIdSet::default();
     assert_eq!(store.get_for_delivery(victim).unwrap(), None);
     // While the move is pending, the dispatcher is not handed it again.
     assert!(!store
@@ -833,7 +845,7 @@ async fn a_transition_that_meets_an_undecodable_record_moves_it_aside() {
     assert_eq!(store.quarantined_total().unwrap(), 1);
     assert_eq!(store.counts("a").unwrap().pending, 0);
     assert!(store
-        .due("a", at(100), 10, &HashSet::new())
+        .due("a", at(100), 10, &EventIdSet::default())
         .unwrap()
         .is_empty());
 }
