@@ -755,6 +755,32 @@ fn the_sparklines_read_the_engines_statistics_not_notifications() {
     assert!(!targets.is_empty() && targets.len() <= platform.dest_page_size());
 }
 
+#[test]
+fn a_destination_created_meanwhile_leaves_the_all_rows_rate_known() {
+    use hookwatch::tui::history::success_rate_text;
+    fn all_rate(app: &App) -> String {
+        let ids = app.destinations.iter().map(|d| d.id.as_str());
+        success_rate_text(app.stats.minutes(None, ids).as_deref(), app.now)
+    }
+    let mut app = fixture::app();
+    let before = all_rate(&app);
+    assert!(before.ends_with('%'), "{before}");
+    let mut list = fixture::destinations();
+    let mut fresh = list[0].clone();
+    fresh.id = "fresh".into();
+    list.push(fresh);
+    app.set_destinations(list);
+    // Not read yet, and nothing to read: it was just created.
+    assert_eq!(all_rate(&app), before);
+    assert!(app.stats.by_destination["fresh"].minutes.is_empty());
+
+    // Before the first read nothing is known, a new destination or not.
+    let mut unread = App::new(fixture::info(false), fixture::now());
+    unread.set_destinations(fixture::destinations());
+    unread.set_destinations(app.destinations.clone());
+    assert_eq!(all_rate(&unread), "—");
+}
+
 // ----- destinations as data ------------------------------------------------------
 
 fn platform(n: usize) -> App {

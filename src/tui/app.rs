@@ -441,6 +441,13 @@ impl App {
     pub fn set_destinations(&mut self, destinations: Vec<DestinationView>) -> bool {
         // Taken before the list changes: `dest_index` points into the old rows.
         let selected = self.selected_destination().cloned();
+        let known: BTreeSet<&str> = self.destinations.iter().map(|d| d.id.as_str()).collect();
+        let created: Vec<String> = destinations
+            .iter()
+            .filter(|d| !known.contains(d.id.as_str()))
+            .map(|d| d.id.clone())
+            .collect();
+        self.stats.note_created(created.iter().map(String::as_str));
         self.destinations = destinations;
         self.recompute_destinations(selected)
     }
