@@ -989,7 +989,8 @@ async fn completions_cover_the_subcommands_in_every_shell() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivered_event_is_refused_mute_and_requeue_and_is_resent_on_request() {
     let receiver = Receiver::start().await;
-    let daemon = Daemon::start(TestConfig::new().destination(Dest::new("ok", &receiver.url()))).await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("ok", &receiver.url()))).await;
     let id = daemon.ingest("ok", r#"{"n":1}"#).await;
     daemon.wait_event_state(&id, "delivered").await;
     let before = daemon.event(&id).await;
@@ -997,14 +998,22 @@ async fn a_delivered_event_is_refused_mute_and_requeue_and_is_resent_on_request(
     let muted = against(&daemon, &["events", "mute", &id]).await.expect(1);
     assert_eq!(
         muted.stderr,
-        format!("hookwatch: event {id} is delivered: only pending or retrying events can be muted\n")
+        format!(
+            "hookwatch: event {id} is delivered: only pending or retrying events can be muted\n"
+        )
     );
-    let requeued = against(&daemon, &["events", "requeue", &id]).await.expect(1);
+    let requeued = against(&daemon, &["events", "requeue", &id])
+        .await
+        .expect(1);
     assert_eq!(
         requeued.stderr,
         format!("hookwatch: event {id} was delivered; requeue with resend=true to send it again\n")
     );
-    assert_eq!(daemon.event(&id).await, before, "the refusals changed nothing");
+    assert_eq!(
+        daemon.event(&id).await,
+        before,
+        "the refusals changed nothing"
+    );
     assert_eq!(receiver.hits_for(&id).len(), 1);
 
     let resent = against(&daemon, &["events", "requeue", "--resend", &id])

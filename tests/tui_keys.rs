@@ -348,10 +348,16 @@ fn u_on_a_delivered_event_resends_only_after_y() {
         app.mode,
         Mode::Confirm(Confirm::Resend { ref delivered, .. }) if delivered.len() == 1
     ));
-    assert_eq!(app.status_line(), Some(StatusLine::Prompt(question.clone())));
+    assert_eq!(
+        app.status_line(),
+        Some(StatusLine::Prompt(question.clone()))
+    );
     // A result arriving meanwhile does not hide the question.
     app.apply_result(ActionResult::Info("requeued 1 event".into()));
-    assert_eq!(app.status_line(), Some(StatusLine::Prompt(question.clone())));
+    assert_eq!(
+        app.status_line(),
+        Some(StatusLine::Prompt(question.clone()))
+    );
     // Other keys are not an answer.
     assert!(press(&mut app, &[ch('j'), ch('u')]).is_empty());
     assert!(matches!(app.mode, Mode::Confirm(Confirm::Resend { .. })));
@@ -375,7 +381,11 @@ fn u_on_a_delivered_event_resends_only_after_y() {
     // Marked events with a delivered one among them: one question for all.
     press(&mut app, &[ch('k'), ch(' '), ch(' ')]);
     assert!(press(&mut app, &[ch('u')]).is_empty());
-    let Mode::Confirm(Confirm::Resend { ids, delivered: asked }) = &app.mode else {
+    let Mode::Confirm(Confirm::Resend {
+        ids,
+        delivered: asked,
+    }) = &app.mode
+    else {
         panic!("{:?}", app.mode)
     };
     assert_eq!((ids.len(), asked.clone()), (2, vec![delivered]));

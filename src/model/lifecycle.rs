@@ -80,9 +80,9 @@ impl EventTransition {
                 operator: attempt.trigger.is_operator(),
             },
             EventTransition::Muted => TransitionKind::Muted,
-            EventTransition::Requeued { resend, .. } => TransitionKind::Requeued {
-                resend: *resend,
-            },
+            EventTransition::Requeued { resend, .. } => {
+                TransitionKind::Requeued { resend: *resend }
+            }
             EventTransition::Expired { .. } => TransitionKind::Expired,
             EventTransition::Flushed { .. } => TransitionKind::Flushed,
             EventTransition::DestinationDeleted => TransitionKind::DestinationDeleted,

@@ -149,7 +149,8 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
                     async move { control.resend(id).await.map(|_| ()) }
                 })
                 .await;
-                let _ = results.send(summarise("requeued (delivered ones resent)", &ids, result).into());
+                let _ = results
+                    .send(summarise("requeued (delivered ones resent)", &ids, result).into());
             });
         }
         Action::CountBulk(selection) => {
