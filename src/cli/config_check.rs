@@ -139,7 +139,7 @@ const SIZE_UNITS: [(&str, u64); 8] = [
 fn size_text(bytes: u64) -> String {
     SIZE_UNITS
         .iter()
-        .find(|(_, size)| bytes > 0 && bytes % size == 0)
+        .find(|(_, size)| bytes > 0 && bytes.is_multiple_of(*size))
         .map(|(name, size)| format!("{}{name}", bytes / size))
         .unwrap_or_else(|| format!("{bytes}B"))
 }
