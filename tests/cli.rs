@@ -985,3 +985,46 @@ async fn completions_cover_the_subcommands_in_every_shell() {
     }
     hookwatch(&["completions", "tcsh"]).await.expect(2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_event_is_refused_mute_and_requeue_and_is_resent_on_request() {
+    let receiver = Receiver::start().await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("ok", &receiver.url()))).await;
+    let id = daemon.ingest("ok", r#"{"n":1}"#).await;
+    daemon.wait_event_state(&id, "delivered").await;
+    let before = daemon.event(&id).await;
+
+    let muted = against(&daemon, &["events", "mute", &id]).await.expect(1);
+    assert_eq!(
+        muted.stderr,
+        format!(
+            "hookwatch: event {id} is delivered: only pending or retrying events can be muted\n"
+        )
+    );
+    let requeued = against(&daemon, &["events", "requeue", &id])
+        .await
+        .expect(1);
+    assert_eq!(
+        requeued.stderr,
+        format!("hookwatch: event {id} was delivered; requeue with resend=true to send it again\n")
+    );
+    assert_eq!(
+        daemon.event(&id).await,
+        before,
+        "the refusals changed nothing"
+    );
+    assert_eq!(receiver.hits_for(&id).len(), 1);
+
+    let resent = against(&daemon, &["events", "requeue", "--resend", &id])
+        .await
+        .expect(0);
+    assert_eq!(resent.stdout, format!("{id}: resent (now pending)\n"));
+    wait_until_async("the resend's attempt", || async {
+        let event = daemon.event(&id).await;
+        event["state"] == "delivered" && event["attempt_count"] == 2
+    })
+    .await;
+    assert_eq!(receiver.hits_for(&id).len(), 2);
+    assert_eq!(daemon.event(&id).await["attempts"][1]["trigger"], "resend");
+}

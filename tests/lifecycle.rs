@@ -4,7 +4,7 @@
 
 mod harness;
 
-use harness::{Daemon, Dest, Receiver, Reply, TestConfig};
+use harness::{wait_until_async, Daemon, Dest, Receiver, Reply, TestConfig};
 use serde_json::{json, Value};
 
 async fn start(receiver: &Receiver) -> Daemon {
@@ -58,10 +58,97 @@ async fn muting_a_delivered_event_is_a_conflict_that_says_why() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(
         body["error"],
-        format!("event {id} is delivered; only pending, retrying or cancelled events can be muted")
+        format!("event {id} is delivered: only pending or retrying events can be muted")
     );
     let event = daemon.event(&id).await;
     assert_eq!(event["state"], "delivered");
+    assert_eq!(event["reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn finished_events_refuse_mute_and_a_delivered_one_plain_requeue() {
+    let receiver = Receiver::start().await;
+    let daemon = start(&receiver).await;
+    let delivered = daemon.ingest("orders", "{}").await;
+    daemon.wait_event_state(&delivered, "delivered").await;
+    receiver.set_default(Reply::status(404));
+    let failed = daemon.ingest("orders", "{}").await;
+    daemon.wait_event_state(&failed, "failed").await;
+
+    let refusals = [
+        (
+            &delivered,
+            reqwest::Method::PUT,
+            "mute",
+            format!("event {delivered} is delivered: only pending or retrying events can be muted"),
+        ),
+        (
+            &failed,
+            reqwest::Method::PUT,
+            "mute",
+            format!("event {failed} is failed: only pending or retrying events can be muted"),
+        ),
+        (
+            &delivered,
+            reqwest::Method::POST,
+            "requeue",
+            format!("event {delivered} was delivered; requeue with resend=true to send it again"),
+        ),
+        (
+            &delivered,
+            reqwest::Method::POST,
+            "requeue?resend=false",
+            format!("event {delivered} was delivered; requeue with resend=true to send it again"),
+        ),
+    ];
+    for (id, method, verb, message) in refusals {
+        let before = daemon.event(id).await;
+        let (status, body) = action(&daemon, method, id, verb).await;
+        assert_eq!(status, 409, "{verb}: {body}");
+        assert_eq!(body["code"], "refused", "{body}");
+        assert_eq!(body["error"], message);
+        assert_eq!(daemon.event(id).await, before, "{verb} left {id} alone");
+    }
+    let (status, body) = action(
+        &daemon,
+        reqwest::Method::POST,
+        &delivered,
+        "requeue?resend=yes",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "resend: \"yes\" is not true or false");
+    assert_eq!(receiver.hits_for(&delivered).len(), 1, "never sent again");
+}
+
+#[tokio::test]
+async fn a_resend_delivers_a_delivered_event_again_and_says_so() {
+    let receiver = Receiver::start().await;
+    let daemon = start(&receiver).await;
+    let id = daemon.ingest("orders", r#"{"n":1}"#).await;
+    daemon.wait_event_state(&id, "delivered").await;
+
+    let (status, body) = action(&daemon, reqwest::Method::POST, &id, "requeue?resend=true").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "pending", "{body}");
+    assert_eq!(body["next_trigger"], "resend", "{body}");
+
+    wait_until_async("the resend's attempt", || async {
+        let event = daemon.event(&id).await;
+        event["state"] == "delivered" && event["attempt_count"] == 2
+    })
+    .await;
+    let hits = receiver.hits_for(&id);
+    assert_eq!(hits.len(), 2, "the receiver got it a second time");
+    assert_eq!(hits[0].body, hits[1].body);
+    let event = daemon.event(&id).await;
+    let attempts = event["attempts"].as_array().unwrap();
+    let triggers: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, ["initial", "resend"], "{event}");
+    assert_eq!(attempts[1]["status"], 200);
     assert_eq!(event["reason"], Value::Null);
 }
 
@@ -88,7 +175,7 @@ async fn a_duplicate_cannot_be_retried_requeued_or_muted() {
         assert_eq!(status, 409, "{verb}: {body}");
         let error = body["error"].as_str().unwrap();
         assert!(
-            error.starts_with(&format!("event {id} is skipped; only ")),
+            error.starts_with(&format!("event {id} is skipped: only ")),
             "{error}"
         );
         assert!(error.ends_with(&format!("events can be {what}")), "{error}");

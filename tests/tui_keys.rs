@@ -332,6 +332,84 @@ fn u_requeues() {
 }
 
 #[test]
+fn u_on_a_delivered_event_resends_only_after_y() {
+    use hookwatch::tui::app::StatusLine;
+    let mut app = app();
+    let events = fixture::events();
+    let delivered = events[1].id;
+    assert_eq!(events[1].state, hookwatch::model::EventState::Delivered);
+    let question = format!("resend delivered event {delivered}? [y/N]");
+
+    // j selects the delivered event; u asks instead of requeueing.
+    press(&mut app, &[ch('j')]);
+    assert_eq!(app.selected_event, Some(delivered));
+    assert!(press(&mut app, &[ch('u')]).is_empty());
+    assert!(matches!(
+        app.mode,
+        Mode::Confirm(Confirm::Resend { ref delivered, .. }) if delivered.len() == 1
+    ));
+    assert_eq!(
+        app.status_line(),
+        Some(StatusLine::Prompt(question.clone()))
+    );
+    // A result arriving meanwhile does not hide the question.
+    app.apply_result(ActionResult::Info("requeued 1 event".into()));
+    assert_eq!(
+        app.status_line(),
+        Some(StatusLine::Prompt(question.clone()))
+    );
+    // Other keys are not an answer.
+    assert!(press(&mut app, &[ch('j'), ch('u')]).is_empty());
+    assert!(matches!(app.mode, Mode::Confirm(Confirm::Resend { .. })));
+
+    // [y/N]: Enter is no, and so are n and Esc.
+    for no in [key(KeyCode::Enter), ch('n'), key(KeyCode::Esc)] {
+        if !matches!(app.mode, Mode::Confirm(_)) {
+            assert!(press(&mut app, &[ch('u')]).is_empty());
+        }
+        assert!(press(&mut app, &[no]).is_empty(), "{no:?} sent something");
+        assert!(matches!(app.mode, Mode::Normal));
+    }
+    // y resends.
+    press(&mut app, &[ch('u')]);
+    let Some(Action::Resend(ids)) = app.handle_key(ch('y')) else {
+        panic!("y resends")
+    };
+    assert_eq!(ids, vec![delivered]);
+    assert!(matches!(app.mode, Mode::Normal));
+
+    // Marked events with a delivered one among them: one question for all.
+    press(&mut app, &[ch('k'), ch(' '), ch(' ')]);
+    assert!(press(&mut app, &[ch('u')]).is_empty());
+    let Mode::Confirm(Confirm::Resend {
+        ids,
+        delivered: asked,
+    }) = &app.mode
+    else {
+        panic!("{:?}", app.mode)
+    };
+    assert_eq!((ids.len(), asked.clone()), (2, vec![delivered]));
+    let Some(Action::Resend(ids)) = app.handle_key(ch('Y')) else {
+        panic!("Y resends")
+    };
+    assert_eq!(ids.len(), 2);
+    assert!(app.marks.is_empty());
+}
+
+#[test]
+fn a_refused_action_shows_the_refusal_on_the_status_line() {
+    use hookwatch::tui::app::StatusLine;
+    let mut app = app();
+    let refusal = "event 01J00000000000000000000000 is delivered: only pending or retrying events can be muted";
+    app.apply_result(ActionResult::Error(refusal.into()));
+    let Some(StatusLine::Message(status)) = app.status_line() else {
+        panic!("{:?}", app.status_line())
+    };
+    assert!(status.error);
+    assert_eq!(status.text, refusal);
+}
+
+#[test]
 fn bulk_retry_confirms_with_the_count_shows_progress_and_cancels() {
     let mut app = app();
     press(&mut app, &[ch('1'), ch('j'), ch('j')]); // billing
@@ -685,6 +763,32 @@ fn the_sparklines_read_the_engines_statistics_not_notifications() {
     let platform = platform(10_000);
     let targets = platform.stats_targets();
     assert!(!targets.is_empty() && targets.len() <= platform.dest_page_size());
+}
+
+#[test]
+fn a_destination_created_meanwhile_leaves_the_all_rows_rate_known() {
+    use hookwatch::tui::history::success_rate_text;
+    fn all_rate(app: &App) -> String {
+        let ids = app.destinations.iter().map(|d| d.id.as_str());
+        success_rate_text(app.stats.minutes(None, ids).as_deref(), app.now)
+    }
+    let mut app = fixture::app();
+    let before = all_rate(&app);
+    assert!(before.ends_with('%'), "{before}");
+    let mut list = fixture::destinations();
+    let mut fresh = list[0].clone();
+    fresh.id = "fresh".into();
+    list.push(fresh);
+    app.set_destinations(list);
+    // Not read yet, and nothing to read: it was just created.
+    assert_eq!(all_rate(&app), before);
+    assert!(app.stats.by_destination["fresh"].minutes.is_empty());
+
+    // Before the first read nothing is known, a new destination or not.
+    let mut unread = App::new(fixture::info(false), fixture::now());
+    unread.set_destinations(fixture::destinations());
+    unread.set_destinations(app.destinations.clone());
+    assert_eq!(all_rate(&unread), "—");
 }
 
 // ----- destinations as data ------------------------------------------------------

@@ -318,6 +318,14 @@ fn new_destination_form() {
         keys(&mut app, "n");
         app
     });
+    // Focus on the last field: the ones cut off above are said.
+    snap("new_destination_form_scrolled", || {
+        let mut app = fixture::app();
+        app.focus = Pane::Destinations;
+        keys(&mut app, "n");
+        app.handle_key(key(KeyCode::BackTab));
+        app
+    });
     snap("new_destination_form_refused", || {
         let mut app = fixture::app();
         app.focus = Pane::Destinations;

@@ -10,6 +10,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -71,9 +72,38 @@ async fn mute(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResul
     Ok(Json(state.control.mute(id).await?).into_response())
 }
 
-async fn requeue(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Response> {
+/// A query that may hold only the boolean `name` (absent is false); anything
+/// else is a 400 that says what.
+fn only_flag(query: &HashMap<String, String>, name: &str) -> ApiResult<bool> {
+    if let Some(key) = query.keys().find(|key| key.as_str() != name) {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter \"{key}\""
+        )));
+    }
+    match query.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name}: \"{other}\" is not true or false"
+        ))),
+    }
+}
+
+/// `POST /v1/events/{id}/requeue[?resend=true]`: a delivered event is
+/// requeued (sent again) only with `resend=true`.
+async fn requeue(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
     let id = parse_event_id(&id)?;
-    Ok(Json(state.control.requeue(id).await?).into_response())
+    let resend = only_flag(&query, "resend")?;
+    let record = if resend {
+        state.control.resend(id).await?
+    } else {
+        state.control.requeue(id).await?
+    };
+    Ok(Json(record).into_response())
 }
 
 /// The selection of a bulk action: a filter or ids, never an empty body
@@ -171,22 +201,9 @@ pub(super) async fn replace_destination(
 pub(super) async fn delete_destination(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    if let Some(key) = query.keys().find(|key| key.as_str() != "drain") {
-        return Err(ApiError::bad_request(format!(
-            "unknown query parameter \"{key}\""
-        )));
-    }
-    let drain = match query.get("drain").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "drain: \"{other}\" is not true or false"
-            )))
-        }
-    };
+    let drain = only_flag(&query, "drain")?;
     let deleted = state.control.delete_destination(&id, drain).await?;
     let status = if deleted.draining {
         StatusCode::ACCEPTED

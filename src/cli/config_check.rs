@@ -46,8 +46,9 @@ struct Server {
     listen: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<&'static str>,
-    /// Bytes.
-    max_body: u64,
+    /// In the largest unit the config accepts that says it exactly
+    /// ("1MiB", "1500KB", "1023B"), so the line can be pasted back.
+    max_body: String,
     max_connections: usize,
     deny_private_destinations: bool,
     max_destinations: usize,
@@ -80,7 +81,7 @@ impl Effective {
                 server: Server {
                     listen: config.server.listen.to_string(),
                     token: config.server.token.as_ref().map(|_| mask::MASK),
-                    max_body: config.server.max_body,
+                    max_body: size_text(config.server.max_body),
                     max_connections: config.server.max_connections,
                     deny_private_destinations: config.server.deny_private_destinations,
                     max_destinations: config.server.max_destinations,
@@ -120,6 +121,29 @@ impl Destination {
     }
 }
 
+/// The units [`crate::policy::units::parse_size`] reads, largest first, as
+/// people write them.
+const SIZE_UNITS: [(&str, u64); 8] = [
+    ("TiB", 1 << 40),
+    ("TB", 1_000_000_000_000),
+    ("GiB", 1 << 30),
+    ("GB", 1_000_000_000),
+    ("MiB", 1 << 20),
+    ("MB", 1_000_000),
+    ("KiB", 1 << 10),
+    ("KB", 1_000),
+];
+
+/// A byte count the way the config is written: the largest unit that divides
+/// it exactly, else bytes.
+fn size_text(bytes: u64) -> String {
+    SIZE_UNITS
+        .iter()
+        .find(|(_, size)| bytes > 0 && bytes.is_multiple_of(*size))
+        .map(|(name, size)| format!("{}{name}", bytes / size))
+        .unwrap_or_else(|| format!("{bytes}B"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +172,41 @@ mod tests {
             rendered.contains("listen = \"127.0.0.1:8686\""),
             "{rendered}"
         );
+    }
+
+    #[test]
+    fn sizes_print_in_the_units_the_config_reads_back() {
+        use crate::policy::units::parse_size;
+        let cases = [
+            (1_048_576, "1MiB"),
+            (64 * 1024, "64KiB"),
+            (1_500_000, "1500KB"),
+            (3 * (1 << 30), "3GiB"),
+            (2_000_000_000, "2GB"),
+            (1023, "1023B"),
+            (0, "0B"),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(size_text(bytes), text);
+            assert_eq!(parse_size(text), Ok(bytes), "{text} reads back");
+        }
+    }
+
+    #[test]
+    fn the_printed_max_body_pastes_back() {
+        let text = "[server]\nmax_body = \"1 MiB\"\n";
+        let config = Config::parse(text, ConfigSource::File("t.toml".into()), None).unwrap();
+        let rendered = toml::to_string(&Effective::of(&config).config).unwrap();
+        assert!(rendered.contains("max_body = \"1MiB\""), "{rendered}");
+        let printed: toml::Table = toml::from_str(&rendered).unwrap();
+        let server = toml::to_string(&printed["server"]).unwrap();
+        let again = Config::parse(
+            &format!("[server]\n{server}"),
+            ConfigSource::File("again.toml".into()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(again.server.max_body, config.server.max_body);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::table::{or_dash, relative, when, Fields, Table};
 use super::{print, print_json, Daemon, EventIds, EventsCommand, Failure, Selection};
 use crate::control::{Control, ControlError};
 use crate::engine::EventDetail;
-use crate::model::{EventFilter, EventId, EventRecord};
+use crate::model::{EventFilter, EventId, EventRecord, Trigger};
 use serde_json::{json, Value};
 
 pub(super) async fn run(daemon: &Daemon, command: &EventsCommand) -> Result<(), Failure> {
@@ -17,7 +17,9 @@ pub(super) async fn run(daemon: &Daemon, command: &EventsCommand) -> Result<(), 
         EventsCommand::Show { id, output } => show(daemon, *id, output.json).await,
         EventsCommand::Retry(ids) => act(daemon, ids, Action::Retry).await,
         EventsCommand::Mute(ids) => act(daemon, ids, Action::Mute).await,
-        EventsCommand::Requeue(ids) => act(daemon, ids, Action::Requeue).await,
+        EventsCommand::Requeue { resend, ids } => {
+            act(daemon, ids, Action::Requeue { resend: *resend }).await
+        }
     }
 }
 
@@ -205,7 +207,7 @@ fn payload_for_people(payload: &str) -> String {
 enum Action {
     Retry,
     Mute,
-    Requeue,
+    Requeue { resend: bool },
 }
 
 /// Applies the action to every id in turn, reporting each; fails (exit 1)
@@ -286,9 +288,18 @@ async fn apply(
             let line = format!("{id}: muted (now {})", record.state);
             Ok((to_value(&record), line))
         }
-        Action::Requeue => {
-            let record = daemon.control.requeue(id).await?;
-            let line = format!("{id}: requeued (now {})", record.state);
+        Action::Requeue { resend } => {
+            let record = if resend {
+                daemon.control.resend(id).await?
+            } else {
+                daemon.control.requeue(id).await?
+            };
+            let verb = if record.next_trigger == Some(Trigger::Resend) {
+                "resent"
+            } else {
+                "requeued"
+            };
+            let line = format!("{id}: {verb} (now {})", record.state);
             Ok((to_value(&record), line))
         }
     }

@@ -162,8 +162,16 @@ pub enum EventsCommand {
     Retry(EventIds),
     /// Stop the events' automatic retries.
     Mute(EventIds),
-    /// Restart the events' automatic cycle.
-    Requeue(EventIds),
+    /// Restart the events' automatic cycle. A delivered event is refused
+    /// unless --resend is given.
+    Requeue {
+        /// Also requeue delivered events: the receiver is sent them again, and
+        /// the attempt is recorded as a resend.
+        #[arg(long)]
+        resend: bool,
+        #[command(flatten)]
+        ids: EventIds,
+    },
 }
 
 /// The events an action applies to, one by one.

@@ -92,6 +92,10 @@ impl Control for LocalControl {
         Ok(self.engine.requeue(id).await?)
     }
 
+    async fn resend(&self, id: EventId) -> ControlResult<EventRecord> {
+        Ok(self.engine.resend(id).await?)
+    }
+
     async fn count_selection(&self, selection: BulkSelection) -> ControlResult<u64> {
         self.read(move |engine| count_selection(engine, &selection))
             .await

@@ -256,8 +256,11 @@ pub trait Control: Send + Sync {
     async fn retry_now(&self, id: EventId) -> ControlResult<AttemptSummary>;
     /// Stops the event's automatic retries.
     async fn mute(&self, id: EventId) -> ControlResult<EventRecord>;
-    /// Restarts the event's automatic cycle.
+    /// Restarts the event's automatic cycle. Refused for a delivered event.
     async fn requeue(&self, id: EventId) -> ControlResult<EventRecord>;
+    /// Restarts the event's automatic cycle, a delivered event included: the
+    /// receiver is sent it again (`requeue?resend=true`).
+    async fn resend(&self, id: EventId) -> ControlResult<EventRecord>;
 
     /// How many events a bulk retry over `selection` would cover.
     async fn count_selection(&self, selection: BulkSelection) -> ControlResult<u64>;

@@ -424,6 +424,12 @@ impl Control for RemoteControl {
         self.call(Method::POST, url, None).await
     }
 
+    async fn resend(&self, id: EventId) -> ControlResult<EventRecord> {
+        let mut url = self.url(&["v1", "events", &id.to_string(), "requeue"]);
+        url.query_pairs_mut().append_pair("resend", "true");
+        self.call(Method::POST, url, None).await
+    }
+
     async fn count_selection(&self, selection: BulkSelection) -> ControlResult<u64> {
         let url = self.url(&["v1", "bulk", "count"]);
         let reply: CountReply = self.call(Method::POST, url, json_body(&selection)?).await?;

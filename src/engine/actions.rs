@@ -316,10 +316,19 @@ impl Engine {
     }
 
     /// Restarts the automatic cycle: retry count back to 0, `max_age` counted from
-    /// now, first attempt now. Refused for a skipped event (a duplicate).
+    /// now, first attempt now. Refused for a skipped event (a duplicate) and for
+    /// a delivered one (that takes [`Engine::resend`]).
     pub async fn requeue(&self, id: EventId) -> Result<EventRecord, EngineError> {
         let now = self.inner.clock.now();
-        self.change_event(id, EventTransition::Requeued { now })
+        self.change_event(id, EventTransition::Requeued { now, resend: false })
+            .await
+    }
+
+    /// [`Engine::requeue`] that also takes a delivered event: the receiver is
+    /// sent it again, and the attempt is recorded with the trigger `resend`.
+    pub async fn resend(&self, id: EventId) -> Result<EventRecord, EngineError> {
+        let now = self.inner.clock.now();
+        self.change_event(id, EventTransition::Requeued { now, resend: true })
             .await
     }
 

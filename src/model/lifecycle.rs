@@ -6,14 +6,14 @@
 //! Legality (rows: the event's state; `ok` changes it, `keep` is accepted and
 //! leaves the state alone, `—` is refused with a [`TransitionError`]):
 //!
-//! | state \ transition | AttemptStarted auto | AttemptStarted manual/bulk | AttemptRecorded auto | AttemptRecorded manual/bulk | Muted | Requeued | Expired | Flushed | DestinationDeleted |
-//! |---|---|---|---|---|---|---|---|---|---|
-//! | pending   | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → failed | — | ok → cancelled |
-//! | retrying  | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → failed | ok (due now) | ok → cancelled |
-//! | delivered | —  | ok | keep (attempt noted) | ok (verdict) | — | ok → pending | — | — | — |
-//! | failed    | —  | ok | keep (attempt noted) | ok (verdict) | — | ok → pending | — | — | — |
-//! | cancelled | —  | ok | keep (attempt noted) | ok (verdict) | keep | ok → pending | — | — | — |
-//! | skipped   | —  | —  | — | — | — | — | — | — | — |
+//! | state \ transition | AttemptStarted auto | AttemptStarted manual/bulk | AttemptRecorded auto | AttemptRecorded manual/bulk | Muted | Requeued | Requeued resend | Expired | Flushed | DestinationDeleted |
+//! |---|---|---|---|---|---|---|---|---|---|---|
+//! | pending   | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → pending | ok → failed | — | ok → cancelled |
+//! | retrying  | ok | ok | ok (verdict) | ok (verdict) | ok → cancelled | ok → pending | ok → pending | ok → failed | ok (due now) | ok → cancelled |
+//! | delivered | —  | ok | keep (attempt noted) | ok (verdict) | — | — | ok → pending (trigger `resend`) | — | — | — |
+//! | failed    | —  | ok | keep (attempt noted) | ok (verdict) | — | ok → pending | ok → pending | — | — | — |
+//! | cancelled | —  | ok | keep (attempt noted) | ok (verdict) | keep | ok → pending | ok → pending | — | — | — |
+//! | skipped   | —  | —  | — | — | — | — | — | — | — | — |
 //!
 //! Why: an automatic attempt that finishes after an operator muted or requeued
 //! the event must not undo that (its outcome is noted, the state stays). An
@@ -21,7 +21,9 @@
 //! skipped event is a duplicate and never is. Muting an event that is already
 //! cancelled is accepted so that `PUT .../mute` stays idempotent; muting a
 //! delivered or failed one has nothing to stop and is refused. Requeue replays a
-//! finished event from the start of its cycle.
+//! finished event from the start of its cycle; for a delivered event that
+//! means the receiver gets it a second time, so it takes an explicit resend,
+//! whose first attempt is recorded with the trigger `resend`.
 
 use super::{
     AttemptRecord, EventId, EventRecord, EventState, FailReason, Reason, Trigger, Verdict,
@@ -44,8 +46,10 @@ pub enum EventTransition {
     },
     /// An operator stopped the automatic retries.
     Muted,
-    /// An operator restarted the automatic cycle at `now`.
-    Requeued { now: DateTime<Utc> },
+    /// An operator restarted the automatic cycle at `now`. `resend`: the
+    /// operator asked for a delivered event to be sent again (without it a
+    /// delivered event is refused).
+    Requeued { now: DateTime<Utc>, resend: bool },
     /// The cycle outlived `max_age`; `error` says so in words.
     Expired { error: String },
     /// The destination recovered: a retry scheduled after `now` is made due now.
@@ -60,7 +64,7 @@ pub enum TransitionKind {
     AttemptStarted { operator: bool },
     AttemptRecorded { operator: bool },
     Muted,
-    Requeued,
+    Requeued { resend: bool },
     Expired,
     Flushed,
     DestinationDeleted,
@@ -76,7 +80,9 @@ impl EventTransition {
                 operator: attempt.trigger.is_operator(),
             },
             EventTransition::Muted => TransitionKind::Muted,
-            EventTransition::Requeued { .. } => TransitionKind::Requeued,
+            EventTransition::Requeued { resend, .. } => {
+                TransitionKind::Requeued { resend: *resend }
+            }
             EventTransition::Expired { .. } => TransitionKind::Expired,
             EventTransition::Flushed { .. } => TransitionKind::Flushed,
             EventTransition::DestinationDeleted => TransitionKind::DestinationDeleted,
@@ -92,10 +98,24 @@ impl TransitionKind {
             TransitionKind::AttemptStarted { operator: false } => &[Pending, Retrying],
             TransitionKind::AttemptStarted { operator: true }
             | TransitionKind::AttemptRecorded { .. }
-            | TransitionKind::Requeued => &[Pending, Retrying, Delivered, Failed, Cancelled],
+            | TransitionKind::Requeued { resend: true } => {
+                &[Pending, Retrying, Delivered, Failed, Cancelled]
+            }
+            TransitionKind::Requeued { resend: false } => &[Pending, Retrying, Failed, Cancelled],
             TransitionKind::Muted => &[Pending, Retrying, Cancelled],
             TransitionKind::Expired | TransitionKind::DestinationDeleted => &[Pending, Retrying],
             TransitionKind::Flushed => &[Retrying],
+        }
+    }
+
+    /// The states the transition does something to, for the refusal's words:
+    /// its sources less those it only accepts to stay idempotent (muting a
+    /// cancelled event).
+    fn acts_on(self) -> &'static [EventState] {
+        use EventState::*;
+        match self {
+            TransitionKind::Muted => &[Pending, Retrying],
+            other => other.sources(),
         }
     }
 
@@ -105,7 +125,7 @@ impl TransitionKind {
             TransitionKind::AttemptStarted { operator: true } => "retried",
             TransitionKind::AttemptRecorded { .. } => "attempted",
             TransitionKind::Muted => "muted",
-            TransitionKind::Requeued => "requeued",
+            TransitionKind::Requeued { .. } => "requeued",
             TransitionKind::Expired => "expired",
             TransitionKind::Flushed => "flushed",
             TransitionKind::DestinationDeleted => "cancelled by deleting their destination",
@@ -123,7 +143,16 @@ pub struct TransitionError {
 
 impl fmt::Display for TransitionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.kind.sources().iter().map(|s| s.as_str()).collect();
+        if self.state == EventState::Delivered
+            && self.kind == (TransitionKind::Requeued { resend: false })
+        {
+            return write!(
+                f,
+                "event {} was delivered; requeue with resend=true to send it again",
+                self.id
+            );
+        }
+        let names: Vec<&str> = self.kind.acts_on().iter().map(|s| s.as_str()).collect();
         let list = match names.split_last() {
             Some((last, [])) => last.to_string(),
             Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
@@ -131,7 +160,7 @@ impl fmt::Display for TransitionError {
         };
         write!(
             f,
-            "event {} is {}; only {list} events can be {}",
+            "event {} is {}: only {list} events can be {}",
             self.id,
             self.state,
             self.kind.verb()
@@ -178,12 +207,17 @@ impl EventRecord {
                     self.finish(EventState::Cancelled, Reason::Muted);
                 }
             }
-            EventTransition::Requeued { now } => {
+            EventTransition::Requeued { now, resend } => {
+                let trigger = if resend && self.state == EventState::Delivered {
+                    Trigger::Resend
+                } else {
+                    Trigger::Initial
+                };
                 self.state = EventState::Pending;
                 self.automatic_retries = 0;
                 self.cycle_started_at = now;
                 self.next_attempt_at = Some(now);
-                self.next_trigger = Some(Trigger::Initial);
+                self.next_trigger = Some(trigger);
                 self.reason = None;
                 self.schedule_pinned = false;
             }
@@ -387,7 +421,20 @@ mod tests {
                 },
             ),
             ("mute", EventTransition::Muted),
-            ("requeue", EventTransition::Requeued { now: at(50) }),
+            (
+                "requeue",
+                EventTransition::Requeued {
+                    now: at(50),
+                    resend: false,
+                },
+            ),
+            (
+                "resend",
+                EventTransition::Requeued {
+                    now: at(50),
+                    resend: true,
+                },
+            ),
             (
                 "expire",
                 EventTransition::Expired {
@@ -415,6 +462,7 @@ mod tests {
                     same(Pending),
                     muted(),
                     pending(),
+                    pending(),
                     expired(),
                     Refused,
                 ],
@@ -430,6 +478,7 @@ mod tests {
                     same(Retrying),
                     muted(),
                     pending(),
+                    pending(),
                     expired(),
                     same(Retrying),
                 ],
@@ -443,6 +492,7 @@ mod tests {
                     same(Delivered),
                     delivered(),
                     same(Delivered),
+                    Refused,
                     Refused,
                     pending(),
                     Refused,
@@ -460,6 +510,7 @@ mod tests {
                     same(Failed),
                     Refused,
                     pending(),
+                    pending(),
                     Refused,
                     Refused,
                 ],
@@ -474,6 +525,7 @@ mod tests {
                     delivered(),
                     same(Cancelled),
                     muted(),
+                    pending(),
                     pending(),
                     Refused,
                     Refused,
@@ -522,7 +574,10 @@ mod tests {
     fn requeue_restarts_the_cycle_and_flush_only_brings_retries_forward() {
         let mut event = record(Failed);
         event
-            .apply(EventTransition::Requeued { now: at(50) })
+            .apply(EventTransition::Requeued {
+                now: at(50),
+                resend: false,
+            })
             .unwrap();
         assert_eq!(event.automatic_retries, 0);
         assert_eq!(event.cycle_started_at, at(50));
@@ -585,17 +640,72 @@ mod tests {
 
     #[test]
     fn refusals_say_what_is_allowed() {
-        let err = record(Delivered).apply(EventTransition::Muted).unwrap_err();
+        let id = ulid::Ulid(7);
+        for state in [Delivered, Failed, Skipped] {
+            let err = record(state).apply(EventTransition::Muted).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("event {id} is {state}: only pending or retrying events can be muted")
+            );
+        }
+        let err = record(Skipped)
+            .apply(EventTransition::Requeued {
+                now: at(1),
+                resend: true,
+            })
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!(
-                "event {} is delivered; only pending, retrying or cancelled events can be muted",
-                ulid::Ulid(7)
-            )
+            format!("event {id} is skipped: only pending, retrying, delivered, failed or cancelled events can be requeued")
         );
-        let err = record(Skipped)
-            .apply(EventTransition::Requeued { now: at(1) })
+        let err = record(Delivered)
+            .apply(EventTransition::Requeued {
+                now: at(1),
+                resend: false,
+            })
             .unwrap_err();
-        assert!(err.to_string().contains("is skipped; only pending, retrying, delivered, failed or cancelled events can be requeued"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("event {id} was delivered; requeue with resend=true to send it again")
+        );
+    }
+
+    #[test]
+    fn a_resend_restarts_a_delivered_event_with_its_own_trigger() {
+        let mut event = record(Delivered);
+        event
+            .apply(EventTransition::Requeued {
+                now: at(50),
+                resend: true,
+            })
+            .unwrap();
+        assert_eq!(event.state, Pending);
+        assert_eq!(event.next_attempt_at, Some(at(50)));
+        assert_eq!(event.next_trigger, Some(Trigger::Resend));
+        assert_eq!(event.automatic_retries, 0);
+        // The resend's attempt is the cycle's first, not an operator's one-off.
+        event
+            .check(&EventTransition::AttemptStarted {
+                trigger: Trigger::Resend,
+            })
+            .unwrap();
+        event
+            .apply(EventTransition::AttemptRecorded {
+                attempt: attempt(Trigger::Resend, 200),
+                verdict: Verdict::Delivered,
+            })
+            .unwrap();
+        assert_eq!(event.state, Delivered);
+        assert_eq!(event.automatic_retries, 0);
+
+        // `resend` on an event that was not delivered is a plain requeue.
+        let mut failed = record(Failed);
+        failed
+            .apply(EventTransition::Requeued {
+                now: at(50),
+                resend: true,
+            })
+            .unwrap();
+        assert_eq!(failed.next_trigger, Some(Trigger::Initial));
     }
 }

@@ -23,15 +23,20 @@ pub enum Trigger {
     /// A scheduled retry made early because the destination recovered; counted
     /// like `Automatic`.
     Flush,
+    /// The first attempt of a cycle an operator restarted on a delivered event
+    /// (`requeue?resend=true`): like `Initial`, but the history says the
+    /// receiver was sent it again on purpose.
+    Resend,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 5] = [
+    pub const ALL: [Trigger; 6] = [
         Trigger::Initial,
         Trigger::Automatic,
         Trigger::Manual,
         Trigger::Bulk,
         Trigger::Flush,
+        Trigger::Resend,
     ];
 
     /// The name used in the API and the attempt history.
@@ -42,6 +47,19 @@ impl Trigger {
             Trigger::Manual => "manual",
             Trigger::Bulk => "bulk",
             Trigger::Flush => "flush",
+            Trigger::Resend => "resend",
+        }
+    }
+
+    /// What made the attempt, in words for people (the TUI's attempt detail).
+    pub fn words(self) -> &'static str {
+        match self {
+            Trigger::Initial => "first attempt",
+            Trigger::Automatic => "scheduled retry",
+            Trigger::Manual => "retried by operator",
+            Trigger::Bulk => "bulk retry by operator",
+            Trigger::Flush => "flushed after recovery",
+            Trigger::Resend => "resent by operator",
         }
     }
 
@@ -67,7 +85,7 @@ impl FromStr for Trigger {
             .find(|t| t.as_str() == text)
             .ok_or_else(|| {
                 format!(
-                    "unknown value \"{text}\" (expected initial, automatic, manual, bulk or flush)"
+                    "unknown value \"{text}\" (expected initial, automatic, manual, bulk, flush or resend)"
                 )
             })
     }

@@ -148,7 +148,7 @@ pub fn decide(
                 format!("{trigger} retry failed; {next}"),
             );
         }
-        Trigger::Initial | Trigger::Automatic | Trigger::Flush => {}
+        Trigger::Initial | Trigger::Resend | Trigger::Automatic | Trigger::Flush => {}
     }
 
     if *outcome == Outcome::TooManyRedirects {
@@ -240,7 +240,7 @@ pub fn will_retry_after(
 ) -> Option<Duration> {
     match trigger {
         Trigger::Manual | Trigger::Bulk => history.next_attempt_at.map(|at| until(at, now)),
-        Trigger::Initial | Trigger::Automatic | Trigger::Flush => {
+        Trigger::Initial | Trigger::Resend | Trigger::Automatic | Trigger::Flush => {
             let made = retries_made(trigger, history);
             if retry_limit(policy, false).is_some_and(|limit| made >= limit) {
                 return None;
@@ -262,7 +262,7 @@ fn is_retriable(policy: &RetryPolicy, outcome: &Outcome) -> bool {
 /// Automatic retries made in the cycle, counting the attempt being judged.
 fn retries_made(trigger: Trigger, history: &History) -> u32 {
     match trigger {
-        Trigger::Initial => 0,
+        Trigger::Initial | Trigger::Resend => 0,
         // A flush attempt is an extra try, not one of the schedule's retries:
         // its failure puts the event back where its schedule stands.
         Trigger::Flush => history.automatic_retries,

@@ -198,6 +198,7 @@ fn trigger_code(trigger: Trigger) -> u8 {
         Trigger::Manual => 2,
         Trigger::Bulk => 3,
         Trigger::Flush => 4,
+        Trigger::Resend => 5,
     }
 }
 
@@ -208,6 +209,7 @@ fn trigger_from_code(code: u8) -> Result<Trigger, StoreError> {
         2 => Trigger::Manual,
         3 => Trigger::Bulk,
         4 => Trigger::Flush,
+        5 => Trigger::Resend,
         other => return Err(corrupt(&format!("unknown trigger {other}"))),
     })
 }
@@ -337,13 +339,7 @@ mod tests {
     #[test]
     fn every_state_and_trigger_round_trips() {
         for state in EventState::ALL {
-            for trigger in [
-                Trigger::Initial,
-                Trigger::Automatic,
-                Trigger::Manual,
-                Trigger::Bulk,
-                Trigger::Flush,
-            ] {
+            for trigger in Trigger::ALL {
                 let mut original = record(true);
                 original.state = state;
                 original.next_trigger = Some(trigger);

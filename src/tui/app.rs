@@ -15,7 +15,7 @@ use crate::engine::{
     BulkSelection, Change, DestinationPatch, DestinationSource, DestinationView, EventDetail,
     EventPage, JobProgress, JobState,
 };
-use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord};
+use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, EventState};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeSet;
@@ -77,6 +77,9 @@ pub enum Action {
     RetryNow(Vec<EventId>),
     Mute(Vec<EventId>),
     Requeue(Vec<EventId>),
+    /// Requeue, delivered events included (sent again), after the operator
+    /// confirmed it.
+    Resend(Vec<EventId>),
     /// Count what a bulk retry would cover, for its confirmation.
     CountBulk(BulkSelection),
     StartBulk(BulkSelection),
@@ -130,6 +133,14 @@ pub enum Confirm {
     },
     Mute {
         ids: Vec<EventId>,
+    },
+    /// `u` with delivered events among its targets: requeueing them sends
+    /// them to the receiver again, so it is asked first (default no).
+    Resend {
+        /// Every event `u` applies to.
+        ids: Vec<EventId>,
+        /// Those of `ids` that were delivered.
+        delivered: Vec<EventId>,
     },
     DeleteDestination {
         id: String,
@@ -185,10 +196,10 @@ pub struct DestinationScreen {
 
 /// What the footer's status line says: a pending prompt wins over any
 /// message until it is answered.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum StatusLine<'a> {
     /// A question waits for its answer: what to press.
-    Prompt(&'static str),
+    Prompt(String),
     Message(&'a Status),
 }
 
@@ -369,12 +380,13 @@ impl App {
         if let Mode::Confirm(confirm) = &self.mode {
             return Some(StatusLine::Prompt(match confirm {
                 Confirm::DeleteDestination { .. } => {
-                    "waiting for your answer above (n/Esc backs out)"
+                    "waiting for your answer above (n/Esc backs out)".to_string()
                 }
                 Confirm::BulkRetry { count: None, .. } => {
-                    "counting… then y/Enter confirms, n/Esc backs out"
+                    "counting… then y/Enter confirms, n/Esc backs out".to_string()
                 }
-                _ => "confirm? y/Enter yes · n/Esc no",
+                Confirm::Resend { delivered, .. } => resend_question(delivered),
+                _ => "confirm? y/Enter yes · n/Esc no".to_string(),
             }));
         }
         self.visible_status().map(StatusLine::Message)
@@ -429,6 +441,13 @@ impl App {
     pub fn set_destinations(&mut self, destinations: Vec<DestinationView>) -> bool {
         // Taken before the list changes: `dest_index` points into the old rows.
         let selected = self.selected_destination().cloned();
+        let known: BTreeSet<&str> = self.destinations.iter().map(|d| d.id.as_str()).collect();
+        let created: Vec<String> = destinations
+            .iter()
+            .filter(|d| !known.contains(d.id.as_str()))
+            .map(|d| d.id.clone())
+            .collect();
+        self.stats.note_created(created.iter().map(String::as_str));
         self.destinations = destinations;
         self.recompute_destinations(selected)
     }
@@ -795,6 +814,20 @@ impl App {
                 Some(Action::Mute(ids))
             }
             Command::Requeue => {
+                let ids = self.targets();
+                let delivered: Vec<EventId> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        self.events
+                            .iter()
+                            .any(|e| e.id == *id && e.state == EventState::Delivered)
+                    })
+                    .collect();
+                if !delivered.is_empty() {
+                    self.mode = Mode::Confirm(Confirm::Resend { ids, delivered });
+                    return None;
+                }
                 let ids = self.take_targets()?;
                 Some(Action::Requeue(ids))
             }
@@ -1209,6 +1242,27 @@ impl App {
         if let Confirm::DeleteDestination { id, source, .. } = confirm {
             return self.delete_confirm_key(key, id.clone(), *source);
         }
+        if let Confirm::Resend { ids, .. } = confirm {
+            // [y/N]: only y sends the events again; Enter is the default, no.
+            return match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    let ids = ids.clone();
+                    self.mode = Mode::Normal;
+                    self.marks.clear();
+                    Some(Action::Resend(ids))
+                }
+                KeyCode::Char('n')
+                | KeyCode::Char('N')
+                | KeyCode::Esc
+                | KeyCode::Char('q')
+                | KeyCode::Enter => {
+                    self.mode = Mode::Normal;
+                    self.info_status("not resent");
+                    None
+                }
+                _ => None,
+            };
+        }
         match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => match confirm.clone() {
                 Confirm::BulkRetry {
@@ -1235,8 +1289,8 @@ impl App {
                     self.marks.clear();
                     Some(Action::Mute(ids))
                 }
-                // Answered by `delete_confirm_key`.
-                Confirm::DeleteDestination { .. } => None,
+                // Answered above.
+                Confirm::DeleteDestination { .. } | Confirm::Resend { .. } => None,
             },
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
                 self.mode = Mode::Normal;
@@ -1414,5 +1468,13 @@ pub fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+/// The question `u` asks before sending delivered events again.
+pub fn resend_question(delivered: &[EventId]) -> String {
+    match delivered {
+        [one] => format!("resend delivered event {one}? [y/N]"),
+        many => format!("resend {}? [y/N]", plural(many.len(), "delivered event")),
     }
 }

@@ -8,7 +8,7 @@
 //! after an incident still sees it), and the header's ingested/s and
 //! delivered/s from the engine's counters.
 
-use crate::engine::stats::{minute_of, DestinationStats, MinuteStats};
+use crate::engine::stats::{minute_of, DestinationStats, MinuteStats, StatsWindow};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -31,6 +31,25 @@ impl ListStats {
             self.by_destination.insert(stats.destination.clone(), stats);
         }
         self.read_at = Some(at);
+    }
+
+    /// Destinations that appeared after the first read (created since): none
+    /// of them has a minute before it existed, so until their own first read
+    /// they count as empty rather than leaving the `all` row unknown (`—`)
+    /// for a read's interval. Before any read nothing is known, and stays so.
+    pub fn note_created<'a>(&mut self, ids: impl Iterator<Item = &'a str>) {
+        if self.read_at.is_none() {
+            return;
+        }
+        for id in ids {
+            self.by_destination
+                .entry(id.to_string())
+                .or_insert_with(|| DestinationStats {
+                    destination: id.to_string(),
+                    window: StatsWindow::Hour,
+                    minutes: Vec::new(),
+                });
+        }
     }
 
     /// The minutes of `destination`, or of every destination when `None` (only

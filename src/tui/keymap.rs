@@ -215,7 +215,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('a')], "a", C::MarkAll, "mark every event shown", "", S::Events, false),
     b(&[k('r')], "r", C::Retry, "retry now (selected, or the marked events)", "retry", S::Events, true),
     b(&[k('c')], "c", C::Mute, "cancel (mute) selected or marked", "mute", S::Events, true),
-    b(&[k('u')], "u", C::Requeue, "requeue selected or marked", "requeue", S::Events, true),
+    b(&[k('u')], "u", C::Requeue, "requeue selected or marked (delivered ones: resend, after y)", "requeue", S::Events, true),
     b(&[k('R')], "R", C::BulkRetry, "bulk retry everything the filter shows", "bulk", S::Global, true),
     b(&[k('x')], "x", C::CancelBulk, "cancel the running bulk retry", "", S::Global, true),
     b(&[code(KeyCode::Enter)], "Enter", C::Open, "the destination's history: charts of the last hour and 24 h (on all: the events)", "history", S::Destination, false),

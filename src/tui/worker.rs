@@ -142,6 +142,17 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
                 let _ = results.send(summarise("requeued", &ids, result).into());
             });
         }
+        Action::Resend(ids) => {
+            tokio::spawn(async move {
+                let result = each(&ids, |id| {
+                    let control = control.clone();
+                    async move { control.resend(id).await.map(|_| ()) }
+                })
+                .await;
+                let _ = results
+                    .send(summarise("requeued (delivered ones resent)", &ids, result).into());
+            });
+        }
         Action::CountBulk(selection) => {
             tokio::spawn(async move {
                 let result = match control.count_selection(selection).await {
@@ -251,6 +262,8 @@ where
 fn summarise(verb: &str, ids: &[EventId], (ok, errors): (usize, Vec<String>)) -> ActionResult {
     match errors.first() {
         None => ActionResult::Info(format!("{verb} {}", plural(ok, "event"))),
+        // One event: the refusal names it and says why; that is the whole line.
+        Some(only) if ids.len() == 1 => ActionResult::Error(only.clone()),
         Some(first) => ActionResult::Error(format!(
             "{verb} {} of {}; {} failed: {first}",
             ok,

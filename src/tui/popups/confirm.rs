@@ -1,9 +1,9 @@
-//! Confirmation of a bulk retry, a mute or a destination's deletion, before
+//! Confirmation of a bulk retry, a mute, a resend or a destination's deletion, before
 //! anything is sent.
 
 use crate::config::ConfigSource;
 use crate::engine::DestinationSource;
-use crate::tui::app::{plural, App, Confirm};
+use crate::tui::app::{plural, resend_question, App, Confirm};
 use crate::tui::layout::centered;
 use crate::tui::theme::{key_span, popup_block};
 use ratatui::layout::Rect;
@@ -25,6 +25,18 @@ fn keys_line(confirm: &Confirm) -> Line<'static> {
             source: DestinationSource::File,
             ..
         } => Line::from(back.to_vec()),
+        Confirm::Resend { .. } => {
+            let mut spans = vec![key_span("y"), Span::raw(" resend   ")];
+            spans.extend([
+                key_span("n"),
+                Span::raw("/"),
+                key_span("Enter"),
+                Span::raw("/"),
+                key_span("Esc"),
+                Span::raw(" back"),
+            ]);
+            Line::from(spans)
+        }
         Confirm::DeleteDestination { draining, .. } => {
             let mut spans = vec![key_span("y"), Span::raw(" delete now   ")];
             if !draining {
@@ -141,6 +153,28 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, confirm: &Confirm) {
                 )),
             ],
         ),
+        Confirm::Resend { ids, delivered } => {
+            let mut lines = vec![
+                Line::from(Span::styled(
+                    resend_question(delivered),
+                    Style::new().bold(),
+                )),
+                Line::from(Span::styled(
+                    "The receiver gets them a second time; the attempt is recorded as a resend.",
+                    Style::new().fg(Color::Gray),
+                )),
+            ];
+            if ids.len() > delivered.len() {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "The other {} are requeued as usual.",
+                        plural(ids.len() - delivered.len(), "event")
+                    ),
+                    Style::new().fg(Color::Gray),
+                )));
+            }
+            ("Resend delivered events", lines)
+        }
         Confirm::DeleteDestination {
             id,
             owed,

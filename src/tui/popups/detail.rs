@@ -141,7 +141,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             lines.push(section(&format!(
                 "Response of attempt {} ({}, {} UTC)",
                 a.n,
-                a.trigger,
+                a.trigger.words(),
                 a.at.format("%Y-%m-%d %H:%M:%S")
             )));
             lines.push(Line::from(vec![
