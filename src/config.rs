@@ -596,13 +596,6 @@ fn validate_destination(
         })?;
         topic_patterns.push(pattern);
     }
-    let timeout = match raw.timeout.as_deref() {
-        Some(text) => parse_duration(text).map_err(|m| (key("timeout"), m))?,
-        None => DEFAULT_TIMEOUT,
-    };
-    if timeout.is_zero() {
-        return Err((key("timeout"), "must be greater than zero".into()));
-    }
     let concurrency = match raw.concurrency {
         Some(n) => validate_concurrency(n).map_err(|m| (key("concurrency"), m))?,
         None => DEFAULT_CONCURRENCY,
@@ -623,6 +616,18 @@ fn validate_destination(
     let retry = retry_spec
         .resolve()
         .map_err(|e| (key(&format!("retry.{}", e.key)), e.message))?;
+    // A preset whose reference names a request timeout (webhook: 30 s) gives
+    // the default; a `timeout` the destination sets wins.
+    let timeout = match raw.timeout.as_deref() {
+        Some(text) => parse_duration(text).map_err(|m| (key("timeout"), m))?,
+        None => retry
+            .preset
+            .and_then(crate::policy::Preset::default_timeout)
+            .unwrap_or(DEFAULT_TIMEOUT),
+    };
+    if timeout.is_zero() {
+        return Err((key("timeout"), "must be greater than zero".into()));
+    }
     validate_labels(&raw.labels).map_err(|m| (key("labels"), m))?;
     Ok(DestinationConfig {
         id,

@@ -21,6 +21,7 @@ fn defaults() {
     assert_eq!(
         policy,
         RetryPolicy {
+            preset: None,
             policy: PolicyKind::Bounded,
             schedule: Schedule::Exponential,
             delay: secs(30),
@@ -65,6 +66,7 @@ fn resolve_reads_every_key() {
     assert_eq!(
         policy,
         RetryPolicy {
+            preset: None,
             policy: PolicyKind::Always,
             schedule: Schedule::Fixed,
             delay: secs(60),

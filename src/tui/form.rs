@@ -14,6 +14,7 @@ pub enum Kind {
 
 /// The keys of `[destinations.retry]`, in the README's order.
 pub const FIELDS: &[(&str, Kind, &str)] = &[
+    ("preset", Kind::Text, "monitor | webhook | rule | (none)"),
     ("policy", Kind::Text, "none | bounded | always"),
     ("schedule", Kind::Text, "fixed | exponential | power"),
     ("delay", Kind::Text, "e.g. 30s"),
@@ -124,10 +125,15 @@ impl PolicyForm {
         })
     }
 
-    /// Re-checks the whole form; sets or clears `error`.
+    /// Re-checks the whole form; sets or clears `error`. Once the preset is
+    /// changed, the fields left as they were stand for the new preset's
+    /// defaults (they are not sent), so only the changed ones are checked
+    /// against its limits.
     pub fn validate(&mut self) {
+        let preset = PolicyForm::field_index("preset").expect("the form has a preset field");
+        let preset_changed = self.values[preset] != self.initial[preset];
         self.error = self
-            .to_json(false)
+            .to_json(preset_changed)
             .and_then(|map| self.spec_from(map))
             .and_then(|spec| {
                 spec.resolve().map(|_| ()).map_err(|e| {
