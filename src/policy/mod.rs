@@ -9,7 +9,7 @@ pub mod retry_after;
 pub mod rule;
 pub mod units;
 
-pub use decision::{decide, will_retry_after, Decision, History, Outcome};
+pub use decision::{decide, will_retry_after, Decision, History, Outcome, RETRY_AFTER_CAP};
 // The vocabulary lives in `model`; re-exported so callers of the policy need
 // not know where.
 pub use crate::model::{FailReason, RetrySpec, Trigger, Verdict};
