@@ -592,7 +592,8 @@ async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
     for id in &ids {
         let event = daemon.event(id).await;
         assert_ne!(
-            event["reason"], "retries_exhausted",
+            event["reason"],
+            "retries_exhausted",
             "an event ran out of retries within {:?} of a 31 s schedule: {event}",
             FLAP * FLAPS
         );
