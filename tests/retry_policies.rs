@@ -870,3 +870,68 @@ async fn retry_after_iso_without_offset_is_utc() {
         Some(at)
     );
 }
+
+/// A preset through the API: POST creates a destination with one (limits
+/// checked, the error naming the key), GET shows the preset and every
+/// effective value, PATCH switches an existing destination to another.
+#[tokio::test]
+async fn presets_through_the_api_show_their_effective_values() {
+    use reqwest::Method;
+    use serde_json::json;
+    let receiver = Receiver::start().await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("file", &receiver.url()))).await;
+    let send = |method: Method, path: &str, body: serde_json::Value| {
+        daemon
+            .request(method, path)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let (status, answer) = daemon
+        .send(send(
+            Method::POST,
+            "/v1/destinations",
+            json!({"id": "m", "url": receiver.url(), "retry": {"preset": "monitor", "max_age": "5d"}}),
+        ))
+        .await;
+    assert!((400..500).contains(&status), "{status}: {answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("retry.max_age: the monitor preset caps every event at 3 days, got 5d"),
+        "{answer}"
+    );
+    let (status, answer) = daemon
+        .send(send(
+            Method::POST,
+            "/v1/destinations",
+            json!({"id": "w", "url": receiver.url(), "retry": {"preset": "webhook"}}),
+        ))
+        .await;
+    assert!((200..300).contains(&status), "{status}: {answer}");
+    let shown = daemon.destination("w").await;
+    assert_eq!(
+        shown["retry"],
+        json!({
+            "preset": "webhook", "policy": "bounded", "schedule": "power", "delay": "30s",
+            "max_retries": 25, "min_delay": "1m", "max_delay": "4d", "max_age": "30d",
+            "retry_on": "429, >=500", "retry_after": false, "on_client_error": "disable",
+            "flush_on_recovery": false
+        }),
+        "{shown}"
+    );
+    assert_eq!(shown["timeout"], "30s");
+    let (status, answer) = daemon
+        .send(send(
+            Method::PATCH,
+            "/v1/destinations/file",
+            json!({"retry": {"preset": "rule"}}),
+        ))
+        .await;
+    assert!((200..300).contains(&status), "{status}: {answer}");
+    let shown = daemon.destination("file").await;
+    assert_eq!(shown["retry"]["preset"], "rule", "{shown}");
+    assert_eq!(shown["retry"]["retry_on"], "any", "{shown}");
+    assert_eq!(shown["retry"]["max_age"], "350d", "{shown}");
+}
