@@ -596,13 +596,6 @@ fn validate_destination(
         })?;
         topic_patterns.push(pattern);
     }
-    let timeout = match raw.timeout.as_deref() {
-        Some(text) => parse_duration(text).map_err(|m| (key("timeout"), m))?,
-        None => DEFAULT_TIMEOUT,
-    };
-    if timeout.is_zero() {
-        return Err((key("timeout"), "must be greater than zero".into()));
-    }
     let concurrency = match raw.concurrency {
         Some(n) => validate_concurrency(n).map_err(|m| (key("concurrency"), m))?,
         None => DEFAULT_CONCURRENCY,
@@ -623,6 +616,18 @@ fn validate_destination(
     let retry = retry_spec
         .resolve()
         .map_err(|e| (key(&format!("retry.{}", e.key)), e.message))?;
+    // A preset whose reference names a request timeout (webhook: 30 s) gives
+    // the default; a `timeout` the destination sets wins.
+    let timeout = match raw.timeout.as_deref() {
+        Some(text) => parse_duration(text).map_err(|m| (key("timeout"), m))?,
+        None => retry
+            .preset
+            .and_then(crate::policy::Preset::default_timeout)
+            .unwrap_or(DEFAULT_TIMEOUT),
+    };
+    if timeout.is_zero() {
+        return Err((key("timeout"), "must be greater than zero".into()));
+    }
     validate_labels(&raw.labels).map_err(|m| (key("labels"), m))?;
     Ok(DestinationConfig {
         id,
@@ -736,6 +741,61 @@ mod tests {
         assert!(err.to_string().contains("lisn"), "{err}");
         let err = parse("[server\n").unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn the_example_configs_use_their_presets() {
+        use crate::policy::Preset;
+        for (text, preset) in [
+            (
+                include_str!("../assets/monitor-style.toml"),
+                Preset::Monitor,
+            ),
+            (
+                include_str!("../assets/webhook-style.toml"),
+                Preset::Webhook,
+            ),
+            (include_str!("../assets/rule-style.toml"), Preset::Rule),
+        ] {
+            let config = parse(text).unwrap_or_else(|e| panic!("{preset}: {e}"));
+            assert!(!config.destinations.is_empty());
+            for destination in &config.destinations {
+                assert_eq!(destination.retry.preset, Some(preset), "{}", destination.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_preset_limit_is_a_config_error_naming_the_key() {
+        let err = parse(
+            "[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n[destinations.retry]\npreset = \"monitor\"\nmax_age = \"5d\"",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test.toml: destinations[a].retry.max_age: the monitor preset caps every event at 3 days, got 5d"
+        );
+        let err = parse(
+            "[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n[destinations.retry]\npreset = \"webhooks\"",
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "destinations[a].retry.preset");
+    }
+
+    /// The webhook reference times requests out after 30 s; a destination's
+    /// own `timeout` wins.
+    #[test]
+    fn the_webhook_preset_gives_the_timeout_default() {
+        let text = |timeout: &str| {
+            format!("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\n{timeout}[destinations.retry]\npreset = \"webhook\"")
+        };
+        let config = parse(&text("")).unwrap();
+        assert_eq!(
+            config.destinations[0].timeout,
+            crate::policy::WEBHOOK_TIMEOUT
+        );
+        let config = parse(&text("timeout = \"5s\"\n")).unwrap();
+        assert_eq!(config.destinations[0].timeout, Duration::from_secs(5));
     }
 
     #[test]

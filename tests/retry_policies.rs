@@ -546,18 +546,24 @@ async fn policy_edits_between_retries_apply_at_the_next_retry() {
     assert_eq!(detail.attempts[1].decision, "retry in 5m");
 }
 
-/// A receiver that flaps between 200 and 500 makes the destination recover
-/// (and flush its backlog) again and again; flush attempts must not use up
-/// the events' retries, and an event whose flush attempt failed waits for its
-/// own schedule instead of being flushed straight away again.
+/// A receiver that flaps between 200 and 500 every 200 ms makes the
+/// destination recover (and flush its backlog) again and again. One attempt
+/// at a time of 40 ms each means most of a flushed backlog meets a 500 phase.
+/// Flush attempts must not use up the events' retries, and an event whose
+/// flush attempt failed waits for its own schedule instead of being flushed
+/// straight away again: no event may exhaust its retries before its
+/// schedule's own span (1+2+4+8+16 = 31 s), which this test never reaches.
+/// Counting flushes as retries (the old behaviour) exhausts events within a
+/// few seconds here.
 #[tokio::test]
 async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
-    let receiver = Receiver::start_with(Reply::status(500)).await;
-    // 1 s doubling, 5 retries: the schedule spans 1+2+4+8+16 = 31 s, longer
-    // than this test flaps.
+    const FLAP: Duration = Duration::from_millis(200);
+    const FLAPS: u32 = 60;
+    let slow = |status| Reply::status(status).after(Duration::from_millis(40));
+    let receiver = Receiver::start_with(slow(500)).await;
     let daemon = Daemon::start(
         TestConfig::new().destination(
-            Dest::new("flappy", &receiver.url()).concurrency(4).retry(
+            Dest::new("flappy", &receiver.url()).concurrency(1).retry(
                 Retry::new()
                     .schedule("exponential")
                     .delay("1s")
@@ -567,27 +573,29 @@ async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
     )
     .await;
     let mut ids = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..30 {
         ids.push(daemon.ingest("flappy", "{}").await);
     }
     let flapping = {
         let receiver = receiver.clone();
         tokio::spawn(async move {
-            for n in 0..40 {
-                let status = if n % 2 == 0 { 200 } else { 500 };
-                receiver.set_default(Reply::status(status));
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            for n in 0..FLAPS {
+                receiver.set_default(slow(if n % 2 == 0 { 200 } else { 500 }));
+                tokio::time::sleep(FLAP).await;
             }
-            receiver.set_default(Reply::status(500));
+            receiver.set_default(slow(500));
         })
     };
     flapping.await.unwrap();
     let mut flush_attempts = 0;
+    let mut failed_flushes = 0;
     for id in &ids {
         let event = daemon.event(id).await;
         assert_ne!(
-            event["reason"], "retries_exhausted",
-            "an event ran out of retries within 8 s of a 31 s schedule: {event}"
+            event["reason"],
+            "retries_exhausted",
+            "an event ran out of retries within {:?} of a 31 s schedule: {event}",
+            FLAP * FLAPS
         );
         let attempts = event["attempts"].as_array().unwrap();
         flush_attempts += attempts.iter().filter(|a| a["trigger"] == "flush").count();
@@ -595,6 +603,7 @@ async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
         // straight by another flush.
         for pair in attempts.windows(2) {
             if pair[0]["trigger"] == "flush" && pair[0]["status"] != 200 {
+                failed_flushes += 1;
                 assert_ne!(
                     pair[1]["trigger"], "flush",
                     "flushed again at once: {event}"
@@ -603,8 +612,8 @@ async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
         }
     }
     assert!(
-        flush_attempts > 0,
-        "the receiver never made the destination recover"
+        flush_attempts > 0 && failed_flushes > 0,
+        "the flapping never made a flush attempt fail ({flush_attempts} flush attempts)"
     );
 }
 
@@ -652,4 +661,277 @@ async fn a_failed_flush_attempt_is_not_flushed_again_and_costs_no_retry() {
         detail.event.next_attempt_at,
         Some(flushed_at + chrono::Duration::minutes(10))
     );
+}
+
+fn reason(h: &Harness, id: hookwatch::model::EventId) -> Option<String> {
+    h.engine
+        .get_event(id)
+        .unwrap()
+        .event
+        .reason
+        .map(|r| r.as_str().to_string())
+}
+
+/// The monitor preset retries every answer that is not 2xx (a 404 and a
+/// redirect loop included) every `delay`, and nothing outlives 3 days.
+#[tokio::test]
+async fn monitor_preset_retries_any_non_2xx_until_the_three_day_cap() {
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let looping = Receiver::start_with(Reply::status(302).header("location", "/loop")).await;
+    let h = Harness::start(
+        TestConfig::new()
+            .destination(
+                Dest::new("a", &receiver.url())
+                    .retry(Retry::new().preset("monitor").policy("always").delay("1d")),
+            )
+            .destination(
+                Dest::new("loop", &looping.url()).retry(Retry::new().preset("monitor").delay("1h")),
+            ),
+    )
+    .await;
+    let id = h.ingest("a").await;
+    let redirected = h.ingest("loop").await;
+    h.wait_attempts(id, 1).await;
+    h.wait_attempts(redirected, 1).await;
+    assert_eq!(h.state(id), EventState::Retrying, "a 404 is retried");
+    assert_eq!(
+        h.state(redirected),
+        EventState::Retrying,
+        "a redirect loop is retried"
+    );
+    assert_eq!(
+        h.engine.get_event(redirected).unwrap().attempts[0].decision,
+        "retry in 1h"
+    );
+    for attempts in 2..=3 {
+        h.advance(DAY);
+        h.wait_attempts(id, attempts).await;
+    }
+    // The next retry falls due at exactly 3 days: the cap, so it is not made.
+    h.advance(DAY);
+    h.wait_state(id, EventState::Failed).await;
+    assert_eq!(reason(&h, id).as_deref(), Some("expired"));
+    let detail = h.engine.get_event(id).unwrap();
+    assert_eq!(detail.attempts.len(), 3);
+    assert_eq!(receiver.count(), 3);
+    assert!(h.engine.destination_view("a").unwrap().enabled);
+}
+
+/// Under the webhook preset a redirect loop is not retried: it fails the
+/// event and disables the destination, like a 4xx.
+#[tokio::test]
+async fn webhook_preset_a_redirect_loop_fails_and_disables_the_destination() {
+    let receiver = Receiver::start_with(Reply::status(302).header("location", "/loop")).await;
+    let h = Harness::start(
+        TestConfig::new()
+            .destination(Dest::new("a", &receiver.url()).retry(Retry::new().preset("webhook"))),
+    )
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_state(id, EventState::Failed).await;
+    h.settled().await;
+    assert_eq!(reason(&h, id).as_deref(), Some("too_many_redirects"));
+    assert_eq!(
+        h.engine.get_event(id).unwrap().attempts[0].decision,
+        "gave up: too many redirects; destination disabled"
+    );
+    assert!(
+        !h.engine.destination_view("a").unwrap().enabled,
+        "a redirect loop disables a webhook-preset destination"
+    );
+    let held = h.ingest("a").await;
+    h.advance(HOUR);
+    h.settled().await;
+    assert_eq!(h.state(held), EventState::Pending, "held while disabled");
+}
+
+/// The webhook preset's schedule: n⁴ s clamped to [60 s, 4 d], announced in
+/// `hookwatch-will-retry-after`; a 404 disables.
+#[tokio::test]
+async fn webhook_preset_waits_n_to_the_fourth_and_a_404_disables() {
+    let receiver = Receiver::start_with(Reply::status(500)).await;
+    let h = Harness::start(
+        TestConfig::new()
+            .destination(Dest::new("a", &receiver.url()).retry(Retry::new().preset("webhook"))),
+    )
+    .await;
+    let id = h.ingest("a").await;
+    // Retries 1, 2, 3, 4: 60 s (1 and 16 raised to the minimum), 81 s, 256 s.
+    for (attempts, wait) in [(2, 60), (3, 60), (4, 81), (5, 256)] {
+        h.wait_attempts(id, attempts - 1).await;
+        h.advance(Duration::from_secs(wait));
+        h.wait_attempts(id, attempts).await;
+    }
+    let announced: Vec<Option<String>> = receiver
+        .hits()
+        .iter()
+        .map(|hit| hit.header("hookwatch-will-retry-after"))
+        .collect();
+    let expected: Vec<Option<String>> = ["60", "60", "81", "256", "625"]
+        .iter()
+        .map(|s| Some(s.to_string()))
+        .collect();
+    assert_eq!(announced, expected);
+    receiver.set_default(Reply::status(404));
+    h.advance(Duration::from_secs(625));
+    h.wait_state(id, EventState::Failed).await;
+    h.settled().await;
+    assert_eq!(reason(&h, id).as_deref(), Some("not_retriable"));
+    assert!(!h.engine.destination_view("a").unwrap().enabled);
+}
+
+/// Under the rule preset a Retry-After wins over the status rule: a 400 the
+/// rule does not retry is retried when the receiver asks, and a 6-day
+/// Retry-After is not cut by the default max_age.
+#[tokio::test]
+async fn rule_preset_retry_after_wins_over_the_status_rule_and_max_age() {
+    let receiver = Receiver::start().await;
+    receiver.then([
+        Reply::status(400).header("retry-after", "60"),
+        Reply::status(503).header("retry-after", "518400"),
+        Reply::status(400),
+    ]);
+    let h = Harness::start(TestConfig::new().destination(
+        Dest::new("a", &receiver.url()).retry(Retry::new().preset("rule").retry_on(">=500")),
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    let event = h.engine.get_event(id).unwrap();
+    assert_eq!(event.attempts[0].decision, "retry in 1m (Retry-After)");
+    assert_eq!(
+        event.event.next_attempt_at,
+        Some(epoch() + chrono::Duration::seconds(60))
+    );
+    h.advance(MINUTE);
+    h.wait_attempts(id, 2).await;
+    assert_eq!(
+        h.engine.get_event(id).unwrap().attempts[1].decision,
+        "retry in 6d (Retry-After)"
+    );
+    h.advance(6 * DAY);
+    h.wait_attempts(id, 3).await;
+    h.wait_state(id, EventState::Failed).await;
+    assert_eq!(reason(&h, id).as_deref(), Some("not_retriable"));
+}
+
+/// `hookwatch-will-retry-after` is sent exactly when another automatic retry
+/// would follow: an `always` destination whose receiver sets every delay
+/// with Retry-After makes 50 retries, and the 50th carries no header.
+#[tokio::test]
+async fn will_retry_after_is_absent_on_the_last_retry_when_retry_after_sets_the_delays() {
+    let receiver = Receiver::start_with(Reply::status(503).header("retry-after", "1")).await;
+    let h = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("a", &receiver.url()).retry(
+                Retry::new()
+                    .policy("always")
+                    .schedule("fixed")
+                    .delay("1h")
+                    .max_age("1d"),
+            ),
+        ),
+    )
+    .await;
+    let id = h.ingest("a").await;
+    for attempts in 1..=50 {
+        h.wait_attempts(id, attempts).await;
+        h.advance(Duration::from_secs(1));
+    }
+    h.wait_state(id, EventState::Failed).await;
+    assert_eq!(reason(&h, id).as_deref(), Some("retries_exhausted"));
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 51, "the first attempt and 50 retries");
+    for hit in &hits[..50] {
+        assert_eq!(
+            hit.header("hookwatch-will-retry-after").as_deref(),
+            Some("3600")
+        );
+    }
+    assert_eq!(hits[50].header("hookwatch-will-retry-after"), None);
+}
+
+/// A Retry-After in ISO 8601 without an offset is read as UTC.
+#[tokio::test]
+async fn retry_after_iso_without_offset_is_utc() {
+    let receiver = Receiver::start().await;
+    let at = epoch() + chrono::Duration::hours(2);
+    receiver.then([
+        Reply::status(503).header("retry-after", &at.format("%Y-%m-%dT%H:%M:%S").to_string())
+    ]);
+    let h = Harness::start(TestConfig::new().destination(
+        Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m")),
+    ))
+    .await;
+    let id = h.ingest("a").await;
+    h.wait_attempts(id, 1).await;
+    assert_eq!(
+        h.engine.get_event(id).unwrap().event.next_attempt_at,
+        Some(at)
+    );
+}
+
+/// A preset through the API: POST creates a destination with one (limits
+/// checked, the error naming the key), GET shows the preset and every
+/// effective value, PATCH switches an existing destination to another.
+#[tokio::test]
+async fn presets_through_the_api_show_their_effective_values() {
+    use reqwest::Method;
+    use serde_json::json;
+    let receiver = Receiver::start().await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("file", &receiver.url()))).await;
+    let send = |method: Method, path: &str, body: serde_json::Value| {
+        daemon
+            .request(method, path)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let (status, answer) = daemon
+        .send(send(
+            Method::POST,
+            "/v1/destinations",
+            json!({"id": "m", "url": receiver.url(), "retry": {"preset": "monitor", "max_age": "5d"}}),
+        ))
+        .await;
+    assert!((400..500).contains(&status), "{status}: {answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("retry.max_age: the monitor preset caps every event at 3 days, got 5d"),
+        "{answer}"
+    );
+    let (status, answer) = daemon
+        .send(send(
+            Method::POST,
+            "/v1/destinations",
+            json!({"id": "w", "url": receiver.url(), "retry": {"preset": "webhook"}}),
+        ))
+        .await;
+    assert!((200..300).contains(&status), "{status}: {answer}");
+    let shown = daemon.destination("w").await;
+    assert_eq!(
+        shown["retry"],
+        json!({
+            "preset": "webhook", "policy": "bounded", "schedule": "power", "delay": "30s",
+            "max_retries": 25, "min_delay": "1m", "max_delay": "4d", "max_age": "30d",
+            "retry_on": "429, >=500", "retry_after": false, "on_client_error": "disable",
+            "flush_on_recovery": false
+        }),
+        "{shown}"
+    );
+    assert_eq!(shown["timeout"], "30s");
+    let (status, answer) = daemon
+        .send(send(
+            Method::PATCH,
+            "/v1/destinations/file",
+            json!({"retry": {"preset": "rule"}}),
+        ))
+        .await;
+    assert!((200..300).contains(&status), "{status}: {answer}");
+    let shown = daemon.destination("file").await;
+    assert_eq!(shown["retry"]["preset"], "rule", "{shown}");
+    assert_eq!(shown["retry"]["retry_on"], "any", "{shown}");
+    assert_eq!(shown["retry"]["max_age"], "350d", "{shown}");
 }

@@ -4,6 +4,7 @@
 //! it sleeps until the earliest due time or until something wakes it, so an idle
 //! engine does no work.
 
+use super::deliver::AttemptOutcome;
 use super::ops_log::{DestinationChange, DisableCause};
 use super::{deliver, Change, Destination, Engine, CONCURRENCY_RECOVERY_STREAK};
 use crate::model::{AttemptRecord, EventId, EventRecord, EventState, EventTransition, Trigger};
@@ -422,7 +423,7 @@ async fn attempt(
         engine,
         destination,
         &decision,
-        delivery.status,
+        delivery.kind,
         failure,
         config.retry.flush_on_recovery,
     )
@@ -437,19 +438,19 @@ async fn attempt(
 /// Updates the destination after an attempt: retry mode, 429 back-off and its
 /// recovery, disabling on 4xx, and the flush of the backlog on recovery. Each
 /// change is logged (`failure` is the line for entering retry, for a failed
-/// attempt; `status` the response's, if any).
+/// attempt; `outcome` how the attempt ended).
 async fn after_attempt(
     engine: &Engine,
     destination: &Arc<Destination>,
     decision: &Decision,
-    status: Option<u16>,
+    outcome: AttemptOutcome,
     failure: Option<DestinationChange>,
     flush_on_recovery: bool,
 ) {
     let max = destination.config().concurrency;
     // An attempt that disables the destination logs that alone, not also
     // "in retry": the destination is held, not retrying.
-    let failure = failure.filter(|_| !(decision.disable_destination && status.is_some()));
+    let failure = failure.filter(|_| !decision.disable_destination);
     let mut changed = false;
     let mut recovered = false;
     let mut changes = Vec::new();
@@ -503,9 +504,13 @@ async fn after_attempt(
         if decision.disable_destination && !runtime.disabled {
             runtime.disabled = true;
             changed = true;
-            if let Some(status) = status {
-                changes.push(DestinationChange::Disabled(DisableCause::Status(status)));
-            }
+            // The policy disables only for a 4xx answer or a redirect loop.
+            let cause = match outcome {
+                AttemptOutcome::Response(status) => Some(DisableCause::Status(status)),
+                AttemptOutcome::TooManyRedirects => Some(DisableCause::TooManyRedirects),
+                _ => None,
+            };
+            changes.extend(cause.map(DestinationChange::Disabled));
         }
     }
     for change in changes {

@@ -27,6 +27,8 @@ pub const LINES_PER_WINDOW: u32 = 10;
 pub enum DisableCause {
     /// An attempt got this non-retriable 4xx under `on_client_error = "disable"`.
     Status(u16),
+    /// An attempt ran into a redirect loop under `on_client_error = "disable"`.
+    TooManyRedirects,
     /// An operator disabled it (API, TUI or CLI).
     Operator,
 }
@@ -80,7 +82,9 @@ impl DestinationChange {
             DestinationChange::EnteredRetry { .. }
                 | DestinationChange::Recovered
                 | DestinationChange::BacklogFlushed { .. }
-                | DestinationChange::Disabled(DisableCause::Status(_))
+                | DestinationChange::Disabled(
+                    DisableCause::Status(_) | DisableCause::TooManyRedirects
+                )
                 | DestinationChange::ConcurrencyLowered { .. }
                 | DestinationChange::ConcurrencyRaised { .. }
         )
@@ -121,6 +125,12 @@ impl DestinationChange {
                 status,
                 cause = "client_error",
                 "destination {destination} disabled: it answered {status} (on_client_error = \"disable\"); enable it to resume deliveries"
+            ),
+            DestinationChange::Disabled(DisableCause::TooManyRedirects) => tracing::info!(
+                destination,
+                health = "disabled",
+                cause = "too_many_redirects",
+                "destination {destination} disabled: it redirected too many times (on_client_error = \"disable\"); enable it to resume deliveries"
             ),
             DestinationChange::Disabled(DisableCause::Operator) => tracing::info!(
                 destination,

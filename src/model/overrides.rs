@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
+    /// `monitor`, `webhook` or `rule`: the reference whose defaults and limits
+    /// apply to every key not given (see `policy::Preset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +47,7 @@ impl RetrySpec {
             patch.clone().or_else(|| base.clone())
         }
         RetrySpec {
+            preset: pick(&self.preset, &patch.preset),
             policy: pick(&self.policy, &patch.policy),
             schedule: pick(&self.schedule, &patch.schedule),
             delay: pick(&self.delay, &patch.delay),

@@ -104,10 +104,22 @@ pub fn decide(
         };
     }
 
-    let retriable = is_retriable(policy, outcome);
+    let retry_after = match outcome {
+        Outcome::Response {
+            retry_after: Some(value),
+            ..
+        } if policy.retry_after => Some((value.as_str(), parse_retry_after(value, now))),
+        _ => None,
+    };
+    // Under the rule preset a valid Retry-After makes any failed answer
+    // retriable: "the value will take precedence over any retry rule".
+    let retriable = is_retriable(policy, outcome)
+        || (policy.retry_after_overrides_rule()
+            && matches!(retry_after, Some((_, Ok(RetryAfter::At(_))))));
     let disable_destination = !retriable
         && policy.on_client_error == OnClientError::Disable
-        && status.is_some_and(|s| (400..=499).contains(&s) && s != 429);
+        && (status.is_some_and(|s| (400..=499).contains(&s) && s != 429)
+            || *outcome == Outcome::TooManyRedirects);
     let decision = |verdict: Verdict, words: String| Decision {
         verdict,
         words: if disable_destination {
@@ -120,13 +132,6 @@ pub fn decide(
         lower_concurrency: status == Some(429),
     };
 
-    let retry_after = match outcome {
-        Outcome::Response {
-            retry_after: Some(value),
-            ..
-        } if policy.retry_after => Some((value.as_str(), parse_retry_after(value, now))),
-        _ => None,
-    };
     if let Some((_, Ok(RetryAfter::Cancel))) = retry_after {
         return decision(
             Verdict::Cancelled,
@@ -151,7 +156,7 @@ pub fn decide(
         Trigger::Initial | Trigger::Resend | Trigger::Automatic | Trigger::Flush => {}
     }
 
-    if *outcome == Outcome::TooManyRedirects {
+    if !retriable && *outcome == Outcome::TooManyRedirects {
         return decision(
             Verdict::Failed {
                 reason: FailReason::TooManyRedirects,
@@ -255,7 +260,7 @@ fn is_retriable(policy: &RetryPolicy, outcome: &Outcome) -> bool {
     match outcome {
         Outcome::Response { status, .. } => policy.retry_on.matches(*status),
         Outcome::Timeout | Outcome::Network(_) => true,
-        Outcome::TooManyRedirects => false,
+        Outcome::TooManyRedirects => policy.retry_on.is_any(),
     }
 }
 
@@ -270,16 +275,27 @@ fn retries_made(trigger: Trigger, history: &History) -> u32 {
     }
 }
 
+/// How many automatic retries the cycle may make.
+///
+/// With `retry_after` on, 50 at most whatever the policy: any answer may carry
+/// a `Retry-After`, which the references allow "at most 50 times", and the
+/// `hookwatch-will-retry-after` header must know before the answer whether
+/// another retry follows. `retry_after_in_force` (this answer set the next
+/// time) lifts the policy's own count to those 50 under the rule preset,
+/// where Retry-After takes precedence over the retry count.
 fn retry_limit(policy: &RetryPolicy, retry_after_in_force: bool) -> Option<u32> {
-    let limit = match policy.policy {
+    let own = match policy.policy {
         PolicyKind::None => Some(1),
         PolicyKind::Bounded => Some(policy.max_retries),
         PolicyKind::Always => None,
     };
-    if retry_after_in_force {
-        Some(limit.map_or(MAX_RETRIES_LIMIT, |l| l.min(MAX_RETRIES_LIMIT)))
+    if retry_after_in_force && policy.retry_after_overrides_rule() {
+        return Some(MAX_RETRIES_LIMIT);
+    }
+    if policy.retry_after {
+        Some(own.map_or(MAX_RETRIES_LIMIT, |l| l.min(MAX_RETRIES_LIMIT)))
     } else {
-        limit
+        own
     }
 }
 
@@ -387,7 +403,14 @@ mod tests {
         };
         let none =
             || policy(serde_json::json!({"policy": "none", "schedule": "fixed", "delay": "10m"}));
+        // Without Retry-After, `always` has no count limit at all.
         let always = || {
+            policy(
+                serde_json::json!({"policy": "always", "schedule": "fixed", "delay": "30s", "max_age": "1h", "retry_after": false}),
+            )
+        };
+        // With it, any answer may set the next time, so 50 retries in all.
+        let always_with_retry_after = || {
             policy(
                 serde_json::json!({"policy": "always", "schedule": "fixed", "delay": "30s", "max_age": "1h"}),
             )
@@ -523,6 +546,16 @@ mod tests {
                 now: later(10 * MINUTE),
                 verdict: retry(later(10 * MINUTE + 30)),
                 words: "retry in 30s",
+            },
+            Case {
+                name: "always with retry_after on: the 50th retry's plain failure ends it too",
+                policy: always_with_retry_after(),
+                history: after(49),
+                trigger: Trigger::Automatic,
+                outcome: status(500),
+                now: now(),
+                verdict: failed(FailReason::RetriesExhausted),
+                words: "gave up: 50 retries exhausted",
             },
             Case {
                 name: "always: last retry that fits max_age",
@@ -736,7 +769,7 @@ mod tests {
             },
             Case {
                 name: "Retry-After keeps always at 50 retries",
-                policy: always(),
+                policy: always_with_retry_after(),
                 history: after(49),
                 trigger: Trigger::Automatic,
                 outcome: with_retry_after(503, "1"),
@@ -963,6 +996,9 @@ mod tests {
             policy(serde_json::json!({"policy": "none", "schedule": "fixed", "delay": "10m"}));
         let power = policy(serde_json::json!({"schedule": "power"}));
         let always = policy(
+            serde_json::json!({"policy": "always", "schedule": "fixed", "delay": "30s", "max_age": "1h", "retry_after": false}),
+        );
+        let always_with_retry_after = policy(
             serde_json::json!({"policy": "always", "schedule": "fixed", "delay": "30s", "max_age": "1h"}),
         );
         let scheduled = History {
@@ -1076,6 +1112,22 @@ mod tests {
                 after(90),
                 Trigger::Automatic,
                 later(HOUR - 29),
+                None,
+            ),
+            (
+                "always with retry_after on: the 49th retry announces the 50th",
+                &always_with_retry_after,
+                after(48),
+                Trigger::Automatic,
+                now(),
+                Some(30),
+            ),
+            (
+                "always with retry_after on: the 50th retry is the last",
+                &always_with_retry_after,
+                after(49),
+                Trigger::Automatic,
+                now(),
                 None,
             ),
             (

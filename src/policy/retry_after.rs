@@ -1,7 +1,8 @@
 //! The `Retry-After` response header, as a point in time.
 //!
 //! Servers send it as delta-seconds, an HTTP-date, or (outside the RFC, but
-//! common) an RFC 3339 timestamp; `-1` is a convention some receivers use to say
+//! common) an ISO 8601 / RFC 3339 timestamp, with or without an offset (UTC when
+//! it has none); `-1` is a convention some receivers use to say
 //! "stop retrying this event".
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -41,8 +42,14 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Result<RetryAfter, 
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(RetryAfter::At(time.with_timezone(&Utc)));
     }
+    // ISO 8601 without an offset ("2026-11-25T10:00:00"): the rule reference
+    // accepts "an ISO string", and a receiver that leaves the zone out means
+    // UTC far more often than the sender's local time.
+    if let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Ok(RetryAfter::At(time.and_utc()));
+    }
     Err(format!(
-        "invalid Retry-After \"{value}\": expected seconds, an HTTP-date or an RFC 3339 timestamp"
+        "invalid Retry-After \"{value}\": expected seconds, an HTTP-date or an ISO 8601 timestamp"
     ))
 }
 
@@ -93,6 +100,10 @@ mod tests {
             ("Wed May  1 13:00:00 2024", at("2024-05-01T13:00:00Z")),
             ("2024-05-01T14:00:00Z", at("2024-05-01T14:00:00Z")),
             ("2024-05-01T16:00:00+02:00", at("2024-05-01T14:00:00Z")),
+            // ISO 8601 without an offset is UTC.
+            ("2024-05-01T14:00:00", at("2024-05-01T14:00:00Z")),
+            ("2024-05-01T14:00:00.250", at("2024-05-01T14:00:00.250Z")),
+            ("2026-11-25T10:00:00", at("2026-11-25T10:00:00Z")),
         ];
         for (text, expected) in cases {
             assert_eq!(parse_retry_after(text, now()), Ok(expected), "{text}");
@@ -126,6 +137,8 @@ mod tests {
             "soon",
             "Wed, 32 May 2024 13:00:00 GMT",
             "--1",
+            "2024-05-01",
+            "2024-05-01T25:00:00",
         ] {
             let err = parse_retry_after(text, now()).unwrap_err();
             assert!(

@@ -16,7 +16,13 @@ const HIGHEST_STATUS: u16 = 599;
 pub struct StatusRule {
     source: String,
     terms: Vec<Term>,
+    /// `retry_on = "any"`: every answer that is not 2xx is retriable, and so
+    /// is a redirect loop (which has no status for a term to match).
+    any: bool,
 }
+
+/// The rule that retries every outcome that is not a 2xx.
+pub const ANY: &str = "any";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Term {
@@ -45,12 +51,40 @@ impl StatusRule {
     /// ```
     ///
     /// A malformed code is reported at the column where the code starts.
+    ///
+    /// or the word `any` alone: every status, and too many redirects too.
     pub fn parse(text: &str) -> Result<StatusRule, RuleError> {
+        if text.trim().eq_ignore_ascii_case(ANY) {
+            return Ok(StatusRule {
+                source: text.to_string(),
+                terms: vec![Term {
+                    exclude: false,
+                    lowest: LOWEST_STATUS,
+                    highest: HIGHEST_STATUS,
+                }],
+                any: true,
+            });
+        }
+        if let Some(at) = text.to_ascii_lowercase().find(ANY) {
+            return Err(RuleError {
+                rule: text.to_string(),
+                position: text[..at].chars().count() + 1,
+                message: "\"any\" stands alone: it already retries every answer that is not 2xx"
+                    .to_string(),
+            });
+        }
         let terms = Parser::new(text).rule()?;
         Ok(StatusRule {
             source: text.to_string(),
             terms,
+            any: false,
         })
+    }
+
+    /// Whether this is `any`: outcomes without a status (a redirect loop) are
+    /// retriable too.
+    pub fn is_any(&self) -> bool {
+        self.any
     }
 
     /// The last matching term decides, so `!` terms carve exceptions out of
@@ -251,6 +285,22 @@ mod tests {
 
     fn rule(text: &str) -> StatusRule {
         StatusRule::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn any_matches_every_status_and_stands_alone() {
+        for text in ["any", " ANY "] {
+            let any = rule(text);
+            assert!(any.is_any());
+            for status in [100, 302, 400, 404, 429, 499, 500, 599] {
+                assert!(any.matches(status), "{text} {status}");
+            }
+            assert_eq!(any.to_string(), text);
+        }
+        assert!(!rule("100-599").is_any());
+        let err = StatusRule::parse("500, any").unwrap_err();
+        assert_eq!(err.position, 6);
+        assert!(err.message.contains("stands alone"), "{err}");
     }
 
     #[test]

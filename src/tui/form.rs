@@ -14,6 +14,7 @@ pub enum Kind {
 
 /// The keys of `[destinations.retry]`, in the README's order.
 pub const FIELDS: &[(&str, Kind, &str)] = &[
+    ("preset", Kind::Text, "monitor | webhook | rule"),
     ("policy", Kind::Text, "none | bounded | always"),
     ("schedule", Kind::Text, "fixed | exponential | power"),
     ("delay", Kind::Text, "e.g. 30s"),
@@ -124,10 +125,15 @@ impl PolicyForm {
         })
     }
 
-    /// Re-checks the whole form; sets or clears `error`.
+    /// Re-checks the whole form; sets or clears `error`. Once the preset is
+    /// changed, the fields left as they were stand for the new preset's
+    /// defaults (they are not sent), so only the changed ones are checked
+    /// against its limits.
     pub fn validate(&mut self) {
+        let preset = PolicyForm::field_index("preset").expect("the form has a preset field");
+        let preset_changed = self.values[preset] != self.initial[preset];
         self.error = self
-            .to_json(false)
+            .to_json(preset_changed)
             .and_then(|map| self.spec_from(map))
             .and_then(|spec| {
                 spec.resolve().map(|_| ()).map_err(|e| {
@@ -241,5 +247,38 @@ impl FieldForm for PolicyForm {
 
     fn revalidate(&mut self) {
         self.validate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::RetryPolicy;
+
+    /// The form opens on every effective key; choosing a preset leaves the
+    /// untouched fields to the preset's defaults, so only the changed keys
+    /// are checked against its limits and sent.
+    #[test]
+    fn choosing_a_preset_sends_it_alone_and_checks_changed_keys_against_it() {
+        let mut form = PolicyForm::new("a", &RetryPolicy::default().to_spec());
+        let preset = PolicyForm::field_index("preset").unwrap();
+        assert_eq!(form.values[preset], "");
+        form.values[preset] = "webhook".into();
+        form.validate();
+        assert_eq!(form.error, None);
+        let patch = form.patch_spec().unwrap();
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            serde_json::json!({"preset": "webhook"})
+        );
+        let max_age = PolicyForm::field_index("max_age").unwrap();
+        form.values[max_age] = "31d".into();
+        form.validate();
+        let (field, message) = form.error.clone().unwrap();
+        assert_eq!(field, max_age);
+        assert!(message.contains("30 days"), "{message}");
+        form.values[preset] = "nope".into();
+        form.validate();
+        assert_eq!(form.error.unwrap().0, preset);
     }
 }

@@ -25,6 +25,16 @@ impl Retry {
             .max_retries(max_retries)
     }
 
+    pub fn preset(mut self, preset: &str) -> Retry {
+        self.0.preset = Some(preset.to_string());
+        self
+    }
+
+    pub fn retry_after(mut self, honoured: bool) -> Retry {
+        self.0.retry_after = Some(honoured);
+        self
+    }
+
     pub fn policy(mut self, policy: &str) -> Retry {
         self.0.policy = Some(policy.to_string());
         self
