@@ -315,7 +315,7 @@ fn until(time: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::policy::{RetrySpec, Schedule};
 
@@ -355,30 +355,30 @@ mod tests {
         }
     }
 
-    fn status(code: u16) -> Outcome {
+    pub(in crate::policy) fn status(code: u16) -> Outcome {
         Outcome::Response {
             status: code,
             retry_after: None,
         }
     }
 
-    fn with_retry_after(code: u16, value: &str) -> Outcome {
+    pub(in crate::policy) fn with_retry_after(code: u16, value: &str) -> Outcome {
         Outcome::Response {
             status: code,
             retry_after: Some(value.to_string()),
         }
     }
 
-    fn retry(at: DateTime<Utc>) -> Verdict {
+    pub(in crate::policy) fn retry(at: DateTime<Utc>) -> Verdict {
         Verdict::Retry { at, pinned: false }
     }
 
     /// A retry whose time a recovery flush leaves alone.
-    fn pinned(at: DateTime<Utc>) -> Verdict {
+    pub(in crate::policy) fn pinned(at: DateTime<Utc>) -> Verdict {
         Verdict::Retry { at, pinned: true }
     }
 
-    fn failed(reason: FailReason) -> Verdict {
+    pub(in crate::policy) fn failed(reason: FailReason) -> Verdict {
         Verdict::Failed { reason }
     }
 

@@ -635,6 +635,8 @@ fn presets_round_trip_through_to_spec() {
 
 mod preset_decisions {
     use super::*;
+    // The outcome and verdict builders of the decision table tests.
+    use crate::policy::decision::tests::{failed, pinned, retry, status, with_retry_after};
     use chrono::TimeDelta;
 
     fn now() -> DateTime<Utc> {
@@ -651,32 +653,6 @@ mod preset_decisions {
             automatic_retries,
             next_attempt_at: None,
         }
-    }
-
-    fn status(code: u16) -> Outcome {
-        Outcome::Response {
-            status: code,
-            retry_after: None,
-        }
-    }
-
-    fn with_retry_after(code: u16, value: &str) -> Outcome {
-        Outcome::Response {
-            status: code,
-            retry_after: Some(value.to_string()),
-        }
-    }
-
-    fn retry(at: DateTime<Utc>) -> Verdict {
-        Verdict::Retry { at, pinned: false }
-    }
-
-    fn pinned(at: DateTime<Utc>) -> Verdict {
-        Verdict::Retry { at, pinned: true }
-    }
-
-    fn failed(reason: FailReason) -> Verdict {
-        Verdict::Failed { reason }
     }
 
     /// (name, policy, history, trigger, outcome, now, verdict, words,
