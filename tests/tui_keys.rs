@@ -157,6 +157,30 @@ fn moving_in_destinations_scopes_the_events() {
     assert_eq!(app.focus, Pane::Events);
 }
 
+/// Keys typed faster than the events page loads: `1 k 2 g` must end on the
+/// top row of the new list, not on the row of the old list `g` would have
+/// picked (which the new page then kept selected by its id).
+#[test]
+fn g_pressed_before_the_new_destinations_page_arrives_selects_its_top_row() {
+    let mut app = app();
+    let events = fixture::events();
+    // One destination's page: the older half of the events.
+    press(&mut app, &[ch('1'), ch('j'), ch('2')]);
+    app.set_events(EventPage {
+        events: events[3..].to_vec(),
+        next: None,
+    });
+    press(&mut app, &[ch('j')]);
+    assert_eq!(app.selected_event, Some(events[4].id));
+    // Back to `all`; its page has not arrived when `g` is pressed.
+    press(&mut app, &[ch('1'), ch('k'), ch('2'), ch('g')]);
+    app.set_events(EventPage {
+        events: events.clone(),
+        next: None,
+    });
+    assert_eq!(app.selected_event, Some(events[0].id));
+}
+
 #[test]
 fn enter_on_a_destination_opens_its_view_and_reads_its_statistics() {
     let mut app = app();

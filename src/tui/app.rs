@@ -486,7 +486,12 @@ impl App {
 
     /// The events pane starts over (its destination changed): first page,
     /// nothing selected until the read.
+    /// Forgets the events list of the previous selection: its rows belong to
+    /// another destination, so a key pressed before the new page arrives (`g`,
+    /// say) must not select one of them and have it kept selected afterwards.
     fn reset_events(&mut self) {
+        self.events.clear();
+        self.events_next = None;
         self.page_stack = vec![None];
         self.event_index = 0;
         self.selected_event = None;
