@@ -63,6 +63,8 @@ pub enum ControlError {
     UnknownEvent { id: String },
     #[error("no bulk job with id \"{id}\"")]
     UnknownJob { id: String },
+    #[error("no notice with id \"{id}\"")]
+    UnknownNotice { id: String },
     /// A value that does not validate, naming its field.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
@@ -178,6 +180,7 @@ impl ControlError {
             ControlError::NoTopicMatch { .. } => "no_topic_match",
             ControlError::UnknownEvent { .. } => "unknown_event",
             ControlError::UnknownJob { .. } => "unknown_job",
+            ControlError::UnknownNotice { .. } => "unknown_notice",
             ControlError::Invalid { .. } => "invalid",
             ControlError::IdempotencyKey { .. } => "idempotency_key",
             ControlError::Refused { .. } => "refused",
@@ -205,6 +208,7 @@ impl From<EngineError> for ControlError {
             EngineError::NoTopicMatch(topic) => ControlError::NoTopicMatch { topic },
             EngineError::UnknownEvent(id) => ControlError::UnknownEvent { id },
             EngineError::UnknownJob(id) => ControlError::UnknownJob { id },
+            EngineError::UnknownNotice(id) => ControlError::UnknownNotice { id },
             EngineError::Invalid { field, message } => ControlError::Invalid { field, message },
             EngineError::IdempotencyKey(message) => ControlError::IdempotencyKey { message },
             EngineError::Refused(refusal) => ControlError::Refused {

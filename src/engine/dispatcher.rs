@@ -421,6 +421,7 @@ async fn attempt(
     after_attempt(
         engine,
         destination,
+        (id, updated.attempt_count),
         &decision,
         delivery.status,
         failure,
@@ -441,6 +442,7 @@ async fn attempt(
 async fn after_attempt(
     engine: &Engine,
     destination: &Arc<Destination>,
+    (event, attempt): (EventId, u32),
     decision: &Decision,
     status: Option<u16>,
     failure: Option<DestinationChange>,
@@ -461,6 +463,8 @@ async fn after_attempt(
         if decision.success {
             if runtime.in_retry {
                 runtime.in_retry = false;
+                runtime.in_retry_since = None;
+                runtime.in_retry_noticed = false;
                 recovered = true;
                 changed = true;
                 changes.push(DestinationChange::Recovered);
@@ -482,6 +486,10 @@ async fn after_attempt(
             destination.success_streak.store(0, Ordering::SeqCst);
             if !runtime.in_retry {
                 runtime.in_retry = true;
+                // A new retry episode: its "in retry too long" notice is due
+                // `alerts.in_retry_after` from now.
+                runtime.in_retry_since = Some(engine.inner.clock.now());
+                runtime.in_retry_noticed = false;
                 changed = true;
                 changes.extend(failure);
             }
@@ -504,7 +512,11 @@ async fn after_attempt(
             runtime.disabled = true;
             changed = true;
             if let Some(status) = status {
-                changes.push(DestinationChange::Disabled(DisableCause::Status(status)));
+                changes.push(DestinationChange::Disabled(DisableCause::Attempt {
+                    outcome: deliver::AttemptOutcome::Response(status),
+                    event,
+                    attempt,
+                }));
             }
         }
     }

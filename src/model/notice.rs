@@ -170,6 +170,8 @@ pub enum NoticeCause {
     Status { status: u16 },
     /// An attempt that got no answer.
     NoAnswer { failure: NoAnswer },
+    /// An attempt was delivered (what ends a retry episode).
+    Delivered,
     /// Time: the destination stayed in retry past `alerts.in_retry_after`.
     Elapsed,
     /// The store refused writes.
@@ -200,6 +202,7 @@ impl fmt::Display for NoticeCause {
                 NoAnswer::PrivateAddress => "private address refused",
                 NoAnswer::Network => "network error",
             }),
+            NoticeCause::Delivered => f.write_str("an attempt was delivered"),
             NoticeCause::Elapsed => f.write_str("time in retry"),
             NoticeCause::Store => f.write_str("store"),
         }
