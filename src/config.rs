@@ -446,7 +446,9 @@ fn alerts_from_raw(raw: RawAlerts) -> Result<AlertsConfig, (String, String)> {
     };
     let retry = match raw.retry {
         Some(table) => table,
-        None => ALERTS_RETRY.parse().expect("the built-in alerts retry table parses"),
+        None => ALERTS_RETRY
+            .parse()
+            .expect("the built-in alerts retry table parses"),
     };
     let destination = RawDestination {
         id: Some(ALERTS_DESTINATION.to_string()),
@@ -596,7 +598,9 @@ pub(crate) fn serde_error(key: &str, message: &str) -> (String, String) {
 /// API body just `<key>`.
 #[derive(Clone, Copy)]
 enum KeyStyle {
-    File { index: usize },
+    File {
+        index: usize,
+    },
     Api,
     /// The `[alerts]` table, whose keys make the alerts destination.
     Alerts,

@@ -39,7 +39,10 @@ pub(super) fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
 /// Deserialises an object: a bad value is a 422 that names its key path
 /// (`retry.max_retries`, found by serde_path_to_error), and an unknown
 /// top-level field is refused rather than ignored.
-pub(super) fn typed_fields<T: DeserializeOwned>(map: Map<String, Value>, known: &[&str]) -> ApiResult<T> {
+pub(super) fn typed_fields<T: DeserializeOwned>(
+    map: Map<String, Value>,
+    known: &[&str],
+) -> ApiResult<T> {
     if let Some(key) = map.keys().find(|key| !known.contains(&key.as_str())) {
         return Err(ControlError::invalid(
             key.clone(),

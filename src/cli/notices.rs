@@ -11,9 +11,7 @@ use serde_json::json;
 pub(super) async fn run(daemon: &Daemon, args: &NoticesArgs) -> Result<(), Failure> {
     match &args.command {
         None => list(daemon, args).await,
-        Some(NoticesCommand::Ack { ids, all, output }) => {
-            ack(daemon, ids, *all, output.json).await
-        }
+        Some(NoticesCommand::Ack { ids, all, output }) => ack(daemon, ids, *all, output.json).await,
     }
 }
 

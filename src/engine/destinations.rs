@@ -84,10 +84,9 @@ impl Engine {
                     config.id
                 ),
                 DestinationSource::Api => format!("a destination \"{}\" exists", config.id),
-                DestinationSource::Alerts => format!(
-                    "\"{}\" is reserved for the alerts of [alerts]",
-                    config.id
-                ),
+                DestinationSource::Alerts => {
+                    format!("\"{}\" is reserved for the alerts of [alerts]", config.id)
+                }
             }));
         }
         let count = self

@@ -180,9 +180,8 @@ impl Engine {
                 self.inner.notices.due.notify_one();
                 return;
             }
-            DestinationChange::BacklogFlushed { .. } | DestinationChange::ConcurrencyRaised { .. } => {
-                return
-            }
+            DestinationChange::BacklogFlushed { .. }
+            | DestinationChange::ConcurrencyRaised { .. } => return,
         };
         self.record_notice(kind, Some(destination), event, cause);
     }

@@ -52,13 +52,18 @@ pub enum NoticeKind {
     DestinationEnabled,
     /// The destination has been in retry continuously since `since`, longer
     /// than `alerts.in_retry_after`: one notice per retry episode.
-    InRetryTooLong { since: DateTime<Utc> },
+    InRetryTooLong {
+        since: DateTime<Utc>,
+    },
     /// An attempt succeeded while the destination was in retry.
     DestinationRecovered,
     DestinationPaused,
     DestinationResumed,
     /// A 429 took one concurrent attempt away.
-    ConcurrencyLowered { from: u32, to: u32 },
+    ConcurrencyLowered {
+        from: u32,
+        to: u32,
+    },
     /// A bulk retry ended (ran through, or was cancelled).
     BulkJobFinished {
         job: String,

@@ -13,8 +13,7 @@ mod tables;
 
 use crate::model::{
     AttemptRecord, DestinationRuntime, EventFilter, EventId, EventRecord, EventState,
-    EventTransition, Notice, NoticeId, NoticeQuery, NoticeSelection, StateCounts,
-    TransitionError,
+    EventTransition, Notice, NoticeId, NoticeQuery, NoticeSelection, StateCounts, TransitionError,
 };
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};

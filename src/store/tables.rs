@@ -175,7 +175,11 @@ impl<'txn> Tables<'txn> {
         at: DateTime<Utc>,
     ) -> Result<Option<Notice>, StoreError> {
         let mut notices = self.txn.open_table(NOTICES).map_err(write_err)?;
-        let Some(raw) = notices.get(id.0).map_err(write_err)?.map(|v| v.value().to_vec()) else {
+        let Some(raw) = notices
+            .get(id.0)
+            .map_err(write_err)?
+            .map(|v| v.value().to_vec())
+        else {
             return Ok(None);
         };
         let mut notice: Notice = decode("notice", &raw)?;

@@ -1101,7 +1101,10 @@ async fn acknowledging_keeps_the_count_and_the_unacked_listing_in_step() {
     assert!(page.iter().all(|n| n.acked_at.is_none()));
 
     assert_eq!(
-        store.ack_notices(NoticeSelection::all(), at(103)).await.unwrap(),
+        store
+            .ack_notices(NoticeSelection::all(), at(103))
+            .await
+            .unwrap(),
         2
     );
     assert_eq!(store.unacked_notices().unwrap(), 0);
