@@ -434,3 +434,62 @@ async fn in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time() {
     })
     .await;
 }
+
+/// Runs `hookwatch ARGS --url DAEMON` off the async workers; answers the
+/// exit code and stdout.
+async fn cli(daemon: &Daemon, args: &[&str]) -> (i32, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hookwatch"));
+    command
+        .args(args)
+        .args(["--url", &daemon.base_url])
+        .env_remove("HOOKWATCH_URL")
+        .env_remove("HOOKWATCH_TOKEN")
+        .stdin(std::process::Stdio::null());
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("run hookwatch");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_and_acknowledges_notices() {
+    let receiver = Receiver::start().await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    patch(&daemon, "a", json!({"paused": true})).await;
+    patch(&daemon, "a", json!({"paused": false})).await;
+    wait_notice(&daemon, "destination_resumed", "a").await;
+    let (code, table) = cli(&daemon, &["notices"]).await;
+    assert_eq!(code, 0, "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ID"), "{table}");
+    for column in ["WHEN", "TYPE", "DESTINATION", "CAUSE", "ACKED"] {
+        assert!(lines[0].contains(column), "{table}");
+    }
+    assert!(lines[1].contains("destination_resumed"), "{table}");
+    assert!(lines[1].contains("operator"), "{table}");
+    assert!(lines[2].contains("destination_paused"), "{table}");
+    assert_eq!(lines.last(), Some(&"2 unacknowledged"), "{table}");
+
+    let newest = lines[1].split_whitespace().next().unwrap().to_string();
+    let (code, out) = cli(&daemon, &["notices", "ack", &newest]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&newest), "{out}");
+    let (code, out) = cli(&daemon, &["notices", "--unacked", "--json"]).await;
+    assert_eq!(code, 0, "{out}");
+    let page: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(page["unacked"], 1);
+    assert_eq!(page["notices"][0]["type"], "destination_paused");
+
+    let (code, out) = cli(&daemon, &["notices", "ack", "--all"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.trim(), "acknowledged 1 notices");
+    let (code, _) = cli(&daemon, &["notices", "ack", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]).await;
+    assert_eq!(code, 1);
+    let (code, _) = cli(&daemon, &["notices", "ack", "nope"]).await;
+    assert_eq!(code, 2);
+}
