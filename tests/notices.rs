@@ -162,7 +162,8 @@ async fn notices_page_newest_first_are_acknowledged_and_survive_a_restart() {
             "destination_paused",
             "destination_resumed",
             "destination_paused"
-        ]
+        ],
+        "{all}"
     );
     let ids: Vec<String> = listed
         .iter()

@@ -173,11 +173,12 @@ impl Control for LocalControl {
     }
 
     async fn totals(&self) -> ControlResult<Totals> {
+        let unacked_notices = self.read(|engine| engine.unacked_notices()).await?;
         let metrics = self.engine.metrics();
         Ok(Totals {
             ingested: metrics.ingested.load(Ordering::Relaxed),
             delivered: metrics.delivered.load(Ordering::Relaxed),
-            unacked_notices: self.engine.unacked_notices(),
+            unacked_notices,
             pid: Some(std::process::id()),
         })
     }

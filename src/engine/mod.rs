@@ -426,7 +426,6 @@ impl Engine {
             );
             destinations.insert(alerts.id.clone(), Arc::new(destination));
         }
-        let unacked_notices = store.unacked_notices()?;
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -450,7 +449,7 @@ impl Engine {
                     ops_log::LOG_WINDOW,
                 )),
                 log_summary_due: Notify::new(),
-                notices: notices::NoticeBook::new(&config.alerts, unacked_notices),
+                notices: notices::NoticeBook::new(&config.alerts),
             }),
         };
         for destination in engine.destination_handles() {

@@ -21,7 +21,6 @@ use crate::model::{
 use crate::store::NewEvent;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -38,21 +37,16 @@ pub(super) struct NoticeBook {
     /// Wakes the keeper: a notice was recorded, or a destination entered
     /// retry (its "too long" deadline is new).
     due: Notify,
-    /// Unacknowledged notices in the store: read once at start, then kept in
-    /// step with every write and acknowledgement, so the TUI header's count
-    /// costs no read.
-    unacked: AtomicU64,
     /// The notice types alerted (with `[alerts] url`); empty without it.
     alerted: BTreeSet<NoticeType>,
     in_retry_after: chrono::Duration,
 }
 
 impl NoticeBook {
-    pub(super) fn new(alerts: &AlertsConfig, unacked: u64) -> NoticeBook {
+    pub(super) fn new(alerts: &AlertsConfig) -> NoticeBook {
         NoticeBook {
             pending: Mutex::new(Vec::new()),
             due: Notify::new(),
-            unacked: AtomicU64::new(unacked),
             alerted: if alerts.destination.is_some() {
                 alerts.types.clone()
             } else {
@@ -186,9 +180,11 @@ impl Engine {
         self.record_notice(kind, Some(destination), event, cause);
     }
 
-    /// Unacknowledged notices, without a store read.
-    pub fn unacked_notices(&self) -> u64 {
-        self.inner.notices.unacked.load(Ordering::SeqCst)
+    /// Unacknowledged notices: the length of the store's index of them (no
+    /// entry is read), so it always agrees with a listing. A store read: call
+    /// it off the async workers.
+    pub fn unacked_notices(&self) -> Result<u64, EngineError> {
+        Ok(self.inner.store.unacked_notices()?)
     }
 
     /// One page of notices, newest first (a store read: call it off the
@@ -198,11 +194,11 @@ impl Engine {
             limit: query.limit.clamp(1, MAX_NOTICE_PAGE),
             ..*query
         };
-        let (notices, next_before) = self.inner.store.list_notices(&query)?;
+        let (notices, next_before, unacked) = self.inner.store.list_notices(&query)?;
         Ok(NoticePage {
             notices,
             next_before,
-            unacked: self.unacked_notices(),
+            unacked,
         })
     }
 
@@ -215,7 +211,7 @@ impl Engine {
             .ack_notice(id, now)
             .await?
             .ok_or_else(|| EngineError::UnknownNotice(id.to_string()))?;
-        self.resync_unacked().await;
+        self.publish_unacked().await;
         Ok(notice)
     }
 
@@ -224,19 +220,17 @@ impl Engine {
     pub async fn ack_notices(&self, selection: NoticeSelection) -> Result<u64, EngineError> {
         let now = self.inner.clock.now();
         let acked = self.inner.store.ack_notices(selection, now).await?;
-        self.resync_unacked().await;
+        self.publish_unacked().await;
         Ok(acked)
     }
 
-    /// Reads the unacknowledged count back after an acknowledgement (which
-    /// may race a new notice's write) and tells subscribers.
-    async fn resync_unacked(&self) {
-        if let Ok(unacked) = self.read_store(|store| store.unacked_notices()).await {
-            self.inner.notices.unacked.store(unacked, Ordering::SeqCst);
+    /// Tells subscribers how many notices are unacknowledged now, after a
+    /// notice was stored or acknowledged.
+    async fn publish_unacked(&self) {
+        match self.read_store(|store| store.unacked_notices()).await {
+            Ok(unacked) => self.publish(Change::Notices { unacked }),
+            Err(e) => tracing::warn!(error = %e, "cannot count unacknowledged notices"),
         }
-        self.publish(Change::Notices {
-            unacked: self.unacked_notices(),
-        });
     }
 
     /// Stores the notices recorded so far, each with its alert event when it
@@ -286,13 +280,7 @@ impl Engine {
                 );
             }
         }
-        self.inner
-            .notices
-            .unacked
-            .fetch_add(notices.len() as u64, Ordering::SeqCst);
-        self.publish(Change::Notices {
-            unacked: self.unacked_notices(),
-        });
+        self.publish_unacked().await;
         if !alerts.is_empty() {
             if let Ok(destination) = self.destination(ALERTS_DESTINATION) {
                 destination.wake.notify_one();

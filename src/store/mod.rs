@@ -465,19 +465,21 @@ impl Store {
 
     /// Notices newest first, older than `query.before`, at most `query.limit`
     /// (only unacknowledged ones with `query.unacked_only`, read through
-    /// their index): a reverse range, never the whole table. The second
-    /// value is the cursor of the next page, when there is one.
+    /// their index): a reverse range, never the whole table. Answers the
+    /// page, the cursor of the next page when there is one, and how many
+    /// notices are unacknowledged, all from one read transaction.
     pub fn list_notices(
         &self,
         query: &NoticeQuery,
-    ) -> Result<(Vec<Notice>, Option<NoticeId>), StoreError> {
+    ) -> Result<(Vec<Notice>, Option<NoticeId>, u64), StoreError> {
         let txn = self.read()?;
         let notices = match txn.open_table(NOTICES) {
             Ok(table) => table,
             // A store from before notices: none yet.
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), None)),
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), None, 0)),
             Err(e) => return Err(read_err(e)),
         };
+        let unacked = txn.open_table(UNACKED_NOTICES).map_err(read_err)?;
         let upper = query.before.map_or(u128::MAX, |b| b.0);
         let limit = query.limit.max(1);
         let mut out = Vec::with_capacity(limit.min(64));
@@ -491,7 +493,6 @@ impl Store {
             Ok(true)
         };
         if query.unacked_only {
-            let unacked = txn.open_table(UNACKED_NOTICES).map_err(read_err)?;
             for entry in unacked.range(0..upper).map_err(read_err)?.rev() {
                 let id = entry.map_err(read_err)?.0.value();
                 if let Some(raw) = notices.get(id).map_err(read_err)? {
@@ -509,7 +510,7 @@ impl Store {
             }
         }
         let next = if more { out.last().map(|n| n.id) } else { None };
-        Ok((out, next))
+        Ok((out, next, unacked.len().map_err(read_err)?))
     }
 
     /// How many notices are unacknowledged: the length of their index, which

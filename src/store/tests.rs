@@ -1036,18 +1036,19 @@ async fn notices_list_newest_first_in_pages_with_a_cursor() {
         limit: 2,
         ..NoticeQuery::default()
     };
-    let (first, next) = store.list_notices(&query).unwrap();
+    let (first, next, unacked) = store.list_notices(&query).unwrap();
+    assert_eq!(unacked, 5);
     let ids = |page: &[crate::model::Notice]| page.iter().map(|n| n.id).collect::<Vec<_>>();
     assert_eq!(ids(&first), vec![notices[4].id, notices[3].id]);
     assert_eq!(next, Some(notices[3].id));
-    let (second, next) = store
+    let (second, next, _) = store
         .list_notices(&NoticeQuery {
             before: next,
             ..query
         })
         .unwrap();
     assert_eq!(ids(&second), vec![notices[2].id, notices[1].id]);
-    let (last, next) = store
+    let (last, next, _) = store
         .list_notices(&NoticeQuery {
             before: next,
             ..query
@@ -1095,7 +1096,8 @@ async fn acknowledging_keeps_the_count_and_the_unacked_listing_in_step() {
         unacked_only: true,
         ..NoticeQuery::default()
     };
-    let (page, _) = store.list_notices(&unacked).unwrap();
+    let (page, _, count) = store.list_notices(&unacked).unwrap();
+    assert_eq!(count, 2);
     let ids: Vec<_> = page.iter().map(|n| n.id).collect();
     assert_eq!(ids, vec![notices[4].id, notices[3].id]);
     assert!(page.iter().all(|n| n.acked_at.is_none()));
@@ -1108,7 +1110,7 @@ async fn acknowledging_keeps_the_count_and_the_unacked_listing_in_step() {
         2
     );
     assert_eq!(store.unacked_notices().unwrap(), 0);
-    let (all, _) = store.list_notices(&NoticeQuery::default()).unwrap();
+    let (all, _, _) = store.list_notices(&NoticeQuery::default()).unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().all(|n| n.acked_at.is_some()));
 }
@@ -1120,7 +1122,7 @@ async fn pruning_drops_old_notices_and_their_unacked_entries() {
     let notices: Vec<_> = (0..4).map(|i| notice_at(i * 10, "a")).collect();
     store_notices(&store, notices.clone()).await;
     store.prune_notices(at(15)).await.unwrap();
-    let (left, _) = store.list_notices(&NoticeQuery::default()).unwrap();
+    let (left, _, _) = store.list_notices(&NoticeQuery::default()).unwrap();
     let ids: Vec<_> = left.iter().map(|n| n.id).collect();
     assert_eq!(ids, vec![notices[3].id, notices[2].id]);
     assert_eq!(store.unacked_notices().unwrap(), 2);
