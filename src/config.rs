@@ -766,6 +766,35 @@ mod tests {
     }
 
     #[test]
+    fn alerts_name_their_key_when_wrong_and_default_to_every_type() {
+        let error =
+            parse("[alerts]\nurl = \"http://127.0.0.1:1/a\"\ntypes = [\"destination_exploded\"]\n")
+                .unwrap_err();
+        assert_eq!(error.key, "alerts.types");
+        assert!(error.message.contains("destination_exploded"), "{error}");
+        let error =
+            parse("[alerts]\nurl = \"http://127.0.0.1:1/a\"\nsecret = \"nope\"\n").unwrap_err();
+        assert_eq!(error.key, "alerts.secret");
+        let error = parse("[alerts]\nin_retry_after = \"soon\"\n").unwrap_err();
+        assert_eq!(error.key, "alerts.in_retry_after");
+        let error =
+            parse("[[destinations]]\nid = \"hookwatch-alerts\"\nurl = \"http://127.0.0.1:1/\"\n")
+                .unwrap_err();
+        assert_eq!(error.key, "destinations[hookwatch-alerts].id");
+
+        let config = parse("[alerts]\nurl = \"http://127.0.0.1:1/a\"\n").unwrap();
+        assert_eq!(
+            config.alerts.types.len(),
+            crate::model::NoticeType::ALL.len()
+        );
+        assert_eq!(config.alerts.in_retry_after, DEFAULT_IN_RETRY_AFTER);
+        let alerts = config.alerts.destination.unwrap();
+        assert_eq!(alerts.id, ALERTS_DESTINATION);
+        assert_eq!(alerts.retry.max_retries, 25);
+        assert!(parse("").unwrap().alerts.destination.is_none());
+    }
+
+    #[test]
     fn an_unknown_key_is_named_once_at_any_depth() {
         let expected = "unknown key (expected `id` or `url`)";
         let message = "unknown field `bogus`, expected `id` or `url`";
