@@ -28,6 +28,18 @@ pub const MAX_ID_BYTES: usize = 128;
 /// `server.max_destinations` unless set: destinations created through the API
 /// beyond it are refused.
 pub const DEFAULT_MAX_DESTINATIONS: usize = 100_000;
+/// The id of the built-in destination that delivers `[alerts]`: reserved, so
+/// neither the config file nor the API may define one with it.
+pub const ALERTS_DESTINATION: &str = "hookwatch-alerts";
+/// `alerts.in_retry_after` unless set.
+pub const DEFAULT_IN_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+/// The retry table of the alerts destination unless `alerts.retry` says
+/// otherwise: the webhook style (`n⁴` s clamped to [60 s, 4 d], 25 retries,
+/// 30 days), failing an alert on a 4xx rather than disabling the destination.
+const ALERTS_RETRY: &str = r#"
+preset = "webhook"
+on_client_error = "fail"
+"#;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
@@ -75,6 +87,31 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub destinations: Vec<DestinationConfig>,
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`: which notices are sent where, and when a destination has been
+/// in retry too long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsConfig {
+    /// The built-in destination ([`ALERTS_DESTINATION`]) each alert is
+    /// queued for, made from `url`, `secret` and `retry`; `None` without `url`.
+    pub destination: Option<DestinationConfig>,
+    /// The notice types sent (`types`; every type unless set).
+    pub types: std::collections::BTreeSet<crate::model::NoticeType>,
+    /// A destination continuously in retry longer than this gets one
+    /// `in_retry_too_long` notice per retry episode.
+    pub in_retry_after: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            destination: None,
+            types: crate::model::NoticeType::ALL.into_iter().collect(),
+            in_retry_after: DEFAULT_IN_RETRY_AFTER,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +165,19 @@ struct RawConfig {
     /// Kept as tables so that an error can name the destination's id.
     #[serde(default)]
     destinations: Vec<toml::Table>,
+    #[serde(default)]
+    alerts: RawAlerts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    url: Option<String>,
+    secret: Option<OneOrMany>,
+    types: Option<Vec<String>>,
+    in_retry_after: Option<String>,
+    /// A destination's retry table; checked with the destination's rules.
+    retry: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Default)]
@@ -331,8 +381,15 @@ impl Config {
                     format!("destination id \"{}\" is used twice", dest.id),
                 ));
             }
+            if dest.id == ALERTS_DESTINATION {
+                return Err(fail(
+                    &format!("destinations[{}].id", dest.id),
+                    format!("\"{ALERTS_DESTINATION}\" is reserved for [alerts]"),
+                ));
+            }
             destinations.push(dest);
         }
+        let alerts = alerts_from_raw(raw.alerts).map_err(|(key, message)| fail(&key, message))?;
         Ok(Config {
             source,
             server: ServerConfig {
@@ -348,8 +405,59 @@ impl Config {
                 retention,
             },
             destinations,
+            alerts,
         })
     }
+}
+
+/// Validates `[alerts]`; errors name the key (`alerts.types`, `alerts.url`).
+fn alerts_from_raw(raw: RawAlerts) -> Result<AlertsConfig, (String, String)> {
+    let mut alerts = AlertsConfig::default();
+    if let Some(text) = raw.in_retry_after.as_deref() {
+        alerts.in_retry_after =
+            parse_duration(text).map_err(|m| ("alerts.in_retry_after".to_string(), m))?;
+        if alerts.in_retry_after.is_zero() {
+            return Err((
+                "alerts.in_retry_after".into(),
+                "must be greater than zero".into(),
+            ));
+        }
+    }
+    if let Some(types) = raw.types {
+        alerts.types = types
+            .iter()
+            .map(|t| t.parse::<crate::model::NoticeType>())
+            .collect::<Result<_, _>>()
+            .map_err(|m| ("alerts.types".to_string(), m))?;
+    }
+    let Some(url) = raw.url else {
+        if raw.secret.is_some() || raw.retry.is_some() {
+            return Err((
+                "alerts.url".into(),
+                "is required when alerts.secret or alerts.retry is set".into(),
+            ));
+        }
+        return Ok(alerts);
+    };
+    let retry = match raw.retry {
+        Some(table) => table,
+        None => ALERTS_RETRY
+            .parse()
+            .expect("the built-in alerts retry table parses"),
+    };
+    let destination = RawDestination {
+        id: Some(ALERTS_DESTINATION.to_string()),
+        url: Some(url),
+        topics: Vec::new(),
+        timeout: None,
+        concurrency: None,
+        headers: BTreeMap::new(),
+        secret: raw.secret,
+        retry: Some(retry),
+        labels: BTreeMap::new(),
+    };
+    alerts.destination = Some(validate_destination(destination, KeyStyle::Alerts)?);
+    Ok(alerts)
 }
 
 /// A destination id appears in URLs and key paths, so it is kept to a safe alphabet.
@@ -485,8 +593,12 @@ pub(crate) fn serde_error(key: &str, message: &str) -> (String, String) {
 /// API body just `<key>`.
 #[derive(Clone, Copy)]
 enum KeyStyle {
-    File { index: usize },
+    File {
+        index: usize,
+    },
     Api,
+    /// The `[alerts]` table, whose keys make the alerts destination.
+    Alerts,
 }
 
 impl KeyStyle {
@@ -495,6 +607,7 @@ impl KeyStyle {
             (KeyStyle::File { .. }, Some(id)) => format!("destinations[{id}].{field}"),
             (KeyStyle::File { index }, None) => format!("destinations[{index}].{field}"),
             (KeyStyle::Api, _) => field.to_string(),
+            (KeyStyle::Alerts, _) => format!("alerts.{field}"),
         }
     }
 }
@@ -650,6 +763,35 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, ConfigSource::File("test.toml".into()), None)
+    }
+
+    #[test]
+    fn alerts_name_their_key_when_wrong_and_default_to_every_type() {
+        let error =
+            parse("[alerts]\nurl = \"http://127.0.0.1:1/a\"\ntypes = [\"destination_exploded\"]\n")
+                .unwrap_err();
+        assert_eq!(error.key, "alerts.types");
+        assert!(error.message.contains("destination_exploded"), "{error}");
+        let error =
+            parse("[alerts]\nurl = \"http://127.0.0.1:1/a\"\nsecret = \"nope\"\n").unwrap_err();
+        assert_eq!(error.key, "alerts.secret");
+        let error = parse("[alerts]\nin_retry_after = \"soon\"\n").unwrap_err();
+        assert_eq!(error.key, "alerts.in_retry_after");
+        let error =
+            parse("[[destinations]]\nid = \"hookwatch-alerts\"\nurl = \"http://127.0.0.1:1/\"\n")
+                .unwrap_err();
+        assert_eq!(error.key, "destinations[hookwatch-alerts].id");
+
+        let config = parse("[alerts]\nurl = \"http://127.0.0.1:1/a\"\n").unwrap();
+        assert_eq!(
+            config.alerts.types.len(),
+            crate::model::NoticeType::ALL.len()
+        );
+        assert_eq!(config.alerts.in_retry_after, DEFAULT_IN_RETRY_AFTER);
+        let alerts = config.alerts.destination.unwrap();
+        assert_eq!(alerts.id, ALERTS_DESTINATION);
+        assert_eq!(alerts.retry.max_retries, 25);
+        assert!(parse("").unwrap().alerts.destination.is_none());
     }
 
     #[test]

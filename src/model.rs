@@ -4,10 +4,15 @@
 //! them) and the front ends (which show them), so they live apart from all three.
 
 mod lifecycle;
+mod notice;
 mod overrides;
 mod vocabulary;
 
 pub use lifecycle::{Applied, EventTransition, TransitionError, TransitionKind};
+pub use notice::{
+    NoAnswer, Notice, NoticeCause, NoticeId, NoticeKind, NoticePage, NoticeQuery, NoticeSelection,
+    NoticeType, DEFAULT_NOTICE_PAGE, MAX_NOTICE_PAGE,
+};
 pub use overrides::{field_edit, DestinationOverrides, FieldEdit, OverridesEdit, RetrySpec};
 pub use vocabulary::{FailReason, Health, Reason, Trigger, Verdict};
 
@@ -201,6 +206,15 @@ pub struct DestinationRuntime {
     pub disabled: bool,
     pub paused: bool,
     pub in_retry: bool,
+    /// When the current retry episode began (the failure that put the
+    /// destination in retry); `None` while it is not in retry, or for state
+    /// saved before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_retry_since: Option<DateTime<Utc>>,
+    /// Whether this retry episode already has its "in retry too long" notice:
+    /// one per episode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_retry_noticed: bool,
     /// Current concurrency, lowered by 429s; `None` means the configured maximum.
     pub concurrency: Option<u32>,
     /// Live edits made through the API or TUI, applied over the config file.

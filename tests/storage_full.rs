@@ -103,6 +103,30 @@ async fn a_full_store_answers_503_then_recovers_by_itself() {
         || receiver.missing(&acked).is_empty(),
     )
     .await;
+
+    // The failure is an operational notice, kept in memory while the store
+    // refused writes and stored once it wrote again.
+    let notice = wait_for("the store_write_failed notice", || async {
+        let page = daemon.get_json("/v1/notices").await;
+        page["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["type"] == "store_write_failed")
+            .cloned()
+            .ok_or_else(|| page.to_string())
+    })
+    .await;
+    assert!(notice["commits"].as_u64().unwrap() >= 1, "{notice}");
+    assert!(notice["writes"].as_u64().unwrap() >= 1, "{notice}");
+    assert_eq!(notice["cause"]["by"], "store", "{notice}");
+    assert!(!notice["error"].as_str().unwrap().is_empty(), "{notice}");
+    assert!(
+        daemon.log_text().contains("the store writes again"),
+        "{}",
+        daemon.log_text()
+    );
+
     daemon.sigterm();
     let status = daemon.wait_exit(Duration::from_secs(15)).await;
     assert!(status.success(), "{status}");

@@ -24,7 +24,7 @@ pub fn routes() -> Router<ApiState> {
 }
 
 /// Parses a JSON object body: malformed JSON is a 400 that says where it broke.
-fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+pub(super) fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -40,7 +40,10 @@ fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
 /// Deserialises an object: a bad value is a 422 that names its key path
 /// (`retry.max_retries`, found by serde_path_to_error), and an unknown
 /// top-level field is refused rather than ignored.
-fn typed_fields<T: DeserializeOwned>(map: Map<String, Value>, known: &[&str]) -> ApiResult<T> {
+pub(super) fn typed_fields<T: DeserializeOwned>(
+    map: Map<String, Value>,
+    known: &[&str],
+) -> ApiResult<T> {
     if let Some(key) = map.keys().find(|key| !known.contains(&key.as_str())) {
         return Err(ControlError::invalid(
             key.clone(),

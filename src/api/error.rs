@@ -14,7 +14,8 @@ pub fn status_of(error: &ControlError) -> StatusCode {
         ControlError::UnknownDestination { .. }
         | ControlError::NoTopicMatch { .. }
         | ControlError::UnknownEvent { .. }
-        | ControlError::UnknownJob { .. } => StatusCode::NOT_FOUND,
+        | ControlError::UnknownJob { .. }
+        | ControlError::UnknownNotice { .. } => StatusCode::NOT_FOUND,
         ControlError::IdempotencyKey { .. } => StatusCode::BAD_REQUEST,
         ControlError::Refused { .. } | ControlError::Conflict { .. } => StatusCode::CONFLICT,
         ControlError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,

@@ -22,6 +22,7 @@ pub mod actions;
 pub mod changes;
 pub mod error;
 pub mod listener;
+pub mod notices;
 
 pub use error::{control_error_from, status_of, ApiError};
 
@@ -59,6 +60,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/changes", get(changes::follow_changes))
         .route("/metrics", get(metrics))
         .merge(actions::routes())
+        .merge(notices::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -346,7 +348,8 @@ async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
 }
 
 /// Which process answers (its pid and version, so a client sees a restart),
-/// totals (counters that only grow) and counts by state per destination.
+/// totals (counters that only grow, and the unacknowledged notices, also at
+/// the top level as `unacked_notices`) and counts by state per destination.
 async fn status(State(state): State<ApiState>) -> ApiResult<Response> {
     let totals = state.control.totals().await?;
     let counts = state.control.counts().await?;
@@ -354,6 +357,7 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Response> {
         "pid": totals.pid,
         "version": env!("CARGO_PKG_VERSION"),
         "totals": totals,
+        "unacked_notices": totals.unacked_notices,
         "counts": counts,
     }))
     .into_response())

@@ -177,11 +177,12 @@ fn render_one(d: &DestinationView) -> String {
     fields.render()
 }
 
-/// `file` or `api`, as the API spells it.
+/// `file`, `api` or `alerts`, as the API spells it.
 fn source(d: &DestinationView) -> &'static str {
     match d.source {
         DestinationSource::File => "file",
         DestinationSource::Api => "api",
+        DestinationSource::Alerts => "alerts",
     }
 }
 

@@ -16,6 +16,7 @@ mod config_check;
 mod destinations;
 pub mod docs;
 mod events;
+mod notices;
 mod status;
 mod table;
 
@@ -96,6 +97,10 @@ pub enum Command {
     /// List and inspect destinations; pause, resume, enable them.
     #[command(subcommand)]
     Destinations(DestinationsCommand),
+    /// Operational notices, newest first: destinations disabled, enabled,
+    /// recovered, paused, resumed, lowered by 429 or in retry too long, bulk
+    /// jobs finished, store writes failed. `notices ack` acknowledges.
+    Notices(NoticesArgs),
     /// Validate the config file and print the effective config (secrets
     /// masked); exit 2 naming the problem when it does not validate.
     CheckConfig(JsonFlag),
@@ -137,6 +142,41 @@ pub struct Selection {
 
 fn parse_label(text: &str) -> Result<crate::model::LabelSelector, String> {
     crate::model::LabelSelector::parse(text)
+}
+
+/// `hookwatch notices [--unacked] [--limit N] [--json]`, or `notices ack`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NoticesArgs {
+    #[command(subcommand)]
+    pub command: Option<NoticesCommand>,
+    /// Only notices not acknowledged yet.
+    #[arg(long)]
+    pub unacked: bool,
+    /// How many notices at most (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=crate::model::MAX_NOTICE_PAGE as i64))]
+    pub limit: u16,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NoticesCommand {
+    /// Acknowledge notices: the ones named, or every one with --all.
+    Ack {
+        #[arg(value_name = "ID", required_unless_present = "all", value_parser = parse_notice_id)]
+        ids: Vec<crate::model::NoticeId>,
+        /// Acknowledge every notice.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+fn parse_notice_id(text: &str) -> Result<crate::model::NoticeId, String> {
+    text.parse::<crate::model::NoticeId>()
+        .map_err(|_| format!("\"{text}\" is not a notice id (a 26-character ULID)"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -416,6 +456,7 @@ fn run_remote(cli: &Cli, command: &Command) -> Result<(), Failure> {
             Command::Events(events) => events::run(&daemon, events).await,
             Command::Bulk(bulk) => bulk::run(&daemon, bulk).await,
             Command::Destinations(destinations) => destinations::run(&daemon, destinations).await,
+            Command::Notices(args) => notices::run(&daemon, args).await,
             Command::Bench(_) | Command::Completions { .. } | Command::CheckConfig(_) => {
                 unreachable!("handled by run() without a daemon")
             }

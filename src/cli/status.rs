@@ -122,12 +122,12 @@ mod tests {
         let first = Totals {
             ingested: 100,
             delivered: 90,
-            pid: None,
+            ..Totals::default()
         };
         let second = Totals {
             ingested: 150,
             delivered: 80,
-            pid: None,
+            ..Totals::default()
         };
         let rates = Rates::between(first, second, 2.0);
         assert_eq!(rates.ingested_per_second, 25.0);

@@ -8,7 +8,10 @@ use crate::engine::{
     AttemptSummary, BulkSelection, Deleted, DestinationPatch, DestinationView, Engine, EngineError,
     EventDetail, EventPage, IngestRequest, JobProgress, MAX_PAGE,
 };
-use crate::model::{EventFilter, EventId, EventRecord, EventState, StateCounts};
+use crate::model::{
+    EventFilter, EventId, EventRecord, EventState, Notice, NoticeId, NoticePage, NoticeQuery,
+    NoticeSelection, StateCounts,
+};
 use crate::store::Inserted;
 use futures_util::stream::BoxStream;
 use std::collections::BTreeMap;
@@ -153,6 +156,18 @@ impl Control for LocalControl {
         Ok(self.engine.delete_destination(id, drain).await?)
     }
 
+    async fn notices(&self, query: NoticeQuery) -> ControlResult<NoticePage> {
+        self.read(move |engine| engine.notices(&query)).await
+    }
+
+    async fn ack_notice(&self, id: NoticeId) -> ControlResult<Notice> {
+        Ok(self.engine.ack_notice(id).await?)
+    }
+
+    async fn ack_notices(&self, selection: NoticeSelection) -> ControlResult<u64> {
+        Ok(self.engine.ack_notices(selection).await?)
+    }
+
     async fn counts(&self) -> ControlResult<BTreeMap<String, StateCounts>> {
         self.read(|engine| engine.counts_by_destination()).await
     }
@@ -162,10 +177,12 @@ impl Control for LocalControl {
     }
 
     async fn totals(&self) -> ControlResult<Totals> {
+        let unacked_notices = self.read(|engine| engine.unacked_notices()).await?;
         let metrics = self.engine.metrics();
         Ok(Totals {
             ingested: metrics.ingested.load(Ordering::Relaxed),
             delivered: metrics.delivered.load(Ordering::Relaxed),
+            unacked_notices,
             pid: Some(std::process::id()),
         })
     }

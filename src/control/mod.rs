@@ -21,7 +21,10 @@ use crate::engine::{
     AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EngineError,
     EventDetail, EventPage, IngestRequest, JobProgress,
 };
-use crate::model::{EventFilter, EventId, EventRecord, StateCounts, TransitionError};
+use crate::model::{
+    EventFilter, EventId, EventRecord, Notice, NoticeId, NoticePage, NoticeQuery, NoticeSelection,
+    StateCounts, TransitionError,
+};
 use crate::store::Inserted;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -43,6 +46,10 @@ pub enum Notification {
 pub struct Totals {
     pub ingested: u64,
     pub delivered: u64,
+    /// Operational notices not acknowledged yet (the TUI header's count).
+    /// Not a counter that only grows: acknowledging lowers it.
+    #[serde(default)]
+    pub unacked_notices: u64,
     /// The pid of the hookwatch that answers (so an attached client sees a
     /// restarted daemon as the new process it is); `None` from a server too
     /// old to say. `GET /v1/status` sends it at its top level, not here.
@@ -63,6 +70,8 @@ pub enum ControlError {
     UnknownEvent { id: String },
     #[error("no bulk job with id \"{id}\"")]
     UnknownJob { id: String },
+    #[error("no notice with id \"{id}\"")]
+    UnknownNotice { id: String },
     /// A value that does not validate, naming its field.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
@@ -178,6 +187,7 @@ impl ControlError {
             ControlError::NoTopicMatch { .. } => "no_topic_match",
             ControlError::UnknownEvent { .. } => "unknown_event",
             ControlError::UnknownJob { .. } => "unknown_job",
+            ControlError::UnknownNotice { .. } => "unknown_notice",
             ControlError::Invalid { .. } => "invalid",
             ControlError::IdempotencyKey { .. } => "idempotency_key",
             ControlError::Refused { .. } => "refused",
@@ -205,6 +215,7 @@ impl From<EngineError> for ControlError {
             EngineError::NoTopicMatch(topic) => ControlError::NoTopicMatch { topic },
             EngineError::UnknownEvent(id) => ControlError::UnknownEvent { id },
             EngineError::UnknownJob(id) => ControlError::UnknownJob { id },
+            EngineError::UnknownNotice(id) => ControlError::UnknownNotice { id },
             EngineError::Invalid { field, message } => ControlError::Invalid { field, message },
             EngineError::IdempotencyKey(message) => ControlError::IdempotencyKey { message },
             EngineError::Refused(refusal) => ControlError::Refused {
@@ -321,6 +332,17 @@ pub trait Control: Send + Sync {
         };
         self.patch_destination(id, patch).await
     }
+
+    /// One page of operational notices, newest first (`query.before` is the
+    /// cursor: the `next_before` of the previous page), with the number
+    /// unacknowledged in all.
+    async fn notices(&self, query: NoticeQuery) -> ControlResult<NoticePage>;
+    /// Acknowledges one notice (acknowledging it again keeps the first
+    /// time); `UnknownNotice` when there is none with `id`.
+    async fn ack_notice(&self, id: NoticeId) -> ControlResult<Notice>;
+    /// Acknowledges every notice `selection` covers (all of them with
+    /// [`NoticeSelection::all`]); answers how many were unacknowledged.
+    async fn ack_notices(&self, selection: NoticeSelection) -> ControlResult<u64>;
 
     /// Counts by state for every destination.
     async fn counts(&self) -> ControlResult<BTreeMap<String, StateCounts>>;

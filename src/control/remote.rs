@@ -17,7 +17,10 @@ use crate::engine::{
     AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EventDetail,
     EventPage, IngestRequest, JobProgress,
 };
-use crate::model::{EventFilter, EventId, EventRecord, EventState, StateCounts};
+use crate::model::{
+    EventFilter, EventId, EventRecord, EventState, Notice, NoticeId, NoticePage, NoticeQuery,
+    NoticeSelection, StateCounts,
+};
 use crate::store::Inserted;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
@@ -321,6 +324,12 @@ struct CountReply {
     count: u64,
 }
 
+/// `POST /v1/notices/ack`.
+#[derive(Deserialize)]
+struct AckReply {
+    acked: u64,
+}
+
 /// `GET /v1/status`.
 #[derive(Deserialize)]
 struct StatusReply {
@@ -492,6 +501,32 @@ impl Control for RemoteControl {
             url.query_pairs_mut().append_pair("drain", "true");
         }
         self.call(Method::DELETE, url, None).await
+    }
+
+    async fn notices(&self, query: NoticeQuery) -> ControlResult<NoticePage> {
+        let mut url = self.url(&["v1", "notices"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("limit", &query.limit.to_string());
+            if let Some(before) = query.before {
+                pairs.append_pair("before", &before.to_string());
+            }
+            if query.unacked_only {
+                pairs.append_pair("unacked", "true");
+            }
+        }
+        self.call(Method::GET, url, None).await
+    }
+
+    async fn ack_notice(&self, id: NoticeId) -> ControlResult<Notice> {
+        let url = self.url(&["v1", "notices", &id.to_string(), "ack"]);
+        self.call(Method::POST, url, None).await
+    }
+
+    async fn ack_notices(&self, selection: NoticeSelection) -> ControlResult<u64> {
+        let url = self.url(&["v1", "notices", "ack"]);
+        let reply: AckReply = self.call(Method::POST, url, json_body(&selection)?).await?;
+        Ok(reply.acked)
     }
 
     async fn counts(&self) -> ControlResult<BTreeMap<String, StateCounts>> {

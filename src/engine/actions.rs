@@ -388,6 +388,19 @@ impl Engine {
             }
             runner.finished.store(true, Ordering::SeqCst);
             log_job_end(&runner);
+            let progress = runner.progress();
+            engine.record_notice(
+                crate::model::NoticeKind::BulkJobFinished {
+                    job: progress.id,
+                    total: progress.total,
+                    succeeded: progress.succeeded,
+                    failed: progress.failed,
+                    cancelled: progress.state == JobState::Cancelled,
+                },
+                None,
+                None,
+                crate::model::NoticeCause::Operator,
+            );
         });
         Ok(job.progress())
     }

@@ -70,6 +70,12 @@ impl Engine {
         body: serde_json::Value,
     ) -> Result<Arc<Destination>, EngineError> {
         let (config, definition) = validate(body)?;
+        if config.id == crate::config::ALERTS_DESTINATION {
+            return Err(EngineError::Conflict(format!(
+                "\"{}\" is reserved for the alerts of [alerts]",
+                config.id
+            )));
+        }
         let _admin = self.inner.admin.lock().await;
         if let Ok(existing) = self.destination(&config.id) {
             return Err(EngineError::Conflict(match existing.source {
@@ -78,6 +84,9 @@ impl Engine {
                     config.id
                 ),
                 DestinationSource::Api => format!("a destination \"{}\" exists", config.id),
+                DestinationSource::Alerts => {
+                    format!("\"{}\" is reserved for the alerts of [alerts]", config.id)
+                }
             }));
         }
         let count = self
@@ -329,6 +338,10 @@ fn refuse_file_defined(destination: &Destination, verb: &str) -> Result<(), Engi
         DestinationSource::Api => Ok(()),
         DestinationSource::File => Err(EngineError::Conflict(format!(
             "destination \"{}\" is defined in the config file and cannot be {verb} through the API; edit the file (or use PATCH for a live edit)",
+            destination.id
+        ))),
+        DestinationSource::Alerts => Err(EngineError::Conflict(format!(
+            "destination \"{}\" delivers the alerts of [alerts] and cannot be {verb} through the API; edit [alerts] in the config file",
             destination.id
         ))),
     }

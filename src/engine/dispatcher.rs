@@ -422,6 +422,7 @@ async fn attempt(
     after_attempt(
         engine,
         destination,
+        (id, updated.attempt_count),
         &decision,
         delivery.kind,
         failure,
@@ -442,6 +443,7 @@ async fn attempt(
 async fn after_attempt(
     engine: &Engine,
     destination: &Arc<Destination>,
+    (event, attempt): (EventId, u32),
     decision: &Decision,
     outcome: AttemptOutcome,
     failure: Option<DestinationChange>,
@@ -462,6 +464,8 @@ async fn after_attempt(
         if decision.success {
             if runtime.in_retry {
                 runtime.in_retry = false;
+                runtime.in_retry_since = None;
+                runtime.in_retry_noticed = false;
                 recovered = true;
                 changed = true;
                 changes.push(DestinationChange::Recovered);
@@ -483,6 +487,10 @@ async fn after_attempt(
             destination.success_streak.store(0, Ordering::SeqCst);
             if !runtime.in_retry {
                 runtime.in_retry = true;
+                // A new retry episode: its "in retry too long" notice is due
+                // `alerts.in_retry_after` from now.
+                runtime.in_retry_since = Some(engine.inner.clock.now());
+                runtime.in_retry_noticed = false;
                 changed = true;
                 changes.extend(failure);
             }
@@ -505,11 +513,15 @@ async fn after_attempt(
             runtime.disabled = true;
             changed = true;
             // The policy disables only for a 4xx answer or a redirect loop.
-            let cause = match outcome {
-                AttemptOutcome::Response(status) => Some(DisableCause::Status(status)),
-                AttemptOutcome::TooManyRedirects => Some(DisableCause::TooManyRedirects),
-                _ => None,
-            };
+            let cause = matches!(
+                outcome,
+                AttemptOutcome::Response(_) | AttemptOutcome::TooManyRedirects
+            )
+            .then_some(DisableCause::Attempt {
+                outcome,
+                event,
+                attempt,
+            });
             changes.extend(cause.map(DestinationChange::Disabled));
         }
     }

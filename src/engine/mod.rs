@@ -8,6 +8,7 @@ pub mod deliver;
 mod destinations;
 mod dispatcher;
 pub mod metrics;
+pub mod notices;
 pub mod ops_log;
 mod queries;
 mod settle;
@@ -49,6 +50,8 @@ pub enum EngineError {
     UnknownEvent(String),
     #[error("no bulk job with id \"{0}\"")]
     UnknownJob(String),
+    #[error("no notice with id \"{0}\"")]
+    UnknownNotice(String),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
     /// A bad `Idempotency-Key` header (a request error, not a bad field value).
@@ -71,7 +74,8 @@ pub enum EngineError {
 }
 
 /// What changed, for subscribers such as the TUI. Sent after the change is durable.
-/// Serialised tagged by `kind` (`event` or `destination`) for `GET /v1/changes`.
+/// Serialised tagged by `kind` (`event`, `destination` or `notices`) for
+/// `GET /v1/changes`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
@@ -82,6 +86,11 @@ pub enum Change {
     },
     Destination {
         id: String,
+    },
+    /// A notice was stored or acknowledged; `unacked` is how many are
+    /// unacknowledged now.
+    Notices {
+        unacked: u64,
     },
 }
 
@@ -133,6 +142,9 @@ pub enum DestinationSource {
     File,
     /// Created through the API: kept in the store.
     Api,
+    /// The built-in destination of `[alerts]` (`hookwatch-alerts`): made
+    /// from the config file's `[alerts]` table, never through the API.
+    Alerts,
 }
 
 impl Destination {
@@ -335,6 +347,8 @@ struct Inner {
     log_limiter: Mutex<ops_log::LineLimiter>,
     /// Wakes the summary task when a line was suppressed.
     log_summary_due: Notify,
+    /// Operational notices not yet stored, and the unacknowledged count.
+    notices: notices::NoticeBook,
 }
 
 impl Engine {
@@ -401,6 +415,17 @@ impl Engine {
                 .store(stored.draining, Ordering::SeqCst);
             destinations.insert(id, Arc::new(destination));
         }
+        if let Some(alerts) = &config.alerts.destination {
+            let runtime = store.runtime(&alerts.id)?.unwrap_or_default();
+            let destination = Destination::new(
+                alerts.clone(),
+                DestinationSource::Alerts,
+                file_reach,
+                runtime,
+                shutdown.child_token(),
+            );
+            destinations.insert(alerts.id.clone(), Arc::new(destination));
+        }
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -424,6 +449,7 @@ impl Engine {
                     ops_log::LOG_WINDOW,
                 )),
                 log_summary_due: Notify::new(),
+                notices: notices::NoticeBook::new(&config.alerts),
             }),
         };
         for destination in engine.destination_handles() {
@@ -441,6 +467,7 @@ impl Engine {
         }
         engine.inner.tasks.spawn(housekeeping(engine.clone()));
         engine.inner.tasks.spawn(ops_log::summaries(engine.clone()));
+        engine.inner.tasks.spawn(notices::keep(engine.clone()));
         Ok(engine)
     }
 
@@ -555,6 +582,10 @@ impl Engine {
             .is_ok();
         // The minutes still in memory, so a restart shows them.
         self.save_stats(self.inner.clock.now()).await;
+        // Notices recorded by attempts that finished during the grace.
+        if let Err(e) = self.write_pending_notices().await {
+            tracing::warn!(error = %e, "notices recorded at shutdown could not be stored");
+        }
         // A clean close spares the next start redb's repair pass.
         let store = self.inner.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close_now()).await;
@@ -800,6 +831,10 @@ async fn purge(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
         let retention =
             chrono::Duration::from_std(engine.inner.retention).unwrap_or(chrono::Duration::MAX);
         let cutoff = now.checked_sub_signed(retention).unwrap_or(now);
+        // Notices are kept as long as events.
+        if let Err(e) = engine.inner.store.prune_notices(cutoff).await {
+            tracing::warn!(error = %e, "pruning notices failed; will try again");
+        }
         loop {
             match engine.inner.store.purge(cutoff, now, 1000).await {
                 Ok(1000) => continue,

@@ -11,7 +11,7 @@
 
 use super::deliver::AttemptOutcome;
 use super::Engine;
-use crate::model::Health;
+use crate::model::{EventId, Health};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,10 +25,13 @@ pub const LINES_PER_WINDOW: u32 = 10;
 /// Why a destination was disabled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DisableCause {
-    /// An attempt got this non-retriable 4xx under `on_client_error = "disable"`.
-    Status(u16),
-    /// An attempt ran into a redirect loop under `on_client_error = "disable"`.
-    TooManyRedirects,
+    /// Attempt `attempt` of `event` ended with this non-retriable outcome (a
+    /// 4xx or a redirect loop under `on_client_error = "disable"`).
+    Attempt {
+        outcome: AttemptOutcome,
+        event: EventId,
+        attempt: u32,
+    },
     /// An operator disabled it (API, TUI or CLI).
     Operator,
 }
@@ -82,9 +85,7 @@ impl DestinationChange {
             DestinationChange::EnteredRetry { .. }
                 | DestinationChange::Recovered
                 | DestinationChange::BacklogFlushed { .. }
-                | DestinationChange::Disabled(
-                    DisableCause::Status(_) | DisableCause::TooManyRedirects
-                )
+                | DestinationChange::Disabled(DisableCause::Attempt { .. })
                 | DestinationChange::ConcurrencyLowered { .. }
                 | DestinationChange::ConcurrencyRaised { .. }
         )
@@ -119,19 +120,39 @@ impl DestinationChange {
                 "destination {destination} recovered; flushing its backlog ({} due now)",
                 count_of_events(*events)
             ),
-            DestinationChange::Disabled(DisableCause::Status(status)) => tracing::info!(
+            DestinationChange::Disabled(DisableCause::Attempt {
+                outcome: AttemptOutcome::Response(status),
+                event,
+                ..
+            }) => tracing::info!(
                 destination,
                 health = "disabled",
                 status,
+                event = %event,
                 cause = "client_error",
                 "destination {destination} disabled: it answered {status} (on_client_error = \"disable\"); enable it to resume deliveries"
             ),
-            DestinationChange::Disabled(DisableCause::TooManyRedirects) => tracing::info!(
+            DestinationChange::Disabled(DisableCause::Attempt {
+                outcome: AttemptOutcome::TooManyRedirects,
+                event,
+                ..
+            }) => tracing::info!(
                 destination,
                 health = "disabled",
+                event = %event,
                 cause = "too_many_redirects",
                 "destination {destination} disabled: it redirected too many times (on_client_error = \"disable\"); enable it to resume deliveries"
             ),
+            DestinationChange::Disabled(DisableCause::Attempt { outcome, event, .. }) => {
+                tracing::info!(
+                    destination,
+                    health = "disabled",
+                    failure = %outcome,
+                    event = %event,
+                    cause = "attempt",
+                    "destination {destination} disabled: an attempt failed ({outcome}); enable it to resume deliveries"
+                )
+            }
             DestinationChange::Disabled(DisableCause::Operator) => tracing::info!(
                 destination,
                 health = "disabled",
@@ -322,6 +343,9 @@ fn emit_suppressed(summary: &Suppressed) {
 impl Engine {
     /// Logs a change of `destination`, through the limiter when attempts cause it.
     pub(super) fn log_destination_change(&self, destination: &str, change: DestinationChange) {
+        // Every change the journal hears of may be a notice too (stored, and
+        // alerted): this is the one place both learn of it.
+        self.notice_destination_change(destination, &change);
         if !change.is_attempt_driven() {
             change.emit(destination);
             return;

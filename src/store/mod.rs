@@ -13,7 +13,7 @@ mod tables;
 
 use crate::model::{
     AttemptRecord, DestinationRuntime, EventFilter, EventId, EventRecord, EventState,
-    EventTransition, StateCounts, TransitionError,
+    EventTransition, Notice, NoticeId, NoticeQuery, NoticeSelection, StateCounts, TransitionError,
 };
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -255,7 +255,27 @@ impl Store {
     /// open needs no repair) once the write in progress, if any, is committed.
     /// Writes after this fail with [`StoreError::Unavailable`]. For shutdown.
     pub fn close_now(&self) {
+        self.inner
+            .stats
+            .closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         retire(&self.inner.db);
+    }
+
+    /// The commits that failed since the last call, if any did.
+    pub fn take_write_failures(&self) -> Option<WriteFailures> {
+        self.inner
+            .stats
+            .failures
+            .lock()
+            .expect("write failures lock")
+            .take()
+    }
+
+    /// Resolves when a commit fails (at once if one failed since the last
+    /// wait): for the engine's notice of it.
+    pub async fn write_failed(&self) {
+        self.inner.stats.failed.notified().await
     }
 
     pub fn commit_stats(&self) -> &CommitStats {
@@ -416,6 +436,92 @@ impl Store {
             out.push((id.value().to_string(), document.value().to_vec()));
         }
         Ok(out)
+    }
+
+    /// Acknowledges one notice durably; `None` when there is no such notice.
+    pub async fn ack_notice(
+        &self,
+        id: NoticeId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Notice>, StoreError> {
+        self.write(move |tables| tables.ack_notice(id, at)).await
+    }
+
+    /// Acknowledges the notices `selection` covers durably; answers how many
+    /// were unacknowledged before.
+    pub async fn ack_notices(
+        &self,
+        selection: NoticeSelection,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.write(move |tables| tables.ack_notices(&selection, at))
+            .await
+    }
+
+    /// Drops notices from before `cutoff`.
+    pub async fn prune_notices(&self, cutoff: DateTime<Utc>) -> Result<(), StoreError> {
+        self.write(move |tables| tables.prune_notices(cutoff)).await
+    }
+
+    /// Notices newest first, older than `query.before`, at most `query.limit`
+    /// (only unacknowledged ones with `query.unacked_only`, read through
+    /// their index): a reverse range, never the whole table. Answers the
+    /// page, the cursor of the next page when there is one, and how many
+    /// notices are unacknowledged, all from one read transaction.
+    pub fn list_notices(
+        &self,
+        query: &NoticeQuery,
+    ) -> Result<(Vec<Notice>, Option<NoticeId>, u64), StoreError> {
+        let txn = self.read()?;
+        let notices = match txn.open_table(NOTICES) {
+            Ok(table) => table,
+            // A store from before notices: none yet.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), None, 0)),
+            Err(e) => return Err(read_err(e)),
+        };
+        let unacked = txn.open_table(UNACKED_NOTICES).map_err(read_err)?;
+        let upper = query.before.map_or(u128::MAX, |b| b.0);
+        let limit = query.limit.max(1);
+        let mut out = Vec::with_capacity(limit.min(64));
+        let mut more = false;
+        let mut take = |raw: &[u8]| -> Result<bool, StoreError> {
+            if out.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            out.push(decode::<Notice>("notice", raw)?);
+            Ok(true)
+        };
+        if query.unacked_only {
+            for entry in unacked.range(0..upper).map_err(read_err)?.rev() {
+                let id = entry.map_err(read_err)?.0.value();
+                if let Some(raw) = notices.get(id).map_err(read_err)? {
+                    if !take(raw.value())? {
+                        break;
+                    }
+                }
+            }
+        } else {
+            for entry in notices.range(0..upper).map_err(read_err)?.rev() {
+                let (_, raw) = entry.map_err(read_err)?;
+                if !take(raw.value())? {
+                    break;
+                }
+            }
+        }
+        let next = if more { out.last().map(|n| n.id) } else { None };
+        Ok((out, next, unacked.len().map_err(read_err)?))
+    }
+
+    /// How many notices are unacknowledged: the length of their index, which
+    /// redb keeps, so no entry is read.
+    pub fn unacked_notices(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        match txn.open_table(UNACKED_NOTICES) {
+            Ok(table) => table.len().map_err(read_err),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(read_err(e)),
+        }
     }
 
     pub async fn put_runtime(
@@ -998,6 +1104,43 @@ pub struct CommitStats {
     /// Event records in quarantine (moved aside because they do not decode),
     /// ever: the quarantine table's size at open plus those moved since.
     pub quarantined: std::sync::atomic::AtomicU64,
+    /// Commits that failed since [`Store::take_write_failures`] last asked.
+    failures: std::sync::Mutex<Option<WriteFailures>>,
+    /// Woken when a commit fails.
+    failed: tokio::sync::Notify,
+    /// Set by [`Store::close_now`]: writes refused from then on are no failure.
+    closing: std::sync::atomic::AtomicBool,
+}
+
+/// Store commits that failed (or were refused while the store was out of
+/// service) since they were last taken: how many, carrying how many writes,
+/// and the first one's error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteFailures {
+    pub commits: u64,
+    pub writes: u64,
+    pub error: String,
+}
+
+impl CommitStats {
+    fn record_failure(&self, writes: usize, error: &StoreError) {
+        let mut failures = self.failures.lock().expect("write failures lock");
+        match failures.as_mut() {
+            Some(seen) => {
+                seen.commits += 1;
+                seen.writes += writes as u64;
+            }
+            None => {
+                *failures = Some(WriteFailures {
+                    commits: 1,
+                    writes: writes as u64,
+                    error: error.to_string(),
+                })
+            }
+        }
+        drop(failures);
+        self.failed.notify_one();
+    }
 }
 
 /// The writer thread's state.
@@ -1084,6 +1227,10 @@ impl Writer {
             }
             if let Err(e) = &outcome {
                 tracing::error!(error = %e, "store commit failed; nothing in it was acknowledged");
+                // A store closed for shutdown refuses writes too; that is no failure.
+                if !self.stats.closing.load(Relaxed) {
+                    self.stats.record_failure(batch.len(), e);
+                }
             }
             for job in batch.drain(..) {
                 let result = match &outcome {

@@ -4,7 +4,8 @@
 
 use super::{write_err, Inserted, NewEvent, StoreError, Transitioned, IDEMPOTENCY_WINDOW};
 use crate::model::{
-    DestinationRuntime, EventId, EventRecord, EventState, EventTransition, Reason, Trigger,
+    DestinationRuntime, EventId, EventRecord, EventState, EventTransition, Notice, NoticeId,
+    NoticeSelection, Reason, Trigger,
 };
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
@@ -61,6 +62,14 @@ pub(super) const STATS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::n
 /// destination → JSON [`DestinationRuntime`]
 pub(super) const RUNTIME: TableDefinition<&str, &[u8]> =
     TableDefinition::new("destination_runtime");
+
+/// notice id → JSON [`Notice`]; ids are ULIDs, so newest first is a
+/// reverse range
+pub(super) const NOTICES: TableDefinition<u128, &[u8]> = TableDefinition::new("notices");
+/// notice id → (): the notices not acknowledged yet. Its length is the
+/// unacknowledged count, and an `unacked` listing is a range of it.
+pub(super) const UNACKED_NOTICES: TableDefinition<u128, ()> =
+    TableDefinition::new("unacked_notices");
 
 pub(super) fn decode<T: DeserializeOwned>(what: &'static str, raw: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(raw).map_err(|source| StoreError::CorruptJson { what, source })
@@ -140,6 +149,92 @@ impl<'txn> Tables<'txn> {
         drop(Tables::open(txn)?);
         drop(txn.open_table(DESTINATIONS).map_err(write_err)?);
         drop(txn.open_table(STATS).map_err(write_err)?);
+        drop(txn.open_table(NOTICES).map_err(write_err)?);
+        drop(txn.open_table(UNACKED_NOTICES).map_err(write_err)?);
+        Ok(())
+    }
+
+    /// Stores a new notice (unacknowledged unless it says otherwise).
+    pub fn insert_notice(&mut self, notice: &Notice) -> Result<(), StoreError> {
+        let mut notices = self.txn.open_table(NOTICES).map_err(write_err)?;
+        notices
+            .insert(notice.id.0, encode(notice).as_slice())
+            .map_err(write_err)?;
+        if notice.acked_at.is_none() {
+            let mut unacked = self.txn.open_table(UNACKED_NOTICES).map_err(write_err)?;
+            unacked.insert(notice.id.0, ()).map_err(write_err)?;
+        }
+        Ok(())
+    }
+
+    /// Acknowledges one notice at `at`; an acknowledged one keeps its first
+    /// time. `None` when there is no such notice.
+    pub fn ack_notice(
+        &mut self,
+        id: NoticeId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Notice>, StoreError> {
+        let mut notices = self.txn.open_table(NOTICES).map_err(write_err)?;
+        let Some(raw) = notices
+            .get(id.0)
+            .map_err(write_err)?
+            .map(|v| v.value().to_vec())
+        else {
+            return Ok(None);
+        };
+        let mut notice: Notice = decode("notice", &raw)?;
+        if notice.acked_at.is_none() {
+            notice.acked_at = Some(at);
+            notices
+                .insert(id.0, encode(&notice).as_slice())
+                .map_err(write_err)?;
+        }
+        let mut unacked = self.txn.open_table(UNACKED_NOTICES).map_err(write_err)?;
+        unacked.remove(id.0).map_err(write_err)?;
+        Ok(Some(notice))
+    }
+
+    /// Acknowledges the unacknowledged notices `selection` covers, at `at`;
+    /// answers how many it acknowledged. Walks the unacknowledged index only.
+    pub fn ack_notices(
+        &mut self,
+        selection: &NoticeSelection,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let ids: Vec<NoticeId> = {
+            let unacked = self.txn.open_table(UNACKED_NOTICES).map_err(write_err)?;
+            let upper = selection.before.map_or(u128::MAX, |b| b.0);
+            let mut ids = Vec::new();
+            for entry in unacked.range(0..upper).map_err(write_err)? {
+                let id = ulid::Ulid(entry.map_err(write_err)?.0.value());
+                if selection.ids.as_ref().is_none_or(|only| only.contains(&id)) {
+                    ids.push(id);
+                }
+            }
+            // The range excludes `u128::MAX` itself; no ULID of a real time is it.
+            ids
+        };
+        let mut acked = 0;
+        for id in ids {
+            if self.ack_notice(id, at)?.is_some() {
+                acked += 1;
+            }
+        }
+        Ok(acked)
+    }
+
+    /// Drops notices older than `cutoff` (their ids sort before it), with
+    /// the same retention as events.
+    pub fn prune_notices(&mut self, cutoff: DateTime<Utc>) -> Result<(), StoreError> {
+        let upper = super::ulid_floor(cutoff);
+        let mut notices = self.txn.open_table(NOTICES).map_err(write_err)?;
+        notices
+            .retain_in(0..upper, |_, _| false)
+            .map_err(write_err)?;
+        let mut unacked = self.txn.open_table(UNACKED_NOTICES).map_err(write_err)?;
+        unacked
+            .retain_in(0..upper, |_, _| false)
+            .map_err(write_err)?;
         Ok(())
     }
 

@@ -1012,3 +1012,135 @@ async fn due_ahead_counts_the_destinations_earlier_entries_up_to_the_cap() {
     assert_eq!(ahead(5, 10_000), 0);
     assert_eq!(ahead(4, 2), 2);
 }
+
+fn notice_at(seconds: i64, destination: &str) -> crate::model::Notice {
+    use crate::model::{Notice, NoticeCause, NoticeKind};
+    Notice {
+        id: ulid::Ulid::from_datetime(at(seconds).into()),
+        at: at(seconds),
+        kind: NoticeKind::DestinationPaused,
+        destination: Some(destination.to_string()),
+        event: None,
+        cause: NoticeCause::Operator,
+        acked_at: None,
+    }
+}
+
+async fn store_notices(store: &Store, notices: Vec<crate::model::Notice>) {
+    store
+        .write(move |tables| {
+            for notice in &notices {
+                tables.insert_notice(notice)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn notices_list_newest_first_in_pages_with_a_cursor() {
+    use crate::model::NoticeQuery;
+    let (_dir, store) = temp_store();
+    let notices: Vec<_> = (0..5).map(|i| notice_at(i, "a")).collect();
+    store_notices(&store, notices.clone()).await;
+    let query = NoticeQuery {
+        limit: 2,
+        ..NoticeQuery::default()
+    };
+    let (first, next, unacked) = store.list_notices(&query).unwrap();
+    assert_eq!(unacked, 5);
+    let ids = |page: &[crate::model::Notice]| page.iter().map(|n| n.id).collect::<Vec<_>>();
+    assert_eq!(ids(&first), vec![notices[4].id, notices[3].id]);
+    assert_eq!(next, Some(notices[3].id));
+    let (second, next, _) = store
+        .list_notices(&NoticeQuery {
+            before: next,
+            ..query
+        })
+        .unwrap();
+    assert_eq!(ids(&second), vec![notices[2].id, notices[1].id]);
+    let (last, next, _) = store
+        .list_notices(&NoticeQuery {
+            before: next,
+            ..query
+        })
+        .unwrap();
+    assert_eq!(ids(&last), vec![notices[0].id]);
+    assert_eq!(next, None);
+    assert_eq!(store.unacked_notices().unwrap(), 5);
+}
+
+#[tokio::test]
+async fn acknowledging_keeps_the_count_and_the_unacked_listing_in_step() {
+    use crate::model::{NoticeQuery, NoticeSelection};
+    let (_dir, store) = temp_store();
+    let notices: Vec<_> = (0..6).map(|i| notice_at(i, "a")).collect();
+    store_notices(&store, notices.clone()).await;
+
+    let acked = store.ack_notice(notices[5].id, at(100)).await.unwrap();
+    assert_eq!(acked.unwrap().acked_at, Some(at(100)));
+    // Acknowledging again keeps the first time and the count.
+    let again = store.ack_notice(notices[5].id, at(200)).await.unwrap();
+    assert_eq!(again.unwrap().acked_at, Some(at(100)));
+    assert_eq!(store.unacked_notices().unwrap(), 5);
+    assert_eq!(
+        store
+            .ack_notice(ulid::Ulid::from_datetime(at(50).into()), at(100))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let selection = NoticeSelection {
+        ids: Some(vec![notices[0].id, notices[5].id]),
+        before: None,
+    };
+    assert_eq!(store.ack_notices(selection, at(101)).await.unwrap(), 1);
+    let before = NoticeSelection {
+        ids: None,
+        before: Some(notices[3].id),
+    };
+    // 1 and 2 (0 is acknowledged already).
+    assert_eq!(store.ack_notices(before, at(102)).await.unwrap(), 2);
+    assert_eq!(store.unacked_notices().unwrap(), 2);
+    let unacked = NoticeQuery {
+        unacked_only: true,
+        ..NoticeQuery::default()
+    };
+    let (page, _, count) = store.list_notices(&unacked).unwrap();
+    assert_eq!(count, 2);
+    let ids: Vec<_> = page.iter().map(|n| n.id).collect();
+    assert_eq!(ids, vec![notices[4].id, notices[3].id]);
+    assert!(page.iter().all(|n| n.acked_at.is_none()));
+
+    assert_eq!(
+        store
+            .ack_notices(NoticeSelection::all(), at(103))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.unacked_notices().unwrap(), 0);
+    let (all, _, _) = store.list_notices(&NoticeQuery::default()).unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.iter().all(|n| n.acked_at.is_some()));
+}
+
+#[tokio::test]
+async fn pruning_drops_old_notices_and_their_unacked_entries() {
+    use crate::model::NoticeQuery;
+    let (dir, store) = temp_store();
+    let notices: Vec<_> = (0..4).map(|i| notice_at(i * 10, "a")).collect();
+    store_notices(&store, notices.clone()).await;
+    store.prune_notices(at(15)).await.unwrap();
+    let (left, _, _) = store.list_notices(&NoticeQuery::default()).unwrap();
+    let ids: Vec<_> = left.iter().map(|n| n.id).collect();
+    assert_eq!(ids, vec![notices[3].id, notices[2].id]);
+    assert_eq!(store.unacked_notices().unwrap(), 2);
+    // Durable across a reopen.
+    store.close().await;
+    let store = Store::open(&dir.path().join("store.redb")).unwrap();
+    assert_eq!(store.unacked_notices().unwrap(), 2);
+    assert_eq!(store.list_notices(&NoticeQuery::default()).unwrap().0, left);
+}

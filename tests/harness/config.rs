@@ -181,6 +181,54 @@ struct File<'a> {
     server: &'a Server,
     store: Store,
     destinations: &'a [Dest],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<&'a Alerts>,
+}
+
+/// The `[alerts]` table.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Alerts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_retry_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<RetrySpec>,
+}
+
+impl Alerts {
+    pub fn new() -> Alerts {
+        Alerts::default()
+    }
+
+    pub fn url(mut self, url: &str) -> Alerts {
+        self.url = Some(url.to_string());
+        self
+    }
+
+    pub fn secret(mut self, secret: &str) -> Alerts {
+        self.secret = Some(secret.to_string());
+        self
+    }
+
+    pub fn types(mut self, types: &[&str]) -> Alerts {
+        self.types = Some(types.iter().map(|t| t.to_string()).collect());
+        self
+    }
+
+    pub fn in_retry_after(mut self, after: &str) -> Alerts {
+        self.in_retry_after = Some(after.to_string());
+        self
+    }
+
+    pub fn retry(mut self, retry: Retry) -> Alerts {
+        self.retry = Some(retry.0);
+        self
+    }
 }
 
 /// A whole config file. `listen` is `127.0.0.1:0` unless set, and the store
@@ -190,6 +238,7 @@ pub struct TestConfig {
     server: Server,
     retention: Option<String>,
     destinations: Vec<Dest>,
+    alerts: Option<Alerts>,
     /// The token the daemon's client sends, whether it is in the file or the env.
     pub token: Option<String>,
     /// Environment variables for the daemon process.
@@ -209,6 +258,7 @@ impl Default for TestConfig {
             },
             retention: None,
             destinations: Vec::new(),
+            alerts: None,
             token: None,
             env: Vec::new(),
         }
@@ -266,6 +316,12 @@ impl TestConfig {
         self
     }
 
+    /// Sets the `[alerts]` table.
+    pub fn alerts(mut self, alerts: Alerts) -> TestConfig {
+        self.alerts = Some(alerts);
+        self
+    }
+
     pub fn destination(mut self, dest: Dest) -> TestConfig {
         self.destinations.push(dest);
         self
@@ -280,6 +336,7 @@ impl TestConfig {
                 retention: self.retention.clone(),
             },
             destinations: &self.destinations,
+            alerts: self.alerts.as_ref(),
         })
         .expect("the test config renders as TOML")
     }

@@ -12,7 +12,7 @@ pub mod engine;
 pub mod receiver;
 pub mod wait;
 
-pub use config::{Dest, Retry, TestConfig};
+pub use config::{Alerts, Dest, Retry, TestConfig};
 pub use daemon::*;
 pub use engine::{epoch, Harness};
 pub use receiver::{Hit, Receiver, Reply};
