@@ -240,6 +240,9 @@ pub struct App {
     pub event_index: usize,
     pub selected_event: Option<EventId>,
     select_last_on_load: bool,
+    /// The rows shown are the previous list's until the new page arrives
+    /// (see [`App::reset_events`]).
+    events_stale: bool,
     pub detail: Option<EventDetail>,
     /// Index into the attempts, newest first.
     pub attempt_index: usize,
@@ -279,6 +282,7 @@ impl App {
             event_index: 0,
             selected_event: None,
             select_last_on_load: false,
+            events_stale: false,
             detail: None,
             attempt_index: 0,
             filter_text: String::new(),
@@ -486,12 +490,12 @@ impl App {
 
     /// The events pane starts over (its destination changed): first page,
     /// nothing selected until the read.
-    /// Forgets the events list of the previous selection: its rows belong to
-    /// another destination, so a key pressed before the new page arrives (`g`,
-    /// say) must not select one of them and have it kept selected afterwards.
+    /// Starts over on a new events list. The rows shown until its page
+    /// arrives belong to the previous one, so they are marked stale: a key
+    /// pressed meanwhile (`g`, say) moves the cursor but selects none of them,
+    /// or the new page would keep that old event selected by its id.
     fn reset_events(&mut self) {
-        self.events.clear();
-        self.events_next = None;
+        self.events_stale = true;
         self.page_stack = vec![None];
         self.event_index = 0;
         self.selected_event = None;
@@ -530,6 +534,7 @@ impl App {
     /// selection onto them); when it is no longer shown, the row that took its
     /// place (the next older event) is selected.
     pub fn set_events(&mut self, page: EventPage) {
+        self.events_stale = false;
         self.events = page.events;
         self.events_next = page.next.and_then(|s| s.parse().ok());
         let shown: Vec<EventId> = self.shown_events().iter().map(|e| e.id).collect();
@@ -1040,6 +1045,9 @@ impl App {
         }
         let target = step(self.event_index, len, command, page);
         self.event_index = target;
+        if self.events_stale {
+            return None;
+        }
         let id = self.shown_events().get(target).map(|e| e.id);
         if self.select_event(id) {
             Some(Action::Refresh)
