@@ -102,6 +102,8 @@ async fn retry_mute_requeue_and_bulk_over_http() {
     })
     .await;
     assert_eq!(api.event(&id).await["state"], "retrying");
+    // The history says who started the cycle again.
+    assert_eq!(api.event(&id).await["attempts"][1]["trigger"], "requeue");
 
     receiver.set_default(Reply::status(200));
     let (status, body) = api

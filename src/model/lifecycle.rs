@@ -211,7 +211,7 @@ impl EventRecord {
                 let trigger = if resend && self.state == EventState::Delivered {
                     Trigger::Resend
                 } else {
-                    Trigger::Initial
+                    Trigger::Requeue
                 };
                 self.state = EventState::Pending;
                 self.automatic_retries = 0;
@@ -582,7 +582,7 @@ mod tests {
         assert_eq!(event.automatic_retries, 0);
         assert_eq!(event.cycle_started_at, at(50));
         assert_eq!(event.next_attempt_at, Some(at(50)));
-        assert_eq!(event.next_trigger, Some(Trigger::Initial));
+        assert_eq!(event.next_trigger, Some(Trigger::Requeue));
 
         let mut waiting = record(Retrying);
         let applied = waiting
@@ -706,6 +706,6 @@ mod tests {
                 resend: true,
             })
             .unwrap();
-        assert_eq!(failed.next_trigger, Some(Trigger::Initial));
+        assert_eq!(failed.next_trigger, Some(Trigger::Requeue));
     }
 }

@@ -27,16 +27,21 @@ pub enum Trigger {
     /// (`requeue?resend=true`): like `Initial`, but the history says the
     /// receiver was sent it again on purpose.
     Resend,
+    /// The first attempt of a cycle an operator restarted (`requeue`) on an
+    /// event that was not delivered: like `Initial`, but the history says who
+    /// started it again.
+    Requeue,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 6] = [
+    pub const ALL: [Trigger; 7] = [
         Trigger::Initial,
         Trigger::Automatic,
         Trigger::Manual,
         Trigger::Bulk,
         Trigger::Flush,
         Trigger::Resend,
+        Trigger::Requeue,
     ];
 
     /// The name used in the API and the attempt history.
@@ -48,6 +53,7 @@ impl Trigger {
             Trigger::Bulk => "bulk",
             Trigger::Flush => "flush",
             Trigger::Resend => "resend",
+            Trigger::Requeue => "requeue",
         }
     }
 
@@ -60,6 +66,7 @@ impl Trigger {
             Trigger::Bulk => "bulk retry by operator",
             Trigger::Flush => "flushed after recovery",
             Trigger::Resend => "resent by operator",
+            Trigger::Requeue => "requeued by operator",
         }
     }
 

@@ -69,11 +69,11 @@ pub struct Decision {
 
 /// Judges one attempt.
 ///
-/// Counting, for the automatic cycle (`Initial`, `Automatic`, `Flush`; a flush
+/// Counting, for the automatic cycle (`Initial` — or `Resend`/`Requeue`, which start a cycle too — `Automatic`, `Flush`; a flush
 /// is a scheduled retry made early):
 ///
 /// - `made` is the number of automatic retries made in this cycle *including the
-///   attempt being judged*: 0 for `Initial`, `history.automatic_retries + 1` for
+///   attempt being judged*: 0 for `Initial` (and `Resend`, `Requeue`), `history.automatic_retries + 1` for
 ///   `Automatic` and `Flush`.
 /// - The retry being decided is number `made + 1`; it waits
 ///   `retry_delay(policy, made + 1)` unless a `Retry-After` says otherwise.
@@ -153,7 +153,11 @@ pub fn decide(
                 format!("{trigger} retry failed; {next}"),
             );
         }
-        Trigger::Initial | Trigger::Resend | Trigger::Automatic | Trigger::Flush => {}
+        Trigger::Initial
+        | Trigger::Resend
+        | Trigger::Requeue
+        | Trigger::Automatic
+        | Trigger::Flush => {}
     }
 
     if !retriable && *outcome == Outcome::TooManyRedirects {
@@ -245,7 +249,11 @@ pub fn will_retry_after(
 ) -> Option<Duration> {
     match trigger {
         Trigger::Manual | Trigger::Bulk => history.next_attempt_at.map(|at| until(at, now)),
-        Trigger::Initial | Trigger::Resend | Trigger::Automatic | Trigger::Flush => {
+        Trigger::Initial
+        | Trigger::Resend
+        | Trigger::Requeue
+        | Trigger::Automatic
+        | Trigger::Flush => {
             let made = retries_made(trigger, history);
             if retry_limit(policy, false).is_some_and(|limit| made >= limit) {
                 return None;
@@ -267,7 +275,7 @@ fn is_retriable(policy: &RetryPolicy, outcome: &Outcome) -> bool {
 /// Automatic retries made in the cycle, counting the attempt being judged.
 fn retries_made(trigger: Trigger, history: &History) -> u32 {
     match trigger {
-        Trigger::Initial | Trigger::Resend => 0,
+        Trigger::Initial | Trigger::Resend | Trigger::Requeue => 0,
         // A flush attempt is an extra try, not one of the schedule's retries:
         // its failure puts the event back where its schedule stands.
         Trigger::Flush => history.automatic_retries,

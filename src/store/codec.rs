@@ -199,6 +199,7 @@ fn trigger_code(trigger: Trigger) -> u8 {
         Trigger::Bulk => 3,
         Trigger::Flush => 4,
         Trigger::Resend => 5,
+        Trigger::Requeue => 6,
     }
 }
 
@@ -210,6 +211,7 @@ fn trigger_from_code(code: u8) -> Result<Trigger, StoreError> {
         3 => Trigger::Bulk,
         4 => Trigger::Flush,
         5 => Trigger::Resend,
+        6 => Trigger::Requeue,
         other => return Err(corrupt(&format!("unknown trigger {other}"))),
     })
 }
