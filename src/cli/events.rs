@@ -1,6 +1,6 @@
 //! `hookwatch events list|show|retry|mute|requeue`.
 
-use super::table::{or_dash, relative, when, Fields, Table};
+use super::table::{due_in, or_dash, relative, when, Fields, Table};
 use super::{print, print_json, Daemon, EventIds, EventsCommand, Failure, Selection};
 use crate::control::{Control, ControlError};
 use crate::engine::EventDetail;
@@ -69,7 +69,7 @@ async fn list(
             event.state.to_string(),
             event.attempt_count.to_string(),
             relative(event.created_at, now),
-            or_dash(event.next_attempt_at.map(|at| relative(at, now))),
+            or_dash(event.next_attempt_at.map(|at| due_in(at, now))),
             why(event),
         ]);
     }

@@ -89,6 +89,16 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// When a scheduled attempt happens, relative to `now`: "in 8m", or "now"
+/// once its time has come (it is due, or running), never "0s ago".
+pub fn due_in(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if at <= now {
+        "now".to_string()
+    } else {
+        relative(at, now)
+    }
+}
+
 fn short_span(seconds: u64) -> String {
     match seconds {
         0..=59 => format!("{seconds}s"),
@@ -138,5 +148,9 @@ mod tests {
         assert_eq!(relative(at(7200), now), "2h ago");
         assert_eq!(relative(at(3 * 86_400), now), "3d ago");
         assert_eq!(when(at(0), now), "0s ago (2024-05-01T12:00:00Z)");
+        // A scheduled attempt whose time has come is due now, not "0s ago".
+        assert_eq!(due_in(at(0), now), "now");
+        assert_eq!(due_in(at(3), now), "now");
+        assert_eq!(due_in(at(-480), now), "in 8m");
     }
 }

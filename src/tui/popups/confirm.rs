@@ -160,7 +160,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, confirm: &Confirm) {
                     Style::new().bold(),
                 )),
                 Line::from(Span::styled(
-                    "The receiver gets them a second time; the attempt is recorded as a resend.",
+                    if delivered.len() == 1 {
+                        "The receiver gets it a second time; the attempt is recorded as a resend."
+                    } else {
+                        "The receiver gets them a second time; the attempt is recorded as a resend."
+                    },
                     Style::new().fg(Color::Gray),
                 )),
             ];
@@ -173,7 +177,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, confirm: &Confirm) {
                     Style::new().fg(Color::Gray),
                 )));
             }
-            ("Resend delivered events", lines)
+            let title = if delivered.len() == 1 {
+                "Resend delivered event"
+            } else {
+                "Resend delivered events"
+            };
+            (title, lines)
         }
         Confirm::DeleteDestination {
             id,
