@@ -75,15 +75,16 @@ fn split_list(text: &str) -> impl Iterator<Item = &str> {
 impl DestinationForm {
     pub fn new() -> DestinationForm {
         let fields = fields();
-        let mut form = DestinationForm {
+        // No verdict before anything is typed: a fresh form that opens on
+        // "id: is missing" scolds the operator for what they have not done
+        // yet. The first edit, or Enter, checks the whole form.
+        DestinationForm {
             values: vec![String::new(); fields.len()],
             fields,
             focus: 0,
             error: None,
             saving: false,
-        };
-        form.validate();
-        form
+        }
     }
 
     pub fn field_index(&self, name: &str) -> Option<usize> {
