@@ -1586,7 +1586,12 @@ fn shift_a_acknowledges_every_notice_only_after_y() {
     };
     assert_eq!(selection, NoticeSelection::all());
     app.apply_result(ActionResult::NoticesAcked(3));
-    assert!(app.status.as_ref().unwrap().text.contains("acknowledged 3 notices"));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("acknowledged 3 notices"));
     assert!(app.take_notices_reread().is_some());
 }
 
@@ -1677,7 +1682,10 @@ fn enter_on_a_notice_naming_an_event_opens_that_events_detail_even_off_the_page(
         next: None,
     });
     assert_eq!(app.selected_event, Some(event));
-    let record = fixture::events().into_iter().find(|e| e.id == event).unwrap();
+    let record = fixture::events()
+        .into_iter()
+        .find(|e| e.id == event)
+        .unwrap();
     app.set_detail(Some(fixture::detail(&record)));
     assert_eq!(app.selected_detail().unwrap().event.id, event);
     // Closing the detail and moving selects rows of the page again.

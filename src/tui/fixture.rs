@@ -610,7 +610,7 @@ pub fn notices() -> Vec<Notice> {
             Some(3600),
         ));
     }
-    list.sort_by(|a, b| b.id.cmp(&a.id));
+    list.sort_by_key(|n| std::cmp::Reverse(n.id));
     list
 }
 

@@ -211,7 +211,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('2')], "2", C::FocusEvents, "events pane", "", S::Global, false),
     b(&[k('3')], "3", C::FocusAttempts, "attempts pane", "", S::Global, false),
     b(&[k('/')], "/", C::Filter, "filter the events, or the destinations in pane 1", "filter", S::Global, false),
-    b(&[k('!')], "!", C::Notices, "operational notices: what happened (disabled, recovered, in retry too long…) and whether acknowledged", "", S::Global, false),
+    b(&[k('!')], "!", C::Notices, "operational notices: what happened, acknowledged or not", "", S::Global, false),
     b(&[k('Z')], "Z", C::Freeze, "freeze / resume live updates", "", S::Global, false),
     b(&[code(KeyCode::Esc)], "Esc", C::ClearMarks, "clear marks, then the filter (in pane 1, its filter)", "", S::Global, false),
     b(&[k('j'), code(KeyCode::Down)], "j ↓", C::Down, "down", "", S::Navigation, false),

@@ -3,7 +3,9 @@
 //! are listed. Pure: pages come in through [`NoticeList::take_page`], and what
 //! to read next is a [`NoticeQuery`] the app hands to the worker.
 
-use crate::model::{Notice, NoticeId, NoticePage, NoticeQuery, DEFAULT_NOTICE_PAGE, MAX_NOTICE_PAGE};
+use crate::model::{
+    Notice, NoticeId, NoticePage, NoticeQuery, DEFAULT_NOTICE_PAGE, MAX_NOTICE_PAGE,
+};
 
 /// How many notices a page read asks for.
 pub const NOTICE_PAGE: usize = DEFAULT_NOTICE_PAGE;

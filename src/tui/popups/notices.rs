@@ -52,10 +52,11 @@ fn row(notice: &Notice, app: &App, width: usize, selected: bool) -> Line<'static
         notice.destination.as_deref().unwrap_or("(hookwatch)"),
         dest_width,
     );
-    // Mark, when, type and destination, each with a space after it.
-    let used = 2 + when.chars().count() + 1 + TYPE_WIDTH + 1 + dest_width + 1;
+    // Selection, mark, when, type and destination, each with a space after it.
+    let used = 3 + when.chars().count() + 1 + TYPE_WIDTH + 1 + dest_width + 1;
     let summary = ellipsize(&notice.summary(), width.saturating_sub(used));
     let mut line = Line::from(vec![
+        Span::raw(if selected { "▸" } else { " " }),
         Span::styled(format!("{mark} "), mark_style),
         Span::styled(format!("{when} "), Style::new().fg(Color::Gray)),
         Span::styled(
@@ -91,10 +92,7 @@ fn selected_lines(notice: &Notice, app: &App, width: usize) -> Vec<Line<'static>
             format!("acknowledged {} ago", age(at, app.now)),
             Style::new().fg(Color::Gray),
         ),
-        None => Span::styled(
-            "not acknowledged",
-            Style::new().fg(Color::Yellow).bold(),
-        ),
+        None => Span::styled("not acknowledged", Style::new().fg(Color::Yellow).bold()),
     };
     let mut cause = format!("cause: {}", notice.cause);
     if let NoticeKind::DestinationDisabled {
@@ -128,13 +126,9 @@ fn selected_lines(notice: &Notice, app: &App, width: usize) -> Vec<Line<'static>
 }
 
 fn keys_line(read_only: bool) -> Line<'static> {
-    let mut pairs = vec![
-        ("j/k", "move"),
-        ("Enter", "go to"),
-        ("u", "unacknowledged only / all"),
-    ];
+    let mut pairs = vec![("j/k", "move"), ("Enter", "go to"), ("u", "unacked/all")];
     if !read_only {
-        pairs.extend([("a", "acknowledge"), ("A", "all")]);
+        pairs.extend([("a", "ack"), ("A", "ack all")]);
     }
     pairs.push(("Esc", "close"));
     let mut spans = Vec::new();
@@ -237,9 +231,6 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, list: &NoticeList) {
         .collect();
     frame.render_widget(Paragraph::new(lines), list_area);
     if let Some(notice) = list.selected() {
-        frame.render_widget(
-            Paragraph::new(selected_lines(notice, app, width)),
-            detail,
-        );
+        frame.render_widget(Paragraph::new(selected_lines(notice, app, width)), detail);
     }
 }

@@ -169,7 +169,10 @@ fn marks_legend(notices: &[Notice], width: usize) -> Line<'static> {
         .iter()
         .filter_map(|n| mark_color(n).map(|c| (n, c)))
         .collect();
-    let mut spans = vec![Span::styled(" notices 24 h: ", Style::new().fg(Color::Gray))];
+    let mut spans = vec![Span::styled(
+        " notices 24 h: ",
+        Style::new().fg(Color::Gray),
+    )];
     let mut used = 15;
     for (i, (notice, color)) in marked.iter().enumerate() {
         let label = mark_label(notice);
