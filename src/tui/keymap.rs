@@ -111,7 +111,7 @@ impl Scope {
             Scope::Destination => "Destinations (selected destination)",
             Scope::DestinationsPane => "Destinations pane (1)",
             Scope::Detail => "Event detail (Enter on an event)",
-            Scope::Notices => "Notices (! anywhere)",
+            Scope::Notices => "Notices (! on the main screen)",
         }
     }
 

@@ -429,4 +429,51 @@ mod tests {
         assert_eq!((s.max_latency_ms, s.max_count), (200, 4));
         assert_eq!(series(&minutes, now, 24 * 60).attempts, 24);
     }
+
+    #[test]
+    fn marks_are_the_windows_notices_that_change_delivery() {
+        use crate::model::{NoticeCause, NoticeKind};
+        let now = DateTime::from_timestamp(1_700_000_030, 0).unwrap();
+        let notice = |minutes_ago: i64, kind: NoticeKind, cause: NoticeCause| Notice {
+            id: ulid::Ulid::nil(),
+            at: now - Duration::minutes(minutes_ago),
+            kind,
+            destination: Some("orders".into()),
+            event: None,
+            cause,
+            acked_at: None,
+        };
+        let notices = vec![
+            notice(5, NoticeKind::DestinationRecovered, NoticeCause::Delivered),
+            notice(
+                10,
+                NoticeKind::ConcurrencyLowered { from: 4, to: 3 },
+                NoticeCause::Status { status: 429 },
+            ),
+            notice(
+                90,
+                NoticeKind::DestinationDisabled { attempt: Some(2) },
+                NoticeCause::Status { status: 404 },
+            ),
+            notice(
+                25 * 60,
+                NoticeKind::DestinationPaused,
+                NoticeCause::Operator,
+            ),
+        ];
+        let hour = marks(&notices, now, 60);
+        assert_eq!(
+            hour,
+            vec![Mark {
+                minutes_ago: 5,
+                color: Color::Green
+            }]
+        );
+        let day: Vec<i64> = marks(&notices, now, 24 * 60)
+            .iter()
+            .map(|m| m.minutes_ago)
+            .collect();
+        assert_eq!(day, vec![5, 90], "no 429, nothing older than a day");
+        assert!(mark_label(&notices[2]).ends_with("disabled (answered 404)"));
+    }
 }
