@@ -1458,3 +1458,283 @@ fn the_help_says_space_marks_and_moves_down() {
         "{help:#?}"
     );
 }
+
+// ----- operational notices (`!`) ----------------------------------------------------
+
+use hookwatch::engine::Change;
+use hookwatch::model::{NoticeQuery, NoticeSelection};
+use hookwatch::tui::app::StatusLine;
+use hookwatch::tui::notice_list::NoticeList;
+
+/// `!` pressed and the first page (of `query`'s kind) read from the fixture.
+fn notices_open(app: &mut App) -> NoticeQuery {
+    let Some(Action::ReadNotices(query)) = app.handle_key(ch('!')) else {
+        panic!("! reads the notices");
+    };
+    app.apply_result(ActionResult::Notices {
+        query,
+        page: fixture::notice_page(query),
+    });
+    query
+}
+
+fn notice_list(app: &App) -> &NoticeList {
+    match &app.mode {
+        Mode::Notices(list) => list,
+        other => panic!("not the notices: {other:?}"),
+    }
+}
+
+#[test]
+fn bang_opens_the_notices_from_any_pane_newest_first() {
+    for pane_key in ['1', '2', '3'] {
+        let mut app = app();
+        press(&mut app, &[ch(pane_key)]);
+        let query = notices_open(&mut app);
+        assert_eq!(query.before, None);
+        assert!(!query.unacked_only);
+        let list = notice_list(&app);
+        assert!(list.loaded && !list.reading);
+        assert_eq!(list.notices[0], fixture::notices()[0]);
+        assert_eq!(app.unacked_notices, 3, "the page's count in all");
+        press(&mut app, &[key(KeyCode::Esc)]);
+        assert!(matches!(app.mode, Mode::Normal));
+    }
+    let mut app = app();
+    notices_open(&mut app);
+    press(&mut app, &[ch('q')]);
+    assert!(matches!(app.mode, Mode::Normal), "q closes, not quits");
+    assert!(!app.quit);
+}
+
+#[test]
+fn j_k_move_and_j_past_the_last_loaded_reads_the_next_page() {
+    let mut app = app();
+    notices_open(&mut app);
+    press(&mut app, &[ch('j'), ch('j')]);
+    assert_eq!(notice_list(&app).index, 2);
+    press(&mut app, &[ch('k')]);
+    assert_eq!(notice_list(&app).index, 1);
+    press(&mut app, &[ch('G')]);
+    let list = notice_list(&app);
+    assert_eq!(list.index, list.notices.len() - 1);
+    let cursor = list.next_before.expect("more than one page in the fixture");
+    let Some(Action::ReadNotices(older)) = app.handle_key(ch('j')) else {
+        panic!("j past the last loaded notice reads the next page");
+    };
+    assert_eq!(older.before, Some(cursor));
+    // One read at a time.
+    assert!(app.handle_key(ch('j')).is_none());
+    let all = fixture::notices();
+    let loaded = notice_list(&app).notices.len();
+    app.apply_result(ActionResult::Notices {
+        query: older,
+        page: hookwatch::model::NoticePage {
+            notices: all[loaded..].to_vec(),
+            next_before: None,
+            unacked: 3,
+        },
+    });
+    assert_eq!(notice_list(&app).notices, all);
+    press(&mut app, &[ch('j')]);
+    assert_eq!(notice_list(&app).index, loaded);
+    press(&mut app, &[ch('g')]);
+    assert_eq!(notice_list(&app).index, 0);
+}
+
+#[test]
+fn a_acknowledges_the_selected_notice_and_the_row_says_so() {
+    let mut app = app();
+    notices_open(&mut app);
+    let first = fixture::notices()[0].clone();
+    assert!(!first.is_acked());
+    let Some(Action::AckNotice(id)) = app.handle_key(ch('a')) else {
+        panic!("a acknowledges");
+    };
+    assert_eq!(id, first.id);
+    let mut acked = first.clone();
+    acked.acked_at = Some(app.now);
+    app.apply_result(ActionResult::NoticeAcked(Box::new(acked)));
+    assert!(notice_list(&app).notices[0].is_acked());
+    // The engine says a notice changed: the list is read again, once.
+    assert!(app.on_change(&Change::Notices { unacked: 2 }));
+    assert_eq!(app.unacked_notices, 2);
+    let Some(Action::ReadNotices(reread)) = app.take_notices_reread() else {
+        panic!("a changed notice rereads the list");
+    };
+    assert_eq!(reread.before, None);
+    assert!(app.take_notices_reread().is_none());
+    // An acknowledged one is not acknowledged again.
+    assert!(app.handle_key(ch('a')).is_none());
+    assert!(app.status.as_ref().unwrap().text.contains("already"));
+}
+
+#[test]
+fn shift_a_acknowledges_every_notice_only_after_y() {
+    let mut app = app();
+    notices_open(&mut app);
+    assert!(app.handle_key(ch('A')).is_none());
+    assert!(notice_list(&app).confirm_all);
+    match app.status_line() {
+        Some(StatusLine::Prompt(text)) => assert!(text.contains("[y/N]"), "{text}"),
+        other => panic!("A asks first: {other:?}"),
+    }
+    // Enter is the default: no.
+    assert!(app.handle_key(key(KeyCode::Enter)).is_none());
+    assert!(!notice_list(&app).confirm_all);
+    assert!(matches!(app.mode, Mode::Notices(_)));
+    press(&mut app, &[ch('A')]);
+    let Some(Action::AckNotices(selection)) = app.handle_key(ch('y')) else {
+        panic!("y acknowledges every notice");
+    };
+    assert_eq!(selection, NoticeSelection::all());
+    app.apply_result(ActionResult::NoticesAcked(3));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("acknowledged 3 notices"));
+    assert!(app.take_notices_reread().is_some());
+}
+
+#[test]
+fn u_lists_only_the_unacknowledged_and_back() {
+    let mut app = app();
+    notices_open(&mut app);
+    let Some(Action::ReadNotices(query)) = app.handle_key(ch('u')) else {
+        panic!("u reads again");
+    };
+    assert!(query.unacked_only);
+    // An answer to the read before `u` arriving late is not taken.
+    app.apply_result(ActionResult::Notices {
+        query: NoticeQuery::default(),
+        page: fixture::notice_page(NoticeQuery::default()),
+    });
+    assert!(!notice_list(&app).loaded);
+    app.apply_result(ActionResult::Notices {
+        query,
+        page: fixture::notice_page(query),
+    });
+    let list = notice_list(&app);
+    assert_eq!(list.notices.len(), 3);
+    assert!(list.notices.iter().all(|n| !n.is_acked()));
+    let Some(Action::ReadNotices(query)) = app.handle_key(ch('u')) else {
+        panic!("u again lists all");
+    };
+    assert!(!query.unacked_only);
+}
+
+#[test]
+fn enter_on_a_notice_goes_to_its_destination() {
+    let mut app = app();
+    notices_open(&mut app);
+    // The second notice: billing in retry too long, no event.
+    press(&mut app, &[ch('j')]);
+    let notice = notice_list(&app).selected().unwrap().clone();
+    assert_eq!(notice.destination.as_deref(), Some("billing"));
+    assert!(notice.event.is_none());
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::Refresh)
+    ));
+    assert!(matches!(app.mode, Mode::Normal));
+    assert_eq!(app.focus, Pane::Destinations);
+    assert_eq!(app.selected_destination_id(), Some("billing"));
+    assert_eq!(app.events_query().0.destination.as_deref(), Some("billing"));
+}
+
+#[test]
+fn enter_on_a_notice_hidden_by_the_destinations_filter_clears_it() {
+    let mut app = app();
+    press(&mut app, &[ch('1'), ch('/')]);
+    type_text(&mut app, "health:disabled");
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(app.dest_list.shown.len(), 1);
+    notices_open(&mut app);
+    press(&mut app, &[ch('j')]); // billing
+    press(&mut app, &[key(KeyCode::Enter)]);
+    assert_eq!(app.selected_destination_id(), Some("billing"));
+    assert!(app.dest_list.filter_text.is_empty());
+}
+
+#[test]
+fn enter_on_a_notice_naming_an_event_opens_that_events_detail_even_off_the_page() {
+    let mut app = app();
+    notices_open(&mut app);
+    press(&mut app, &[ch('j'), ch('j')]); // crm disabled by a 404 (40 min ago)
+    let notice = notice_list(&app).selected().unwrap().clone();
+    assert_eq!(notice.destination.as_deref(), Some("crm"));
+    let event = notice.event.expect("the fixture's disabling event");
+    assert!(matches!(
+        app.handle_key(key(KeyCode::Enter)),
+        Some(Action::Refresh)
+    ));
+    assert!(matches!(app.mode, Mode::Detail { .. }));
+    assert_eq!(app.selected_destination_id(), Some("crm"));
+    assert_eq!(app.selected_event, Some(event));
+    // crm's first page arrives without that event: it stays selected, so the
+    // detail (read by id) is the notice's event, not a row of the page.
+    let others: Vec<_> = fixture::events()
+        .into_iter()
+        .filter(|e| e.destination == "crm" && e.id != event)
+        .collect();
+    assert!(!others.is_empty());
+    app.set_events(EventPage {
+        events: others.clone(),
+        next: None,
+    });
+    assert_eq!(app.selected_event, Some(event));
+    let record = fixture::events()
+        .into_iter()
+        .find(|e| e.id == event)
+        .unwrap();
+    app.set_detail(Some(fixture::detail(&record)));
+    assert_eq!(app.selected_detail().unwrap().event.id, event);
+    // Closing the detail and moving selects rows of the page again.
+    press(&mut app, &[key(KeyCode::Esc), ch('g')]);
+    assert!(others.iter().any(|e| Some(e.id) == app.selected_event));
+}
+
+#[test]
+fn read_only_refuses_a_and_shift_a_in_the_notices() {
+    let mut app = app();
+    app.info.read_only = true;
+    notices_open(&mut app);
+    for c in ['a', 'A'] {
+        assert!(app.handle_key(ch(c)).is_none(), "{c}");
+        assert!(!notice_list(&app).confirm_all, "{c}");
+        assert!(app.status.as_ref().unwrap().text.contains("read-only"));
+    }
+    // Reading still works.
+    press(&mut app, &[ch('j')]);
+    assert_eq!(notice_list(&app).index, 1);
+    assert!(keymap::help_sections(true)
+        .iter()
+        .flat_map(|(_, b)| b)
+        .all(|b| b.command != Command::AckNotice && b.command != Command::AckAllNotices));
+}
+
+#[test]
+fn on_start_the_status_line_tells_of_the_notices_until_a_key() {
+    let mut app = app();
+    app.greet(3);
+    match app.status_line() {
+        Some(StatusLine::Greeting(text)) => assert_eq!(
+            text,
+            "3 unacknowledged notices since you last looked — press ! to see them"
+        ),
+        other => panic!("the greeting: {other:?}"),
+    }
+    // Acknowledged elsewhere meanwhile: nothing left to tell.
+    app.on_change(&Change::Notices { unacked: 0 });
+    assert!(app.status_line().is_none());
+    app.on_change(&Change::Notices { unacked: 1 });
+    assert!(matches!(app.status_line(), Some(StatusLine::Greeting(_))));
+    press(&mut app, &[ch('j')]);
+    assert!(app.status_line().is_none(), "the first key ends it");
+    // Nothing waiting: nothing said.
+    let mut app = fixture::app();
+    app.greet(0);
+    assert!(app.status_line().is_none());
+}

@@ -587,3 +587,132 @@ fn under_a_filter_the_all_row_says_it_is_every_destinations() {
         assert!(screen.contains("all (unfiltered)"), "{screen}");
     }
 }
+
+// ----- operational notices ---------------------------------------------------------
+
+/// The main screen with the fixture's notices read: 3 unacknowledged.
+fn app_with_notices() -> App {
+    let mut app = fixture::app();
+    app.set_unacked_notices(3);
+    app
+}
+
+/// `!` pressed and the first page of `unacked_only` read.
+fn notices_popup(read_only: bool, unacked_only: bool) -> App {
+    let mut app = app_with_notices();
+    app.info.read_only = read_only;
+    let Some(hookwatch::tui::Action::ReadNotices(mut query)) =
+        app.handle_key(key(KeyCode::Char('!')))
+    else {
+        panic!("! reads the notices");
+    };
+    if unacked_only {
+        let Some(hookwatch::tui::Action::ReadNotices(q)) = app.handle_key(key(KeyCode::Char('u')))
+        else {
+            panic!("u reads again");
+        };
+        query = q;
+    }
+    app.apply_result(hookwatch::tui::ActionResult::Notices {
+        query,
+        page: fixture::notice_page(query),
+    });
+    app
+}
+
+#[test]
+fn the_header_counts_unacknowledged_notices_and_the_start_says_so() {
+    snap("header_with_notices", app_with_notices);
+    for (w, h) in SIZES {
+        let screen = draw(&mut app_with_notices(), w, h);
+        assert!(screen.contains("! 3 notices"), "{screen}");
+        // None: nothing is said.
+        let screen = draw(&mut fixture::app(), w, h);
+        assert!(!screen.contains("notice"), "{screen}");
+    }
+    snap("notices_greeting", || {
+        let mut app = fixture::app();
+        app.greet(3);
+        app
+    });
+    for (w, h) in SIZES {
+        let mut app = fixture::app();
+        app.greet(3);
+        let screen = draw(&mut app, w, h);
+        assert!(
+            screen.contains("3 unacknowledged notices since you last looked"),
+            "{screen}"
+        );
+    }
+}
+
+#[test]
+fn the_notices_popup() {
+    snap("notices", || notices_popup(false, false));
+    snap("notices_unacked_only", || notices_popup(false, true));
+    snap("notices_read_only", || notices_popup(true, false));
+    snap("notices_scrolled_to_a_long_destination", || {
+        let mut app = notices_popup(false, false);
+        // Down to the destination with a long id, then past a screenful.
+        for _ in 0..6 {
+            app.handle_key(key(KeyCode::Char('j')));
+        }
+        app
+    });
+    snap("notices_far_down", || {
+        let mut app = notices_popup(false, false);
+        app.handle_key(key(KeyCode::Char('G')));
+        app
+    });
+    snap("notices_confirm_all", || {
+        let mut app = notices_popup(false, false);
+        app.handle_key(key(KeyCode::Char('A')));
+        app
+    });
+    snap("notices_reading", || {
+        let mut app = app_with_notices();
+        app.handle_key(key(KeyCode::Char('!')));
+        app
+    });
+    for (w, h) in SIZES {
+        let screen = draw(&mut notices_popup(false, false), w, h);
+        assert!(screen.contains("Notices"), "{screen}");
+        assert!(screen.contains("disabled"), "{screen}");
+        assert!(screen.contains("not acknowledged"), "{screen}");
+        assert!(screen.contains("2024-05-01 11:35:00 UTC"), "{screen}");
+        let screen = draw(&mut notices_popup(true, false), w, h);
+        assert!(screen.contains("read-only: a/A off"), "{screen}");
+        let screen = draw(&mut notices_popup(false, true), w, h);
+        assert!(screen.contains("unacknowledged only"), "{screen}");
+        assert!(!screen.contains('✓'), "an acknowledged row: {screen}");
+    }
+}
+
+#[test]
+fn destination_view_with_notice_marks() {
+    use hookwatch::engine::stats::StatsWindow;
+    let make = || {
+        let mut app = fixture::app();
+        app.focus = Pane::Destinations;
+        app.dest_index = 2; // billing
+        app.handle_key(key(KeyCode::Enter));
+        app.apply_result(hookwatch::tui::ActionResult::DestinationStats {
+            hour: Box::new(fixture::stats("billing", StatsWindow::Hour)),
+            day: Box::new(fixture::stats("billing", StatsWindow::Day)),
+        });
+        app.apply_result(hookwatch::tui::ActionResult::DestinationNotices {
+            destination: "billing".into(),
+            notices: fixture::destination_notices("billing"),
+        });
+        app
+    };
+    snap("destination_view_notice_marks", make);
+    for (w, h) in SIZES {
+        let screen = draw(&mut make(), w, h);
+        assert!(screen.contains("▲ 11:35 in retry too long"), "{screen}");
+        // The 429 that lowered concurrency is not a mark.
+        assert!(!screen.contains("concurrency"), "{screen}");
+    }
+    let screen = draw(&mut make(), 160, 48);
+    assert!(screen.contains("▲ 09:05 recovered"), "{screen}");
+}

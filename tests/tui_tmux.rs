@@ -587,3 +587,160 @@ async fn n_in_the_tui_creates_a_destination_the_api_then_serves() {
     session.keys(&["q"]);
     wait_exited(&session).await;
 }
+
+/// A destination whose receiver answers 404, under `on_client_error =
+/// "disable"`: its first event disables it, and a notice says so.
+fn disabling_destination(receiver: &Receiver) -> Dest {
+    Dest::new("orders", &receiver.url())
+        .topics(&["order.*"])
+        .timeout("5s")
+        .retry(
+            Retry::new()
+                .delay("1h")
+                .max_retries(5)
+                .on_client_error("disable"),
+        )
+}
+
+/// The notices as `GET /v1/notices` lists them, with `token` if any.
+async fn listed_notices(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+) -> Vec<serde_json::Value> {
+    let mut request = client.get(format!("{base}/v1/notices"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let page = json(request.send().await.unwrap()).await;
+    page["notices"].as_array().cloned().unwrap_or_default()
+}
+
+/// The header counts the disabling notice, `!` lists it, `a` acknowledges it
+/// (checked through the API), and the header's count goes.
+async fn acknowledge_the_disabling_notice_in_the_tui(
+    session: &Session,
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+) {
+    let notice = wait_for("the destination_disabled notice", || async {
+        listed_notices(client, base, token)
+            .await
+            .into_iter()
+            .find(|n| n["type"] == "destination_disabled" && n["destination"] == "orders")
+            .ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    assert!(notice["acked_at"].is_null(), "{notice}");
+    session
+        .wait_screen("the header's notice count", |s| s.contains("! 1 notice"))
+        .await;
+    session.keys(&["!"]);
+    session
+        .wait_screen("the notices popup with the disabling notice", |s| {
+            s.contains("Notices") && s.contains("disabled") && s.contains("not acknowledged")
+        })
+        .await;
+    session.keys(&["a"]);
+    wait_for("the notice acknowledged through the API", || async {
+        let listed = listed_notices(client, base, token).await;
+        let found = listed.iter().find(|n| n["id"] == notice["id"]).cloned();
+        match found {
+            Some(n) if !n["acked_at"].is_null() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    session
+        .wait_screen("the acknowledged row and no count in the header", |s| {
+            s.contains("acknowledged")
+                && !s.contains("not acknowledged")
+                && !s.contains("! 1 notice")
+        })
+        .await;
+    session.keys(&["Escape"]);
+    session
+        .wait_screen("the popup closed", |s| !s.contains("Notices"))
+        .await;
+    session.keys(&["q"]);
+    wait_exited(session).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabling_404_is_a_notice_the_tui_counts_lists_and_acknowledges() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let port = free_port();
+    let config_path = dir.path().join("hookwatch.toml");
+    let config = TestConfig::new()
+        .listen(&format!("127.0.0.1:{port}"))
+        .destination(disabling_destination(&receiver));
+    std::fs::write(&config_path, config.render(&dir.path().join("store.redb"))).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let session = Session::start(&tui_command(
+        "",
+        &format!("--config '{}'", config_path.display()),
+        dir.path(),
+    ));
+    session
+        .wait_screen("the destinations pane", |s| s.contains("orders"))
+        .await;
+    wait_for("the API", || async {
+        match client.get(format!("{base}/healthz")).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let reply = client
+        .post(format!("{base}/v1/destinations/orders/events"))
+        .header("content-type", "application/json")
+        .body("{\"order\": 1}")
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success());
+    acknowledge_the_disabling_notice_in_the_tui(&session, &client, &base, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attached_tui_greets_with_the_notices_and_acknowledges_through_the_daemon() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let config = TestConfig::new()
+        .listen(&format!("127.0.0.1:{}", free_port()))
+        .token(TOKEN)
+        .destination(disabling_destination(&receiver));
+    let daemon = Daemon::start(config).await;
+    daemon.ingest("orders", "{\"order\": 1}").await;
+    let client = reqwest::Client::new();
+    // The notice happened before the TUI opened: it says so on start.
+    wait_for("the notice before the TUI opens", || async {
+        let listed = listed_notices(&client, &daemon.base_url, Some(TOKEN)).await;
+        if listed.iter().any(|n| n["type"] == "destination_disabled") {
+            Ok(())
+        } else {
+            Err(format!("{listed:?}"))
+        }
+    })
+    .await;
+    let session = Session::start(&tui_command(
+        "",
+        &format!("--url {} --token {TOKEN}", daemon.base_url),
+        daemon.dir(),
+    ));
+    session
+        .wait_screen("the greeting", |s| {
+            s.contains("1 unacknowledged notice since you last looked — press ! to see them")
+        })
+        .await;
+    acknowledge_the_disabling_notice_in_the_tui(&session, &client, &daemon.base_url, Some(TOKEN))
+        .await;
+}

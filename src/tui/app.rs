@@ -9,13 +9,17 @@ use super::filter::Filter;
 use super::form::{FieldForm, PolicyForm};
 use super::history::ListStats;
 use super::keymap::{self, Command, Pane};
+use super::notice_list::NoticeList;
 use crate::config::ConfigSource;
 use crate::engine::stats::DestinationStats;
 use crate::engine::{
     BulkSelection, Change, DestinationPatch, DestinationSource, DestinationView, EventDetail,
     EventPage, JobProgress, JobState,
 };
-use crate::model::{AttemptRecord, EventFilter, EventId, EventRecord, EventState};
+use crate::model::{
+    AttemptRecord, EventFilter, EventId, EventRecord, EventState, Notice, NoticeId, NoticePage,
+    NoticeQuery, NoticeSelection,
+};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeSet;
@@ -96,8 +100,14 @@ pub enum Action {
     },
     /// Put this text on the terminal's clipboard (OSC 52).
     CopyToClipboard(String),
-    /// Read a destination's statistics of the last hour and day for its view.
+    /// Read a destination's statistics of the last hour and day for its view
+    /// (and its notices of the last day, to mark on the charts).
     ReadDestinationStats(String),
+    /// Read a page of operational notices for the notices popup.
+    ReadNotices(NoticeQuery),
+    AckNotice(NoticeId),
+    /// Acknowledge these notices (every one, from `A`).
+    AckNotices(NoticeSelection),
 }
 
 /// What came back from an [`Action`].
@@ -121,6 +131,23 @@ pub enum ActionResult {
         hour: Box<DestinationStats>,
         day: Box<DestinationStats>,
     },
+    /// A destination's notices of the last day, newest first, for the marks
+    /// on its view's charts.
+    DestinationNotices {
+        destination: String,
+        notices: Vec<Notice>,
+    },
+    /// A page of notices read for `query`.
+    Notices {
+        query: NoticeQuery,
+        page: NoticePage,
+    },
+    /// A notice as it is once acknowledged.
+    NoticeAcked(Box<Notice>),
+    /// `A` acknowledged this many notices.
+    NoticesAcked(u64),
+    /// A read of the notices failed.
+    NoticesFailed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -184,6 +211,8 @@ pub enum Mode {
     NewDestination(DestinationForm),
     /// The bulk retry gauge.
     Bulk,
+    /// The operational notices (`!`).
+    Notices(NoticeList),
 }
 
 /// The destination view's data, read when it opens and every few seconds.
@@ -192,6 +221,8 @@ pub struct DestinationScreen {
     pub id: String,
     pub hour: Option<DestinationStats>,
     pub day: Option<DestinationStats>,
+    /// Its notices of the last day, newest first, marked on the charts.
+    pub notices: Vec<Notice>,
 }
 
 /// What the footer's status line says: a pending prompt wins over any
@@ -201,6 +232,8 @@ pub enum StatusLine<'a> {
     /// A question waits for its answer: what to press.
     Prompt(String),
     Message(&'a Status),
+    /// What happened while nobody watched (on start, until the first key).
+    Greeting(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -257,6 +290,14 @@ pub struct App {
     pub bulk: Option<JobProgress>,
     pub status: Option<Status>,
     pub contact: Contact,
+    /// Operational notices not acknowledged yet (the header's `!` count).
+    pub unacked_notices: u64,
+    /// Until the first key: the status line tells an operator who has just
+    /// opened the TUI of the notices waiting for them.
+    pub greeting: bool,
+    /// An event selected from a notice (Enter in `!`), kept selected while
+    /// it is not on the loaded page of events: its detail is read by id.
+    off_page_event: Option<EventId>,
     pub quit: bool,
 }
 
@@ -294,6 +335,9 @@ impl App {
             bulk: None,
             status: None,
             contact: Contact::default(),
+            unacked_notices: 0,
+            greeting: false,
+            off_page_event: None,
             quit: false,
         }
     }
@@ -393,7 +437,23 @@ impl App {
                 _ => "confirm? y/Enter yes · n/Esc no".to_string(),
             }));
         }
-        self.visible_status().map(StatusLine::Message)
+        if let Mode::Notices(list) = &self.mode {
+            if list.confirm_all {
+                return Some(StatusLine::Prompt(format!(
+                    "acknowledge every notice ({} unacknowledged)? [y/N]",
+                    self.unacked_notices
+                )));
+            }
+        }
+        if let Some(status) = self.visible_status() {
+            return Some(StatusLine::Message(status));
+        }
+        (self.greeting && self.unacked_notices > 0).then(|| {
+            StatusLine::Greeting(format!(
+                "{} since you last looked — press ! to see them",
+                plural(self.unacked_notices as usize, "unacknowledged notice")
+            ))
+        })
     }
 
     /// The destinations whose statistics pane 1 needs: every one while there
@@ -495,6 +555,7 @@ impl App {
     /// pressed meanwhile (`g`, say) moves the cursor but selects none of them,
     /// or the new page would keep that old event selected by its id.
     fn reset_events(&mut self) {
+        self.off_page_event = None;
         self.events_stale = true;
         self.page_stack = vec![None];
         self.event_index = 0;
@@ -542,6 +603,14 @@ impl App {
         if self.select_last_on_load {
             self.select_last_on_load = false;
             self.event_index = last;
+        } else if self
+            .selected_event
+            .is_some_and(|id| self.off_page_event == Some(id) && !shown.contains(&id))
+        {
+            // Jumped to from a notice, and not on this page: it stays
+            // selected (its detail is read by id), no row is.
+            self.event_index = 0;
+            return;
         } else if let Some(selected) = self.selected_event {
             // Pages are newest first: ids descend.
             self.event_index = shown
@@ -584,8 +653,40 @@ impl App {
     /// An engine notification. True when the visible window may have changed:
     /// every change may (history comes from the engine's statistics, read
     /// every few seconds, not from counting notifications).
-    pub fn on_change(&mut self, _change: &Change) -> bool {
+    pub fn on_change(&mut self, change: &Change) -> bool {
+        if let Change::Notices { unacked } = change {
+            self.set_unacked_notices(*unacked);
+            if let Mode::Notices(list) = &mut self.mode {
+                list.stale = true;
+            }
+        }
         true
+    }
+
+    /// The number of unacknowledged notices as the engine counts it.
+    pub fn set_unacked_notices(&mut self, unacked: u64) {
+        self.unacked_notices = unacked;
+    }
+
+    /// Said on start: the notices waiting since the operator last looked
+    /// (the status line says so until the first key).
+    pub fn greet(&mut self, unacked: u64) {
+        self.set_unacked_notices(unacked);
+        self.greeting = true;
+    }
+
+    /// The read the open notices list needs after a notice changed, if any
+    /// (one at a time: it waits for a read under way).
+    pub fn take_notices_reread(&mut self) -> Option<Action> {
+        let Mode::Notices(list) = &mut self.mode else {
+            return None;
+        };
+        if !list.stale || list.reading {
+            return None;
+        }
+        list.stale = false;
+        list.reading = true;
+        Some(Action::ReadNotices(list.reread()))
     }
 
     pub fn apply_result(&mut self, result: ActionResult) -> bool {
@@ -627,6 +728,48 @@ impl App {
                         screen.day = Some(*day);
                     }
                 }
+                false
+            }
+            ActionResult::DestinationNotices {
+                destination,
+                notices,
+            } => {
+                if let Mode::Destination(screen) = &mut self.mode {
+                    if screen.id == destination {
+                        screen.notices = notices;
+                    }
+                }
+                false
+            }
+            ActionResult::Notices { query, page } => {
+                if let Mode::Notices(list) = &mut self.mode {
+                    let unacked = page.unacked;
+                    if list.take_page(query, page) {
+                        self.unacked_notices = unacked;
+                    }
+                }
+                false
+            }
+            ActionResult::NoticeAcked(notice) => {
+                if let Mode::Notices(list) = &mut self.mode {
+                    list.replace(*notice);
+                    list.stale = true;
+                }
+                self.info_status("acknowledged");
+                false
+            }
+            ActionResult::NoticesAcked(n) => {
+                if let Mode::Notices(list) = &mut self.mode {
+                    list.stale = true;
+                }
+                self.info_status(format!("acknowledged {}", plural(n as usize, "notice")));
+                false
+            }
+            ActionResult::NoticesFailed(text) => {
+                if let Mode::Notices(list) = &mut self.mode {
+                    list.reading = false;
+                }
+                self.error_status(text);
                 false
             }
             ActionResult::CreateRefused { field, message } => {
@@ -679,6 +822,7 @@ impl App {
             self.quit = true;
             return Some(Action::Quit);
         }
+        self.greeting = false;
         match &self.mode {
             Mode::Normal => self.normal_key(key),
             Mode::Filter { .. } => self.filter_key(key),
@@ -689,6 +833,7 @@ impl App {
             Mode::Form(_) => self.form_key(key),
             Mode::NewDestination(_) => self.destination_form_key(key),
             Mode::Bulk => self.bulk_key(key),
+            Mode::Notices(_) => self.notices_key(key),
         }
     }
 
@@ -748,6 +893,7 @@ impl App {
                             id: id.clone(),
                             hour: None,
                             day: None,
+                            notices: Vec::new(),
                         });
                         Some(Action::ReadDestinationStats(id))
                     }
@@ -923,8 +1069,19 @@ impl App {
                 ));
                 None
             }
-            // Keys of the event detail, looked up there only.
-            Command::CopyPayload | Command::ToggleWrap | Command::Close => None,
+            Command::Notices => {
+                let list = NoticeList::new(false);
+                let query = list.first_page();
+                self.mode = Mode::Notices(list);
+                Some(Action::ReadNotices(query))
+            }
+            // Keys of the event detail and of the notices, looked up there only.
+            Command::CopyPayload
+            | Command::ToggleWrap
+            | Command::Close
+            | Command::ToggleUnacked
+            | Command::AckNotice
+            | Command::AckAllNotices => None,
             Command::Freeze => {
                 self.frozen = !self.frozen;
                 if self.frozen {
@@ -1017,6 +1174,7 @@ impl App {
     }
 
     fn navigate_events(&mut self, command: Command, page: isize) -> Option<Action> {
+        self.off_page_event = None;
         let len = self.shown_events().len();
         let last = len.saturating_sub(1);
         let at_end = len == 0 || self.event_index >= last;
@@ -1221,6 +1379,125 @@ impl App {
             }
             _ => None,
         }
+    }
+
+    /// The notices popup: moves (paging past the last loaded notice reads
+    /// the next page), toggles unacknowledged only, acknowledges (all of
+    /// them after y), and Enter goes to the notice's destination or event.
+    fn notices_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let read_only = self.info.read_only;
+        let rows = super::popups::notices::rows(self.size).max(1) as isize;
+        let Mode::Notices(list) = &mut self.mode else {
+            return None;
+        };
+        if list.confirm_all {
+            // [y/N]: only y acknowledges; Enter is the default, no.
+            list.confirm_all = false;
+            return match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.info_status("acknowledging every notice…");
+                    Some(Action::AckNotices(NoticeSelection::all()))
+                }
+                _ => {
+                    self.info_status("nothing acknowledged");
+                    None
+                }
+            };
+        }
+        let binding = keymap::binding_in(&key, keymap::Scope::Notices)?;
+        if binding.mutates && read_only {
+            self.error_status("read-only: acknowledging notices is off");
+            return None;
+        }
+        match binding.command {
+            Command::Close => {
+                self.mode = Mode::Normal;
+                None
+            }
+            Command::ToggleUnacked => {
+                *list = NoticeList::new(!list.unacked_only);
+                Some(Action::ReadNotices(list.first_page()))
+            }
+            Command::AckNotice => {
+                let notice = list.selected()?;
+                if notice.is_acked() {
+                    self.info_status("already acknowledged");
+                    return None;
+                }
+                Some(Action::AckNotice(notice.id))
+            }
+            Command::AckAllNotices => {
+                if self.unacked_notices == 0 && list.unacked_loaded() == 0 {
+                    self.info_status("no unacknowledged notices");
+                    return None;
+                }
+                list.confirm_all = true;
+                None
+            }
+            Command::Open => {
+                let notice = list.selected()?.clone();
+                self.jump_to_notice(&notice)
+            }
+            command @ (Command::Down
+            | Command::Up
+            | Command::PageDown
+            | Command::PageUp
+            | Command::Top
+            | Command::Bottom) => {
+                let len = list.notices.len();
+                let at_end = len == 0 || list.index + 1 >= len;
+                if at_end && matches!(command, Command::Down | Command::PageDown) {
+                    let query = list.next_page()?;
+                    list.reading = true;
+                    return Some(Action::ReadNotices(query));
+                }
+                list.index = step(list.index, len, command, rows);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Enter on a notice: its destination selected in pane 1, or, when it
+    /// names an event, that event's detail (read by id, so one that is not
+    /// on the first page of events opens too).
+    fn jump_to_notice(&mut self, notice: &Notice) -> Option<Action> {
+        let Some(dest) = notice.destination.clone() else {
+            self.error_status("this notice is about hookwatch itself, not a destination");
+            return None;
+        };
+        if !self.destinations.iter().any(|d| d.id == dest) {
+            self.error_status(format!("destination {dest} no longer exists"));
+            return None;
+        }
+        let position = |app: &App| {
+            app.dest_list
+                .shown
+                .iter()
+                .position(|&i| app.destinations[i].id == dest)
+        };
+        if position(self).is_none() {
+            // Hidden by pane 1's filter: the filter goes, so it can be selected.
+            self.apply_destination_filter(String::new(), DestFilter::default());
+        }
+        let row = position(self)?;
+        self.mode = Mode::Normal;
+        self.dest_index = row + 1;
+        self.scroll_destinations();
+        self.reset_events();
+        match notice.event {
+            Some(event) => {
+                self.focus = Pane::Events;
+                self.selected_event = Some(event);
+                self.off_page_event = Some(event);
+                self.mode = Mode::Detail {
+                    scroll: 0,
+                    wrap: true,
+                };
+            }
+            None => self.focus = Pane::Destinations,
+        }
+        Some(Action::Refresh)
     }
 
     fn scroll_key(&mut self, key: KeyEvent) -> Option<Action> {

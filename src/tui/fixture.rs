@@ -6,8 +6,8 @@ use crate::config::ConfigSource;
 use crate::engine::stats::{minute_of, DestinationStats, MinuteStats, StatsWindow};
 use crate::engine::{DestinationView, EventDetail, EventPage};
 use crate::model::{
-    AttemptRecord, EventId, EventRecord, EventState, FailReason, Health, Reason, StateCounts,
-    Trigger,
+    AttemptRecord, EventId, EventRecord, EventState, FailReason, Health, Notice, NoticeCause,
+    NoticeKind, NoticePage, NoticeQuery, Reason, StateCounts, Trigger,
 };
 use crate::policy::RetrySpec;
 use chrono::{DateTime, Duration, Utc};
@@ -438,4 +438,204 @@ pub fn app_with(destinations: Vec<DestinationView>) -> App {
     let mut app = App::new(info(false), now());
     app.set_destinations(destinations);
     app
+}
+
+/// A notice `seconds_ago` before the fixture time; its id sorts by that
+/// time (newest first is descending ids), `n` keeping ids apart.
+#[allow(clippy::too_many_arguments)]
+fn notice(
+    n: u128,
+    seconds_ago: i64,
+    kind: NoticeKind,
+    destination: Option<&str>,
+    event: Option<EventId>,
+    cause: NoticeCause,
+    acked_seconds_ago: Option<i64>,
+) -> Notice {
+    let at = now() - Duration::seconds(seconds_ago);
+    Notice {
+        id: ulid::Ulid::from_parts(at.timestamp_millis() as u64, 0xA1E4_0000 + n),
+        at,
+        kind,
+        destination: destination.map(str::to_string),
+        event,
+        cause,
+        acked_at: acked_seconds_ago.map(|ago| now() - Duration::seconds(ago)),
+    }
+}
+
+/// A destination id far longer than a column, in one of the notices.
+pub const LONG_NOTICE_DESTINATION: &str =
+    "tenant-0-production-eu-west-1-order-events-webhook-receiver-000";
+
+/// Operational notices, newest first: unacknowledged and acknowledged, of
+/// every type, one about a destination with a very long id, and a tail of
+/// older pause/resume notices of `shop` so the list is longer than a screen.
+pub fn notices() -> Vec<Notice> {
+    let crm_event = events()
+        .into_iter()
+        .find(|e| e.destination == "crm" && e.state == EventState::Failed)
+        .map(|e| e.id);
+    let status = |status| NoticeCause::Status { status };
+    let mut list = vec![
+        notice(
+            1,
+            40 * 60,
+            NoticeKind::DestinationDisabled { attempt: Some(3) },
+            Some("crm"),
+            crm_event,
+            status(404),
+            None,
+        ),
+        notice(
+            2,
+            25 * 60,
+            NoticeKind::InRetryTooLong {
+                since: now() - Duration::minutes(45),
+            },
+            Some("billing"),
+            None,
+            NoticeCause::Elapsed,
+            None,
+        ),
+        notice(
+            3,
+            30 * 60,
+            NoticeKind::ConcurrencyLowered { from: 4, to: 3 },
+            Some("billing"),
+            None,
+            status(429),
+            Some(20 * 60),
+        ),
+        notice(
+            4,
+            50 * 60,
+            NoticeKind::DestinationPaused,
+            Some("analytics"),
+            None,
+            NoticeCause::Operator,
+            Some(45 * 60),
+        ),
+        notice(
+            5,
+            60 * 60,
+            NoticeKind::BulkJobFinished {
+                job: "01HX3BULKJOB0000000000000".into(),
+                total: 32,
+                succeeded: 30,
+                failed: 2,
+                cancelled: false,
+            },
+            None,
+            None,
+            NoticeCause::Operator,
+            Some(50 * 60),
+        ),
+        notice(
+            6,
+            2 * 3600,
+            NoticeKind::DestinationDisabled { attempt: Some(1) },
+            Some(LONG_NOTICE_DESTINATION),
+            None,
+            NoticeCause::NoAnswer {
+                failure: crate::model::NoAnswer::TooManyRedirects,
+            },
+            None,
+        ),
+        notice(
+            7,
+            2 * 3600 + 55 * 60,
+            NoticeKind::DestinationRecovered,
+            Some("billing"),
+            None,
+            NoticeCause::Delivered,
+            Some(2 * 3600),
+        ),
+        notice(
+            8,
+            3 * 3600,
+            NoticeKind::StoreWriteFailed {
+                commits: 3,
+                writes: 120,
+                error: "No space left on device (os error 28)".into(),
+            },
+            None,
+            None,
+            NoticeCause::Store,
+            Some(2 * 3600),
+        ),
+        notice(
+            9,
+            3 * 3600 + 50 * 60,
+            NoticeKind::InRetryTooLong {
+                since: now() - Duration::minutes(4 * 60 + 5),
+            },
+            Some("billing"),
+            None,
+            NoticeCause::Elapsed,
+            Some(3 * 3600),
+        ),
+        notice(
+            10,
+            5 * 3600,
+            NoticeKind::DestinationResumed,
+            Some("billing"),
+            None,
+            NoticeCause::Operator,
+            Some(4 * 3600),
+        ),
+        notice(
+            11,
+            6 * 3600,
+            NoticeKind::DestinationPaused,
+            Some("billing"),
+            None,
+            NoticeCause::Operator,
+            Some(4 * 3600),
+        ),
+    ];
+    for i in 0..60u128 {
+        let kind = if i % 2 == 0 {
+            NoticeKind::DestinationResumed
+        } else {
+            NoticeKind::DestinationPaused
+        };
+        list.push(notice(
+            100 + i,
+            7 * 3600 + i as i64 * 600,
+            kind,
+            Some("shop"),
+            None,
+            NoticeCause::Operator,
+            Some(3600),
+        ));
+    }
+    list.sort_by_key(|n| std::cmp::Reverse(n.id));
+    list
+}
+
+/// The first page of [`notices`] as the engine would answer `query`
+/// (`query.before` is not honoured: this is the first page).
+pub fn notice_page(query: NoticeQuery) -> NoticePage {
+    let all = notices();
+    let unacked = all.iter().filter(|n| !n.is_acked()).count() as u64;
+    let listed: Vec<Notice> = all
+        .into_iter()
+        .filter(|n| !query.unacked_only || !n.is_acked())
+        .collect();
+    let next_before = (listed.len() > query.limit).then(|| listed[query.limit - 1].id);
+    NoticePage {
+        notices: listed.into_iter().take(query.limit).collect(),
+        next_before,
+        unacked,
+    }
+}
+
+/// `destination`'s notices of [`notices`], newest first (what the
+/// destination view reads to mark its charts).
+pub fn destination_notices(destination: &str) -> Vec<Notice> {
+    notices()
+        .into_iter()
+        .filter(|n| n.destination.as_deref() == Some(destination))
+        .collect()
 }

@@ -72,6 +72,14 @@ pub enum Command {
     ToggleWrap,
     /// Close the popup or view.
     Close,
+    /// Open the operational notices (`!`).
+    Notices,
+    /// In the notices: show only the unacknowledged ones, or all.
+    ToggleUnacked,
+    /// In the notices: acknowledge the selected one.
+    AckNotice,
+    /// In the notices: acknowledge every one, after a confirmation.
+    AckAllNotices,
 }
 
 /// Where a binding applies, and how it is grouped in the help screen.
@@ -90,6 +98,8 @@ pub enum Scope {
     DestinationsPane,
     /// In the event detail popup (Enter on an event), not on the main screen.
     Detail,
+    /// In the notices popup (`!`), not on the main screen.
+    Notices,
 }
 
 impl Scope {
@@ -101,6 +111,7 @@ impl Scope {
             Scope::Destination => "Destinations (selected destination)",
             Scope::DestinationsPane => "Destinations pane (1)",
             Scope::Detail => "Event detail (Enter on an event)",
+            Scope::Notices => "Notices (! on the main screen)",
         }
     }
 
@@ -108,7 +119,7 @@ impl Scope {
         match self {
             Scope::Events => matches!(pane, Pane::Events | Pane::Attempts),
             Scope::DestinationsPane => pane == Pane::Destinations,
-            Scope::Detail => false,
+            Scope::Detail | Scope::Notices => false,
             _ => true,
         }
     }
@@ -200,6 +211,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('2')], "2", C::FocusEvents, "events pane", "", S::Global, false),
     b(&[k('3')], "3", C::FocusAttempts, "attempts pane", "", S::Global, false),
     b(&[k('/')], "/", C::Filter, "filter the events, or the destinations in pane 1", "filter", S::Global, false),
+    b(&[k('!')], "!", C::Notices, "operational notices: what happened, acknowledged or not", "", S::Global, false),
     b(&[k('Z')], "Z", C::Freeze, "freeze / resume live updates", "", S::Global, false),
     b(&[code(KeyCode::Esc)], "Esc", C::ClearMarks, "clear marks, then the filter (in pane 1, its filter)", "", S::Global, false),
     b(&[k('j'), code(KeyCode::Down)], "j ↓", C::Down, "down", "", S::Navigation, false),
@@ -236,14 +248,30 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('y')], "y", C::CopyPayload, "copy the payload to the clipboard (OSC 52, where the terminal allows)", "", S::Detail, false),
     b(&[k('w')], "w", C::ToggleWrap, "wrap long lines / cut them at the edge", "", S::Detail, false),
     b(&[code(KeyCode::Esc), k('q'), code(KeyCode::Enter)], "Esc q Enter", C::Close, "close", "", S::Detail, false),
+    b(&[k('j'), code(KeyCode::Down)], "j ↓", C::Down, "next (older) notice; past the last loaded, the next page", "", S::Notices, false),
+    b(&[k('k'), code(KeyCode::Up)], "k ↑", C::Up, "previous (newer) notice", "", S::Notices, false),
+    b(&[code(KeyCode::PageDown)], "PgDn", C::PageDown, "a page down", "", S::Notices, false),
+    b(&[code(KeyCode::PageUp)], "PgUp", C::PageUp, "a page up", "", S::Notices, false),
+    b(&[k('g'), code(KeyCode::Home)], "g Home", C::Top, "the newest", "", S::Notices, false),
+    b(&[k('G'), code(KeyCode::End)], "G End", C::Bottom, "the oldest loaded", "", S::Notices, false),
+    b(&[k('u')], "u", C::ToggleUnacked, "unacknowledged only / all", "", S::Notices, false),
+    b(&[k('a')], "a", C::AckNotice, "acknowledge the selected notice", "", S::Notices, true),
+    b(&[k('A')], "A", C::AckAllNotices, "acknowledge every notice, after y", "", S::Notices, true),
+    b(&[code(KeyCode::Enter)], "Enter", C::Open, "go to its destination, or to its event's detail", "", S::Notices, false),
+    b(&[code(KeyCode::Esc), k('q'), k('!')], "Esc q !", C::Close, "close", "", S::Notices, false),
 ];
 
 /// The command a key means in a popup whose keys are the table's `scope`.
 pub fn lookup_in(event: &KeyEvent, scope: Scope) -> Option<Command> {
+    binding_in(event, scope).map(|binding| binding.command)
+}
+
+/// The binding a key has in a popup whose keys are the table's `scope`
+/// (whether it mutates is the caller's to honour under `--read-only`).
+pub fn binding_in(event: &KeyEvent, scope: Scope) -> Option<&'static Binding> {
     KEYMAP
         .iter()
         .find(|binding| binding.scope == scope && binding.keys.iter().any(|key| key.matches(event)))
-        .map(|binding| binding.command)
 }
 
 /// The command a key means in `pane`, honouring `--read-only`.
@@ -297,6 +325,7 @@ pub fn help_sections(read_only: bool) -> Vec<(Scope, Vec<&'static Binding>)> {
         Scope::Destination,
         Scope::DestinationsPane,
         Scope::Detail,
+        Scope::Notices,
     ]
     .into_iter()
     .map(|scope| {

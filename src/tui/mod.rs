@@ -29,6 +29,7 @@ pub mod form;
 pub mod history;
 pub mod keymap;
 pub mod layout;
+pub mod notice_list;
 pub mod popups;
 pub mod quit;
 pub mod render;
@@ -275,6 +276,10 @@ where
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     refresh(&*control, &mut app).await;
+    // What happened while nobody watched: the status line says so until a key.
+    if let Ok(totals) = control.totals().await {
+        app.greet(totals.unacked_notices);
+    }
 
     let mut changes = control.subscribe();
     let (results_tx, mut results) = tokio::sync::mpsc::unbounded_channel();
@@ -372,6 +377,7 @@ where
                             let now = Instant::now();
                             app.rates.ingested = ingested.sample(now, totals.ingested);
                             app.rates.delivered = delivered.sample(now, totals.delivered);
+                            app.set_unacked_notices(totals.unacked_notices);
                             // The header names the process that answers now (a
                             // restarted daemon is a new pid).
                             if let (Some(attachment), Some(pid)) = (&mut app.info.attached, totals.pid) {
@@ -400,6 +406,9 @@ where
             _ = tick.tick() => {
                 app.now = control.now();
                 worker::spawn_tick(&control, app.bulk_following().map(|job| job.id.clone()), results_tx.clone());
+                if let Some(read) = app.take_notices_reread() {
+                    worker::spawn(&control, read, results_tx.clone());
+                }
                 if stats_read.is_none_or(|at| at.elapsed() >= STATS_EVERY) && !app.frozen {
                     stats_read = Some(Instant::now());
                     worker::spawn_list_stats(&control, app.stats_targets(), results_tx.clone());

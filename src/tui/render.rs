@@ -38,5 +38,6 @@ pub fn render(app: &App, frame: &mut Frame) {
         Mode::Form(form) => popups::policy_form::draw(frame, area, form),
         Mode::NewDestination(form) => popups::destination_form::draw(frame, area, form),
         Mode::Bulk => popups::bulk::draw(app, frame, area),
+        Mode::Notices(list) => popups::notices::draw(app, frame, area, list),
     }
 }

@@ -105,6 +105,27 @@ impl Schedule {
     }
 }
 
+/// A notice's type in a few words (the header of its row).
+pub fn notice_type_words(kind: crate::model::NoticeType) -> &'static str {
+    use crate::model::NoticeType as T;
+    match kind {
+        T::DestinationDisabled => "disabled",
+        T::DestinationEnabled => "enabled",
+        T::InRetryTooLong => "in retry too long",
+        T::DestinationRecovered => "recovered",
+        T::DestinationPaused => "paused",
+        T::DestinationResumed => "resumed",
+        T::ConcurrencyLowered => "concurrency lowered",
+        T::BulkJobFinished => "bulk job finished",
+        T::StoreWriteFailed => "store write failed",
+    }
+}
+
+/// `2024-05-01 11:42:10 UTC`.
+pub fn absolute_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 pub fn age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
     short_duration((now - created).num_seconds())
 }

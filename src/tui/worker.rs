@@ -6,7 +6,7 @@ use super::app::{plural, Action, ActionResult};
 use crate::control::{Control, ControlError, Totals};
 use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::JobProgress;
-use crate::model::EventId;
+use crate::model::{EventId, Notice, NoticeQuery, MAX_NOTICE_PAGE};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -68,6 +68,20 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
     match action {
         Action::Quit | Action::Refresh | Action::CopyToClipboard(_) => {}
         Action::ReadDestinationStats(id) => {
+            let notices = (control.clone(), results.clone(), id.clone());
+            tokio::spawn(async move {
+                let (control, results, destination) = notices;
+                // Marks on the charts: without them the charts still stand.
+                if let Ok(notices) = destination_notices(&*control, &destination).await {
+                    let _ = results.send(
+                        ActionResult::DestinationNotices {
+                            destination,
+                            notices,
+                        }
+                        .into(),
+                    );
+                }
+            });
             tokio::spawn(async move {
                 let (hour, day) = futures_util::future::join(
                     control.destination_stats(&id, StatsWindow::Hour),
@@ -82,6 +96,33 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
                     (Err(e), _) | (_, Err(e)) => {
                         ActionResult::Error(format!("statistics of {id}: {e}"))
                     }
+                };
+                let _ = results.send(result.into());
+            });
+        }
+        Action::ReadNotices(query) => {
+            tokio::spawn(async move {
+                let result = match control.notices(query).await {
+                    Ok(page) => ActionResult::Notices { query, page },
+                    Err(e) => ActionResult::NoticesFailed(format!("notices: {e}")),
+                };
+                let _ = results.send(result.into());
+            });
+        }
+        Action::AckNotice(id) => {
+            tokio::spawn(async move {
+                let result = match control.ack_notice(id).await {
+                    Ok(notice) => ActionResult::NoticeAcked(Box::new(notice)),
+                    Err(e) => ActionResult::Error(format!("acknowledge: {e}")),
+                };
+                let _ = results.send(result.into());
+            });
+        }
+        Action::AckNotices(selection) => {
+            tokio::spawn(async move {
+                let result = match control.ack_notices(selection).await {
+                    Ok(n) => ActionResult::NoticesAcked(n),
+                    Err(e) => ActionResult::Error(format!("acknowledge: {e}")),
                 };
                 let _ = results.send(result.into());
             });
@@ -227,6 +268,45 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
             });
         }
     }
+}
+
+/// How many pages of notices the destination view reads back, newest first,
+/// looking for the last day's notices of its destination: notices are few
+/// (a handful per incident), so a day of them fits in far fewer; past this
+/// the marks show the newest ones only.
+const DESTINATION_NOTICE_PAGES: usize = 4;
+
+/// `destination`'s notices of the last 24 hours, newest first, for the marks
+/// on its charts. `Control::notices` lists every destination's, so this
+/// pages back through them (at most [`DESTINATION_NOTICE_PAGES`] pages of
+/// [`MAX_NOTICE_PAGE`]) until it passes a day ago, keeping the destination's.
+pub async fn destination_notices(
+    control: &dyn Control,
+    destination: &str,
+) -> Result<Vec<Notice>, ControlError> {
+    let since = control.now() - chrono::TimeDelta::hours(24);
+    let mut found = Vec::new();
+    let mut before = None;
+    for _ in 0..DESTINATION_NOTICE_PAGES {
+        let page = control
+            .notices(NoticeQuery {
+                before,
+                limit: MAX_NOTICE_PAGE,
+                unacked_only: false,
+            })
+            .await?;
+        let older = page.notices.last().is_none_or(|n| n.at < since);
+        found.extend(
+            page.notices
+                .into_iter()
+                .filter(|n| n.at >= since && n.destination.as_deref() == Some(destination)),
+        );
+        before = page.next_before;
+        if older || before.is_none() {
+            break;
+        }
+    }
+    Ok(found)
 }
 
 fn describe_patch(patch: &crate::engine::DestinationPatch) -> &'static str {

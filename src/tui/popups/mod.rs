@@ -8,4 +8,5 @@ pub mod destination_form;
 pub mod detail;
 pub mod filter_prompt;
 pub mod help;
+pub mod notices;
 pub mod policy_form;

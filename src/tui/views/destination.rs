@@ -1,10 +1,15 @@
 //! The destination view (Enter on a destination in pane 1): its last hour and
 //! last 24 hours by the minute, from the engine's statistics: deliveries and
 //! failures per minute, and latency p50/p99 of the minutes with attempts.
+//! The destination's notices of the day (disabled, enabled, recovered, in
+//! retry too long, paused, resumed) are marked on every chart as vertical
+//! lines in their colour, listed with their times on a line above the charts.
 
 use crate::engine::stats::{minute_of, MinuteStats};
+use crate::model::{Notice, NoticeCause, NoticeKind};
 use crate::tui::app::{App, DestinationScreen};
 use crate::tui::dest_list::health_text;
+use crate::tui::text::{ellipsize, notice_type_words};
 use crate::tui::theme::{health_color, pane_block};
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -95,26 +100,131 @@ fn x_labels(span_minutes: i64) -> Vec<Span<'static>> {
 /// One line of a chart: its name, colour and points.
 type Plot<'a> = (&'static str, Color, &'a [(f64, f64)]);
 
+/// A notice marked on the charts: where (minutes before now) and in which
+/// colour.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mark {
+    pub minutes_ago: i64,
+    pub color: Color,
+}
+
+/// The colour of a notice's mark, for the kinds the charts mark: what changes
+/// whether the destination delivers. Concurrency and bulk jobs are not marked.
+fn mark_color(notice: &Notice) -> Option<Color> {
+    match notice.kind {
+        NoticeKind::DestinationDisabled { .. } | NoticeKind::InRetryTooLong { .. } => {
+            Some(Color::Red)
+        }
+        NoticeKind::DestinationEnabled | NoticeKind::DestinationRecovered => Some(Color::Green),
+        NoticeKind::DestinationPaused | NoticeKind::DestinationResumed => Some(Color::Yellow),
+        NoticeKind::ConcurrencyLowered { .. }
+        | NoticeKind::BulkJobFinished { .. }
+        | NoticeKind::StoreWriteFailed { .. } => None,
+    }
+}
+
+/// The marks of `notices` (newest first) within the last `span_minutes`.
+pub fn marks(notices: &[Notice], now: DateTime<Utc>, span_minutes: i64) -> Vec<Mark> {
+    let current = minute_of(now);
+    notices
+        .iter()
+        .filter_map(|n| {
+            let minutes_ago = (current - minute_of(n.at)).num_minutes();
+            let color = mark_color(n)?;
+            (0..span_minutes)
+                .contains(&minutes_ago)
+                .then_some(Mark { minutes_ago, color })
+        })
+        .collect()
+}
+
+/// `▲ 10:42 disabled (answered 404)`: a marked notice in the legend line.
+pub fn mark_label(notice: &Notice) -> String {
+    let mut label = format!(
+        "▲ {} {}",
+        notice.at.format("%H:%M"),
+        notice_type_words(notice.notice_type())
+    );
+    match &notice.cause {
+        NoticeCause::Status { .. } | NoticeCause::NoAnswer { .. } => {
+            label.push_str(&format!(" ({})", notice.cause));
+        }
+        NoticeCause::Operator
+            if matches!(
+                notice.kind,
+                NoticeKind::DestinationDisabled { .. } | NoticeKind::DestinationEnabled
+            ) =>
+        {
+            label.push_str(" (operator)");
+        }
+        _ => {}
+    }
+    label
+}
+
+/// The legend of the marks: each marked notice of the day, newest first, in
+/// its colour, as many as fit in `width` (then how many more).
+fn marks_legend(notices: &[Notice], width: usize) -> Line<'static> {
+    let marked: Vec<(&Notice, Color)> = notices
+        .iter()
+        .filter_map(|n| mark_color(n).map(|c| (n, c)))
+        .collect();
+    let mut spans = vec![Span::styled(
+        " notices 24 h: ",
+        Style::new().fg(Color::Gray),
+    )];
+    let mut used = 15;
+    for (i, (notice, color)) in marked.iter().enumerate() {
+        let label = mark_label(notice);
+        let more = marked.len() - i;
+        let more_text = format!("+{more} more");
+        let need = label.chars().count() + 2;
+        // Room for this one, and for saying how many follow it.
+        let reserve = if more > 1 { more_text.len() + 1 } else { 0 };
+        if used + need + reserve > width {
+            spans.push(Span::styled(
+                ellipsize(&more_text, width.saturating_sub(used)),
+                Style::new().fg(Color::Gray),
+            ));
+            break;
+        }
+        used += need;
+        spans.push(Span::styled(label, Style::new().fg(*color)));
+        spans.push(Span::raw("  "));
+    }
+    Line::from(spans)
+}
+
 /// A chart of two lines over the last `span_minutes`, from 0 to `top` (shown
 /// as `top_label`).
 fn two_line_chart<'a>(
     lines: [Plot<'a>; 2],
+    marks: &'a [MarkLine],
     top: u64,
     top_label: String,
     span_minutes: i64,
     title: String,
 ) -> Chart<'a> {
-    let datasets = lines
-        .into_iter()
-        .map(|(name, color, points)| {
+    // The marks first, so the lines are drawn over them; unnamed, so the
+    // chart's own legend names only the lines (the marks have their own).
+    let mut datasets: Vec<Dataset> = marks
+        .iter()
+        .map(|(color, points)| {
             Dataset::default()
-                .name(name)
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
-                .style(Style::new().fg(color))
+                .style(Style::new().fg(*color))
                 .data(points)
         })
         .collect();
+    datasets.extend(lines.into_iter().map(|(name, color, points)| {
+        Dataset::default()
+            .name(name)
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(color))
+            .data(points)
+    }));
     Chart::new(datasets)
         .block(pane_block(title, false))
         .x_axis(
@@ -132,12 +242,31 @@ fn two_line_chart<'a>(
         .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
 }
 
-fn counts_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_> {
+/// A mark as a chart draws it: a vertical line from the bottom to the top.
+type MarkLine = (Color, [(f64, f64); 2]);
+
+fn mark_lines(marks: &[Mark], top: u64) -> Vec<MarkLine> {
+    marks
+        .iter()
+        .map(|m| {
+            let x = -(m.minutes_ago as f64);
+            (m.color, [(x, 0.0), (x, top.max(1) as f64)])
+        })
+        .collect()
+}
+
+fn counts_chart<'a>(
+    series: &'a Series,
+    marks: &'a [MarkLine],
+    span_minutes: i64,
+    title: String,
+) -> Chart<'a> {
     two_line_chart(
         [
             ("delivered", Color::Green, &series.delivered),
             ("failed", Color::Red, &series.failed),
         ],
+        marks,
         series.max_count,
         series.max_count.to_string(),
         span_minutes,
@@ -145,12 +274,18 @@ fn counts_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_> 
     )
 }
 
-fn latency_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_> {
+fn latency_chart<'a>(
+    series: &'a Series,
+    marks: &'a [MarkLine],
+    span_minutes: i64,
+    title: String,
+) -> Chart<'a> {
     two_line_chart(
         [
             ("p50", Color::Cyan, &series.p50),
             ("p99", Color::Magenta, &series.p99),
         ],
+        marks,
         series.max_latency_ms,
         format!("{}ms", series.max_latency_ms),
         span_minutes,
@@ -200,6 +335,23 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen
         ])),
         summary_area,
     );
+    let charts = if screen.notices.iter().any(|n| mark_color(n).is_some()) {
+        let [legend, charts] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(charts);
+        frame.render_widget(
+            Paragraph::new(marks_legend(&screen.notices, legend.width as usize)),
+            legend,
+        );
+        charts
+    } else {
+        charts
+    };
+    let hour_marks = marks(&screen.notices, app.now, 60);
+    let day_marks = marks(&screen.notices, app.now, 24 * 60);
+    let hour_count_marks = mark_lines(&hour_marks, hour_series.max_count);
+    let hour_latency_marks = mark_lines(&hour_marks, hour_series.max_latency_ms);
+    let day_count_marks = mark_lines(&day_marks, day_series.max_count);
+    let day_latency_marks = mark_lines(&day_marks, day_series.max_latency_ms);
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
     let [top_left, top_right] =
@@ -207,19 +359,39 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen
     let [bottom_left, bottom_right] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom);
     frame.render_widget(
-        counts_chart(&hour_series, 60, " last hour · per minute ".into()),
+        counts_chart(
+            &hour_series,
+            &hour_count_marks,
+            60,
+            " last hour · per minute ".into(),
+        ),
         top_left,
     );
     frame.render_widget(
-        latency_chart(&hour_series, 60, " latency · last hour ".into()),
+        latency_chart(
+            &hour_series,
+            &hour_latency_marks,
+            60,
+            " latency · last hour ".into(),
+        ),
         top_right,
     );
     frame.render_widget(
-        counts_chart(&day_series, 24 * 60, " last 24 h · per minute ".into()),
+        counts_chart(
+            &day_series,
+            &day_count_marks,
+            24 * 60,
+            " last 24 h · per minute ".into(),
+        ),
         bottom_left,
     );
     frame.render_widget(
-        latency_chart(&day_series, 24 * 60, " latency · 24 h ".into()),
+        latency_chart(
+            &day_series,
+            &day_latency_marks,
+            24 * 60,
+            " latency · 24 h ".into(),
+        ),
         bottom_right,
     );
 }
@@ -256,5 +428,52 @@ mod tests {
         assert_eq!(s.p99, vec![(-2.0, 200.0), (0.0, 50.0)]);
         assert_eq!((s.max_latency_ms, s.max_count), (200, 4));
         assert_eq!(series(&minutes, now, 24 * 60).attempts, 24);
+    }
+
+    #[test]
+    fn marks_are_the_windows_notices_that_change_delivery() {
+        use crate::model::{NoticeCause, NoticeKind};
+        let now = DateTime::from_timestamp(1_700_000_030, 0).unwrap();
+        let notice = |minutes_ago: i64, kind: NoticeKind, cause: NoticeCause| Notice {
+            id: ulid::Ulid::nil(),
+            at: now - Duration::minutes(minutes_ago),
+            kind,
+            destination: Some("orders".into()),
+            event: None,
+            cause,
+            acked_at: None,
+        };
+        let notices = vec![
+            notice(5, NoticeKind::DestinationRecovered, NoticeCause::Delivered),
+            notice(
+                10,
+                NoticeKind::ConcurrencyLowered { from: 4, to: 3 },
+                NoticeCause::Status { status: 429 },
+            ),
+            notice(
+                90,
+                NoticeKind::DestinationDisabled { attempt: Some(2) },
+                NoticeCause::Status { status: 404 },
+            ),
+            notice(
+                25 * 60,
+                NoticeKind::DestinationPaused,
+                NoticeCause::Operator,
+            ),
+        ];
+        let hour = marks(&notices, now, 60);
+        assert_eq!(
+            hour,
+            vec![Mark {
+                minutes_ago: 5,
+                color: Color::Green
+            }]
+        );
+        let day: Vec<i64> = marks(&notices, now, 24 * 60)
+            .iter()
+            .map(|m| m.minutes_ago)
+            .collect();
+        assert_eq!(day, vec![5, 90], "no 429, nothing older than a day");
+        assert!(mark_label(&notices[2]).ends_with("disabled (answered 404)"));
     }
 }

@@ -49,6 +49,10 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             format!(" {text}"),
             Style::new().fg(Color::Yellow).bold(),
         )),
+        Some(StatusLine::Greeting(text)) => Line::from(Span::styled(
+            format!(" {text}"),
+            Style::new().fg(Color::Yellow).bold(),
+        )),
         Some(StatusLine::Message(status)) => Line::from(Span::styled(
             format!(" {}", status.text),
             if status.error {

@@ -46,6 +46,17 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Style::new().fg(Color::Red).bold(),
         ),
     ];
+    if app.unacked_notices > 0 {
+        // Nothing when there are none: the line stays for what is going on.
+        first.push(Span::raw("  "));
+        first.push(Span::styled(
+            format!(
+                "! {}",
+                crate::tui::app::plural(app.unacked_notices as usize, "notice")
+            ),
+            Style::new().fg(Color::Black).bg(Color::Yellow).bold(),
+        ));
+    }
     let mut modes = Vec::new();
     if app.frozen {
         modes.push(Span::styled(
