@@ -147,6 +147,9 @@ pub struct Inserted {
 struct Job {
     run: ApplyFn,
     finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    /// A fan-out's insert, which a client waits on: committed ahead of the
+    /// other jobs waiting with it (see [`Writer::run`]).
+    ahead: bool,
 }
 
 type ApplyFn = Box<dyn FnMut(&mut Tables<'_>) -> Result<(), StoreError> + Send>;
@@ -320,7 +323,7 @@ impl Store {
         R: Send + 'static,
         F: FnMut(&mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
     {
-        self.write_noting_rounds(change)
+        self.write_noting_rounds(change, false)
             .await
             .map(|(value, _)| value)
     }
@@ -329,7 +332,11 @@ impl Store {
     /// inserts were done when its own commit was (read on the writer thread
     /// before it starts the next commit, so a deferred insert of this commit
     /// is indexed by the round after that number).
-    async fn write_noting_rounds<R, F>(&self, mut change: F) -> Result<(R, u64), StoreError>
+    async fn write_noting_rounds<R, F>(
+        &self,
+        mut change: F,
+        ahead: bool,
+    ) -> Result<(R, u64), StoreError>
     where
         R: Send + 'static,
         F: FnMut(&mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
@@ -356,6 +363,7 @@ impl Store {
                 });
                 let _ = done.send(answer);
             }),
+            ahead,
         };
         self.inner.jobs.send(job).map_err(|_| StoreError::Closed)?;
         result.await.map_err(|_| StoreError::Closed)?
@@ -390,12 +398,15 @@ impl Store {
         events: Vec<NewEvent>,
     ) -> Result<(Vec<Inserted>, Indexed), StoreError> {
         let (inserted, after) = self
-            .write_noting_rounds(move |tables| {
-                events
-                    .iter()
-                    .map(|event| tables.insert_event_deferred(event.clone()))
-                    .collect::<Result<Vec<_>, _>>()
-            })
+            .write_noting_rounds(
+                move |tables| {
+                    events
+                        .iter()
+                        .map(|event| tables.insert_event_deferred(event.clone()))
+                        .collect::<Result<Vec<_>, _>>()
+                },
+                true,
+            )
             .await?;
         let indexed = Indexed {
             rounds: self.inner.index_rounds.clone(),
@@ -804,6 +815,7 @@ impl Store {
             finish: Box::new(move |_| {
                 pending.lock().expect("quarantine lock").remove(&id);
             }),
+            ahead: false,
         };
         if self.inner.jobs.send(job).is_err() {
             self.inner
@@ -1130,11 +1142,15 @@ impl Writer {
     fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+        // Jobs a fan-out went ahead of, for the next commit.
+        let mut held: Vec<Job> = Vec::new();
         let mut last_commit_at = std::time::Instant::now();
         loop {
-            // With events left to index, the next commit starts at once
-            // (carrying whatever jobs wait); otherwise wait for a job.
-            if self.unindexed.is_empty() {
+            // With events left to index or jobs held back, the next commit
+            // starts at once (carrying whatever jobs wait); otherwise wait
+            // for a job.
+            batch.append(&mut held);
+            if self.unindexed.is_empty() && batch.is_empty() {
                 match queue.blocking_recv() {
                     Some(first) => batch.push(first),
                     None => break,
@@ -1150,6 +1166,16 @@ impl Writer {
             {
                 std::thread::sleep(LINGER);
                 drain(&mut queue, &mut batch);
+            }
+            // A fan-out's insert waiting among other jobs (the outcomes of
+            // many attempts, say, each rewriting destination-keyed pages)
+            // commits with only its own kind: its client waits for that
+            // commit, and the others follow in the next one.
+            if batch.iter().any(|job| job.ahead) && batch.iter().any(|job| !job.ahead) {
+                let (ahead, rest): (Vec<Job>, Vec<Job>) =
+                    batch.drain(..).partition(|job| job.ahead);
+                batch = ahead;
+                held = rest;
             }
             let db = self.slot.read().expect("store slot lock").clone();
             let db = match db {

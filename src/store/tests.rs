@@ -868,6 +868,7 @@ fn test_job(event: Option<NewEvent>, results: &JobResults, n: usize) -> Job {
                 .unwrap()
                 .push((n, outcome.map_err(|e| e.to_string())));
         }),
+        ahead: false,
     }
 }
 
