@@ -17,6 +17,12 @@ use std::sync::atomic::Ordering;
 
 /// Longest accepted `Idempotency-Key`, in bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// A topic fan-out to at least this many destinations is acknowledged once
+/// its events are stored, their due entries following in the next commit
+/// (see [`crate::store::Store::insert_events_deferred`]): below it, the
+/// destination-keyed writes are too few to matter and the dispatchers see the
+/// events one commit sooner.
+const DEFER_INDEX_FROM: usize = 32;
 /// Most events one listing page returns.
 pub const MAX_PAGE: usize = 1000;
 
@@ -187,15 +193,30 @@ impl Engine {
                 created_at: now,
             })
             .collect();
-        let inserted = self.inner.store.insert_events(events).await?;
+        let inserted = if events.len() >= DEFER_INDEX_FROM {
+            // Acknowledged once stored; the due entries follow in the
+            // writer's next commit, and the dispatchers are woken then.
+            let (inserted, indexed) = self.inner.store.insert_events_deferred(events).await?;
+            let engine = self.clone();
+            let destinations: Vec<String> =
+                inserted.iter().map(|e| e.destination.clone()).collect();
+            self.spawn(async move {
+                tokio::select! {
+                    _ = engine.inner.shutdown.cancelled() => {}
+                    _ = indexed.wait() => engine.wake_all(destinations.iter().map(String::as_str)),
+                }
+            });
+            inserted
+        } else {
+            let inserted = self.inner.store.insert_events(events).await?;
+            self.wake_all(inserted.iter().map(|e| e.destination.as_str()));
+            inserted
+        };
         self.inner
             .metrics
             .ingested
             .fetch_add(inserted.len() as u64, Ordering::Relaxed);
         for event in &inserted {
-            if let Ok(dest) = self.destination(&event.destination) {
-                dest.wake.notify_one();
-            }
             self.publish(Change::Event {
                 id: event.id,
                 destination: event.destination.clone(),
@@ -203,6 +224,15 @@ impl Engine {
             });
         }
         Ok(inserted)
+    }
+
+    /// Wakes the dispatchers of `destinations` (those that still exist).
+    fn wake_all<'a>(&self, destinations: impl Iterator<Item = &'a str>) {
+        for destination in destinations {
+            if let Ok(dest) = self.destination(destination) {
+                dest.wake.notify_one();
+            }
+        }
     }
 
     /// ULIDs from the engine's clock, monotonic within a millisecond, so ids sort

@@ -147,6 +147,9 @@ pub struct Inserted {
 struct Job {
     run: ApplyFn,
     finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    /// A fan-out's insert, which a client waits on: committed ahead of the
+    /// other jobs waiting with it (see [`Writer::run`]).
+    ahead: bool,
 }
 
 type ApplyFn = Box<dyn FnMut(&mut Tables<'_>) -> Result<(), StoreError> + Send>;
@@ -168,6 +171,29 @@ struct StoreInner {
     stats: Arc<CommitStats>,
     /// Events whose record did not decode, queued to be moved to quarantine.
     quarantine_pending: Arc<std::sync::Mutex<HashSet<EventId>>>,
+    /// How many commits have written the destination-keyed entries of
+    /// deferred inserts (see [`Store::insert_events_deferred`]).
+    index_rounds: tokio::sync::watch::Receiver<u64>,
+}
+
+/// The moment the destination-keyed entries (due, by destination and state,
+/// counts) of a [`Store::insert_events_deferred`] are committed: until then
+/// its events are stored and readable by id, but no dispatcher sees them due.
+#[derive(Debug)]
+pub struct Indexed {
+    rounds: tokio::sync::watch::Receiver<u64>,
+    /// The index commits done when the insert was committed: the next one
+    /// carries its entries.
+    after: u64,
+}
+
+impl Indexed {
+    /// Waits for that commit. False when the store closed first (the events
+    /// are then indexed when it is next opened).
+    pub async fn wait(mut self) -> bool {
+        let after = self.after;
+        self.rounds.wait_for(|done| *done > after).await.is_ok()
+    }
 }
 
 impl Store {
@@ -216,11 +242,15 @@ impl Store {
         write_lock_note(path);
         let db: DbSlot = Arc::new(std::sync::RwLock::new(Some(Arc::new(db))));
         let (jobs, queue) = mpsc::unbounded_channel();
+        let (index_rounds_done, index_rounds) = tokio::sync::watch::channel(0);
         let writer = Writer {
             slot: db.clone(),
             path: path.to_path_buf(),
             stats: Arc::new(CommitStats::default()),
             last_reopen: None,
+            failed: false,
+            unindexed: Vec::new(),
+            index_rounds_done,
         };
         let stats = writer.stats.clone();
         {
@@ -243,6 +273,7 @@ impl Store {
                 writer: std::sync::Mutex::new(Some(writer)),
                 stats,
                 quarantine_pending: Arc::default(),
+                index_rounds,
             }),
         })
     }
@@ -307,11 +338,30 @@ impl Store {
     /// decode, say) fails this write alone; a storage failure fails the group and
     /// takes the database out of service until it is reopened. A failure aborts
     /// the change, so it must not be used for "not found"-style answers.
-    pub async fn write<R, F>(&self, mut change: F) -> Result<R, StoreError>
+    pub async fn write<R, F>(&self, change: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnMut(&mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
     {
+        self.write_noting_rounds(change, false)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// [`Store::write`], answering also how many index commits of deferred
+    /// inserts were done when its own commit was (read on the writer thread
+    /// before it starts the next commit, so a deferred insert of this commit
+    /// is indexed by the round after that number).
+    async fn write_noting_rounds<R, F>(
+        &self,
+        mut change: F,
+        ahead: bool,
+    ) -> Result<(R, u64), StoreError>
+    where
+        R: Send + 'static,
+        F: FnMut(&mut Tables<'_>) -> Result<R, StoreError> + Send + 'static,
+    {
+        let rounds = self.inner.index_rounds.clone();
         let (done, result) = oneshot::channel();
         let slot = Arc::new(std::sync::Mutex::new(None));
         let filled = slot.clone();
@@ -325,9 +375,15 @@ impl Store {
                 let value = slot.lock().expect("result slot").take();
                 // A committed job ran to completion in the committed transaction,
                 // which filled the slot.
-                let answer = committed.map(|()| value.expect("a committed change left its result"));
+                let answer = committed.map(|()| {
+                    (
+                        value.expect("a committed change left its result"),
+                        *rounds.borrow(),
+                    )
+                });
                 let _ = done.send(answer);
             }),
+            ahead,
         };
         self.inner.jobs.send(job).map_err(|_| StoreError::Closed)?;
         result.await.map_err(|_| StoreError::Closed)?
@@ -343,6 +399,40 @@ impl Store {
                 .collect()
         })
         .await
+    }
+
+    /// Stores new events as [`Store::insert_events`] does, answering once
+    /// their records, payloads and id-keyed indexes are durable (so each is
+    /// readable by id and survives a crash), and leaving their
+    /// destination-keyed entries (due, by destination and state, counts) to
+    /// the writer's next commit, right after: [`Indexed`] says when that is
+    /// done. Until then the events are not due for any dispatcher, and
+    /// listings by destination and the counts do not show them yet. A crash
+    /// between the two commits leaves marks that the next open indexes.
+    ///
+    /// For a fan-out to many destinations: their entries would dirty a leaf
+    /// page per destination in every index keyed by destination, which is
+    /// most of what the commit the caller waits for would write.
+    pub async fn insert_events_deferred(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<(Vec<Inserted>, Indexed), StoreError> {
+        let (inserted, after) = self
+            .write_noting_rounds(
+                move |tables| {
+                    events
+                        .iter()
+                        .map(|event| tables.insert_event_deferred(event.clone()))
+                        .collect::<Result<Vec<_>, _>>()
+                },
+                true,
+            )
+            .await?;
+        let indexed = Indexed {
+            rounds: self.inner.index_rounds.clone(),
+            after,
+        };
+        Ok((inserted, indexed))
     }
 
     /// Applies one named transition to an event in one durable transaction.
@@ -831,6 +921,7 @@ impl Store {
             finish: Box::new(move |_| {
                 pending.lock().expect("quarantine lock").remove(&id);
             }),
+            ahead: false,
         };
         if self.inner.jobs.send(job).is_err() {
             self.inner
@@ -1149,6 +1240,14 @@ struct Writer {
     path: PathBuf,
     stats: Arc<CommitStats>,
     last_reopen: Option<std::time::Instant>,
+    /// The database was taken out of service by a failed write (rather than
+    /// closed on purpose), so it is reopened even with only indexing to do.
+    failed: bool,
+    /// Events the last commit stored without their destination-keyed entries:
+    /// the next commit writes them first, whether or not a job waits.
+    unindexed: Vec<u128>,
+    /// Counts the commits that wrote such entries; read by [`Indexed`].
+    index_rounds_done: tokio::sync::watch::Sender<u64>,
 }
 
 /// A group smaller than this, right after another commit, waits [`LINGER`]
@@ -1186,35 +1285,77 @@ impl Writer {
     fn run(mut self, mut queue: mpsc::UnboundedReceiver<Job>) {
         use std::sync::atomic::Ordering::Relaxed;
         let mut batch: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+        // Jobs a fan-out went ahead of, for the next commit.
+        let mut held: Vec<Job> = Vec::new();
         let mut last_commit_at = std::time::Instant::now();
-        while let Some(first) = queue.blocking_recv() {
-            batch.push(first);
+        loop {
+            // With events left to index or jobs held back, the next commit
+            // starts at once (carrying whatever jobs wait); otherwise wait
+            // for a job.
+            batch.append(&mut held);
+            if self.unindexed.is_empty() && batch.is_empty() {
+                match queue.blocking_recv() {
+                    Some(first) => batch.push(first),
+                    None => break,
+                }
+            }
             drain(&mut queue, &mut batch);
             // Under load (the previous commit was a moment ago), linger briefly
             // so more writers join this commit: fewer fsyncs and commits per
-            // event. An idle store commits at once.
-            if batch.len() < LINGER_BELOW && last_commit_at.elapsed() < LINGER {
+            // event. An idle store commits at once, and so does indexing.
+            if self.unindexed.is_empty()
+                && batch.len() < LINGER_BELOW
+                && last_commit_at.elapsed() < LINGER
+            {
                 std::thread::sleep(LINGER);
                 drain(&mut queue, &mut batch);
+            }
+            // A fan-out's insert waiting among other jobs (the outcomes of
+            // many attempts, say, each rewriting destination-keyed pages)
+            // commits with only its own kind: its client waits for that
+            // commit, and the others follow in the next one.
+            if batch.iter().any(|job| job.ahead) && batch.iter().any(|job| !job.ahead) {
+                let (ahead, rest): (Vec<Job>, Vec<Job>) =
+                    batch.drain(..).partition(|job| job.ahead);
+                batch = ahead;
+                held = rest;
             }
             let db = self.slot.read().expect("store slot lock").clone();
             let db = match db {
                 Some(db) => Some(db),
+                // Closed on purpose with only indexing left: the marks are
+                // durable, and the next open indexes them.
+                None if batch.is_empty() && !self.failed => {
+                    self.unindexed.clear();
+                    continue;
+                }
                 None => self.reopen(),
             };
+            if db.is_none() && batch.is_empty() {
+                // Only indexing to do on a store waiting to be reopened:
+                // wait a little instead of spinning.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                continue;
+            }
             let mut failed_alone = Vec::new();
             let outcome = match &db {
                 Some(db) => {
                     self.stats.commits.fetch_add(1, Relaxed);
                     self.stats.writes.fetch_add(batch.len() as u64, Relaxed);
-                    apply_group(db, &mut batch, &mut failed_alone)
-                        .map(|moved| {
-                            for record in &moved {
+                    apply_group(db, &self.unindexed, &mut batch, &mut failed_alone)
+                        .map(|committed| {
+                            for record in &committed.quarantined {
                                 record.report();
                             }
                             self.stats
                                 .quarantined
-                                .fetch_add(moved.len() as u64, Relaxed);
+                                .fetch_add(committed.quarantined.len() as u64, Relaxed);
+                            if !self.unindexed.is_empty() {
+                                self.index_rounds_done.send_modify(|done| *done += 1);
+                            }
+                            // Before any job learns it committed, so that a
+                            // deferred insert notes the round before its own.
+                            self.unindexed = committed.deferred;
                         })
                         .map_err(Arc::new)
                 }
@@ -1254,6 +1395,7 @@ impl Writer {
     fn close_failed(&mut self) {
         retire(&self.slot);
         self.last_reopen = None;
+        self.failed = true;
     }
 
     /// Reopens a database taken out of service, at most every [`REOPEN_EVERY`];
@@ -1274,6 +1416,7 @@ impl Writer {
                 tracing::info!(store = %self.path.display(), "store reopened after a write failure");
                 let db = Arc::new(db);
                 *self.slot.write().expect("store slot lock") = Some(db.clone());
+                self.failed = false;
                 Some(db)
             }
             Err(e) => {
@@ -1284,7 +1427,19 @@ impl Writer {
     }
 }
 
-/// Applies every job of the group in one transaction and commits it durably.
+/// What a committed group leaves for the writer.
+#[derive(Default)]
+struct Committed {
+    /// Records moved to quarantine, to be reported.
+    quarantined: Vec<tables::Quarantined>,
+    /// Events stored without their destination-keyed entries, for the next
+    /// commit to index.
+    deferred: Vec<u128>,
+}
+
+/// Applies every job of the group in one transaction and commits it durably,
+/// after writing the destination-keyed entries of `unindexed` (the events the
+/// previous commit deferred), so that every job sees them indexed.
 ///
 /// A job that fails on its own (a record that does not decode, say) is taken
 /// out of the group into `failed_alone` with its error, and the rest of the
@@ -1294,15 +1449,24 @@ impl Writer {
 /// that is not on disk.
 fn apply_group(
     db: &Database,
+    unindexed: &[u128],
     batch: &mut Vec<Job>,
     failed_alone: &mut Vec<(Job, StoreError)>,
-) -> Result<Vec<tables::Quarantined>, StoreError> {
+) -> Result<Committed, StoreError> {
     loop {
+        if batch.is_empty() && unindexed.is_empty() {
+            return Ok(Committed::default());
+        }
         let txn = db.begin_write().map_err(write_err)?;
         let mut own_failure = None;
-        let quarantined;
+        let committed;
         {
             let mut tables = Tables::open(&txn)?;
+            if let Err(e) = tables.index_deferred(unindexed) {
+                drop(tables);
+                let _ = txn.abort();
+                return Err(e);
+            }
             for (at, job) in batch.iter_mut().enumerate() {
                 if let Err(e) = (job.run)(&mut tables) {
                     if e.is_storage_failure() {
@@ -1317,17 +1481,17 @@ fn apply_group(
             if own_failure.is_none() {
                 tables.flush_counts()?;
             }
-            quarantined = tables.take_quarantined();
+            committed = Committed {
+                quarantined: tables.take_quarantined(),
+                deferred: tables.take_deferred(),
+            };
         }
         let Some((at, error)) = own_failure else {
             txn.commit().map_err(write_err)?;
-            return Ok(quarantined);
+            return Ok(committed);
         };
         txn.abort().map_err(write_err)?;
         failed_alone.push((batch.remove(at), error));
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
     }
 }
 
@@ -1533,11 +1697,46 @@ fn drop_retired_tables(db: &Database, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Writes the destination-keyed entries of events a crash left marked as not
+/// indexed (stored by a fan-out's commit, the writer's next commit not made),
+/// before the engine reads the due index or the counts.
+fn index_left_unindexed(db: &Database, path: &Path) -> Result<(), StoreError> {
+    {
+        let txn = db.begin_read().map_err(read_err)?;
+        match txn.open_table(UNINDEXED) {
+            Ok(marks) if marks.is_empty().map_err(read_err)? => return Ok(()),
+            Ok(_) => {}
+            // A store from before deferred indexing: nothing is marked.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(read_err(e)),
+        }
+    }
+    let txn = db.begin_write().map_err(write_err)?;
+    let (count, moved) = {
+        let mut tables = Tables::open(&txn)?;
+        let ids = tables.marked_unindexed()?;
+        tables.index_deferred(&ids)?;
+        tables.flush_counts()?;
+        (ids.len(), tables.take_quarantined())
+    };
+    txn.commit().map_err(write_err)?;
+    for record in &moved {
+        record.report();
+    }
+    tracing::info!(
+        store = %path.display(),
+        events = count,
+        "indexed the events of a fan-out whose indexing commit a stop interrupted"
+    );
+    Ok(())
+}
+
 fn verify_or_initialise(db: &Database, path: &Path, fresh: bool) -> Result<(), StoreError> {
     match inspect(db, path)? {
         Layout::Hookwatch => {
             ensure_listing_indexes(db, path)?;
-            drop_retired_tables(db, path)
+            drop_retired_tables(db, path)?;
+            index_left_unindexed(db, path)
         }
         Layout::Empty if !fresh => Err(StoreError::Foreign {
             path: path.to_path_buf(),

@@ -59,6 +59,12 @@ pub(super) const DESTINATIONS: TableDefinition<&str, &[u8]> = TableDefinition::n
 /// (destination, minute start in ms) → one minute of attempt statistics (the
 /// engine's bytes); the last 24 hours of each destination's history
 pub(super) const STATS: TableDefinition<(&str, i64), &[u8]> = TableDefinition::new("stats");
+/// event id → (): events stored by a fan-out commit whose destination-keyed
+/// entries (due, by destination and state, counts) are not written yet. Keyed
+/// by id, so the marks of one commit append; the writer's next commit writes
+/// those entries and removes the marks, and a store opened with marks left by
+/// a crash writes them before anything reads it (see `Tables::index_deferred`).
+pub(super) const UNINDEXED: TableDefinition<u128, ()> = TableDefinition::new("unindexed");
 /// destination → JSON [`DestinationRuntime`]
 pub(super) const RUNTIME: TableDefinition<&str, &[u8]> =
     TableDefinition::new("destination_runtime");
@@ -113,6 +119,11 @@ pub struct Tables<'txn> {
     by_topic: Table<'txn, (&'static str, u128), ()>,
     topics: Table<'txn, &'static str, u64>,
     quarantine: Table<'txn, u128, (&'static [u8], &'static [u8])>,
+    unindexed: Table<'txn, u128, ()>,
+    /// Events this transaction stored without their destination-keyed
+    /// entries (marked in [`UNINDEXED`]): a later change to one in the same
+    /// transaction writes them first.
+    deferred: std::collections::HashSet<u128>,
     /// Per-state count changes by destination, indexed by state code, and
     /// per-topic count changes, not yet written (see [`Tables::flush_counts`]).
     count_deltas: HashMap<String, [i64; EventState::ALL.len()]>,
@@ -138,6 +149,8 @@ impl<'txn> Tables<'txn> {
             by_topic: txn.open_table(BY_TOPIC).map_err(write_err)?,
             topics: txn.open_table(TOPICS).map_err(write_err)?,
             quarantine: txn.open_table(QUARANTINE).map_err(write_err)?,
+            unindexed: txn.open_table(UNINDEXED).map_err(write_err)?,
+            deferred: std::collections::HashSet::new(),
             count_deltas: HashMap::new(),
             topic_deltas: HashMap::new(),
             quarantined: Vec::new(),
@@ -275,6 +288,12 @@ impl<'txn> Tables<'txn> {
     /// history, for retention; its stored document and runtime state go.
     /// Answers how many events were cancelled.
     pub fn delete_destination(&mut self, id: &str) -> Result<u64, StoreError> {
+        // The owed events are found through the per-state index, so events
+        // this transaction stored without it get it first.
+        let deferred: Vec<u128> = self.deferred.iter().copied().collect();
+        for event in deferred {
+            self.ensure_indexed(event)?;
+        }
         let mut owed = Vec::new();
         for state in [EventState::Pending, EventState::Retrying] {
             let range = self
@@ -304,6 +323,78 @@ impl<'txn> Tables<'txn> {
     }
 
     pub fn insert_event(&mut self, event: NewEvent) -> Result<Inserted, StoreError> {
+        self.insert_event_indexing(event, true)
+    }
+
+    /// Stores an event with only its id-keyed entries (record, payload, by
+    /// state, by topic, idempotency key) and a mark in [`UNINDEXED`]; its
+    /// destination-keyed entries (due, by destination and state, counts) are
+    /// written by [`Tables::index_deferred`] in a later transaction. For a
+    /// fan-out: its events' ids are consecutive, so these entries append to a
+    /// few pages, where the destination-keyed ones would dirty a leaf page
+    /// per destination in the commit the caller waits for.
+    pub fn insert_event_deferred(&mut self, event: NewEvent) -> Result<Inserted, StoreError> {
+        self.insert_event_indexing(event, false)
+    }
+
+    /// Writes the destination-keyed entries of events stored by
+    /// [`Tables::insert_event_deferred`] and removes their marks. An id that
+    /// is not marked (already indexed, or gone) is passed over, so running it
+    /// twice over the same ids changes nothing the second time.
+    pub(super) fn index_deferred(&mut self, ids: &[u128]) -> Result<(), StoreError> {
+        for &id in ids {
+            self.deferred.remove(&id);
+            if self.unindexed.remove(id).map_err(write_err)?.is_none() {
+                continue;
+            }
+            let decoded = match self.events.get(id).map_err(write_err)? {
+                Some(raw) => super::codec::decode_event(raw.value()),
+                None => continue,
+            };
+            match decoded {
+                Ok(record) => self.index_destination(&record, true)?,
+                // Its destination-keyed entries were never written; the
+                // record is moved aside like any other that does not decode.
+                Err(_) => {
+                    self.quarantine(ulid::Ulid(id))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every event still marked as not indexed, oldest first: those a crash
+    /// left between a fan-out's commit and the one that indexes it.
+    pub(super) fn marked_unindexed(&self) -> Result<Vec<u128>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.unindexed.iter().map_err(write_err)? {
+            out.push(entry.map_err(write_err)?.0.value());
+        }
+        Ok(out)
+    }
+
+    /// The ids this transaction stored without their destination-keyed
+    /// entries, for the writer to index in its next commit.
+    pub(super) fn take_deferred(&mut self) -> Vec<u128> {
+        let mut ids: Vec<u128> = self.deferred.drain().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Writes the destination-keyed entries of an event this transaction
+    /// stored without them, before anything changes it.
+    fn ensure_indexed(&mut self, id: u128) -> Result<(), StoreError> {
+        if self.deferred.contains(&id) {
+            self.index_deferred(&[id])?;
+        }
+        Ok(())
+    }
+
+    fn insert_event_indexing(
+        &mut self,
+        event: NewEvent,
+        by_destination: bool,
+    ) -> Result<Inserted, StoreError> {
         let mut duplicate_of = None;
         if let Some(key) = &event.idempotency_key {
             let window_start = (event.created_at - IDEMPOTENCY_WINDOW).timestamp_millis();
@@ -354,7 +445,13 @@ impl<'txn> Tables<'txn> {
         self.payloads
             .insert(record.id.0, event.payload.as_ref())
             .map_err(write_err)?;
-        self.index(&record, true)?;
+        if by_destination {
+            self.index(&record, true)?;
+        } else {
+            self.index_by_state(&record, true)?;
+            self.unindexed.insert(record.id.0, ()).map_err(write_err)?;
+            self.deferred.insert(record.id.0);
+        }
         self.index_topic(&record, true)?;
         self.events
             .insert(record.id.0, super::codec::encode_event(&record).as_slice())
@@ -383,6 +480,7 @@ impl<'txn> Tables<'txn> {
         id: EventId,
         transition: EventTransition,
     ) -> Result<Transitioned, StoreError> {
+        self.ensure_indexed(id.0)?;
         let decoded = match self.events.get(id.0).map_err(write_err)? {
             Some(raw) => super::codec::decode_event(raw.value()),
             None => return Ok(Transitioned::NotFound),
@@ -445,20 +543,35 @@ impl<'txn> Tables<'txn> {
     /// Adds (`add = true`) or removes a record's entries in the due index, the
     /// state indexes and the counts.
     fn index(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        self.index_destination(record, add)?;
+        self.index_by_state(record, add)
+    }
+
+    /// The destination-keyed part of [`Tables::index`]: the due index, the
+    /// per-destination state index and the counts.
+    fn index_destination(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
         self.index_due(record, add)?;
         let dest = record.destination.as_str();
         let state_key = (dest, record.state.code(), record.id.0);
-        let by_state_key = (record.state.code(), record.id.0);
         if add {
             self.by_dest_state
                 .insert(state_key, ())
                 .map_err(write_err)?;
-            self.by_state.insert(by_state_key, ()).map_err(write_err)?;
         } else {
             self.by_dest_state.remove(state_key).map_err(write_err)?;
-            self.by_state.remove(by_state_key).map_err(write_err)?;
         }
         self.count_state(dest, record.state, if add { 1 } else { -1 });
+        Ok(())
+    }
+
+    /// The id-keyed part of [`Tables::index`]: the by-state index.
+    fn index_by_state(&mut self, record: &EventRecord, add: bool) -> Result<(), StoreError> {
+        let by_state_key = (record.state.code(), record.id.0);
+        if add {
+            self.by_state.insert(by_state_key, ()).map_err(write_err)?;
+        } else {
+            self.by_state.remove(by_state_key).map_err(write_err)?;
+        }
         Ok(())
     }
 
@@ -615,6 +728,8 @@ impl<'txn> Tables<'txn> {
             .map(|v| v.value().to_vec())
             .unwrap_or_default();
         self.events.remove(id.0).map_err(write_err)?;
+        self.unindexed.remove(id.0).map_err(write_err)?;
+        self.deferred.remove(&id.0);
         self.quarantine
             .insert(id.0, (raw.as_slice(), payload.as_slice()))
             .map_err(write_err)?;
@@ -727,6 +842,7 @@ impl<'txn> Tables<'txn> {
             self.quarantine(id)?;
         }
         for record in &doomed {
+            self.ensure_indexed(record.id.0)?;
             self.index(record, false)?;
             self.index_topic(record, false)?;
             self.events.remove(record.id.0).map_err(write_err)?;

@@ -868,6 +868,7 @@ fn test_job(event: Option<NewEvent>, results: &JobResults, n: usize) -> Job {
                 .unwrap()
                 .push((n, outcome.map_err(|e| e.to_string())));
         }),
+        ahead: false,
     }
 }
 
@@ -891,7 +892,7 @@ fn a_job_failing_on_its_own_fails_alone_and_the_group_commits() {
         test_job(Some(events[3].clone()), &results, 5),
     ];
     let mut failed_alone = Vec::new();
-    apply_group(&db, &mut batch, &mut failed_alone).unwrap();
+    apply_group(&db, &[], &mut batch, &mut failed_alone).unwrap();
     assert_eq!(batch.len(), 4, "the others stay in the group");
     let failed: Vec<usize> = failed_alone
         .into_iter()
@@ -1143,4 +1144,214 @@ async fn pruning_drops_old_notices_and_their_unacked_entries() {
     let store = Store::open(&dir.path().join("store.redb")).unwrap();
     assert_eq!(store.unacked_notices().unwrap(), 2);
     assert_eq!(store.list_notices(&NoticeQuery::default()).unwrap().0, left);
+}
+
+/// Commits `events` as a fan-out's acknowledging commit does (records and
+/// id-keyed entries, destination-keyed ones deferred) straight on `db`, and
+/// nothing after it: the state a crash leaves between that commit and the
+/// writer's next.
+fn commit_deferred_only(db: &Database, events: &[NewEvent]) -> Vec<u128> {
+    let txn = db.begin_write().unwrap();
+    let deferred = {
+        let mut tables = Tables::open(&txn).unwrap();
+        for event in events {
+            tables.insert_event_deferred(event.clone()).unwrap();
+        }
+        tables.flush_counts().unwrap();
+        tables.take_deferred()
+    };
+    txn.commit().unwrap();
+    deferred
+}
+
+fn fan_out(destinations: usize, created: DateTime<Utc>) -> Vec<NewEvent> {
+    (0..destinations)
+        .map(|n| {
+            let mut event = new_event(&format!("d{n:03}"), created, None);
+            event.id = ulid::Ulid::from_parts(created.timestamp_millis() as u64, n as u128);
+            event
+        })
+        .collect()
+}
+
+fn marks(db: &Database) -> u64 {
+    let txn = db.begin_read().unwrap();
+    txn.open_table(UNINDEXED).unwrap().len().unwrap()
+}
+
+#[test]
+fn a_deferred_insert_is_readable_at_once_and_due_after_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(Store::open(&path).unwrap().close());
+    let db = open_database(&path).unwrap();
+    let events = fan_out(3, at(0));
+    let deferred = commit_deferred_only(&db, &events);
+    assert_eq!(deferred.len(), 3);
+    assert_eq!(marks(&db), 3);
+    {
+        let txn = db.begin_read().unwrap();
+        assert_eq!(txn.open_table(EVENTS).unwrap().len().unwrap(), 3);
+        assert_eq!(txn.open_table(PAYLOADS).unwrap().len().unwrap(), 3);
+        assert_eq!(txn.open_table(BY_STATE).unwrap().len().unwrap(), 3);
+        assert_eq!(txn.open_table(DUE).unwrap().len().unwrap(), 0);
+        assert_eq!(txn.open_table(BY_DEST_STATE).unwrap().len().unwrap(), 0);
+        assert_eq!(txn.open_table(COUNTS).unwrap().len().unwrap(), 0);
+    }
+    // The next group, with no job of its own, writes them and drops the marks.
+    let mut failed_alone = Vec::new();
+    let committed = apply_group(&db, &deferred, &mut Vec::new(), &mut failed_alone).unwrap();
+    assert!(committed.deferred.is_empty());
+    assert_eq!(marks(&db), 0);
+    // Indexing the same ids again (a group that ran twice) changes nothing.
+    apply_group(&db, &deferred, &mut Vec::new(), &mut failed_alone).unwrap();
+    let txn = db.begin_read().unwrap();
+    assert_eq!(txn.open_table(DUE).unwrap().len().unwrap(), 3);
+    assert_eq!(txn.open_table(BY_DEST_STATE).unwrap().len().unwrap(), 3);
+    let counts = txn.open_table(COUNTS).unwrap();
+    for event in &events {
+        let pending = counts
+            .get((event.destination.as_str(), EventState::Pending.code()))
+            .unwrap()
+            .unwrap()
+            .value();
+        assert_eq!(pending, 1, "{}", event.destination);
+    }
+}
+
+#[test]
+fn a_transition_in_the_same_commit_indexes_a_deferred_event_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(Store::open(&path).unwrap().close());
+    let db = open_database(&path).unwrap();
+    let events = fan_out(2, at(0));
+    let txn = db.begin_write().unwrap();
+    let deferred = {
+        let mut tables = Tables::open(&txn).unwrap();
+        for event in &events {
+            tables.insert_event_deferred(event.clone()).unwrap();
+        }
+        let applied = tables
+            .transition(events[0].id, delivered_attempt())
+            .unwrap();
+        assert!(matches!(
+            applied,
+            Transitioned::Applied { changed: true, .. }
+        ));
+        tables.flush_counts().unwrap();
+        tables.take_deferred()
+    };
+    txn.commit().unwrap();
+    assert_eq!(
+        deferred,
+        vec![events[1].id.0],
+        "the delivered one was indexed"
+    );
+    apply_group(&db, &deferred, &mut Vec::new(), &mut Vec::new()).unwrap();
+    let txn = db.begin_read().unwrap();
+    let counts = txn.open_table(COUNTS).unwrap();
+    let count = |dest: &str, state: EventState| {
+        counts
+            .get((dest, state.code()))
+            .unwrap()
+            .map_or(0, |v| v.value())
+    };
+    assert_eq!(count("d000", EventState::Pending), 0);
+    assert_eq!(count("d000", EventState::Delivered), 1);
+    assert_eq!(count("d001", EventState::Pending), 1);
+    let due = txn.open_table(DUE).unwrap();
+    let due_ids: Vec<u128> = due
+        .iter()
+        .unwrap()
+        .map(|entry| entry.unwrap().0.value().2)
+        .collect();
+    assert_eq!(due_ids, vec![events[1].id.0]);
+    assert_eq!(marks(&db), 0);
+}
+
+#[tokio::test]
+async fn a_crash_between_a_fan_out_and_its_indexing_is_indexed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    Store::open(&path).unwrap().close().await;
+    let events = fan_out(40, at(0));
+    {
+        let db = open_database(&path).unwrap();
+        commit_deferred_only(&db, &events);
+        assert_eq!(marks(&db), 40);
+        // Dropped without the writer's next commit, as a kill -9 would.
+    }
+    let store = Store::open(&path).unwrap();
+    for event in &events {
+        assert_eq!(
+            store
+                .due(&event.destination, at(0), 10, &EventIdSet::default())
+                .unwrap(),
+            vec![event.id],
+            "{}",
+            event.destination
+        );
+        assert_eq!(store.counts(&event.destination).unwrap().pending, 1);
+        let listed = store
+            .list_events(
+                &EventFilter {
+                    destination: Some(event.destination.clone()),
+                    ..EventFilter::default()
+                },
+                None,
+                None,
+                10,
+            )
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+    }
+    store.close().await;
+    let db = open_database(&path).unwrap();
+    assert_eq!(marks(&db), 0);
+}
+
+#[tokio::test]
+async fn a_deferred_insert_through_the_writer_is_indexed_right_after_its_commit() {
+    let (_dir, store) = temp_store();
+    let events = fan_out(50, at(0));
+    let (inserted, indexed) = store.insert_events_deferred(events.clone()).await.unwrap();
+    assert_eq!(inserted.len(), 50);
+    // Readable by id as soon as it is acknowledged.
+    for event in &events {
+        assert!(store.get_event(event.id).unwrap().is_some());
+    }
+    // No other write comes: the writer commits the indexing on its own.
+    tokio::time::timeout(std::time::Duration::from_secs(10), indexed.wait())
+        .await
+        .expect("indexed within the deadline");
+    for event in &events {
+        assert_eq!(
+            store
+                .due(&event.destination, at(0), 10, &EventIdSet::default())
+                .unwrap(),
+            vec![event.id]
+        );
+        assert_eq!(store.counts(&event.destination).unwrap().pending, 1);
+    }
+    // A second fan-out, and a transition of one of its events queued right
+    // behind it, land with consistent counts.
+    let second = fan_out(50, at(1));
+    let (_, indexed) = store.insert_events_deferred(second.clone()).await.unwrap();
+    let muted = store
+        .transition(second[7].id, delivered_attempt())
+        .await
+        .unwrap();
+    assert!(matches!(muted, Transitioned::Applied { changed: true, .. }));
+    tokio::time::timeout(std::time::Duration::from_secs(10), indexed.wait())
+        .await
+        .expect("indexed within the deadline");
+    let counts = store.counts(&second[7].destination).unwrap();
+    assert_eq!((counts.pending, counts.delivered), (1, 1));
 }
