@@ -360,7 +360,7 @@ async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
         [
             Trigger::Initial,
             Trigger::Automatic,
-            Trigger::Initial,
+            Trigger::Requeue,
             Trigger::Automatic
         ]
     );
