@@ -160,7 +160,7 @@ fn latency_chart(series: &Series, span_minutes: i64, title: String) -> Chart<'_>
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen) {
     frame.render_widget(Clear, area);
-    let dest = app.destinations.iter().find(|d| d.id == screen.id);
+    let dest = app.dest_list.find(&app.destinations, &screen.id);
     let mut head = vec![
         Span::styled(format!(" {} ", screen.id), Style::new().bold()),
         Span::raw(" "),

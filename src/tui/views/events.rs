@@ -127,6 +127,6 @@ fn event_row<'a>(app: &App, e: &'a EventRecord, wide: bool, show_dest: bool) -> 
 
 /// The NEXT column: when the event is attempted next, or why not.
 fn schedule_text(app: &App, e: &EventRecord) -> String {
-    let destination = app.destinations.iter().find(|d| d.id == e.destination);
+    let destination = app.dest_list.find(&app.destinations, &e.destination);
     Schedule::of(e, destination, None, app.now).text(app.now)
 }
