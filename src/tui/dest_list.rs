@@ -400,10 +400,8 @@ mod tests {
     #[test]
     fn finds_every_destination_by_id_whatever_the_filter_and_order() {
         // Not in id order, as a test or a remote might hand them over.
-        let destinations: Vec<DestinationView> = ["m", "b", "z", "a", "q"]
-            .into_iter()
-            .map(view)
-            .collect();
+        let destinations: Vec<DestinationView> =
+            ["m", "b", "z", "a", "q"].into_iter().map(view).collect();
         let mut list = DestList {
             filter: DestFilter::parse("z").unwrap(),
             ..DestList::default()
