@@ -24,7 +24,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         return vec![Line::from("loading…")];
     };
     let e = &detail.event;
-    let dest = app.destinations.iter().find(|d| d.id == e.destination);
+    let dest = app.dest_list.find(&app.destinations, &e.destination);
     let section = |t: &str| {
         Line::from(Span::styled(
             t.to_string(),

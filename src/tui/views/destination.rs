@@ -295,7 +295,7 @@ fn latency_chart<'a>(
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect, screen: &DestinationScreen) {
     frame.render_widget(Clear, area);
-    let dest = app.destinations.iter().find(|d| d.id == screen.id);
+    let dest = app.dest_list.find(&app.destinations, &screen.id);
     let mut head = vec![
         Span::styled(format!(" {} ", screen.id), Style::new().bold()),
         Span::raw(" "),

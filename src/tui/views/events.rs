@@ -33,7 +33,16 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         title.push_str(" · more ↓");
     }
     title.push(' ');
-    let rows: Vec<Row> = shown
+    // Only the rows in view are formatted (a page is 100 events, a pane
+    // shows a fifth of them): the ones the table itself would show with its
+    // offset at 0, the selection scrolled to the bottom row once it is past
+    // the pane, so what is drawn is the same.
+    let (start, end) = visible_rows(
+        shown.len(),
+        app.event_index,
+        area.height.saturating_sub(3) as usize,
+    );
+    let rows: Vec<Row> = shown[start..end]
         .iter()
         .map(|e| event_row(app, e, wide, show_dest))
         .collect();
@@ -58,14 +67,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Constraint::Length(15),
         Constraint::Length(4),
     ]);
-    let empty = rows.is_empty();
+    let empty = shown.is_empty();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(Style::new().fg(Color::Gray).bold()))
         .block(pane_block(title, focused))
         .row_highlight_style(highlight(focused))
         .highlight_symbol("▸ ")
         .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected((!empty).then_some(app.event_index));
+    let mut state = TableState::default()
+        .with_selected((!empty).then_some(app.event_index.saturating_sub(start)));
     frame.render_stateful_widget(table, area, &mut state);
     if empty {
         let text = if app.filter.is_empty() {
@@ -84,6 +94,19 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             inner,
         );
     }
+}
+
+/// The rows `[start, end)` of `len` that a table `height` rows tall shows
+/// with `selected` in view, as ratatui's `Table` picks them from offset 0
+/// (every row one line high): the first `height`, or the `height` ending at
+/// the selection once it is past them (a selection past the last row counts
+/// as the last).
+fn visible_rows(len: usize, selected: usize, height: usize) -> (usize, usize) {
+    let Some(last) = len.checked_sub(1) else {
+        return (0, 0);
+    };
+    let end = height.min(len).max(selected.min(last) + 1);
+    (end.saturating_sub(height), end)
 }
 
 fn event_row<'a>(app: &App, e: &'a EventRecord, wide: bool, show_dest: bool) -> Row<'a> {
@@ -127,6 +150,28 @@ fn event_row<'a>(app: &App, e: &'a EventRecord, wide: bool, show_dest: bool) -> 
 
 /// The NEXT column: when the event is attempted next, or why not.
 fn schedule_text(app: &App, e: &EventRecord) -> String {
-    let destination = app.destinations.iter().find(|d| d.id == e.destination);
+    let destination = app.dest_list.find(&app.destinations, &e.destination);
     Schedule::of(e, destination, None, app.now).text(app.now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible_rows;
+
+    #[test]
+    fn visible_rows_follow_the_selection_as_the_table_scrolls() {
+        // Fits: everything.
+        assert_eq!(visible_rows(5, 2, 10), (0, 5));
+        // Selection in the first screenful: the first screenful.
+        assert_eq!(visible_rows(100, 0, 23), (0, 23));
+        assert_eq!(visible_rows(100, 22, 23), (0, 23));
+        // Past it: the selection is the bottom row.
+        assert_eq!(visible_rows(100, 23, 23), (1, 24));
+        assert_eq!(visible_rows(100, 99, 23), (77, 100));
+        // A selection past the last row scrolls as if on the last.
+        assert_eq!(visible_rows(100, 250, 23), (77, 100));
+        assert_eq!(visible_rows(0, 0, 23), (0, 0));
+        // No room: only the selected row's place, nothing drawn.
+        assert_eq!(visible_rows(100, 5, 0), (6, 6));
+    }
 }
