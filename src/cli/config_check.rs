@@ -39,6 +39,20 @@ struct EffectiveConfig {
     server: Server,
     store: Store,
     destinations: Vec<Destination>,
+    alerts: Alerts,
+}
+
+#[derive(Serialize)]
+struct Alerts {
+    /// Where notices are sent; absent when they are only stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secret: Vec<&'static str>,
+    types: Vec<&'static str>,
+    in_retry_after: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<RetrySpec>,
 }
 
 #[derive(Serialize)]
@@ -91,21 +105,41 @@ impl Effective {
                     retention: format_duration_exact(config.store.retention),
                 },
                 destinations: config.destinations.iter().map(Destination::of).collect(),
+                alerts: Alerts::of(&config.alerts),
             },
         }
     }
 }
 
+impl Alerts {
+    fn of(alerts: &crate::config::AlertsConfig) -> Alerts {
+        let destination = alerts.destination.as_ref();
+        Alerts {
+            url: destination.map(|d| masked_url(&d.url)),
+            secret: destination
+                .map_or_else(Vec::new, |d| d.secrets.iter().map(|_| mask::MASK).collect()),
+            types: alerts.types.iter().map(|t| t.as_str()).collect(),
+            in_retry_after: format_duration_exact(alerts.in_retry_after),
+            retry: destination.map(|d| d.retry.to_spec()),
+        }
+    }
+}
+
+/// The URL with any password in it masked: credentials in a URL are
+/// credentials too.
+fn masked_url(url: &url::Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some(mask::MASK));
+    }
+    url.to_string()
+}
+
 impl Destination {
     fn of(destination: &DestinationConfig) -> Destination {
-        let mut url = destination.url.clone();
-        // Credentials in the URL are credentials too.
-        if url.password().is_some() {
-            let _ = url.set_password(Some(mask::MASK));
-        }
         Destination {
             id: destination.id.clone(),
-            url: url.to_string(),
+            url: masked_url(&destination.url),
             topics: destination.topics.clone(),
             timeout: format_duration_exact(destination.timeout),
             concurrency: destination.concurrency,
@@ -228,8 +262,32 @@ mod tests {
             serde_json::json!({ "tenant": "acme", "tier": "gold" }),
             "{json}"
         );
+        assert_eq!(json["alerts"]["in_retry_after"], "15m", "{json}");
+        assert_eq!(json["alerts"].get("url"), None, "{json}");
         let rendered = toml::to_string(&effective.config).unwrap();
         assert!(rendered.contains("max_destinations = 42"), "{rendered}");
         assert!(rendered.contains("tenant = \"acme\""), "{rendered}");
+    }
+
+    #[test]
+    fn alerts_are_shown_with_their_secret_masked() {
+        let text = r#"
+            [alerts]
+            url = "https://ops:hunter2@alerts.example.com/hook"
+            secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+            types = ["destination_disabled"]
+            in_retry_after = "30m"
+        "#;
+        let config = Config::parse(text, ConfigSource::File("t.toml".into()), None).unwrap();
+        let effective = Effective::of(&config);
+        let rendered = toml::to_string(&effective.config).unwrap();
+        assert!(rendered.contains("[alerts]"), "{rendered}");
+        assert!(
+            rendered.contains("types = [\"destination_disabled\"]"),
+            "{rendered}"
+        );
+        assert!(rendered.contains("in_retry_after = \"30m\""), "{rendered}");
+        assert!(!rendered.contains("hunter2"), "{rendered}");
+        assert!(!rendered.contains("MfKQ9r8"), "{rendered}");
     }
 }
