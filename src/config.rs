@@ -373,8 +373,17 @@ impl Config {
         let mut seen = HashSet::new();
         let mut destinations = Vec::with_capacity(raw.destinations.len());
         for (index, table) in raw.destinations.into_iter().enumerate() {
-            let dest = destination_from_table(table, index)
-                .map_err(|(key, message)| fail(&key, message))?;
+            let dest = destination_from_table(table, index).map_err(|(key, message)| {
+                // The table was detached from the text to name the id, so the
+                // line is looked up again by the key's path.
+                let message = match line_of_key(text, &key) {
+                    Some(line) if message.starts_with("expected ") => {
+                        format!("{message} (line {line})")
+                    }
+                    _ => message,
+                };
+                fail(&key, message)
+            })?;
             if !seen.insert(dest.id.clone()) {
                 return Err(fail(
                     &format!("destinations[{}].id", dest.id),
@@ -582,10 +591,73 @@ pub(crate) fn serde_error(key: &str, message: &str) -> (String, String) {
                 "a map" => "a table",
                 other => other,
             };
-            return (key.to_string(), format!("expected {expected}, got {got}"));
+            return (
+                key.to_string(),
+                format!("expected {expected}, got {}", unexpected_value(got)),
+            );
         }
     }
     (key.to_string(), message.to_string())
+}
+
+/// serde's description of a value it did not expect, as written in the file:
+/// `string "many"` becomes `"many"`, ``integer `5` `` becomes `5`; a kind
+/// without a value (`map`, `sequence`) is kept.
+fn unexpected_value(got: &str) -> String {
+    if let Some(text) = got.strip_prefix("string ") {
+        return text.to_string();
+    }
+    for kind in ["integer ", "floating point ", "boolean "] {
+        if let Some(value) = got
+            .strip_prefix(kind)
+            .and_then(|v| v.strip_prefix('`'))
+            .and_then(|v| v.strip_suffix('`'))
+        {
+            return value.to_string();
+        }
+    }
+    match got {
+        "map" => "a table".to_string(),
+        "sequence" => "a list".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The line in `text` of the value at a key path as errors name it
+/// (`server.max_connections`, `destinations[orders].retry.max_retries`, where
+/// a destination is named by its id or, lacking one, its position).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let document = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item: &toml_edit::Item = document.as_item();
+    for segment in key.split('.') {
+        let (name, selector) = match segment.split_once('[') {
+            Some((name, rest)) => (name, Some(rest.strip_suffix(']')?)),
+            None => (segment, None),
+        };
+        item = item.get(name)?;
+        if let Some(selector) = selector {
+            let tables = item.as_array_of_tables()?;
+            let by_id = tables
+                .iter()
+                .find(|t| t.get("id").and_then(|v| v.as_str()) == Some(selector));
+            let table = match by_id {
+                Some(table) => table,
+                None => tables.get(selector.parse().ok()?)?,
+            };
+            return line_in_table(text, table, key.split_once("].")?.1);
+        }
+    }
+    let span = item.span()?;
+    Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
+}
+
+fn line_in_table(text: &str, table: &toml_edit::Table, rest: &str) -> Option<usize> {
+    let mut item = table.get(rest.split('.').next()?)?;
+    for name in rest.split('.').skip(1) {
+        item = item.get(name)?;
+    }
+    let span = item.span()?;
+    Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
 }
 
 /// How a destination's errors name their key: in the config file
