@@ -117,6 +117,10 @@ impl Default for AlertsConfig {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// `server.listen` as written when it named a host rather than an
+    /// address (`localhost:8686`), with every address it resolved to; the
+    /// start log says which one `listen` is.
+    pub listen_resolved_from: Option<ResolvedListen>,
     pub token: Option<String>,
     pub max_body: u64,
     /// Open API connections at most; more wait to be accepted.
@@ -314,12 +318,8 @@ impl Config {
             })?;
 
         let listen_text = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            fail(
-                "server.listen",
-                format!("\"{listen_text}\" is not an address like 127.0.0.1:8686"),
-            )
-        })?;
+        let (listen, listen_resolved_from) =
+            resolve_listen(listen_text).map_err(|m| fail("server.listen", m))?;
         let token = match raw.server.token.or(env_token) {
             Some(t) if t.trim().is_empty() => {
                 return Err(fail("server.token", "must not be empty".into()));
@@ -368,7 +368,8 @@ impl Config {
         if retention.is_zero() {
             return Err(fail("store.retention", "must be greater than zero".into()));
         }
-        let store_path = raw.store.path.unwrap_or_else(default_store_path);
+        let store_path = resolve_store_path(raw.store.path, &source)
+            .map_err(|m| fail("store.path", m))?;
 
         let mut seen = HashSet::new();
         let mut destinations = Vec::with_capacity(raw.destinations.len());
@@ -403,6 +404,7 @@ impl Config {
             source,
             server: ServerConfig {
                 listen,
+                listen_resolved_from,
                 token,
                 max_body,
                 max_connections,
@@ -417,6 +419,68 @@ impl Config {
             alerts,
         })
     }
+}
+
+/// A host name in `server.listen` and what the system resolver made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedListen {
+    pub written: String,
+    pub candidates: Vec<SocketAddr>,
+}
+
+impl fmt::Display for ResolvedListen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let all: Vec<String> = self.candidates.iter().map(|a| a.to_string()).collect();
+        write!(f, "{} resolved to {}", self.written, all.join(", "))
+    }
+}
+
+/// `server.listen` as an address: an IP address and port as is, else a
+/// `host:port` resolved with the system resolver, taking the first loopback
+/// address it answers (the first address when none is loopback).
+fn resolve_listen(text: &str) -> Result<(SocketAddr, Option<ResolvedListen>), String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok((addr, None));
+    }
+    let not_an_address = || format!("\"{text}\" is not an address like 127.0.0.1:8686 or localhost:8686");
+    let (host, port) = text.rsplit_once(':').ok_or_else(not_an_address)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(not_an_address());
+    }
+    use std::net::ToSocketAddrs as _;
+    let candidates: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve \"{host}\": {e}"))?
+        .collect();
+    let chosen = candidates
+        .iter()
+        .find(|a| a.ip().is_loopback())
+        .or_else(|| candidates.first())
+        .copied()
+        .ok_or_else(|| format!("\"{host}\" resolves to no address"))?;
+    Ok((
+        chosen,
+        Some(ResolvedListen {
+            written: text.to_string(),
+            candidates,
+        }),
+    ))
+}
+
+/// `store.path` made absolute: a relative path is taken from the config
+/// file's directory (so the store does not move with the working directory);
+/// without a file, from the working directory.
+fn resolve_store_path(written: Option<PathBuf>, source: &ConfigSource) -> Result<PathBuf, String> {
+    let path = written.unwrap_or_else(default_store_path);
+    let path = match source {
+        ConfigSource::File(file) if path.is_relative() => match file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(path),
+            _ => path,
+        },
+        _ => path,
+    };
+    std::path::absolute(&path)
+        .map_err(|e| format!("cannot make \"{}\" absolute: {e}", path.display()))
 }
 
 /// Validates `[alerts]`; errors name the key (`alerts.types`, `alerts.url`).
