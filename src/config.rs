@@ -368,8 +368,8 @@ impl Config {
         if retention.is_zero() {
             return Err(fail("store.retention", "must be greater than zero".into()));
         }
-        let store_path = resolve_store_path(raw.store.path, &source)
-            .map_err(|m| fail("store.path", m))?;
+        let store_path =
+            resolve_store_path(raw.store.path, &source).map_err(|m| fail("store.path", m))?;
 
         let mut seen = HashSet::new();
         let mut destinations = Vec::with_capacity(raw.destinations.len());
@@ -442,7 +442,8 @@ fn resolve_listen(text: &str) -> Result<(SocketAddr, Option<ResolvedListen>), St
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok((addr, None));
     }
-    let not_an_address = || format!("\"{text}\" is not an address like 127.0.0.1:8686 or localhost:8686");
+    let not_an_address =
+        || format!("\"{text}\" is not an address like 127.0.0.1:8686 or localhost:8686");
     let (host, port) = text.rsplit_once(':').ok_or_else(not_an_address)?;
     if host.is_empty() || port.parse::<u16>().is_err() {
         return Err(not_an_address());

@@ -128,7 +128,10 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     };
     let _signals = stop.cancel_on_signal(root.clone());
     if let Some(resolved) = &config.server.listen_resolved_from {
-        tracing::info!("server.listen {resolved}; listening on {}", running.local_addr);
+        tracing::info!(
+            "server.listen {resolved}; listening on {}",
+            running.local_addr
+        );
     }
     tracing::info!(
         config = %config.source,

@@ -236,12 +236,13 @@ async fn bulk_retry_refuses_empty_ids_names_a_bad_id_and_lists_states() {
     };
     let (status, body) = daemon.send(bulk(serde_json::json!({"ids": []}))).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().starts_with("ids:"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("ids:"),
+        "{body}"
+    );
 
     let (status, body) = daemon
-        .send(bulk(
-            serde_json::json!({"ids": [good, good, good, "bad"]}),
-        ))
+        .send(bulk(serde_json::json!({"ids": [good, good, good, "bad"]})))
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "ids[3]: not an event id: \"bad\"", "{body}");
@@ -249,7 +250,14 @@ async fn bulk_retry_refuses_empty_ids_names_a_bad_id_and_lists_states() {
     let (status, body) = daemon.send(bulk(serde_json::json!({"state": "wat"}))).await;
     assert_eq!(status, 400, "{body}");
     let error = body["error"].as_str().unwrap();
-    for valid in ["pending", "retrying", "delivered", "failed", "cancelled", "skipped"] {
+    for valid in [
+        "pending",
+        "retrying",
+        "delivered",
+        "failed",
+        "cancelled",
+        "skipped",
+    ] {
         assert!(error.contains(valid), "{error}");
     }
     assert!(error.starts_with("state:"), "{error}");
@@ -259,7 +267,14 @@ async fn bulk_retry_refuses_empty_ids_names_a_bad_id_and_lists_states() {
         .await;
     assert_eq!(status, 400, "{body}");
     let error = body["error"].as_str().unwrap();
-    for valid in ["pending", "retrying", "delivered", "failed", "cancelled", "skipped"] {
+    for valid in [
+        "pending",
+        "retrying",
+        "delivered",
+        "failed",
+        "cancelled",
+        "skipped",
+    ] {
         assert!(error.contains(valid), "{error}");
     }
 }

@@ -337,7 +337,10 @@ fn a_wrong_type_reads_as_key_value_and_line_on_one_line() {
         &config.path,
         &["server.max_connections: expected an integer, got \"many\" (line 3)"],
     );
-    assert!(!message.contains("string \""), "no serde wording: {message}");
+    assert!(
+        !message.contains("string \""),
+        "no serde wording: {message}"
+    );
 }
 
 #[test]
@@ -422,7 +425,8 @@ fn listen_accepts_a_host_name_and_says_what_it_resolved_to() {
 
 #[test]
 fn a_relative_store_path_is_taken_from_the_config_files_directory() {
-    let config = ConfigFile::new("[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"data/hw.redb\"\n");
+    let config =
+        ConfigFile::new("[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"data/hw.redb\"\n");
     std::fs::create_dir(config.dir.path().join("data")).expect("data dir");
     let elsewhere = tempfile::tempdir().expect("another dir");
     let log = start_line_of(&config.path, elsewhere.path());
