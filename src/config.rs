@@ -117,6 +117,10 @@ impl Default for AlertsConfig {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// `server.listen` as written when it named a host rather than an
+    /// address (`localhost:8686`), with every address it resolved to; the
+    /// start log says which one `listen` is.
+    pub listen_resolved_from: Option<ResolvedListen>,
     pub token: Option<String>,
     pub max_body: u64,
     /// Open API connections at most; more wait to be accepted.
@@ -314,12 +318,8 @@ impl Config {
             })?;
 
         let listen_text = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            fail(
-                "server.listen",
-                format!("\"{listen_text}\" is not an address like 127.0.0.1:8686"),
-            )
-        })?;
+        let (listen, listen_resolved_from) =
+            resolve_listen(listen_text).map_err(|m| fail("server.listen", m))?;
         let token = match raw.server.token.or(env_token) {
             Some(t) if t.trim().is_empty() => {
                 return Err(fail("server.token", "must not be empty".into()));
@@ -368,13 +368,23 @@ impl Config {
         if retention.is_zero() {
             return Err(fail("store.retention", "must be greater than zero".into()));
         }
-        let store_path = raw.store.path.unwrap_or_else(default_store_path);
+        let store_path =
+            resolve_store_path(raw.store.path, &source).map_err(|m| fail("store.path", m))?;
 
         let mut seen = HashSet::new();
         let mut destinations = Vec::with_capacity(raw.destinations.len());
         for (index, table) in raw.destinations.into_iter().enumerate() {
-            let dest = destination_from_table(table, index)
-                .map_err(|(key, message)| fail(&key, message))?;
+            let dest = destination_from_table(table, index).map_err(|(key, message)| {
+                // The table was detached from the text to name the id, so the
+                // line is looked up again by the key's path.
+                let message = match line_of_key(text, &key) {
+                    Some(line) if message.starts_with("expected ") => {
+                        format!("{message} (line {line})")
+                    }
+                    _ => message,
+                };
+                fail(&key, message)
+            })?;
             if !seen.insert(dest.id.clone()) {
                 return Err(fail(
                     &format!("destinations[{}].id", dest.id),
@@ -394,6 +404,7 @@ impl Config {
             source,
             server: ServerConfig {
                 listen,
+                listen_resolved_from,
                 token,
                 max_body,
                 max_connections,
@@ -408,6 +419,69 @@ impl Config {
             alerts,
         })
     }
+}
+
+/// A host name in `server.listen` and what the system resolver made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedListen {
+    pub written: String,
+    pub candidates: Vec<SocketAddr>,
+}
+
+impl fmt::Display for ResolvedListen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let all: Vec<String> = self.candidates.iter().map(|a| a.to_string()).collect();
+        write!(f, "{} resolved to {}", self.written, all.join(", "))
+    }
+}
+
+/// `server.listen` as an address: an IP address and port as is, else a
+/// `host:port` resolved with the system resolver, taking the first loopback
+/// address it answers (the first address when none is loopback).
+fn resolve_listen(text: &str) -> Result<(SocketAddr, Option<ResolvedListen>), String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok((addr, None));
+    }
+    let not_an_address =
+        || format!("\"{text}\" is not an address like 127.0.0.1:8686 or localhost:8686");
+    let (host, port) = text.rsplit_once(':').ok_or_else(not_an_address)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(not_an_address());
+    }
+    use std::net::ToSocketAddrs as _;
+    let candidates: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve \"{host}\": {e}"))?
+        .collect();
+    let chosen = candidates
+        .iter()
+        .find(|a| a.ip().is_loopback())
+        .or_else(|| candidates.first())
+        .copied()
+        .ok_or_else(|| format!("\"{host}\" resolves to no address"))?;
+    Ok((
+        chosen,
+        Some(ResolvedListen {
+            written: text.to_string(),
+            candidates,
+        }),
+    ))
+}
+
+/// `store.path` made absolute: a relative path is taken from the config
+/// file's directory (so the store does not move with the working directory);
+/// without a file, from the working directory.
+fn resolve_store_path(written: Option<PathBuf>, source: &ConfigSource) -> Result<PathBuf, String> {
+    let path = written.unwrap_or_else(default_store_path);
+    let path = match source {
+        ConfigSource::File(file) if path.is_relative() => match file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(path),
+            _ => path,
+        },
+        _ => path,
+    };
+    std::path::absolute(&path)
+        .map_err(|e| format!("cannot make \"{}\" absolute: {e}", path.display()))
 }
 
 /// Validates `[alerts]`; errors name the key (`alerts.types`, `alerts.url`).
@@ -582,10 +656,73 @@ pub(crate) fn serde_error(key: &str, message: &str) -> (String, String) {
                 "a map" => "a table",
                 other => other,
             };
-            return (key.to_string(), format!("expected {expected}, got {got}"));
+            return (
+                key.to_string(),
+                format!("expected {expected}, got {}", unexpected_value(got)),
+            );
         }
     }
     (key.to_string(), message.to_string())
+}
+
+/// serde's description of a value it did not expect, as written in the file:
+/// `string "many"` becomes `"many"`, ``integer `5` `` becomes `5`; a kind
+/// without a value (`map`, `sequence`) is kept.
+fn unexpected_value(got: &str) -> String {
+    if let Some(text) = got.strip_prefix("string ") {
+        return text.to_string();
+    }
+    for kind in ["integer ", "floating point ", "boolean "] {
+        if let Some(value) = got
+            .strip_prefix(kind)
+            .and_then(|v| v.strip_prefix('`'))
+            .and_then(|v| v.strip_suffix('`'))
+        {
+            return value.to_string();
+        }
+    }
+    match got {
+        "map" => "a table".to_string(),
+        "sequence" => "a list".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The line in `text` of the value at a key path as errors name it
+/// (`server.max_connections`, `destinations[orders].retry.max_retries`, where
+/// a destination is named by its id or, lacking one, its position).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let document = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item: &toml_edit::Item = document.as_item();
+    for segment in key.split('.') {
+        let (name, selector) = match segment.split_once('[') {
+            Some((name, rest)) => (name, Some(rest.strip_suffix(']')?)),
+            None => (segment, None),
+        };
+        item = item.get(name)?;
+        if let Some(selector) = selector {
+            let tables = item.as_array_of_tables()?;
+            let by_id = tables
+                .iter()
+                .find(|t| t.get("id").and_then(|v| v.as_str()) == Some(selector));
+            let table = match by_id {
+                Some(table) => table,
+                None => tables.get(selector.parse().ok()?)?,
+            };
+            return line_in_table(text, table, key.split_once("].")?.1);
+        }
+    }
+    let span = item.span()?;
+    Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
+}
+
+fn line_in_table(text: &str, table: &toml_edit::Table, rest: &str) -> Option<usize> {
+    let mut item = table.get(rest.split('.').next()?)?;
+    for name in rest.split('.').skip(1) {
+        item = item.get(name)?;
+    }
+    let span = item.span()?;
+    Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
 }
 
 /// How a destination's errors name their key: in the config file

@@ -18,13 +18,25 @@ const REPORT_EVERY: Duration = Duration::from_millis(100);
 pub enum DaemonError {
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {}", listen_problem(source))]
     Listen {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+}
+
+/// Why a bind failed, in the words an operator searches for
+/// ("address already in use") rather than with the OS error number.
+fn listen_problem(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::AddrInUse => "address already in use".to_string(),
+        ErrorKind::AddrNotAvailable => "address not available on this machine".to_string(),
+        ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string(),
+    }
 }
 
 /// A running engine with its API listening.

@@ -92,6 +92,8 @@ impl From<daemon::DaemonError> for RunError {
             daemon::DaemonError::Engine(EngineError::Store(store)) => {
                 RunError::BadInput(store.to_string())
             }
+            // A port in use or an address not ours: the operator's to fix.
+            listen @ daemon::DaemonError::Listen { .. } => RunError::BadInput(listen.to_string()),
             other => RunError::Other(color_eyre::Report::new(other)),
         }
     }
@@ -125,6 +127,12 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
         Err(e) => return Err(e.into()),
     };
     let _signals = stop.cancel_on_signal(root.clone());
+    if let Some(resolved) = &config.server.listen_resolved_from {
+        tracing::info!(
+            "server.listen {resolved}; listening on {}",
+            running.local_addr
+        );
+    }
     tracing::info!(
         config = %config.source,
         store = %config.store.path.display(),

@@ -153,3 +153,128 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_answer_json_errors() {
+    let daemon = Daemon::start(TestConfig::new().token("sesame")).await;
+    for (method, path, status) in [
+        (reqwest::Method::GET, "/no/such/thing", 404),
+        (reqwest::Method::DELETE, "/v1/status", 405),
+        (reqwest::Method::GET, "/v1/bulk/retry", 405),
+        (reqwest::Method::PUT, "/healthz", 405),
+    ] {
+        let response = daemon
+            .request(method.clone(), path)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{method} {path}: content-type {content_type:?}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.expect("a body")).expect("a JSON body");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{method} {path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case_and_401_names_it() {
+    let daemon = Daemon::start(TestConfig::new().token("sesame")).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let (status, body) = daemon
+            .send(
+                daemon
+                    .request_without_token(reqwest::Method::GET, "/v1/status")
+                    .header("Authorization", format!("{scheme} sesame")),
+            )
+            .await;
+        assert_eq!(status, 200, "scheme {scheme:?}: {body}");
+    }
+    for authorization in [None, Some("bearer wrong"), Some("Basic c2VzYW1l")] {
+        let mut request = daemon.request_without_token(reqwest::Method::GET, "/v1/status");
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().await.expect("send");
+        assert_eq!(response.status().as_u16(), 401, "{authorization:?}");
+        assert_eq!(
+            response
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer"),
+            "{authorization:?}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.expect("a body")).expect("a JSON body");
+        assert!(body["error"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn bulk_retry_refuses_empty_ids_names_a_bad_id_and_lists_states() {
+    let receiver = Receiver::start().await;
+    let daemon =
+        Daemon::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    let good = daemon.ingest("a", "{}").await;
+    let bulk = |body: serde_json::Value| {
+        daemon
+            .request(reqwest::Method::POST, "/v1/bulk/retry")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let (status, body) = daemon.send(bulk(serde_json::json!({"ids": []}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("ids:"),
+        "{body}"
+    );
+
+    let (status, body) = daemon
+        .send(bulk(serde_json::json!({"ids": [good, good, good, "bad"]})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "ids[3]: not an event id: \"bad\"", "{body}");
+
+    let (status, body) = daemon.send(bulk(serde_json::json!({"state": "wat"}))).await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap();
+    for valid in [
+        "pending",
+        "retrying",
+        "delivered",
+        "failed",
+        "cancelled",
+        "skipped",
+    ] {
+        assert!(error.contains(valid), "{error}");
+    }
+    assert!(error.starts_with("state:"), "{error}");
+
+    let (status, body) = daemon
+        .send(daemon.request(reqwest::Method::GET, "/v1/events?state=wat"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap();
+    for valid in [
+        "pending",
+        "retrying",
+        "delivered",
+        "failed",
+        "cancelled",
+        "skipped",
+    ] {
+        assert!(error.contains(valid), "{error}");
+    }
+}

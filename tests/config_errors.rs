@@ -327,3 +327,135 @@ fn unknown_key_in_a_destination_is_named_once() {
     );
     assert!(!message.contains("bogus.bogus"), "{message}");
 }
+
+#[test]
+fn a_wrong_type_reads_as_key_value_and_line_on_one_line() {
+    let config = ConfigFile::new(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = \"many\"\n\n[store]\npath = \"STORE_PATH\"\n",
+    );
+    let message = assert_config_error(
+        &config.path,
+        &["server.max_connections: expected an integer, got \"many\" (line 3)"],
+    );
+    assert!(
+        !message.contains("string \""),
+        "no serde wording: {message}"
+    );
+}
+
+#[test]
+fn a_wrong_type_in_a_destination_names_its_line() {
+    // The preamble is 6 lines; ORDERS adds 3, so the bad line is line 10.
+    assert_refused(
+        &format!("{ORDERS}concurrency = \"lots\"\n"),
+        &["destinations[orders].concurrency: expected an integer, got \"lots\" (line 10)"],
+    );
+    assert_refused(
+        &format!("{ORDERS}[destinations.retry]\nmax_retries = \"three\"\n"),
+        &["destinations[orders].retry.max_retries: expected an integer, got \"three\" (line 11)"],
+    );
+}
+
+/// A daemon started on a config file from `cwd`, stopped (SIGTERM) once its
+/// start line is logged; returns everything it logged before that.
+fn start_line_of(config_path: &Path, cwd: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookwatch"))
+        .arg("--daemon")
+        .arg("--config")
+        .arg(config_path)
+        .current_dir(cwd)
+        .env_remove("HOOKWATCH_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hookwatch");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    let deadline = std::time::Instant::now() + EXIT_WITHIN;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                log.push_str(&line);
+                log.push('\n');
+                if harness::parse_listening(&line).is_some() {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no start line within {EXIT_WITHIN:?}; log:\n{log}");
+            }
+        }
+    }
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    log
+}
+
+#[test]
+fn listen_accepts_a_host_name_and_says_what_it_resolved_to() {
+    let port = harness::free_port();
+    let config = ConfigFile::new(&format!(
+        "[server]\nlisten = \"localhost:{port}\"\n\n[store]\npath = \"STORE_PATH\"\n"
+    ));
+    let log = start_line_of(&config.path, config.dir.path());
+    assert!(
+        log.contains(&format!("localhost:{port} resolved to")),
+        "the log says what localhost resolved to:\n{log}"
+    );
+    let listening = log
+        .lines()
+        .find_map(harness::parse_listening)
+        .expect("a listening line");
+    assert!(listening.ip().is_loopback(), "{listening}");
+    assert_eq!(listening.port(), port);
+}
+
+#[test]
+fn a_relative_store_path_is_taken_from_the_config_files_directory() {
+    let config =
+        ConfigFile::new("[server]\nlisten = \"127.0.0.1:0\"\n\n[store]\npath = \"data/hw.redb\"\n");
+    std::fs::create_dir(config.dir.path().join("data")).expect("data dir");
+    let elsewhere = tempfile::tempdir().expect("another dir");
+    let log = start_line_of(&config.path, elsewhere.path());
+    let expected = config.dir.path().join("data").join("hw.redb");
+    assert!(
+        log.contains(&format!("store={}", expected.display())),
+        "the log names the absolute store path {expected:?}:\n{log}"
+    );
+    assert!(expected.is_file(), "the store is beside the config file");
+    assert!(
+        !elsewhere.path().join("data").exists(),
+        "nothing was created in the working directory"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_one_line_and_exit_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let config = ConfigFile::new(&format!(
+        "[server]\nlisten = \"{addr}\"\n\n[store]\npath = \"STORE_PATH\"\n"
+    ));
+    let output = run_daemon_with(&config.path);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines,
+        [format!("hookwatch: cannot listen on {addr}: address already in use").as_str()],
+        "{stderr}"
+    );
+}

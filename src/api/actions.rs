@@ -120,6 +120,7 @@ fn bulk_selection(body: &[u8]) -> ApiResult<BulkSelection> {
             "give a filter (destination, state, topic, label, created_after, created_before) or ids; an empty body would retry everything",
         ));
     }
+    check_selection_values(&fields)?;
     typed_fields(
         fields,
         &[
@@ -132,6 +133,36 @@ fn bulk_selection(body: &[u8]) -> ApiResult<BulkSelection> {
             "label",
         ],
     )
+}
+
+/// The values a selection is most often got wrong in, refused as a 400
+/// that says which one and what would do: an empty `ids` (which selects
+/// nothing, so is surely not what was meant), an id that is not one (named
+/// by its index), and a `state` that is not one (listing those that are).
+fn check_selection_values(fields: &Map<String, Value>) -> ApiResult<()> {
+    if let Some(Value::Array(ids)) = fields.get("ids") {
+        if ids.is_empty() {
+            return Err(ApiError::bad_request(
+                "ids: the list is empty; give at least one event id, or a filter",
+            ));
+        }
+        for (index, id) in ids.iter().enumerate() {
+            let valid = id
+                .as_str()
+                .is_some_and(|text| text.parse::<crate::model::EventId>().is_ok());
+            if !valid {
+                return Err(ApiError::bad_request(format!(
+                    "ids[{index}]: not an event id: {id}"
+                )));
+            }
+        }
+    }
+    if let Some(Value::String(state)) = fields.get("state") {
+        state
+            .parse::<crate::model::EventState>()
+            .map_err(|message| ApiError::bad_request(message).in_field("state"))?;
+    }
+    Ok(())
 }
 
 async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {

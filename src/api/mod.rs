@@ -72,6 +72,13 @@ pub fn router(state: ApiState) -> Router {
                 "no such endpoint",
             )
         })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on this endpoint"),
+            )
+        })
         .with_state(state)
 }
 
@@ -83,7 +90,7 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_credentials)
             .unwrap_or("");
         let matches: bool =
             subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
@@ -93,11 +100,26 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
             } else {
                 "wrong bearer token"
             };
-            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-                .into_response();
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+            // RFC 9110: a 401 names the scheme that would be accepted.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return response;
         }
     }
     next.run(request).await
+}
+
+/// The token of an `Authorization` value; the scheme's case does not
+/// matter (RFC 9110: `bearer`, `BEARER` and `Bearer` are the same scheme).
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
