@@ -436,6 +436,87 @@ async fn in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time() {
     .await;
 }
 
+/// A destination disabled by its answer is held, not retrying: it never
+/// reads as "in retry too long", while one failing beside it (the control
+/// that shows the check ran past the deadline) does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_destination_is_not_in_retry_too_long() {
+    let gone = Receiver::start_with(Reply::status(404)).await;
+    let failing = Receiver::start_with(Reply::status(500)).await;
+    let harness = Harness::start(
+        TestConfig::new()
+            .destination(
+                Dest::new("gone", &gone.url())
+                    .retry(Retry::fixed("1h", 50).on_client_error("disable")),
+            )
+            .destination(Dest::new("failing", &failing.url()).retry_fixed("1h", 50)),
+    )
+    .await;
+    let engine = harness.engine.clone();
+    let too_long = |engine: &hookwatch::engine::Engine, destination: &str| {
+        engine
+            .notices(&NoticeQuery::default())
+            .unwrap()
+            .notices
+            .into_iter()
+            .filter(|n| {
+                n.notice_type() == NoticeType::InRetryTooLong
+                    && n.destination.as_deref() == Some(destination)
+            })
+            .count()
+    };
+    harness.ingest("gone").await;
+    harness.ingest("failing").await;
+    wait_until("gone disabled and failing in retry", || {
+        !engine.destination_view("gone").unwrap().enabled
+            && engine.destination_view("failing").unwrap().in_retry
+    })
+    .await;
+    harness.advance(Duration::from_secs(16 * 60));
+    wait_until("failing's in_retry_too_long notice", || {
+        too_long(&engine, "failing") == 1
+    })
+    .await;
+    harness.settled().await;
+    assert_eq!(too_long(&engine, "gone"), 0);
+}
+
+/// A burst of 429s lowers concurrency step by step, but makes one notice
+/// (the first step below the configured concurrency), not one per step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_429s_is_one_concurrency_notice() {
+    let busy = Receiver::start_with(Reply::status(429)).await;
+    let harness = Harness::start(
+        TestConfig::new().destination(
+            Dest::new("busy", &busy.url())
+                .concurrency(4)
+                .retry_fixed("1h", 50),
+        ),
+    )
+    .await;
+    let engine = harness.engine.clone();
+    for _ in 0..6 {
+        harness.ingest("busy").await;
+    }
+    wait_until("concurrency lowered to 1", || {
+        engine.destination_view("busy").unwrap().concurrency == 1
+    })
+    .await;
+    harness.settled().await;
+    let lowered: Vec<_> = engine
+        .notices(&NoticeQuery::default())
+        .unwrap()
+        .notices
+        .into_iter()
+        .filter(|n| n.notice_type() == NoticeType::ConcurrencyLowered)
+        .collect();
+    assert_eq!(lowered.len(), 1, "{lowered:?}");
+    assert_eq!(
+        lowered[0].kind,
+        hookwatch::model::NoticeKind::ConcurrencyLowered { from: 4, to: 3 }
+    );
+}
+
 /// Runs `hookwatch ARGS --url DAEMON` off the async workers; answers the
 /// exit code and stdout.
 async fn cli(daemon: &Daemon, args: &[&str]) -> (i32, String) {

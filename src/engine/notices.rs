@@ -161,6 +161,17 @@ impl Engine {
                 None,
                 NoticeCause::Delivered,
             ),
+            // One notice per episode of 429s: the first step below the
+            // configured concurrency. A burst of 429s lowers it step by step
+            // (each step is in the log and the gauges); a notice, and an
+            // alert, for every step would bury the others.
+            DestinationChange::ConcurrencyLowered { from, .. }
+                if self
+                    .destination(destination)
+                    .is_ok_and(|d| *from < d.config().concurrency) =>
+            {
+                return;
+            }
             DestinationChange::ConcurrencyLowered { from, to } => (
                 NoticeKind::ConcurrencyLowered {
                     from: *from,
@@ -370,6 +381,14 @@ impl Engine {
                     .lock()
                     .expect("destination runtime lock");
                 if !runtime.in_retry || runtime.in_retry_noticed {
+                    continue;
+                }
+                // A disabled or paused destination is held, not retrying: its
+                // episode's clock stops, and starts again from the moment it
+                // is enabled or resumed (which records a notice, and so wakes
+                // this check).
+                if runtime.disabled || runtime.paused {
+                    runtime.in_retry_since = None;
                     continue;
                 }
                 // State saved before the episode's start was kept: it starts now.
