@@ -310,6 +310,7 @@ async fn events_and_destinations_show_and_change_the_daemons_state() {
         "destinations  3",
         "ingested/s",
         "delivered/s",
+        "\nnotices ",
         &daemon.base_url,
     ] {
         assert!(status.stdout.contains(expected), "{}", status.stdout);

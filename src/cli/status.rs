@@ -78,6 +78,17 @@ pub(super) async fn run(daemon: &Daemon, output: JsonFlag) -> Result<(), Failure
             second.ingested, second.delivered
         ),
     );
+    fields.add(
+        "notices",
+        if second.unacked_notices == 0 {
+            "none unacknowledged".to_string()
+        } else {
+            format!(
+                "{} unacknowledged (hookwatch notices --unacked)",
+                second.unacked_notices
+            )
+        },
+    );
     let mut text = fields.render();
     if !destinations.is_empty() {
         text.push('\n');
