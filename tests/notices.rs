@@ -549,7 +549,7 @@ async fn the_cli_lists_and_acknowledges_notices() {
     assert_eq!(code, 0, "{table}");
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("ID"), "{table}");
-    for column in ["WHEN", "TYPE", "DESTINATION", "CAUSE", "ACKED"] {
+    for column in ["WHEN", "TYPE", "WHAT", "CAUSE", "ACKED"] {
         assert!(lines[0].contains(column), "{table}");
     }
     assert!(lines[1].contains("destination_resumed"), "{table}");

@@ -5,7 +5,7 @@ use super::table::{when, Table};
 use super::{print, print_json, Daemon, Failure, NoticesArgs, NoticesCommand};
 use crate::control::Control;
 use crate::engine::notices::notice_json;
-use crate::model::{Notice, NoticeId, NoticeQuery, NoticeSelection};
+use crate::model::{NoticeId, NoticeQuery, NoticeSelection};
 use serde_json::json;
 
 pub(super) async fn run(daemon: &Daemon, args: &NoticesArgs) -> Result<(), Failure> {
@@ -35,14 +35,17 @@ async fn list(daemon: &Daemon, args: &NoticesArgs) -> Result<(), Failure> {
         }));
     }
     let now = daemon.control.now();
-    let mut table = Table::new(["ID", "WHEN", "TYPE", "DESTINATION", "CAUSE", "ACKED"]);
+    // WHAT is the notice in words (what happened, to which destination, and
+    // the numbers: from→to, since when, the job's counts); CAUSE says who or
+    // what did it.
+    let mut table = Table::new(["ID", "WHEN", "TYPE", "WHAT", "CAUSE", "ACKED"]);
     for notice in &page.notices {
         table.row(vec![
             notice.id.to_string(),
             when(notice.at, now),
             notice.notice_type().to_string(),
-            notice.destination.clone().unwrap_or_else(|| "-".into()),
-            cause(notice),
+            notice.summary(),
+            notice.cause.to_string(),
             if notice.is_acked() { "yes" } else { "no" }.to_string(),
         ]);
     }
@@ -51,16 +54,14 @@ async fn list(daemon: &Daemon, args: &NoticesArgs) -> Result<(), Failure> {
     } else {
         table.render()
     };
+    if page.next_before.is_some() {
+        text.push_str(&format!(
+            "(the newest {}; more match: raise --limit, or --json for the next_before cursor)\n",
+            page.notices.len()
+        ));
+    }
     text.push_str(&format!("{} unacknowledged\n", page.unacked));
     print(&text)
-}
-
-/// The cause in words, with the event whose attempt it was, if any.
-fn cause(notice: &Notice) -> String {
-    match notice.event {
-        Some(event) => format!("{} (event {event})", notice.cause),
-        None => notice.cause.to_string(),
-    }
 }
 
 async fn ack(daemon: &Daemon, ids: &[NoticeId], all: bool, json: bool) -> Result<(), Failure> {
