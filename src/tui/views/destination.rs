@@ -207,11 +207,13 @@ fn two_line_chart<'a>(
 ) -> Chart<'a> {
     // The marks first, so the lines are drawn over them; unnamed, so the
     // chart's own legend names only the lines (the marks have their own).
+    // Dotted, not braille: a mark shares its colour with a series (red for
+    // disabled and failed), and must not read as a spike of it.
     let mut datasets: Vec<Dataset> = marks
         .iter()
         .map(|(color, points)| {
             Dataset::default()
-                .marker(Marker::Braille)
+                .marker(Marker::Dot)
                 .graph_type(GraphType::Line)
                 .style(Style::new().fg(*color))
                 .data(points)
@@ -240,6 +242,10 @@ fn two_line_chart<'a>(
                 .style(Style::new().fg(Color::Gray)),
         )
         .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+        // The legend box is 4 rows; ratatui's default hides it below 16 rows
+        // of chart, which the marks' legend line above the charts cost at
+        // 80×24 and 120×40.
+        .hidden_legend_constraints((Constraint::Ratio(1, 3), Constraint::Ratio(1, 2)))
 }
 
 /// A mark as a chart draws it: a vertical line from the bottom to the top.
