@@ -63,21 +63,6 @@ async fn wait_metric(daemon: &Daemon, name_and_labels: &str, value: f64) {
     .await
 }
 
-async fn patch(daemon: &Daemon, destination: &str, body: serde_json::Value) {
-    let (status, reply) = daemon
-        .send(
-            daemon
-                .request(Method::PATCH, &format!("/v1/destinations/{destination}"))
-                .header("content-type", "application/json")
-                .body(body.to_string()),
-        )
-        .await;
-    assert!(
-        (200..300).contains(&status),
-        "PATCH {destination} {body}: {status} {reply}"
-    );
-}
-
 #[tokio::test]
 async fn a_destination_disabled_by_a_404_then_enabled_logs_each_change_and_shows_in_metrics() {
     let receiver = Receiver::start().await;
@@ -129,7 +114,9 @@ async fn a_destination_disabled_by_a_404_then_enabled_logs_each_change_and_shows
     })
     .await;
 
-    patch(&daemon, "orders", json!({ "enabled": true })).await;
+    daemon
+        .patch_destination("orders", &json!({ "enabled": true }))
+        .await;
     let enabled = wait_log(&daemon, &["destination orders enabled"]).await;
     assert!(enabled.contains("cause=\"operator\""), "{enabled}");
     assert!(enabled.contains("health="), "{enabled}");
@@ -304,12 +291,12 @@ async fn a_live_edit_logs_the_keys_it_set_and_dropped() {
     let receiver = Receiver::start().await;
     let daemon =
         Daemon::start(TestConfig::new().destination(Dest::new("edited", &receiver.url()))).await;
-    patch(
-        &daemon,
-        "edited",
-        json!({ "concurrency": 2, "retry": { "delay": "5s" }, "paused": true }),
-    )
-    .await;
+    daemon
+        .patch_destination(
+            "edited",
+            &json!({ "concurrency": 2, "retry": { "delay": "5s" }, "paused": true }),
+        )
+        .await;
     let line = wait_log(&daemon, &["edited", "set ["]).await;
     for key in ["concurrency", "retry.delay"] {
         assert!(line.contains(key), "{key} missing: {line}");
@@ -327,12 +314,9 @@ async fn a_live_edit_logs_the_keys_it_set_and_dropped() {
     )
     .await;
 
-    patch(
-        &daemon,
-        "edited",
-        json!({ "concurrency": null, "paused": false }),
-    )
-    .await;
+    daemon
+        .patch_destination("edited", &json!({ "concurrency": null, "paused": false }))
+        .await;
     let line = wait_log(&daemon, &["edited", "dropped [concurrency]"]).await;
     assert!(line.contains("set []"), "{line}");
     let resumed = wait_log(&daemon, &["destination edited resumed"]).await;
@@ -340,9 +324,13 @@ async fn a_live_edit_logs_the_keys_it_set_and_dropped() {
     assert!(resumed.contains("cause=\"operator\""), "{resumed}");
     wait_metric(&daemon, &health_series("edited", "healthy"), 1.0).await;
     // A pause and a resume alone are no edit: their own lines only.
-    patch(&daemon, "edited", json!({ "paused": true })).await;
+    daemon
+        .patch_destination("edited", &json!({ "paused": true }))
+        .await;
     wait_log(&daemon, &["destination edited paused", "operator"]).await;
-    patch(&daemon, "edited", json!({ "paused": false })).await;
+    daemon
+        .patch_destination("edited", &json!({ "paused": false }))
+        .await;
     wait_for("a second resumed line", || async {
         match lines_with(&daemon, &["destination edited resumed"]).len() {
             2 => Ok(()),

@@ -49,18 +49,6 @@ async fn post(daemon: &Daemon, path: &str, body: Option<Value>) -> (u16, Value) 
     daemon.send(request).await
 }
 
-async fn patch(daemon: &Daemon, destination: &str, body: Value) {
-    let (status, reply) = daemon
-        .send(
-            daemon
-                .request(Method::PATCH, &format!("/v1/destinations/{destination}"))
-                .header("content-type", "application/json")
-                .body(body.to_string()),
-        )
-        .await;
-    assert_eq!(status, 200, "{reply}");
-}
-
 /// Checks a Standard Webhooks signature as a receiver would, independently
 /// of hookwatch's code: HMAC-SHA256 over `id.timestamp.body` keyed with the
 /// base64 bytes after `whsec_`, compared against each `v1,` signature.
@@ -123,7 +111,9 @@ async fn a_destination_disabled_by_a_404_is_a_notice_naming_the_event_and_status
     assert_eq!(status["totals"]["unacked_notices"], 1, "{status}");
 
     // Enabling it again is a notice of its own, by an operator.
-    patch(&daemon, "orders", json!({"enabled": true})).await;
+    daemon
+        .patch_destination("orders", &json!({"enabled": true}))
+        .await;
     let enabled = wait_notice(&daemon, "destination_enabled", "orders").await;
     assert_eq!(enabled["cause"], json!({"by": "operator"}));
 }
@@ -139,8 +129,12 @@ async fn notices_page_newest_first_are_acknowledged_and_survive_a_restart() {
     .await;
     // Six operator notices: paused, resumed, three times over.
     for _ in 0..3 {
-        patch(&daemon, "a", json!({"paused": true})).await;
-        patch(&daemon, "a", json!({"paused": false})).await;
+        daemon
+            .patch_destination("a", &json!({"paused": true}))
+            .await;
+        daemon
+            .patch_destination("a", &json!({"paused": false}))
+            .await;
     }
     let all = wait_for("six notices", || async {
         let page = notices(&daemon, "").await;
@@ -273,15 +267,25 @@ async fn alerts_are_signed_standard_webhooks_posts_of_the_chosen_types() {
         .await;
     assert_eq!(status, 409, "{reply}");
 
-    patch(&daemon, "a", json!({"paused": true})).await;
-    patch(&daemon, "a", json!({"paused": false})).await;
+    daemon
+        .patch_destination("a", &json!({"paused": true}))
+        .await;
+    daemon
+        .patch_destination("a", &json!({"paused": false}))
+        .await;
     // Not a chosen type: stored, not alerted.
-    patch(&daemon, "a", json!({"enabled": false})).await;
+    daemon
+        .patch_destination("a", &json!({"enabled": false}))
+        .await;
     wait_notice(&daemon, "destination_disabled", "a").await;
     // Pausing the alerts destination itself is a notice, never an alert.
-    patch(&daemon, "hookwatch-alerts", json!({"paused": true})).await;
+    daemon
+        .patch_destination("hookwatch-alerts", &json!({"paused": true}))
+        .await;
     wait_notice(&daemon, "destination_paused", "hookwatch-alerts").await;
-    patch(&daemon, "hookwatch-alerts", json!({"paused": false})).await;
+    daemon
+        .patch_destination("hookwatch-alerts", &json!({"paused": false}))
+        .await;
     wait_notice(&daemon, "destination_resumed", "hookwatch-alerts").await;
 
     let hits = alerts.wait_for_hits(2).await;
@@ -340,7 +344,9 @@ async fn an_alert_whose_receiver_is_down_arrives_after_a_crash_and_restart() {
             ),
     )
     .await;
-    patch(&daemon, "a", json!({"paused": true})).await;
+    daemon
+        .patch_destination("a", &json!({"paused": true}))
+        .await;
     let notice = wait_notice(&daemon, "destination_paused", "a").await;
     alerts.wait_for_hits(1).await;
     daemon.sigkill().await;
@@ -542,8 +548,12 @@ async fn the_cli_lists_and_acknowledges_notices() {
     let receiver = Receiver::start().await;
     let daemon =
         Daemon::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
-    patch(&daemon, "a", json!({"paused": true})).await;
-    patch(&daemon, "a", json!({"paused": false})).await;
+    daemon
+        .patch_destination("a", &json!({"paused": true}))
+        .await;
+    daemon
+        .patch_destination("a", &json!({"paused": false}))
+        .await;
     wait_notice(&daemon, "destination_resumed", "a").await;
     let (code, table) = cli(&daemon, &["notices"]).await;
     assert_eq!(code, 0, "{table}");

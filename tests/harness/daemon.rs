@@ -265,6 +265,25 @@ impl Daemon {
         send_json(builder).await
     }
 
+    /// `PATCH /v1/destinations/{destination}` with `body`, which must succeed
+    /// (a live edit, a pause, an enable).
+    pub async fn patch_destination(&self, destination: &str, body: &Value) {
+        let (status, reply) = self
+            .send(
+                self.request(
+                    reqwest::Method::PATCH,
+                    &format!("/v1/destinations/{destination}"),
+                )
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+            )
+            .await;
+        assert!(
+            (200..300).contains(&status),
+            "PATCH {destination} {body}: {status} {reply}"
+        );
+    }
+
     /// GET that must answer 200; its body as text (`/metrics`).
     pub async fn get_text(&self, path: &str) -> String {
         let response = self
