@@ -43,6 +43,10 @@ impl Engine {
         if self.attempts_in_flight() != 0 {
             return false;
         }
+        // A fan-out's events are acknowledged a commit before they are due.
+        if self.inner.store.indexing_pending() {
+            return false;
+        }
         let jobs_running = self
             .inner
             .jobs

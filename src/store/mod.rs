@@ -174,6 +174,9 @@ struct StoreInner {
     /// How many commits have written the destination-keyed entries of
     /// deferred inserts (see [`Store::insert_events_deferred`]).
     index_rounds: tokio::sync::watch::Receiver<u64>,
+    /// Some stored events still wait for their destination-keyed entries
+    /// (set by the writer before their inserts are acknowledged).
+    indexing_owed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The moment the destination-keyed entries (due, by destination and state,
@@ -251,8 +254,10 @@ impl Store {
             failed: false,
             unindexed: Vec::new(),
             index_rounds_done,
+            indexing_owed: Arc::default(),
         };
         let stats = writer.stats.clone();
+        let indexing_owed = writer.indexing_owed.clone();
         {
             let txn = db_for_count(&db)?;
             let quarantine = txn.open_table(QUARANTINE).map_err(read_err)?;
@@ -274,8 +279,18 @@ impl Store {
                 stats,
                 quarantine_pending: Arc::default(),
                 index_rounds,
+                indexing_owed,
             }),
         })
+    }
+
+    /// Whether acknowledged events still wait for their destination-keyed
+    /// entries (due, counts): until the writer's next commit writes them, the
+    /// due index does not show them, so "nothing is due" is not yet true.
+    pub fn indexing_pending(&self) -> bool {
+        self.inner
+            .indexing_owed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn path(&self) -> &Path {
@@ -1248,6 +1263,8 @@ struct Writer {
     unindexed: Vec<u128>,
     /// Counts the commits that wrote such entries; read by [`Indexed`].
     index_rounds_done: tokio::sync::watch::Sender<u64>,
+    /// `unindexed` is not empty, for [`Store::indexing_pending`].
+    indexing_owed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A group smaller than this, right after another commit, waits [`LINGER`]
@@ -1278,6 +1295,23 @@ fn retire(slot: &DbSlot) {
     drop(db);
 }
 
+/// Takes out of `batch`, and returns, the jobs a fan-out's insert goes ahead
+/// of. A fan-out's insert waiting among other jobs (the outcomes of many
+/// attempts, say, each rewriting destination-keyed pages) commits with only
+/// its own kind: its client waits for that commit, and the others follow in
+/// the next one. Held back once at most (`held_once`: this batch already
+/// carries jobs held back before): under a steady stream of fan-outs,
+/// splitting every batch would hold the outcomes back for ever, and with them
+/// every dispatcher's free slots.
+fn split_for_fan_out(batch: &mut Vec<Job>, held_once: bool) -> Vec<Job> {
+    if held_once || !batch.iter().any(|job| job.ahead) || !batch.iter().any(|job| !job.ahead) {
+        return Vec::new();
+    }
+    let (ahead, rest): (Vec<Job>, Vec<Job>) = batch.drain(..).partition(|job| job.ahead);
+    *batch = ahead;
+    rest
+}
+
 /// How often a store that failed a write is reopened while it keeps failing.
 const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -1292,6 +1326,7 @@ impl Writer {
             // With events left to index or jobs held back, the next commit
             // starts at once (carrying whatever jobs wait); otherwise wait
             // for a job.
+            let held_once = !held.is_empty();
             batch.append(&mut held);
             if self.unindexed.is_empty() && batch.is_empty() {
                 match queue.blocking_recv() {
@@ -1310,16 +1345,7 @@ impl Writer {
                 std::thread::sleep(LINGER);
                 drain(&mut queue, &mut batch);
             }
-            // A fan-out's insert waiting among other jobs (the outcomes of
-            // many attempts, say, each rewriting destination-keyed pages)
-            // commits with only its own kind: its client waits for that
-            // commit, and the others follow in the next one.
-            if batch.iter().any(|job| job.ahead) && batch.iter().any(|job| !job.ahead) {
-                let (ahead, rest): (Vec<Job>, Vec<Job>) =
-                    batch.drain(..).partition(|job| job.ahead);
-                batch = ahead;
-                held = rest;
-            }
+            held = split_for_fan_out(&mut batch, held_once);
             let db = self.slot.read().expect("store slot lock").clone();
             let db = match db {
                 Some(db) => Some(db),
@@ -1327,6 +1353,8 @@ impl Writer {
                 // durable, and the next open indexes them.
                 None if batch.is_empty() && !self.failed => {
                     self.unindexed.clear();
+                    self.indexing_owed
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
                     continue;
                 }
                 None => self.reopen(),
@@ -1350,6 +1378,13 @@ impl Writer {
                             self.stats
                                 .quarantined
                                 .fetch_add(committed.quarantined.len() as u64, Relaxed);
+                            // Owed or not is set before the round is
+                            // announced, so a waiter woken by the round
+                            // reads what this commit left.
+                            self.indexing_owed.store(
+                                !committed.deferred.is_empty(),
+                                std::sync::atomic::Ordering::SeqCst,
+                            );
                             if !self.unindexed.is_empty() {
                                 self.index_rounds_done.send_modify(|done| *done += 1);
                             }

@@ -1331,6 +1331,7 @@ async fn a_deferred_insert_through_the_writer_is_indexed_right_after_its_commit(
     tokio::time::timeout(std::time::Duration::from_secs(10), indexed.wait())
         .await
         .expect("indexed within the deadline");
+    assert!(!store.indexing_pending());
     for event in &events {
         assert_eq!(
             store
@@ -1354,4 +1355,34 @@ async fn a_deferred_insert_through_the_writer_is_indexed_right_after_its_commit(
         .expect("indexed within the deadline");
     let counts = store.counts(&second[7].destination).unwrap();
     assert_eq!((counts.pending, counts.delivered), (1, 1));
+}
+
+/// A fan-out's insert goes ahead of the jobs waiting with it, but those are
+/// held back once at most: a steady stream of fan-outs must not starve them.
+#[test]
+fn a_fan_out_goes_ahead_of_other_jobs_once_at_most() {
+    let results = JobResults::default();
+    let job = |n: usize, ahead: bool| Job {
+        ahead,
+        ..test_job(None, &results, n)
+    };
+    // Outcomes waiting with a fan-out: the fan-out commits alone first.
+    let mut batch = vec![job(0, false), job(1, true), job(2, false)];
+    let held = split_for_fan_out(&mut batch, false);
+    assert_eq!(
+        (batch.len(), held.len()),
+        (1, 2),
+        "the fan-out alone, the others held"
+    );
+    assert!(batch[0].ahead);
+    // Next round: the held jobs and another fan-out arriving meanwhile
+    // commit together; nothing is held a second time.
+    let mut batch: Vec<Job> = held.into_iter().chain([job(3, true)]).collect();
+    let held = split_for_fan_out(&mut batch, true);
+    assert!(held.is_empty());
+    assert_eq!(batch.len(), 3);
+    // Only one kind: nothing to split.
+    let mut batch = vec![job(4, false), job(5, false)];
+    assert!(split_for_fan_out(&mut batch, false).is_empty());
+    assert_eq!(batch.len(), 2);
 }
