@@ -238,7 +238,10 @@ impl Engine {
                         .await
                         .map(|counts| counts.owed())
                 };
-                if let Ok(0) = owed {
+                // A fan-out acknowledged a moment ago may owe it events its
+                // counts do not show until the writer's next commit.
+                let indexing = engine.inner.store.indexing_pending();
+                if let (Ok(0), false) = (owed, indexing) {
                     let _admin = engine.inner.admin.lock().await;
                     if let Err(e) = engine.remove_destination(&destination).await {
                         tracing::warn!(destination = %destination.id, error = %e, "cannot delete the drained destination");
