@@ -1351,7 +1351,13 @@ impl Writer {
                 Some(db) => Some(db),
                 // Closed on purpose with only indexing left: the marks are
                 // durable, and the next open indexes them.
-                None if batch.is_empty() && !self.failed => {
+                None if batch.is_empty()
+                    && (!self.failed
+                        || self
+                            .stats
+                            .closing
+                            .load(std::sync::atomic::Ordering::Relaxed)) =>
+                {
                     self.unindexed.clear();
                     self.indexing_owed
                         .store(false, std::sync::atomic::Ordering::SeqCst);
@@ -1429,13 +1435,24 @@ impl Writer {
     /// reopened (and repaired) once the cause — a full disk, say — is gone.
     fn close_failed(&mut self) {
         retire(&self.slot);
-        self.last_reopen = None;
+        // `last_reopen` stays: a store that fails again right after being
+        // reopened (a disk still full, with only indexing left to write) is
+        // reopened at most every REOPEN_EVERY, not in a tight loop.
         self.failed = true;
     }
 
     /// Reopens a database taken out of service, at most every [`REOPEN_EVERY`];
     /// until it succeeds, writes fail at once (the API answers 503).
     fn reopen(&mut self) -> Option<Arc<Database>> {
+        // Shutting down: nothing is reopened (marks left are durable, and
+        // indexed at the next start).
+        if self
+            .stats
+            .closing
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
         if self
             .last_reopen
             .is_some_and(|at| at.elapsed() < REOPEN_EVERY)
@@ -1449,6 +1466,12 @@ impl Writer {
                     .reopens
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(store = %self.path.display(), "store reopened after a write failure");
+                // A fan-out's commit that failed as far as its client knows
+                // may still be on disk after the repair, its marks with it;
+                // index them now rather than at the next start.
+                if let Err(e) = index_left_unindexed(&db, &self.path) {
+                    tracing::warn!(store = %self.path.display(), error = %e, "cannot index the events a failed commit left; they are indexed at the next start");
+                }
                 let db = Arc::new(db);
                 *self.slot.write().expect("store slot lock") = Some(db.clone());
                 self.failed = false;
