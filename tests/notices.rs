@@ -379,15 +379,8 @@ async fn in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time() {
         TestConfig::new().destination(Dest::new("a", &receiver.url()).retry_fixed("1h", 50)),
     )
     .await;
-    let in_retry_too_long = |engine: &hookwatch::engine::Engine| {
-        engine
-            .notices(&NoticeQuery::default())
-            .unwrap()
-            .notices
-            .into_iter()
-            .filter(|n| n.notice_type() == NoticeType::InRetryTooLong)
-            .collect::<Vec<_>>()
-    };
+    let in_retry_too_long =
+        |engine: &hookwatch::engine::Engine| notices_of(engine, NoticeType::InRetryTooLong);
     let in_retry =
         |engine: &hookwatch::engine::Engine| engine.destination_view("a").unwrap().in_retry;
     let id = harness.ingest("a").await;
@@ -423,12 +416,7 @@ async fn in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time() {
         .wait_state(id, hookwatch::model::EventState::Delivered)
         .await;
     wait_until("the recovered notice", || {
-        engine
-            .notices(&NoticeQuery::default())
-            .unwrap()
-            .notices
-            .iter()
-            .any(|n| n.notice_type() == NoticeType::DestinationRecovered)
+        !notices_of(&engine, NoticeType::DestinationRecovered).is_empty()
     })
     .await;
     receiver.set_default(Reply::status(500));
@@ -460,15 +448,9 @@ async fn a_disabled_destination_is_not_in_retry_too_long() {
     .await;
     let engine = harness.engine.clone();
     let too_long = |engine: &hookwatch::engine::Engine, destination: &str| {
-        engine
-            .notices(&NoticeQuery::default())
-            .unwrap()
-            .notices
-            .into_iter()
-            .filter(|n| {
-                n.notice_type() == NoticeType::InRetryTooLong
-                    && n.destination.as_deref() == Some(destination)
-            })
+        notices_of(engine, NoticeType::InRetryTooLong)
+            .iter()
+            .filter(|n| n.destination.as_deref() == Some(destination))
             .count()
     };
     harness.ingest("gone").await;
@@ -509,18 +491,27 @@ async fn a_burst_of_429s_is_one_concurrency_notice() {
     })
     .await;
     harness.settled().await;
-    let lowered: Vec<_> = engine
-        .notices(&NoticeQuery::default())
-        .unwrap()
-        .notices
-        .into_iter()
-        .filter(|n| n.notice_type() == NoticeType::ConcurrencyLowered)
-        .collect();
+    let lowered = notices_of(&engine, NoticeType::ConcurrencyLowered);
     assert_eq!(lowered.len(), 1, "{lowered:?}");
     assert_eq!(
         lowered[0].kind,
         hookwatch::model::NoticeKind::ConcurrencyLowered { from: 4, to: 3 }
     );
+}
+
+/// The in-process engine's notices of one type, newest first (the first
+/// page, which holds every notice these tests make).
+fn notices_of(
+    engine: &hookwatch::engine::Engine,
+    kind: NoticeType,
+) -> Vec<hookwatch::model::Notice> {
+    engine
+        .notices(&NoticeQuery::default())
+        .unwrap()
+        .notices
+        .into_iter()
+        .filter(|n| n.notice_type() == kind)
+        .collect()
 }
 
 /// Runs `hookwatch ARGS --url DAEMON` off the async workers; answers the
