@@ -55,6 +55,15 @@ pub fn header_value(name: &str, value: &str) -> String {
     }
 }
 
+/// The URL as a front end may show it: a password in it is a credential too.
+pub fn url(url: &url::Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    url.to_string()
+}
+
 /// True when the value under JSON object key `key` is a credential.
 pub fn is_sensitive_payload_key(key: &str) -> bool {
     contains_any(key, &SENSITIVE_PAYLOAD_WORDS)

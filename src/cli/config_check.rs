@@ -115,7 +115,7 @@ impl Alerts {
     fn of(alerts: &crate::config::AlertsConfig) -> Alerts {
         let destination = alerts.destination.as_ref();
         Alerts {
-            url: destination.map(|d| masked_url(&d.url)),
+            url: destination.map(|d| mask::url(&d.url)),
             secret: destination
                 .map_or_else(Vec::new, |d| d.secrets.iter().map(|_| mask::MASK).collect()),
             types: alerts.types.iter().map(|t| t.as_str()).collect(),
@@ -125,21 +125,11 @@ impl Alerts {
     }
 }
 
-/// The URL with any password in it masked: credentials in a URL are
-/// credentials too.
-fn masked_url(url: &url::Url) -> String {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some(mask::MASK));
-    }
-    url.to_string()
-}
-
 impl Destination {
     fn of(destination: &DestinationConfig) -> Destination {
         Destination {
             id: destination.id.clone(),
-            url: masked_url(&destination.url),
+            url: mask::url(&destination.url),
             topics: destination.topics.clone(),
             timeout: format_duration_exact(destination.timeout),
             concurrency: destination.concurrency,
