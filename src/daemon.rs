@@ -173,12 +173,16 @@ impl Running {
     }
 }
 
-/// SIGINT and SIGTERM, listened for from the moment this is created: install it
-/// before announcing the listen address, so a signal sent right after the
-/// announcement is a clean stop and not the default (die by signal).
+/// SIGINT, SIGTERM and SIGHUP, listened for from the moment this is created:
+/// install it before announcing the listen address, so a signal sent right
+/// after the announcement is a clean stop and not the default (die by signal,
+/// leaving the holder note and a demo's temporary folder behind). SIGHUP is a
+/// stop too: it is what a closed terminal or ssh session sends, and hookwatch
+/// has no configuration reload for it to mean instead.
 pub struct StopSignal {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl StopSignal {
@@ -187,18 +191,20 @@ impl StopSignal {
         Ok(StopSignal {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
-    /// Resolves on the next SIGINT or SIGTERM.
+    /// Resolves on the next SIGINT, SIGTERM or SIGHUP.
     pub async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
         }
     }
 
-    /// Cancels `root` on the first SIGINT or SIGTERM: everything running under
+    /// Cancels `root` on the first SIGINT, SIGTERM or SIGHUP: everything running under
     /// it (the API, the engine, the TUI) then stops.
     pub fn cancel_on_signal(mut self, root: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
