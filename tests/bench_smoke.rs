@@ -58,6 +58,28 @@ fn throughput_delivers_every_event_and_reports_every_field() {
 }
 
 #[test]
+fn throughput_with_batches_delivers_every_event_once() {
+    // 310 events in batches of 50: the last batch is short.
+    let report = bench(&[
+        "--events",
+        "310",
+        "--concurrency",
+        "4",
+        "--batch",
+        "50",
+        "--destinations",
+        "2",
+    ]);
+    assert_eq!(report["batch"], 50, "{report}");
+    assert_eq!(report["delivered"], 310, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+    assert!(
+        report["latency_ms"]["p99"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+}
+
+#[test]
 fn throughput_with_failures_still_delivers_everything() {
     let report = bench(&[
         "--events",

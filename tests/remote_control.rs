@@ -7,7 +7,9 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use harness::*;
 use hookwatch::control::{Control, ControlError, Notification, RemoteControl, UnreachableCause};
-use hookwatch::engine::{BulkSelection, Change, DestinationPatch, IngestRequest, JobState};
+use hookwatch::engine::{
+    BatchTarget, BulkSelection, Change, DestinationPatch, IngestRequest, JobState,
+};
 use hookwatch::model::{EventFilter, EventState};
 use std::time::Duration;
 
@@ -81,6 +83,39 @@ async fn every_call_answers_through_the_http_api() {
         .unwrap();
     assert_eq!(by_topic.len(), 1);
     assert_eq!(by_topic[0].destination, "ok");
+    // Batches: one answer per item, in order, the text body kept as text.
+    let mut text = request("plain words");
+    text.content_type = Some("text/plain".into());
+    let batch = control
+        .ingest_batch(
+            BatchTarget::Destination("ok".into()),
+            vec![request("{\"n\":3}"), text],
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    assert!(batch
+        .iter()
+        .all(|item| item.len() == 1 && item[0].destination == "ok"));
+    assert!(batch[0][0].id < batch[1][0].id);
+    let text_detail = control.event(batch[1][0].id).await.unwrap();
+    assert_eq!(text_detail.payload.as_deref(), Some("plain words"));
+    let by_topic_batch = control
+        .ingest_batch(
+            BatchTarget::Topic("order.created".into()),
+            vec![request("{\"n\":4}")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_topic_batch[0][0].destination, "ok");
+    let empty = control
+        .ingest_batch(BatchTarget::Destination("ok".into()), Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&empty, ControlError::Rejected { status: 400, message, .. } if message.contains("at least one event")),
+        "{empty:?}"
+    );
     daemon
         .wait_event_state(&delivered.id.to_string(), "delivered")
         .await;
@@ -203,7 +238,7 @@ async fn every_call_answers_through_the_http_api() {
     let counts = control.counts().await.unwrap();
     assert!(counts["ok"].delivered >= 1, "{counts:?}");
     let totals = control.totals().await.unwrap();
-    assert_eq!(totals.ingested, 5);
+    assert_eq!(totals.ingested, 8, "two single events, three in batches, three to down");
     assert!(totals.delivered >= 1);
     assert!(control.metrics_text().await.unwrap().contains("hookwatch_"));
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub mod actions;
+pub mod batch;
 pub mod changes;
 pub mod error;
 pub mod listener;
@@ -42,6 +43,14 @@ pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/v1/destinations/{id}/events", post(ingest_to_destination))
         .route("/v1/topics/{topic}/events", post(ingest_to_topic))
+        .route(
+            "/v1/destinations/{id}/events/batch",
+            post(batch::ingest_batch_to_destination),
+        )
+        .route(
+            "/v1/topics/{topic}/events/batch",
+            post(batch::ingest_batch_to_topic),
+        )
         .route("/v1/events", get(list_events))
         .route("/v1/events/{id}", get(get_event))
         .route(

@@ -3,7 +3,7 @@
 //! `GET /v1/events?state=failed&limit=50` (the state index) and
 //! `?topic=order.*&limit=50` (the topic index, a glob over several topics).
 
-use super::load::{generate, wait_delivered, write_config};
+use super::load::{generate, wait_delivered, write_config, Load};
 use super::proc::EngineProcess;
 use super::receiver::{start_receiver, Tally};
 use super::report::{percentiles, LatencyMs};
@@ -85,10 +85,13 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ListingReport, B
     let reader = spawn_reader(engine.addr, load_done.clone())?;
     let load_started = Instant::now();
     let load = generate(
-        args.events,
-        args.concurrency,
-        args.payload_bytes,
-        Some(rate),
+        Load {
+            events: args.events,
+            concurrency: args.concurrency,
+            payload_bytes: args.payload_bytes,
+            rate: Some(rate),
+            batch: 1,
+        },
         None,
         epoch,
         Arc::new(move |_| format!("{base}/v1/destinations/bench-0/events?topic=order.created")),

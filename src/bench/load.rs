@@ -42,17 +42,54 @@ pub(super) fn payload(seq: u64, size: usize) -> bytes::Bytes {
     bytes::Bytes::from(body)
 }
 
-/// Posts `events` payloads over `concurrency` keep-alive connections; `url_for`
-/// picks each event's URL. Returns the elapsed time of the whole run.
+/// What the load generator sends.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Load {
+    pub events: u64,
+    /// Keep-alive connections, each posting one request at a time.
+    pub concurrency: usize,
+    pub payload_bytes: usize,
+    /// Events/s offered; `None` posts as fast as the engine answers.
+    pub rate: Option<f64>,
+    /// Events per request: 1 posts each to its URL, more post batches of
+    /// that many to its URL + `/batch`.
+    pub batch: usize,
+}
+
+/// A batch request's body: `events` payloads from `first` as the batch
+/// endpoint's items.
+fn batch_body(first: u64, count: u64, payload_bytes: usize) -> bytes::Bytes {
+    let mut body = Vec::with_capacity((payload_bytes + 16) * count as usize + 2);
+    body.push(b'[');
+    for seq in first..first + count {
+        if seq > first {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"payload\":");
+        body.extend_from_slice(&payload(seq, payload_bytes));
+        body.push(b'}');
+    }
+    body.push(b']');
+    bytes::Bytes::from(body)
+}
+
+/// Posts `load.events` payloads over `load.concurrency` keep-alive
+/// connections; `url_for` picks each event's URL (a batch's, its first
+/// event's). Returns the elapsed time of the whole run.
 pub(super) async fn generate(
-    events: u64,
-    concurrency: usize,
-    payload_bytes: usize,
-    rate: Option<f64>,
+    load: Load,
     starts: Option<Arc<Vec<AtomicU64>>>,
     epoch: Instant,
     url_for: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> Result<Duration, BenchError> {
+    let Load {
+        events,
+        concurrency,
+        payload_bytes,
+        rate,
+        batch,
+    } = load;
+    let batch = batch.max(1) as u64;
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(concurrency)
@@ -71,23 +108,33 @@ pub(super) async fn generate(
         let failures = failures.clone();
         tasks.spawn(async move {
             loop {
-                let seq = next.fetch_add(1, Ordering::Relaxed);
+                let seq = next.fetch_add(batch, Ordering::Relaxed);
                 if seq >= events {
                     return;
                 }
+                let count = batch.min(events - seq);
                 if let Some(rate) = rate {
                     let due = began + Duration::from_secs_f64(seq as f64 / rate);
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let body = payload(seq, payload_bytes);
+                let (body, url) = if batch == 1 {
+                    (payload(seq, payload_bytes), url_for(seq))
+                } else {
+                    (
+                        batch_body(seq, count, payload_bytes),
+                        format!("{}/batch", url_for(seq)),
+                    )
+                };
                 if let Some(starts) = &starts {
-                    starts[seq as usize]
-                        .store(epoch.elapsed().as_nanos() as u64 + 1, Ordering::Relaxed);
+                    let now = epoch.elapsed().as_nanos() as u64 + 1;
+                    for started in &starts[seq as usize..(seq + count) as usize] {
+                        started.store(now, Ordering::Relaxed);
+                    }
                 }
                 let mut sent = false;
                 for _ in 0..5 {
                     let response = client
-                        .post(url_for(seq))
+                        .post(&url)
                         .header("content-type", "application/json")
                         .header("webhook-id", seq.to_string())
                         .body(body.clone())
@@ -99,7 +146,7 @@ pub(super) async fn generate(
                     }
                 }
                 if !sent {
-                    failures.fetch_add(1, Ordering::Relaxed);
+                    failures.fetch_add(count, Ordering::Relaxed);
                 }
             }
         });
@@ -108,7 +155,7 @@ pub(super) async fn generate(
     let failed = failures.load(Ordering::Relaxed);
     if failed > 0 {
         return Err(BenchError::Setup(format!(
-            "{failed} requests were not accepted after 5 tries"
+            "{failed} events were not accepted after 5 tries"
         )));
     }
     Ok(began.elapsed())

@@ -90,6 +90,10 @@ pub struct BenchArgs {
     /// Fixed offered load in events/s instead of as fast as possible.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Events per ingest request: more than 1 posts batches of that many to
+    /// the batch endpoint (throughput scenario; 1 to 1000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub batch: u64,
     #[arg(long, value_enum, default_value_t = Scenario::Throughput)]
     pub scenario: Scenario,
     /// Events in the backlog scenario.

@@ -1,7 +1,7 @@
 //! Events posted as fast as possible (or at `--rate`) and delivered: rates,
 //! end-to-end latency, the loopback ceiling they are compared with.
 
-use super::load::{generate, wait_delivered, write_config};
+use super::load::{generate, wait_delivered, write_config, Load};
 use super::proc::EngineProcess;
 use super::receiver::{start_receiver, Tally};
 use super::report::{percentiles, LatencyMs};
@@ -18,6 +18,8 @@ pub struct ThroughputReport {
     pub scenario: Scenario,
     pub events: u64,
     pub concurrency: usize,
+    /// Events per ingest request (1: one request per event).
+    pub batch: u64,
     pub payload_bytes: usize,
     pub destinations: usize,
     pub fail_rate: f64,
@@ -51,11 +53,16 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
 
     // The loopback ceiling first, with nothing else running.
     let raw_url = format!("http://{receiver}/raw");
+    // One event a request, whatever --batch says: the ceiling of
+    // request-per-event HTTP on this machine.
     let raw_elapsed = generate(
-        args.events,
-        args.concurrency,
-        args.payload_bytes,
-        None,
+        Load {
+            events: args.events,
+            concurrency: args.concurrency,
+            payload_bytes: args.payload_bytes,
+            rate: None,
+            batch: 1,
+        },
         None,
         epoch,
         Arc::new(move |_| raw_url.clone()),
@@ -76,10 +83,13 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
         Arc::new((0..args.events).map(|_| AtomicU64::new(0)).collect());
     let run_started = Instant::now();
     let ingest_elapsed = generate(
-        args.events,
-        args.concurrency,
-        args.payload_bytes,
-        args.rate,
+        Load {
+            events: args.events,
+            concurrency: args.concurrency,
+            payload_bytes: args.payload_bytes,
+            rate: args.rate,
+            batch: args.batch as usize,
+        },
         Some(starts.clone()),
         epoch,
         Arc::new(move |seq| format!("{base}/v1/destinations/bench-{}/events", seq % destinations)),
@@ -111,6 +121,7 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
         scenario: Scenario::Throughput,
         events: args.events,
         concurrency: args.concurrency,
+        batch: args.batch,
         payload_bytes: args.payload_bytes,
         destinations: args.destinations.unwrap_or(1).max(1),
         fail_rate: args.fail_rate,

@@ -10,7 +10,7 @@
 //! with what it showed, so a key is timed to the first frame that shows its
 //! effect.
 
-use super::load::generate;
+use super::load::{generate, Load};
 use super::proc::EngineProcess;
 use super::receiver::Tally;
 use super::report::{percentiles, LatencyMs};
@@ -291,10 +291,13 @@ async fn measure(
     let delivered_before = tally.delivered.load(Ordering::Relaxed);
     let load_started = Instant::now();
     let mut load = tokio::spawn(generate(
-        events,
-        concurrency,
-        payload_bytes,
-        Some(load_rate),
+        Load {
+            events,
+            concurrency,
+            payload_bytes,
+            rate: Some(load_rate),
+            batch: 1,
+        },
         None,
         load_started,
         url_for,

@@ -17,6 +17,7 @@ mod destinations;
 pub mod docs;
 mod events;
 mod notices;
+mod send;
 mod status;
 mod table;
 
@@ -91,6 +92,9 @@ pub enum Command {
     /// List, inspect and act on events.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Send events read as NDJSON from a file or stdin, in batches (one
+    /// durable commit each).
+    Send(SendArgs),
     /// Bulk retries: start one over a selection, follow or cancel it.
     #[command(subcommand)]
     Bulk(BulkCommand),
@@ -111,6 +115,34 @@ pub enum Command {
     },
     /// Measure end-to-end delivery on this machine (see the README's performance section).
     Bench(crate::bench::BenchArgs),
+}
+
+/// `hookwatch send`: where the events go and where they come from.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "\
+Each line is one event in the batch API's shape:
+  {\"payload\": {...}, \"topic\": \"order.created\", \"idempotency_key\": \"o-1\", \"content_type\": \"application/json\"}
+(only payload is required), or, with --payloads, the JSON payload itself.
+A file is checked whole before anything is sent; a bad line is named and nothing is stored.")]
+pub struct SendArgs {
+    /// The destination every event goes to.
+    #[arg(value_name = "DESTINATION", required_unless_present = "topic")]
+    pub destination: Option<String>,
+    /// Send to every destination subscribed to this topic instead (a line's
+    /// own topic, when it has one, wins).
+    #[arg(long, value_name = "TOPIC", conflicts_with = "destination")]
+    pub topic: Option<String>,
+    /// Read from this file instead of stdin (`-` is stdin).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Each line is a bare JSON payload, not a {"payload": …} object.
+    #[arg(long)]
+    pub payloads: bool,
+    /// Events per request (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 /// `--json`: one JSON document in the API's own shapes instead of a table.
@@ -457,6 +489,7 @@ fn run_remote(cli: &Cli, command: &Command) -> Result<(), Failure> {
             Command::Bulk(bulk) => bulk::run(&daemon, bulk).await,
             Command::Destinations(destinations) => destinations::run(&daemon, destinations).await,
             Command::Notices(args) => notices::run(&daemon, args).await,
+            Command::Send(args) => send::run(&daemon, args).await,
             Command::Bench(_) | Command::Completions { .. } | Command::CheckConfig(_) => {
                 unreachable!("handled by run() without a daemon")
             }

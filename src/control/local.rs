@@ -5,8 +5,8 @@
 use super::{Control, ControlError, ControlResult, Notification, Totals};
 use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::{
-    AttemptSummary, BulkSelection, Deleted, DestinationPatch, DestinationView, Engine, EngineError,
-    EventDetail, EventPage, IngestRequest, JobProgress, MAX_PAGE,
+    AttemptSummary, BatchTarget, BulkSelection, Deleted, DestinationPatch, DestinationView, Engine,
+    EngineError, EventDetail, EventPage, IngestRequest, JobProgress, MAX_PAGE,
 };
 use crate::model::{
     EventFilter, EventId, EventRecord, EventState, Notice, NoticeId, NoticePage, NoticeQuery,
@@ -58,6 +58,14 @@ impl Control for LocalControl {
         request: IngestRequest,
     ) -> ControlResult<Vec<Inserted>> {
         Ok(self.engine.ingest_topic(topic, request).await?)
+    }
+
+    async fn ingest_batch(
+        &self,
+        target: BatchTarget,
+        requests: Vec<IngestRequest>,
+    ) -> ControlResult<Vec<Vec<Inserted>>> {
+        Ok(self.engine.ingest_batch(&target, requests).await?)
     }
 
     async fn list_events(

@@ -18,8 +18,8 @@ pub use remote::{RemoteControl, RemoteControlError};
 
 use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::{
-    AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EngineError,
-    EventDetail, EventPage, IngestRequest, JobProgress,
+    AttemptSummary, BatchTarget, BulkSelection, Change, Deleted, DestinationPatch, DestinationView,
+    EngineError, EventDetail, EventPage, IngestRequest, JobProgress,
 };
 use crate::model::{
     EventFilter, EventId, EventRecord, Notice, NoticeId, NoticePage, NoticeQuery, NoticeSelection,
@@ -250,6 +250,15 @@ pub trait Control: Send + Sync {
         topic: &str,
         request: IngestRequest,
     ) -> ControlResult<Vec<Inserted>>;
+
+    /// Stores a batch of events in one durable commit, each checked first
+    /// (one bad item stores none); one answer per item, in order: its event,
+    /// or for a topic one event per subscriber.
+    async fn ingest_batch(
+        &self,
+        target: BatchTarget,
+        requests: Vec<IngestRequest>,
+    ) -> ControlResult<Vec<Vec<Inserted>>>;
 
     /// One page of events, newest first, older than the cursor `after`.
     async fn list_events(

@@ -14,8 +14,8 @@ use crate::api::changes::{CHANGE_EVENT, KEEP_ALIVE, RESYNC_EVENT};
 use crate::api::control_error_from;
 use crate::engine::stats::{DestinationStats, StatsWindow};
 use crate::engine::{
-    AttemptSummary, BulkSelection, Change, Deleted, DestinationPatch, DestinationView, EventDetail,
-    EventPage, IngestRequest, JobProgress,
+    AttemptSummary, BatchTarget, BulkSelection, Change, Deleted, DestinationPatch, DestinationView,
+    EventDetail, EventPage, IngestRequest, JobProgress,
 };
 use crate::model::{
     EventFilter, EventId, EventRecord, EventState, Notice, NoticeId, NoticePage, NoticeQuery,
@@ -307,6 +307,12 @@ struct TopicEntry {
     reply: IngestReply,
 }
 
+/// A batch's answer: one entry per item, in order.
+#[derive(Deserialize)]
+struct BatchReply<T> {
+    events: Vec<T>,
+}
+
 #[derive(Deserialize)]
 struct DestinationsReply {
     destinations: Vec<DestinationView>,
@@ -363,6 +369,47 @@ impl Control for RemoteControl {
             .into_iter()
             .map(|entry| entry.reply.inserted(entry.destination))
             .collect())
+    }
+
+    async fn ingest_batch(
+        &self,
+        target: BatchTarget,
+        requests: Vec<IngestRequest>,
+    ) -> ControlResult<Vec<Vec<Inserted>>> {
+        let items = requests
+            .iter()
+            .enumerate()
+            .map(|(index, request)| {
+                crate::api::batch::BatchItem::from_request(request)
+                    .map_err(|e| ControlError::invalid(format!("events[{index}]"), e.to_string()))
+            })
+            .collect::<ControlResult<Vec<_>>>()?;
+        let body = json_body(&items)?;
+        match target {
+            BatchTarget::Destination(destination) => {
+                let url = self.url(&["v1", "destinations", &destination, "events", "batch"]);
+                let reply: BatchReply<IngestReply> = self.call(Method::POST, url, body).await?;
+                Ok(reply
+                    .events
+                    .into_iter()
+                    .map(|reply| vec![reply.inserted(destination.clone())])
+                    .collect())
+            }
+            BatchTarget::Topic(topic) => {
+                let url = self.url(&["v1", "topics", &topic, "events", "batch"]);
+                let reply: BatchReply<TopicReply> = self.call(Method::POST, url, body).await?;
+                Ok(reply
+                    .events
+                    .into_iter()
+                    .map(|item| {
+                        item.events
+                            .into_iter()
+                            .map(|entry| entry.reply.inserted(entry.destination))
+                            .collect()
+                    })
+                    .collect())
+            }
+        }
     }
 
     async fn list_events(

@@ -23,6 +23,17 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// destination-keyed writes are too few to matter and the dispatchers see the
 /// events one commit sooner.
 const DEFER_INDEX_FROM: usize = 32;
+/// Why `request`'s idempotency key is refused, if it is.
+fn check_idempotency_key(request: &IngestRequest) -> Result<(), String> {
+    match &request.idempotency_key {
+        Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => Err(format!(
+            "must be 1 to {MAX_IDEMPOTENCY_KEY} bytes, got {}",
+            key.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Most events one listing page returns.
 pub const MAX_PAGE: usize = 1000;
 
@@ -115,6 +126,18 @@ fn overridden_names<'de, D: Deserializer<'de>>(
         .collect()
 }
 
+/// Most events one batch may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// Where a batch of events goes: every item to one destination, or each item
+/// to every destination subscribed to its topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchTarget {
+    Destination(String),
+    /// The topic of every item that names none of its own.
+    Topic(String),
+}
+
 impl Engine {
     /// Stores one event for `destination`; it is acknowledged (this returns) only
     /// once its commit is durable.
@@ -123,14 +146,9 @@ impl Engine {
         destination: &str,
         request: IngestRequest,
     ) -> Result<Inserted, EngineError> {
-        let dest = self.destination(destination)?;
-        if dest.is_draining() {
-            return Err(EngineError::Conflict(format!(
-                "destination \"{destination}\" is being deleted (draining) and takes no new events"
-            )));
-        }
-        let mut inserted = self.insert(vec![dest.id.clone()], request).await?;
-        Ok(inserted.remove(0))
+        let targets = vec![self.accepting_destination(destination)?];
+        let mut inserted = self.insert(vec![(targets, request)]).await?;
+        Ok(inserted.remove(0).remove(0))
     }
 
     /// Stores one event for every destination whose topic globs match `topic`.
@@ -139,6 +157,83 @@ impl Engine {
         topic: &str,
         mut request: IngestRequest,
     ) -> Result<Vec<Inserted>, EngineError> {
+        let targets = self.subscribers(topic)?;
+        request.topic = Some(topic.to_string());
+        let mut inserted = self.insert(vec![(targets, request)]).await?;
+        Ok(inserted.remove(0))
+    }
+
+    /// Stores a batch of events in one durable commit: every item is checked
+    /// first, so one bad item (naming its index, `events[3].…`) stores none.
+    /// One answer per item, in order: the events it made (one for a
+    /// destination, one per subscriber for a topic).
+    pub async fn ingest_batch(
+        &self,
+        target: &BatchTarget,
+        requests: Vec<IngestRequest>,
+    ) -> Result<Vec<Vec<Inserted>>, EngineError> {
+        if requests.is_empty() || requests.len() > MAX_BATCH {
+            return Err(EngineError::Invalid {
+                field: "events".into(),
+                message: format!(
+                    "a batch holds 1 to {MAX_BATCH} events, got {}",
+                    requests.len()
+                ),
+            });
+        }
+        let mut items = Vec::with_capacity(requests.len());
+        match target {
+            BatchTarget::Destination(destination) => {
+                let destination = self.accepting_destination(destination)?;
+                for request in requests {
+                    items.push((vec![destination.clone()], request));
+                }
+            }
+            BatchTarget::Topic(topic) => {
+                // Items of one topic (the usual batch) share one lookup.
+                let mut subscribers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for (index, mut request) in requests.into_iter().enumerate() {
+                    let topic = request.topic.get_or_insert_with(|| topic.clone()).clone();
+                    let targets = match subscribers.get(&topic) {
+                        Some(targets) => targets.clone(),
+                        None => {
+                            let targets = self.subscribers(&topic).map_err(|e| match e {
+                                EngineError::Invalid { field, message } => EngineError::Invalid {
+                                    field: format!("events[{index}].{field}"),
+                                    message,
+                                },
+                                other => other,
+                            })?;
+                            subscribers.insert(topic, targets.clone());
+                            targets
+                        }
+                    };
+                    items.push((targets, request));
+                }
+            }
+        }
+        for (index, (_, request)) in items.iter().enumerate() {
+            check_idempotency_key(request).map_err(|message| EngineError::Invalid {
+                field: format!("events[{index}].idempotency_key"),
+                message,
+            })?;
+        }
+        self.insert(items).await
+    }
+
+    /// `destination`'s id, when it exists and takes new events.
+    fn accepting_destination(&self, destination: &str) -> Result<String, EngineError> {
+        let dest = self.destination(destination)?;
+        if dest.is_draining() {
+            return Err(EngineError::Conflict(format!(
+                "destination \"{destination}\" is being deleted (draining) and takes no new events"
+            )));
+        }
+        Ok(dest.id.clone())
+    }
+
+    /// The destinations (not draining) whose topic globs match `topic`.
+    fn subscribers(&self, topic: &str) -> Result<Vec<String>, EngineError> {
         if topic.trim().is_empty() {
             return Err(EngineError::Invalid {
                 field: "topic".into(),
@@ -160,45 +255,47 @@ impl Engine {
         if targets.is_empty() {
             return Err(EngineError::NoTopicMatch(topic.to_string()));
         }
-        request.topic = Some(topic.to_string());
-        self.insert(targets, request).await
+        Ok(targets)
     }
 
+    /// Stores every item's events (one per target destination) in one
+    /// durable commit; one answer per item, in order.
     async fn insert(
         &self,
-        destinations: Vec<String>,
-        request: IngestRequest,
-    ) -> Result<Vec<Inserted>, EngineError> {
+        items: Vec<(Vec<String>, IngestRequest)>,
+    ) -> Result<Vec<Vec<Inserted>>, EngineError> {
         if self.is_shutting_down() {
             return Err(EngineError::ShuttingDown);
         }
-        if let Some(key) = &request.idempotency_key {
-            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(EngineError::IdempotencyKey(format!(
-                    "must be 1 to {MAX_IDEMPOTENCY_KEY} bytes, got {}",
-                    key.len()
-                )));
-            }
+        for (_, request) in &items {
+            check_idempotency_key(request).map_err(EngineError::IdempotencyKey)?;
         }
         let now = self.inner.clock.now();
-        let events: Vec<NewEvent> = destinations
-            .into_iter()
-            .map(|destination| NewEvent {
-                id: self.new_event_id(now),
-                destination,
-                topic: request.topic.clone().unwrap_or_default(),
-                content_type: request.content_type.clone(),
-                payload: request.payload.clone(),
-                idempotency_key: request.idempotency_key.clone(),
-                created_at: now,
-            })
-            .collect();
-        let inserted = if events.len() >= DEFER_INDEX_FROM {
+        let item_sizes: Vec<usize> = items.iter().map(|(targets, _)| targets.len()).collect();
+        let mut events: Vec<NewEvent> = Vec::with_capacity(item_sizes.iter().sum());
+        for (targets, request) in items {
+            for destination in targets {
+                events.push(NewEvent {
+                    id: self.new_event_id(now),
+                    destination,
+                    topic: request.topic.clone().unwrap_or_default(),
+                    content_type: request.content_type.clone(),
+                    payload: request.payload.clone(),
+                    idempotency_key: request.idempotency_key.clone(),
+                    created_at: now,
+                });
+            }
+        }
+        // A fan-out to many destinations would dirty a leaf page per
+        // destination in every destination-keyed index; a batch to one
+        // destination writes neighbouring keys and gains nothing by waiting.
+        let fan_out = item_sizes.iter().copied().max().unwrap_or(0);
+        let inserted = if fan_out >= DEFER_INDEX_FROM {
             // Acknowledged once stored; the due entries follow in the
             // writer's next commit, and the dispatchers are woken then.
             let (inserted, indexed) = self.inner.store.insert_events_deferred(events).await?;
             let engine = self.clone();
-            let destinations: Vec<String> =
+            let destinations: std::collections::BTreeSet<String> =
                 inserted.iter().map(|e| e.destination.clone()).collect();
             self.spawn(async move {
                 tokio::select! {
@@ -209,7 +306,9 @@ impl Engine {
             inserted
         } else {
             let inserted = self.inner.store.insert_events(events).await?;
-            self.wake_all(inserted.iter().map(|e| e.destination.as_str()));
+            let destinations: std::collections::BTreeSet<&str> =
+                inserted.iter().map(|e| e.destination.as_str()).collect();
+            self.wake_all(destinations.into_iter());
             inserted
         };
         self.inner
@@ -223,7 +322,11 @@ impl Engine {
                 state: event.state,
             });
         }
-        Ok(inserted)
+        let mut inserted = inserted.into_iter();
+        Ok(item_sizes
+            .into_iter()
+            .map(|size| inserted.by_ref().take(size).collect())
+            .collect())
     }
 
     /// Wakes the dispatchers of `destinations` (those that still exist).
