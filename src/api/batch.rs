@@ -321,7 +321,7 @@ mod tests {
 
         let body = b"{\"payload\": 1}\n\n{\"payload\": }\n";
         let text = message(parse_batch(Some(NDJSON), body));
-        assert!(text.starts_with("events[1] (line 3): "), "{text}");
+        assert!(text.starts_with("events[1].payload (line 3): "), "{text}");
     }
 
     #[test]
