@@ -29,7 +29,7 @@ const ROUNDS: usize = 20;
 const POSTERS: usize = 16;
 const CONCURRENCY: u32 = 8;
 /// Events posted per round unless `HOOKWATCH_SOAK_EVENTS` says otherwise.
-const DEFAULT_EVENTS_PER_ROUND: u64 = 5_000;
+const DEFAULT_EVENTS_PER_ROUND: u64 = 10_000;
 /// The final drain always gets at least this long...
 const DRAIN_FLOOR: Duration = Duration::from_secs(120);
 /// ...plus this much per event still owed (a drain slower than 50 events/s
