@@ -7,8 +7,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -72,24 +73,44 @@ impl Hit {
     }
 }
 
-/// Everything under one lock; the per-id counts are kept up to date as hits
-/// arrive, so polling "has every id arrived" never rebuilds them.
+/// Everything under one lock. The bookkeeping is updated as each hit arrives
+/// (per-id counts, and the ids in order of first arrival), so no question a
+/// test polls rebuilds anything from the list of hits: a poll that held the
+/// lock for O(hits) would starve the very deliveries it waits for.
 struct Book {
     hits: Vec<Hit>,
-    per_id: BTreeMap<String, usize>,
+    per_id: HashMap<String, usize>,
+    /// Each distinct `webhook-id` once, in the order it first arrived; read
+    /// from a cursor by [`Arrivals`].
+    first_arrivals: Vec<String>,
     script: VecDeque<Reply>,
     default: Reply,
     in_flight: usize,
     max_in_flight: usize,
 }
 
+/// Counters kept beside the lock, so polling a count never takes it.
+#[derive(Default)]
+struct Tally {
+    hits: AtomicUsize,
+    distinct: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct Shared {
+    book: Arc<Mutex<Book>>,
+    tally: Arc<Tally>,
+}
+
 #[derive(Clone)]
 pub struct Receiver {
     pub addr: SocketAddr,
     book: Arc<Mutex<Book>>,
+    tally: Arc<Tally>,
 }
 
-async fn receive(State(book): State<Arc<Mutex<Book>>>, request: Request) -> Response {
+async fn receive(State(shared): State<Shared>, request: Request) -> Response {
+    let Shared { book, tally } = shared;
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -103,8 +124,17 @@ async fn receive(State(book): State<Arc<Mutex<Book>>>, request: Request) -> Resp
     };
     let reply = {
         let mut book = book.lock().unwrap();
-        *book.per_id.entry(hit.webhook_id()).or_insert(0) += 1;
+        let id = hit.webhook_id();
+        match book.per_id.get_mut(&id) {
+            Some(count) => *count += 1,
+            None => {
+                book.per_id.insert(id.clone(), 1);
+                book.first_arrivals.push(id);
+                tally.distinct.fetch_add(1, Ordering::Release);
+            }
+        }
         book.hits.push(hit);
+        tally.hits.fetch_add(1, Ordering::Release);
         book.in_flight += 1;
         book.max_in_flight = book.max_in_flight.max(book.in_flight);
         match book.script.pop_front() {
@@ -136,13 +166,18 @@ impl Receiver {
     pub async fn start_with(default: Reply) -> Receiver {
         let book = Arc::new(Mutex::new(Book {
             hits: Vec::new(),
-            per_id: BTreeMap::new(),
+            per_id: HashMap::new(),
+            first_arrivals: Vec::new(),
             script: VecDeque::new(),
             default,
             in_flight: 0,
             max_in_flight: 0,
         }));
-        let app = Router::new().fallback(receive).with_state(book.clone());
+        let tally = Arc::new(Tally::default());
+        let app = Router::new().fallback(receive).with_state(Shared {
+            book: book.clone(),
+            tally: tally.clone(),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind receiver");
@@ -150,7 +185,7 @@ impl Receiver {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver { addr, book }
+        Receiver { addr, book, tally }
     }
 
     /// The URL to configure as a destination (path `/hook`).
@@ -175,8 +210,9 @@ impl Receiver {
         self.book.lock().unwrap().hits.clone()
     }
 
+    /// How many requests arrived (no lock taken).
     pub fn count(&self) -> usize {
-        self.book.lock().unwrap().hits.len()
+        self.tally.hits.load(Ordering::Acquire)
     }
 
     pub fn hits_for(&self, webhook_id: &str) -> Vec<Hit> {
@@ -188,16 +224,18 @@ impl Receiver {
             .collect()
     }
 
-    /// How many distinct `webhook-id`s arrived.
+    /// How many distinct `webhook-id`s arrived (no lock taken).
     pub fn distinct_count(&self) -> usize {
-        self.book.lock().unwrap().per_id.len()
+        self.tally.distinct.load(Ordering::Acquire)
     }
 
     pub fn has_id(&self, webhook_id: &str) -> bool {
         self.book.lock().unwrap().per_id.contains_key(webhook_id)
     }
 
-    /// The ids of `expected` that have not arrived yet.
+    /// The ids of `expected` that have not arrived yet. This looks up every
+    /// expected id under the lock, so it suits a few thousand ids; to wait for
+    /// a large set, use [`Receiver::arrivals`].
     pub fn missing<'a, I>(&self, expected: I) -> Vec<String>
     where
         I: IntoIterator<Item = &'a String>,
@@ -210,9 +248,26 @@ impl Receiver {
             .collect()
     }
 
-    /// How many requests arrived per `webhook-id`.
+    /// How many requests arrived per `webhook-id` (a copy: for the end of a
+    /// test, not for polling).
     pub fn counts_by_id(&self) -> BTreeMap<String, usize> {
-        self.book.lock().unwrap().per_id.clone()
+        let book = self.book.lock().unwrap();
+        book.per_id
+            .iter()
+            .map(|(id, count)| (id.clone(), *count))
+            .collect()
+    }
+
+    /// Tracks which of `expected` have arrived: each [`Arrivals::remaining`]
+    /// takes from the receiver only the ids that first arrived since the last
+    /// call, so waiting on hundreds of thousands of ids stays cheap for the
+    /// receiver (the lock is held for O(new arrivals), never O(hits)).
+    pub fn arrivals(&self, expected: impl IntoIterator<Item = String>) -> Arrivals {
+        Arrivals {
+            book: self.book.clone(),
+            cursor: 0,
+            owed: expected.into_iter().collect(),
+        }
     }
 
     /// The most requests that were being answered at once.
@@ -227,5 +282,36 @@ impl Receiver {
         })
         .await;
         self.hits()
+    }
+}
+
+/// The expected ids that have not reached the receiver yet; see
+/// [`Receiver::arrivals`].
+pub struct Arrivals {
+    book: Arc<Mutex<Book>>,
+    /// How many of the receiver's `first_arrivals` have been taken already.
+    cursor: usize,
+    owed: HashSet<String>,
+}
+
+impl Arrivals {
+    /// How many expected ids have still not arrived, after taking the ones
+    /// that arrived since the last call.
+    pub fn remaining(&mut self) -> usize {
+        let new: Vec<String> = {
+            let book = self.book.lock().unwrap();
+            let new = book.first_arrivals[self.cursor..].to_vec();
+            self.cursor = book.first_arrivals.len();
+            new
+        };
+        for id in &new {
+            self.owed.remove(id);
+        }
+        self.owed.len()
+    }
+
+    /// A few of the ids still owed (as of the last [`Arrivals::remaining`]).
+    pub fn sample(&self, n: usize) -> Vec<&str> {
+        self.owed.iter().take(n).map(String::as_str).collect()
     }
 }
