@@ -59,8 +59,10 @@ fn throughput_delivers_every_event_and_reports_every_field() {
 
 #[test]
 fn throughput_with_batches_delivers_every_event_once() {
-    // 310 events in batches of 50: the last batch is short.
+    // 310 events in batches of 50 (the last one short), posted while
+    // delivery is paused: every one still arrives once it resumes.
     let report = bench(&[
+        "--paused",
         "--events",
         "310",
         "--concurrency",
@@ -71,6 +73,7 @@ fn throughput_with_batches_delivers_every_event_once() {
         "2",
     ]);
     assert_eq!(report["batch"], 50, "{report}");
+    assert_eq!(report["paused"], true, "{report}");
     assert_eq!(report["delivered"], 310, "{report}");
     assert_eq!(report["duplicates"], 0, "{report}");
     assert!(

@@ -238,7 +238,10 @@ async fn every_call_answers_through_the_http_api() {
     let counts = control.counts().await.unwrap();
     assert!(counts["ok"].delivered >= 1, "{counts:?}");
     let totals = control.totals().await.unwrap();
-    assert_eq!(totals.ingested, 8, "two single events, three in batches, three to down");
+    assert_eq!(
+        totals.ingested, 8,
+        "two single events, three in batches, three to down"
+    );
     assert!(totals.delivered >= 1);
     assert!(control.metrics_text().await.unwrap().contains("hookwatch_"));
 }

@@ -94,6 +94,11 @@ pub struct BenchArgs {
     /// the batch endpoint (throughput scenario; 1 to 1000).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub batch: u64,
+    /// Throughput: pause delivery while the load is posted, to time ingest
+    /// alone; delivery resumes after it and every event must still arrive
+    /// (latency then includes the pause).
+    #[arg(long)]
+    pub paused: bool,
     #[arg(long, value_enum, default_value_t = Scenario::Throughput)]
     pub scenario: Scenario,
     /// Events in the backlog scenario.

@@ -20,6 +20,8 @@ pub struct ThroughputReport {
     pub concurrency: usize,
     /// Events per ingest request (1: one request per event).
     pub batch: u64,
+    /// Whether delivery was paused while the load was posted.
+    pub paused: bool,
     pub payload_bytes: usize,
     pub destinations: usize,
     pub fail_rate: f64,
@@ -81,6 +83,9 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
     let destinations = args.destinations.unwrap_or(1).max(1) as u64;
     let starts: Arc<Vec<AtomicU64>> =
         Arc::new((0..args.events).map(|_| AtomicU64::new(0)).collect());
+    if args.paused {
+        set_paused(&base, destinations, true).await?;
+    }
     let run_started = Instant::now();
     let ingest_elapsed = generate(
         Load {
@@ -92,9 +97,17 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
         },
         Some(starts.clone()),
         epoch,
-        Arc::new(move |seq| format!("{base}/v1/destinations/bench-{}/events", seq % destinations)),
+        {
+            let base = base.clone();
+            Arc::new(move |seq| {
+                format!("{base}/v1/destinations/bench-{}/events", seq % destinations)
+            })
+        },
     )
     .await?;
+    if args.paused {
+        set_paused(&base, destinations, false).await?;
+    }
     let limit = Duration::from_secs(60).max(Duration::from_secs_f64(args.events as f64 / 500.0));
     let finished = wait_delivered(&tally, args.events, limit).await?;
     // Let any duplicate deliveries in flight land before counting them.
@@ -122,6 +135,7 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<ThroughputReport
         events: args.events,
         concurrency: args.concurrency,
         batch: args.batch,
+        paused: args.paused,
         payload_bytes: args.payload_bytes,
         destinations: args.destinations.unwrap_or(1).max(1),
         fail_rate: args.fail_rate,
@@ -157,4 +171,29 @@ async fn commit_counts(addr: SocketAddr) -> (u64, u64) {
         value("hookwatch_store_commits_total "),
         value("hookwatch_store_writes_total "),
     )
+}
+
+/// Pauses or resumes delivery to every bench destination (`PATCH
+/// /v1/destinations/{id}` with `{"paused": …}`).
+async fn set_paused(base: &str, destinations: u64, paused: bool) -> Result<(), BenchError> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(setup)?;
+    for i in 0..destinations {
+        let response = client
+            .patch(format!("{base}/v1/destinations/bench-{i}"))
+            .header("content-type", "application/json")
+            .body(format!("{{\"paused\": {paused}}}"))
+            .send()
+            .await
+            .map_err(setup)?;
+        if !response.status().is_success() {
+            return Err(BenchError::Setup(format!(
+                "PATCH bench-{i} paused={paused}: {}",
+                response.status()
+            )));
+        }
+    }
+    Ok(())
 }
