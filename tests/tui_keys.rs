@@ -470,6 +470,7 @@ fn bulk_retry_confirms_with_the_count_shows_progress_and_cancels() {
         failed: 0,
         state: JobState::Running,
         finished: false,
+        ..Default::default()
     };
     app.apply_result(ActionResult::BulkStarted(progress.clone()));
     progress.done = 2;
@@ -503,6 +504,7 @@ fn a_cancelled_bulk_retry_is_followed_until_its_attempts_finish() {
         failed: 20,
         state: JobState::Running,
         finished: false,
+        ..Default::default()
     };
     app.apply_result(ActionResult::BulkStarted(progress.clone()));
     assert!(matches!(

@@ -200,6 +200,7 @@ fn bulk_progress() {
                 failed: 20,
                 state,
                 finished,
+                ..Default::default()
             });
             app
         });

@@ -56,6 +56,39 @@ impl BulkSelection {
         }
     }
 
+    /// The selection in words (the log, job listings):
+    /// `destination=orders state=failed`, or `3 ids`.
+    pub fn words(&self) -> String {
+        let selection = self;
+        if let Some(ids) = &selection.ids {
+            return format!("{} ids", ids.len());
+        }
+        let mut words = Vec::new();
+        if let Some(destination) = &selection.destination {
+            words.push(format!("destination={destination}"));
+        }
+        if let Some(state) = selection.state {
+            words.push(format!("state={state}"));
+        }
+        if let Some(topic) = &selection.topic {
+            words.push(format!("topic={topic}"));
+        }
+        if let Some(label) = &selection.label {
+            words.push(format!("label={label}"));
+        }
+        if let Some(after) = selection.created_after {
+            words.push(format!("created_after={}", after.to_rfc3339()));
+        }
+        if let Some(before) = selection.created_before {
+            words.push(format!("created_before={}", before.to_rfc3339()));
+        }
+        if words.is_empty() {
+            "all events".to_string()
+        } else {
+            words.join(" ")
+        }
+    }
+
     /// The listing filter this selection stands for (its `ids` aside).
     pub fn filter(&self) -> EventFilter {
         EventFilter {
@@ -102,6 +135,19 @@ pub struct JobProgress {
     /// What it retries.
     #[serde(default)]
     pub selection: BulkSelection,
+}
+
+impl JobProgress {
+    /// Its state in one word: `running`, `cancelling` (cancelled, while the
+    /// attempts running then finish), `cancelled` or `completed`.
+    pub fn state_word(&self) -> &'static str {
+        match (self.state, self.finished) {
+            (JobState::Running, _) => "running",
+            (JobState::Cancelled, false) => "cancelling",
+            (JobState::Cancelled, true) => "cancelled",
+            (JobState::Completed, _) => "completed",
+        }
+    }
 }
 
 /// A live edit of a destination. Every field is optional; only the ones given

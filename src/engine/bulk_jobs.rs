@@ -323,11 +323,11 @@ impl Engine {
         tracing::info!(
             job = %job.id,
             events = job.total,
-            selection = %selection_words(&job.selection),
+            selection = %job.selection.words(),
             "bulk retry {} started: {} events ({})",
             job.id,
             job.total,
-            selection_words(&job.selection)
+            job.selection.words()
         );
         let remaining = job.remaining(&lanes);
         self.spawn(run_job(self.clone(), job.clone(), remaining));
@@ -643,38 +643,6 @@ fn log_job_end(job: &BulkJob) {
             "bulk retry {} finished: {delivered} delivered, {failed} failed, {skipped} skipped",
             job.id
         );
-    }
-}
-
-/// A selection in words for the log: `destination=orders state=failed`, or
-/// `3 ids`.
-fn selection_words(selection: &BulkSelection) -> String {
-    if let Some(ids) = &selection.ids {
-        return format!("{} ids", ids.len());
-    }
-    let mut words = Vec::new();
-    if let Some(destination) = &selection.destination {
-        words.push(format!("destination={destination}"));
-    }
-    if let Some(state) = selection.state {
-        words.push(format!("state={state}"));
-    }
-    if let Some(topic) = &selection.topic {
-        words.push(format!("topic={topic}"));
-    }
-    if let Some(label) = &selection.label {
-        words.push(format!("label={label}"));
-    }
-    if let Some(after) = selection.created_after {
-        words.push(format!("created_after={}", after.to_rfc3339()));
-    }
-    if let Some(before) = selection.created_before {
-        words.push(format!("created_before={}", before.to_rfc3339()));
-    }
-    if words.is_empty() {
-        "all events".to_string()
-    } else {
-        words.join(" ")
     }
 }
 
