@@ -304,12 +304,17 @@ impl Engine {
             .into_iter()
             .map(|(destination, ids)| BulkLane { destination, ids })
             .collect();
-        let job = Arc::new(BulkJob::new(
-            ulid::Ulid::new(),
-            selection,
-            self.inner.clock.now(),
-            &lanes,
-        ));
+        let now = self.inner.clock.now();
+        // From the engine's generator: monotonic, so a listing newest first
+        // follows the order jobs were started in, even within a millisecond.
+        let id = self
+            .inner
+            .ids
+            .lock()
+            .expect("id generator lock")
+            .generate_from_datetime(now.into())
+            .unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into()));
+        let job = Arc::new(BulkJob::new(id, selection, now, &lanes));
         let (record, _) = job.snapshot();
         self.inner
             .store
