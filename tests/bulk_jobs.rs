@@ -145,7 +145,10 @@ async fn a_bulk_job_killed_mid_way_resumes_and_retries_each_event_once() {
     // (at-least-once): at most the job's share of the concurrency.
     let hits = bulk_hits(&receiver);
     assert_eq!(hits.len(), EVENTS);
-    assert!(hits.iter().all(|&n| n >= 1), "an event was skipped: {hits:?}");
+    assert!(
+        hits.iter().all(|&n| n >= 1),
+        "an event was skipped: {hits:?}"
+    );
     let repeated = hits.iter().filter(|&&n| n > 1).count();
     assert!(
         hits.iter().all(|&n| n <= 2) && repeated <= BULK_SHARE,
@@ -153,7 +156,9 @@ async fn a_bulk_job_killed_mid_way_resumes_and_retries_each_event_once() {
     );
     eprintln!("kill -9 mid-job: {at_kill} of {EVENTS} retried before the kill, {repeated} retried again (in flight at the kill)");
     assert!(
-        daemon.log_text().contains(&format!("bulk retry {id} resumed")),
+        daemon
+            .log_text()
+            .contains(&format!("bulk retry {id} resumed")),
         "{}",
         daemon.log_text()
     );
@@ -178,9 +183,9 @@ async fn a_bulk_job_stopped_cleanly_resumes_and_retries_each_event_exactly_once(
     assert_eq!(hits.len(), EVENTS);
     assert!(hits.iter().all(|&n| n == 1), "{hits:?}");
     assert!(
-        daemon.log_text().contains(&format!(
-            "bulk retry {id} stopped with the engine after"
-        )),
+        daemon
+            .log_text()
+            .contains(&format!("bulk retry {id} stopped with the engine after")),
         "{}",
         daemon.log_text()
     );

@@ -761,10 +761,23 @@ async fn bulk_retry_waits_reports_and_can_be_cancelled_with_ctrl_c() {
     assert_eq!(listed["jobs"][0]["id"], job.as_str(), "{listed}");
     let table = against(&daemon, &["bulk", "list"]).await.expect(0).stdout;
     let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(
         header,
-        ["ID", "STARTED", "STATE", "DONE", "DELIVERED", "FAILED", "FINISHED", "SELECTION"],
+        [
+            "ID",
+            "STARTED",
+            "STATE",
+            "DONE",
+            "DELIVERED",
+            "FAILED",
+            "FINISHED",
+            "SELECTION"
+        ],
         "{table}"
     );
     let row = lines.next().unwrap_or_default();

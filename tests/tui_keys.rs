@@ -1774,7 +1774,10 @@ fn j_opens_the_bulk_jobs_moves_cancels_a_running_one_and_closes() {
         panic!("still in the jobs")
     };
     assert_eq!(list.selected_job().unwrap().id, "done");
-    assert!(app.handle_key(ch('x')).is_none(), "a finished job is not cancelled");
+    assert!(
+        app.handle_key(ch('x')).is_none(),
+        "a finished job is not cancelled"
+    );
     // A new read keeps the selected job selected, wherever it moved.
     app.apply_result(ActionResult::Jobs(vec![
         job("newer", JobState::Running, false),
@@ -1803,7 +1806,11 @@ fn read_only_refuses_cancelling_a_job_in_the_bulk_jobs() {
     let mut app = app();
     app.info.read_only = true;
     assert!(matches!(app.handle_key(ch('J')), Some(Action::ReadJobs)));
-    app.apply_result(ActionResult::Jobs(vec![job("running", JobState::Running, false)]));
+    app.apply_result(ActionResult::Jobs(vec![job(
+        "running",
+        JobState::Running,
+        false,
+    )]));
     assert!(app.handle_key(ch('x')).is_none());
     assert!(matches!(app.mode, Mode::Jobs(_)));
 }

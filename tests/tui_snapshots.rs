@@ -3,11 +3,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use hookwatch::engine::{BulkSelection, JobProgress, JobState};
-use hookwatch::tui::app::{App, Confirm, Mode};
 use hookwatch::model::EventState;
+use hookwatch::tui::app::{App, Confirm, Mode};
 use hookwatch::tui::fixture;
-use hookwatch::tui::job_list::JobList;
 use hookwatch::tui::form::PolicyForm;
+use hookwatch::tui::job_list::JobList;
 use hookwatch::tui::keymap::Pane;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -246,7 +246,6 @@ fn bulk_jobs_popup() {
                     topic: Some("invoice.*".into()),
                     ..Default::default()
                 },
-                ..Default::default()
             },
             JobProgress {
                 id: "01HXJOB0000000000000000001".into(),

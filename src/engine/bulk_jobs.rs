@@ -14,7 +14,13 @@
 //! retried after that save (an attempt triggered by a bulk job, made since
 //! the job started, is in the event's history) are counted from that attempt
 //! and not retried again; only an attempt in flight at a kill, which left no
-//! record, is made again (at-least-once for that one attempt).
+//! record, is made again (at-least-once for that one attempt). Attempts carry
+//! no job id, so a bulk attempt by another job over the same event in that
+//! window (after this job's last save, before the stop) counts for this one
+//! too: the event was retried, which is what the job was for.
+//!
+//! That check reads the history of every id the job had not done at its last
+//! save, in one read transaction on the blocking pool, once per resume.
 
 use super::dispatcher::{spawn_attempt, AttemptSummary};
 use super::{actions::BulkSelection, Destination, Engine, EngineError, JobProgress, JobState};
@@ -444,7 +450,10 @@ impl Engine {
 /// cover, less what it had already retried after its last save.
 async fn resume_job(engine: Engine, job: Arc<BulkJob>) {
     let id = job.id;
-    let lanes = match engine.read_store(move |store| store.bulk_job_lanes(id)).await {
+    let lanes = match engine
+        .read_store(move |store| store.bulk_job_lanes(id))
+        .await
+    {
         Ok(lanes) => lanes,
         Err(e) => {
             tracing::error!(job = %job.id, error = %e, "cannot read the ids of a stored bulk job; it is not resumed");
@@ -682,12 +691,24 @@ mod tests {
             destination: "d".into(),
             ids: (1..=3u128).map(ulid::Ulid).collect(),
         }];
-        let job = BulkJob::new(ulid::Ulid::new(), BulkSelection::default(), Utc::now(), &lanes);
+        let job = BulkJob::new(
+            ulid::Ulid::new(),
+            BulkSelection::default(),
+            Utc::now(),
+            &lanes,
+        );
         job.record(0, 1, Outcome::Succeeded);
         job.record(0, 1, Outcome::Failed);
         let progress = job.progress();
-        assert_eq!((progress.done, progress.succeeded, progress.failed), (1, 1, 0));
-        let left: Vec<usize> = job.remaining(&lanes)[0].ids.iter().map(|(i, _)| *i).collect();
+        assert_eq!(
+            (progress.done, progress.succeeded, progress.failed),
+            (1, 1, 0)
+        );
+        let left: Vec<usize> = job.remaining(&lanes)[0]
+            .ids
+            .iter()
+            .map(|(i, _)| *i)
+            .collect();
         assert_eq!(left, vec![0, 2]);
     }
 }

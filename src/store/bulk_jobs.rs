@@ -58,10 +58,12 @@ fn decode_chunk(raw: &[u8]) -> Result<(String, Vec<EventId>), StoreError> {
         .get(..2)
         .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
         .ok_or_else(|| corrupt("too short"))?;
-    let name = raw.get(2..2 + len).ok_or_else(|| corrupt("name cut short"))?;
+    let name = raw
+        .get(2..2 + len)
+        .ok_or_else(|| corrupt("name cut short"))?;
     let name = std::str::from_utf8(name).map_err(|_| corrupt("name is not UTF-8"))?;
     let ids = &raw[2 + len..];
-    if ids.len() % 16 != 0 {
+    if !ids.len().is_multiple_of(16) {
         return Err(corrupt("ids cut short"));
     }
     let ids = ids

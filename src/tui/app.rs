@@ -8,8 +8,8 @@ use super::dest_list::{backlog, DestFilter, DestList};
 use super::filter::Filter;
 use super::form::{FieldForm, PolicyForm};
 use super::history::ListStats;
-use super::keymap::{self, Command, Pane};
 use super::job_list::JobList;
+use super::keymap::{self, Command, Pane};
 use super::notice_list::NoticeList;
 use crate::config::ConfigSource;
 use crate::engine::stats::DestinationStats;
@@ -1727,7 +1727,8 @@ impl App {
             Command::CancelBulk => {
                 let job = list.selected_job()?;
                 if job.state != JobState::Running {
-                    let words = format!("job {} is {}: nothing to cancel", job.id, job.state_word());
+                    let words =
+                        format!("job {} is {}: nothing to cancel", job.id, job.state_word());
                     self.info_status(words);
                     return None;
                 }

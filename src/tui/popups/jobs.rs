@@ -57,7 +57,10 @@ fn row(job: &JobProgress, app: &App, width: usize, selected: bool) -> Line<'stat
         Span::raw(format!("{progress} ")),
         Span::raw(format!("{results} ")),
         Span::styled(format!("{when} "), Style::new().fg(Color::Gray)),
-        Span::raw(ellipsize(&job.selection.words(), width.saturating_sub(used))),
+        Span::raw(ellipsize(
+            &job.selection.words(),
+            width.saturating_sub(used),
+        )),
     ]);
     if selected {
         line = line.patch_style(Style::new().add_modifier(Modifier::REVERSED));
