@@ -749,6 +749,42 @@ async fn bulk_retry_waits_reports_and_can_be_cancelled_with_ctrl_c() {
         text.stdout,
         format!("job {job} completed: 4 of 4 retried, 4 delivered, 0 failed\n")
     );
+    let shown = against(&daemon, &["bulk", "show", &job]).await.expect(0);
+    assert_eq!(shown.stdout, text.stdout, "show is status");
+
+    // The jobs, as `GET /v1/bulk` lists them, and as a table.
+    let listed = against(&daemon, &["bulk", "list", "--json"])
+        .await
+        .expect(0)
+        .json();
+    assert_eq!(listed, daemon.get_json("/v1/bulk").await);
+    assert_eq!(listed["jobs"][0]["id"], job.as_str(), "{listed}");
+    let table = against(&daemon, &["bulk", "list"]).await.expect(0).stdout;
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "ID",
+            "STARTED",
+            "STATE",
+            "DONE",
+            "DELIVERED",
+            "FAILED",
+            "FINISHED",
+            "SELECTION"
+        ],
+        "{table}"
+    );
+    let row = lines.next().unwrap_or_default();
+    assert!(row.starts_with(&job), "{table}");
+    for cell in ["completed", "4/4", "destination=bulk"] {
+        assert!(row.contains(cell), "{cell} in {table}");
+    }
 
     // A selection of nothing starts no job, and says so (exit 0).
     let nothing = against(&daemon, &["bulk", "retry", "--topic", "none.*", "--json"])

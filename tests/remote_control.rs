@@ -179,7 +179,7 @@ async fn every_call_answers_through_the_http_api() {
         .wait_event_state(&failing[0].to_string(), "retrying")
         .await;
 
-    // Bulk: count, start, progress, cancel.
+    // Bulk: count, start, progress, cancel, list.
     let selection = BulkSelection {
         destination: Some("down".into()),
         ..BulkSelection::default()
@@ -190,6 +190,10 @@ async fn every_call_answers_through_the_http_api() {
     assert_eq!(control.bulk_progress(&job.id).await.unwrap().id, job.id);
     let cancelled = control.cancel_bulk(&job.id).await.unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled, "{cancelled:?}");
+    let jobs = control.bulk_jobs().await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!((&jobs[0].id, jobs[0].state), (&job.id, JobState::Cancelled));
+    assert_eq!(jobs[0].selection.destination.as_deref(), Some("down"));
     let missing = control.bulk_progress("no-such-job").await.unwrap_err();
     assert!(
         matches!(missing, ControlError::UnknownJob { .. }),

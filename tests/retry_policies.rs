@@ -458,10 +458,10 @@ async fn bulk_retry_reports_progress_and_completes() {
     wait_until_async("the bulk job to complete", || {
         let engine = engine.clone();
         let job_id = job_id.clone();
-        async move { engine.bulk_progress(&job_id).unwrap().state == JobState::Completed }
+        async move { engine.bulk_progress(&job_id).await.unwrap().state == JobState::Completed }
     })
     .await;
-    let progress = h.engine.bulk_progress(&job.id).unwrap();
+    let progress = h.engine.bulk_progress(&job.id).await.unwrap();
     assert_eq!(
         (progress.done, progress.succeeded, progress.failed),
         (12, 12, 0)
@@ -505,13 +505,13 @@ async fn bulk_retry_can_be_cancelled() {
     wait_until_async("the first bulk attempt", || {
         let engine = engine.clone();
         let job_id = job_id.clone();
-        async move { engine.bulk_progress(&job_id).unwrap().done >= 1 }
+        async move { engine.bulk_progress(&job_id).await.unwrap().done >= 1 }
     })
     .await;
-    let cancelled = h.engine.cancel_bulk(&job.id).unwrap();
+    let cancelled = h.engine.cancel_bulk(&job.id).await.unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled);
     h.settled().await;
-    let progress = h.engine.bulk_progress(&job.id).unwrap();
+    let progress = h.engine.bulk_progress(&job.id).await.unwrap();
     assert!(progress.done < progress.total, "{progress:?}");
     let delivered = ids
         .iter()

@@ -470,6 +470,7 @@ fn bulk_retry_confirms_with_the_count_shows_progress_and_cancels() {
         failed: 0,
         state: JobState::Running,
         finished: false,
+        ..Default::default()
     };
     app.apply_result(ActionResult::BulkStarted(progress.clone()));
     progress.done = 2;
@@ -503,6 +504,7 @@ fn a_cancelled_bulk_retry_is_followed_until_its_attempts_finish() {
         failed: 20,
         state: JobState::Running,
         finished: false,
+        ..Default::default()
     };
     app.apply_result(ActionResult::BulkStarted(progress.clone()));
     assert!(matches!(
@@ -1737,4 +1739,78 @@ fn on_start_the_status_line_tells_of_the_notices_until_a_key() {
     let mut app = fixture::app();
     app.greet(0);
     assert!(app.status_line().is_none());
+}
+
+fn job(id: &str, state: JobState, finished: bool) -> JobProgress {
+    JobProgress {
+        id: id.into(),
+        total: 10,
+        done: if finished { 10 } else { 4 },
+        state,
+        finished,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn j_opens_the_bulk_jobs_moves_cancels_a_running_one_and_closes() {
+    let mut app = app();
+    let Some(Action::ReadJobs) = app.handle_key(ch('J')) else {
+        panic!("J opens the jobs and reads them")
+    };
+    assert!(matches!(app.mode, Mode::Jobs(_)));
+    // Read again every tick while open, and only then.
+    assert!(matches!(app.jobs_reread(), Some(Action::ReadJobs)));
+    app.apply_result(ActionResult::Jobs(vec![
+        job("running", JobState::Running, false),
+        job("done", JobState::Completed, true),
+    ]));
+    let Some(Action::CancelBulk(id)) = app.handle_key(ch('x')) else {
+        panic!("x cancels the selected running job")
+    };
+    assert_eq!(id, "running");
+    press(&mut app, &[ch('j')]);
+    let Mode::Jobs(list) = &app.mode else {
+        panic!("still in the jobs")
+    };
+    assert_eq!(list.selected_job().unwrap().id, "done");
+    assert!(
+        app.handle_key(ch('x')).is_none(),
+        "a finished job is not cancelled"
+    );
+    // A new read keeps the selected job selected, wherever it moved.
+    app.apply_result(ActionResult::Jobs(vec![
+        job("newer", JobState::Running, false),
+        job("running", JobState::Running, false),
+        job("done", JobState::Completed, true),
+    ]));
+    let Mode::Jobs(list) = &app.mode else {
+        panic!("still in the jobs")
+    };
+    assert_eq!(list.selected_job().unwrap().id, "done");
+    press(&mut app, &[ch('g')]);
+    let Mode::Jobs(list) = &app.mode else {
+        panic!("still in the jobs")
+    };
+    assert_eq!(list.selected_job().unwrap().id, "newer");
+    press(&mut app, &[ch('J')]);
+    assert!(matches!(app.mode, Mode::Normal));
+    assert!(app.jobs_reread().is_none());
+    // Esc closes too.
+    press(&mut app, &[ch('J'), key(KeyCode::Esc)]);
+    assert!(matches!(app.mode, Mode::Normal));
+}
+
+#[test]
+fn read_only_refuses_cancelling_a_job_in_the_bulk_jobs() {
+    let mut app = app();
+    app.info.read_only = true;
+    assert!(matches!(app.handle_key(ch('J')), Some(Action::ReadJobs)));
+    app.apply_result(ActionResult::Jobs(vec![job(
+        "running",
+        JobState::Running,
+        false,
+    )]));
+    assert!(app.handle_key(ch('x')).is_none());
+    assert!(matches!(app.mode, Mode::Jobs(_)));
 }

@@ -3,9 +3,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use hookwatch::engine::{BulkSelection, JobProgress, JobState};
+use hookwatch::model::EventState;
 use hookwatch::tui::app::{App, Confirm, Mode};
 use hookwatch::tui::fixture;
 use hookwatch::tui::form::PolicyForm;
+use hookwatch::tui::job_list::JobList;
 use hookwatch::tui::keymap::Pane;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -200,10 +202,71 @@ fn bulk_progress() {
                 failed: 20,
                 state,
                 finished,
+                ..Default::default()
             });
             app
         });
     }
+}
+
+#[test]
+fn bulk_jobs_popup() {
+    snap("bulk_jobs", || {
+        let mut app = fixture::app();
+        let now = app.now;
+        let minutes = |m: i64| now - chrono::Duration::minutes(m);
+        let mut list = JobList::default();
+        list.set(vec![
+            JobProgress {
+                id: "01HXJOB0000000000000000003".into(),
+                total: 1000,
+                done: 420,
+                succeeded: 400,
+                failed: 20,
+                state: JobState::Running,
+                started_at: minutes(2),
+                selection: BulkSelection {
+                    destination: Some("orders".into()),
+                    state: Some(EventState::Failed),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            JobProgress {
+                id: "01HXJOB0000000000000000002".into(),
+                total: 32,
+                done: 28,
+                succeeded: 20,
+                failed: 8,
+                state: JobState::Cancelled,
+                finished: true,
+                started_at: minutes(50),
+                finished_at: Some(minutes(48)),
+                selection: BulkSelection {
+                    topic: Some("invoice.*".into()),
+                    ..Default::default()
+                },
+            },
+            JobProgress {
+                id: "01HXJOB0000000000000000001".into(),
+                total: 3,
+                done: 3,
+                succeeded: 3,
+                state: JobState::Completed,
+                finished: true,
+                started_at: minutes(180),
+                finished_at: Some(minutes(179)),
+                selection: BulkSelection {
+                    ids: Some(fixture::events().iter().take(3).map(|e| e.id).collect()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        ]);
+        list.step(1);
+        app.mode = Mode::Jobs(list);
+        app
+    });
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/events/{id}/retry", post(retry))
         .route("/v1/events/{id}/mute", put(mute))
         .route("/v1/events/{id}/requeue", post(requeue))
+        .route("/v1/bulk", get(bulk_jobs))
         .route("/v1/bulk/retry", post(bulk_retry))
         .route("/v1/bulk/count", post(bulk_count))
         .route("/v1/bulk/{id}", get(bulk_progress))
@@ -176,6 +177,13 @@ async fn bulk_count(State(state): State<ApiState>, body: bytes::Bytes) -> ApiRes
     let selection = bulk_selection(&body)?;
     let count = state.control.count_selection(selection).await?;
     Ok(Json(json!({ "count": count })).into_response())
+}
+
+/// Every running job and the last 100 finished ones, newest first:
+/// `{"jobs": [...]}`.
+async fn bulk_jobs(State(state): State<ApiState>) -> ApiResult<Response> {
+    let jobs = state.control.bulk_jobs().await?;
+    Ok(Json(json!({ "jobs": jobs })).into_response())
 }
 
 async fn bulk_progress(

@@ -1,5 +1,6 @@
-//! `hookwatch bulk retry|status|cancel`.
+//! `hookwatch bulk retry|list|status|cancel`.
 
+use super::table::{or_dash, when, Table};
 use super::{print, print_json, BulkCommand, Daemon, Failure, Selection};
 use crate::control::Control;
 use crate::engine::{BulkSelection, JobProgress, JobState};
@@ -17,6 +18,7 @@ pub(super) async fn run(daemon: &Daemon, command: &BulkCommand) -> Result<(), Fa
             wait,
             output,
         } => retry(daemon, selection, *wait, output.json).await,
+        BulkCommand::List { output } => list(daemon, output.json).await,
         BulkCommand::Status { job, output } => {
             let progress = daemon
                 .control
@@ -36,6 +38,45 @@ pub(super) async fn run(daemon: &Daemon, command: &BulkCommand) -> Result<(), Fa
     }
 }
 
+/// The jobs as a table (`{"jobs": [...]}` with `--json`, as `GET /v1/bulk`).
+async fn list(daemon: &Daemon, json: bool) -> Result<(), Failure> {
+    let jobs = daemon
+        .control
+        .bulk_jobs()
+        .await
+        .map_err(|e| daemon.failure(e))?;
+    if json {
+        return print_json(&serde_json::json!({ "jobs": jobs }));
+    }
+    if jobs.is_empty() {
+        return print("no bulk jobs\n");
+    }
+    let now = daemon.control.now();
+    let mut table = Table::new([
+        "ID",
+        "STARTED",
+        "STATE",
+        "DONE",
+        "DELIVERED",
+        "FAILED",
+        "FINISHED",
+        "SELECTION",
+    ]);
+    for job in &jobs {
+        table.row(vec![
+            job.id.clone(),
+            when(job.started_at, now),
+            job.state_word().to_string(),
+            format!("{}/{}", job.done, job.total),
+            job.succeeded.to_string(),
+            job.failed.to_string(),
+            or_dash(job.finished_at.map(|at| when(at, now))),
+            job.selection.words(),
+        ]);
+    }
+    print(&table.render())
+}
+
 fn report(progress: &JobProgress, json: bool) -> Result<(), Failure> {
     if json {
         print_json(progress)
@@ -46,14 +87,14 @@ fn report(progress: &JobProgress, json: bool) -> Result<(), Failure> {
 
 /// "job J completed: 12 of 12 retried, 10 delivered, 2 failed".
 fn describe(progress: &JobProgress) -> String {
-    let state = match progress.state {
-        JobState::Running => "running",
-        JobState::Completed => "completed",
-        JobState::Cancelled => "cancelled",
-    };
     format!(
-        "job {} {state}: {} of {} retried, {} delivered, {} failed",
-        progress.id, progress.done, progress.total, progress.succeeded, progress.failed
+        "job {} {}: {} of {} retried, {} delivered, {} failed",
+        progress.id,
+        progress.state_word(),
+        progress.done,
+        progress.total,
+        progress.succeeded,
+        progress.failed
     )
 }
 

@@ -268,7 +268,14 @@ pub enum BulkCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
-    /// A bulk job's progress.
+    /// Every running bulk job and the last 100 finished ones, newest first
+    /// (jobs are stored: they survive restarts, and a running one resumes).
+    List {
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// A bulk job's progress (also `bulk show`).
+    #[command(visible_alias = "show")]
     Status {
         job: String,
         #[command(flatten)]

@@ -117,11 +117,15 @@ impl Control for LocalControl {
     }
 
     async fn bulk_progress(&self, job: &str) -> ControlResult<JobProgress> {
-        Ok(self.engine.bulk_progress(job)?)
+        Ok(self.engine.bulk_progress(job).await?)
     }
 
     async fn cancel_bulk(&self, job: &str) -> ControlResult<JobProgress> {
-        Ok(self.engine.cancel_bulk(job)?)
+        Ok(self.engine.cancel_bulk(job).await?)
+    }
+
+    async fn bulk_jobs(&self) -> ControlResult<Vec<JobProgress>> {
+        Ok(self.engine.bulk_jobs().await?)
     }
 
     async fn patch_destination(

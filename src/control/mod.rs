@@ -287,6 +287,8 @@ pub trait Control: Send + Sync {
     async fn start_bulk_retry(&self, selection: BulkSelection) -> ControlResult<JobProgress>;
     async fn bulk_progress(&self, job: &str) -> ControlResult<JobProgress>;
     async fn cancel_bulk(&self, job: &str) -> ControlResult<JobProgress>;
+    /// Every running bulk job and the last 100 finished ones, newest first.
+    async fn bulk_jobs(&self) -> ControlResult<Vec<JobProgress>>;
 
     /// Applies a live edit; answers the destination as it now is.
     async fn patch_destination(

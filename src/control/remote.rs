@@ -319,6 +319,11 @@ struct DestinationsReply {
 }
 
 #[derive(Deserialize)]
+struct BulkJobsReply {
+    jobs: Vec<JobProgress>,
+}
+
+#[derive(Deserialize)]
 struct RetryReply {
     state: EventState,
     success: bool,
@@ -504,6 +509,11 @@ impl Control for RemoteControl {
     async fn cancel_bulk(&self, job: &str) -> ControlResult<JobProgress> {
         let url = self.url(&["v1", "bulk", job, "cancel"]);
         self.call(Method::POST, url, None).await
+    }
+
+    async fn bulk_jobs(&self) -> ControlResult<Vec<JobProgress>> {
+        let reply: BulkJobsReply = self.get(&["v1", "bulk"]).await?;
+        Ok(reply.jobs)
     }
 
     async fn patch_destination(

@@ -4,7 +4,7 @@
 
 use super::dispatcher::{spawn_attempt, AttemptSummary};
 use super::ops_log::{DestinationChange, DisableCause};
-use super::{apply_overrides, without_file_values, Change, Destination, Engine, EngineError};
+use super::{apply_overrides, without_file_values, Change, Engine, EngineError};
 use crate::model::{
     field_edit, EventFilter, EventId, EventRecord, EventState, EventTransition, FieldEdit,
     OverridesEdit, RetrySpec, Trigger,
@@ -12,7 +12,6 @@ use crate::model::{
 use crate::store::Transitioned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A key that, when present, must hold a boolean (absent is `None` by
@@ -24,7 +23,7 @@ fn present_bool<'de, D: serde::Deserializer<'de>>(
 }
 
 /// What a bulk retry covers: a filter, or an explicit list of ids.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkSelection {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +56,39 @@ impl BulkSelection {
         }
     }
 
+    /// The selection in words (the log, job listings):
+    /// `destination=orders state=failed`, or `3 ids`.
+    pub fn words(&self) -> String {
+        let selection = self;
+        if let Some(ids) = &selection.ids {
+            return format!("{} ids", ids.len());
+        }
+        let mut words = Vec::new();
+        if let Some(destination) = &selection.destination {
+            words.push(format!("destination={destination}"));
+        }
+        if let Some(state) = selection.state {
+            words.push(format!("state={state}"));
+        }
+        if let Some(topic) = &selection.topic {
+            words.push(format!("topic={topic}"));
+        }
+        if let Some(label) = &selection.label {
+            words.push(format!("label={label}"));
+        }
+        if let Some(after) = selection.created_after {
+            words.push(format!("created_after={}", after.to_rfc3339()));
+        }
+        if let Some(before) = selection.created_before {
+            words.push(format!("created_before={}", before.to_rfc3339()));
+        }
+        if words.is_empty() {
+            "all events".to_string()
+        } else {
+            words.join(" ")
+        }
+    }
+
     /// The listing filter this selection stands for (its `ids` aside).
     pub fn filter(&self) -> EventFilter {
         EventFilter {
@@ -70,16 +102,17 @@ impl BulkSelection {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    #[default]
     Running,
     Completed,
     Cancelled,
 }
 
 /// A bulk retry job's progress, as the API and the TUI's gauge show it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct JobProgress {
     pub id: String,
     pub total: u64,
@@ -93,44 +126,26 @@ pub struct JobProgress {
     /// then.
     #[serde(default)]
     pub finished: bool,
+    /// When the job was started.
+    #[serde(default)]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When its runner ended (see `finished`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// What it retries.
+    #[serde(default)]
+    pub selection: BulkSelection,
 }
 
-pub(super) struct BulkJob {
-    id: String,
-    total: u64,
-    done: AtomicU64,
-    succeeded: AtomicU64,
-    failed: AtomicU64,
-    /// Of `failed`, the attempts not made because nothing was owed (the event
-    /// changed meanwhile, or is a duplicate): told apart in the log only.
-    skipped: AtomicU64,
-    cancelled: AtomicBool,
-    finished: AtomicBool,
-}
-
-impl BulkJob {
-    /// Whether the job's runner has not yet finished (cancelled jobs still drain).
-    pub(super) fn is_running(&self) -> bool {
-        !self.finished.load(Ordering::SeqCst)
-    }
-
-    fn progress(&self) -> JobProgress {
-        let finished = self.finished.load(Ordering::SeqCst);
-        let state = if self.cancelled.load(Ordering::SeqCst) {
-            JobState::Cancelled
-        } else if finished {
-            JobState::Completed
-        } else {
-            JobState::Running
-        };
-        JobProgress {
-            id: self.id.clone(),
-            total: self.total,
-            done: self.done.load(Ordering::SeqCst),
-            succeeded: self.succeeded.load(Ordering::SeqCst),
-            failed: self.failed.load(Ordering::SeqCst),
-            state,
-            finished,
+impl JobProgress {
+    /// Its state in one word: `running`, `cancelling` (cancelled, while the
+    /// attempts running then finish), `cancelled` or `completed`.
+    pub fn state_word(&self) -> &'static str {
+        match (self.state, self.finished) {
+            (JobState::Running, _) => "running",
+            (JobState::Cancelled, false) => "cancelling",
+            (JobState::Cancelled, true) => "cancelled",
+            (JobState::Completed, _) => "completed",
         }
     }
 }
@@ -248,12 +263,6 @@ impl DestinationPatch {
     }
 }
 
-/// The share of a destination's concurrency a bulk job may use, so that new
-/// events keep flowing while a large backlog is retried.
-fn bulk_share(concurrency: u32) -> usize {
-    (concurrency as usize / 2).max(1)
-}
-
 impl Engine {
     /// One attempt now, whatever the event's state. On 2xx the event is delivered
     /// and its scheduled retries are cancelled; otherwise its schedule goes on as
@@ -332,81 +341,8 @@ impl Engine {
             .await
     }
 
-    /// Starts a bulk retry job over `selection`; it runs in the background, on
-    /// the engine's tracker, and starts no attempt once the engine is stopping.
-    pub async fn start_bulk_retry(
-        &self,
-        selection: BulkSelection,
-    ) -> Result<JobProgress, EngineError> {
-        let engine = self.clone();
-        let selection_for_log = selection.clone();
-        // The selection is a store read: on the blocking pool.
-        let ids = tokio::task::spawn_blocking(move || engine.select_ids(&selection))
-            .await
-            .map_err(EngineError::ReadFailed)??;
-        let job = Arc::new(BulkJob {
-            id: ulid::Ulid::new().to_string(),
-            total: ids.values().map(|v| v.len() as u64).sum(),
-            done: AtomicU64::new(0),
-            succeeded: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            skipped: AtomicU64::new(0),
-            cancelled: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-        });
-        self.inner
-            .jobs
-            .lock()
-            .expect("jobs lock")
-            .insert(job.id.clone(), job.clone());
-        tracing::info!(
-            job = %job.id,
-            events = job.total,
-            selection = %selection_words(&selection_for_log),
-            "bulk retry {} started: {} events ({})",
-            job.id,
-            job.total,
-            selection_words(&selection_for_log)
-        );
-        let engine = self.clone();
-        let runner = job.clone();
-        self.spawn(async move {
-            let workers: Vec<_> = ids
-                .into_iter()
-                .filter_map(|(destination, ids)| {
-                    let destination = engine.destination(&destination).ok()?;
-                    Some(engine.spawn(bulk_worker(
-                        engine.clone(),
-                        runner.clone(),
-                        destination,
-                        ids,
-                    )))
-                })
-                .collect();
-            for worker in workers {
-                let _ = worker.await;
-            }
-            runner.finished.store(true, Ordering::SeqCst);
-            log_job_end(&runner);
-            let progress = runner.progress();
-            engine.record_notice(
-                crate::model::NoticeKind::BulkJobFinished {
-                    job: progress.id,
-                    total: progress.total,
-                    succeeded: progress.succeeded,
-                    failed: progress.failed,
-                    cancelled: progress.state == JobState::Cancelled,
-                },
-                None,
-                None,
-                crate::model::NoticeCause::Operator,
-            );
-        });
-        Ok(job.progress())
-    }
-
     /// The ids a selection covers, grouped by destination, oldest first.
-    fn select_ids(
+    pub(super) fn select_ids(
         &self,
         selection: &BulkSelection,
     ) -> Result<BTreeMap<String, Vec<EventId>>, EngineError> {
@@ -446,28 +382,6 @@ impl Engine {
             ids.reverse();
         }
         Ok(grouped)
-    }
-
-    pub fn bulk_progress(&self, id: &str) -> Result<JobProgress, EngineError> {
-        self.inner
-            .jobs
-            .lock()
-            .expect("jobs lock")
-            .get(id)
-            .map(|job| job.progress())
-            .ok_or_else(|| EngineError::UnknownJob(id.to_string()))
-    }
-
-    /// Stops a bulk job after the attempts already running; the rest are not made.
-    pub fn cancel_bulk(&self, id: &str) -> Result<JobProgress, EngineError> {
-        let jobs = self.inner.jobs.lock().expect("jobs lock");
-        let job = jobs
-            .get(id)
-            .ok_or_else(|| EngineError::UnknownJob(id.to_string()))?;
-        if !job.finished.load(Ordering::SeqCst) {
-            job.cancelled.store(true, Ordering::SeqCst);
-        }
-        Ok(job.progress())
     }
 
     /// Applies a live edit. Validated as a whole before anything changes; persisted
@@ -533,134 +447,5 @@ impl Engine {
             self.log_destination_change(&destination.id, change);
         }
         Ok(())
-    }
-}
-
-/// Retries one destination's share of a bulk job, never using more than half of
-/// its concurrency so new events are not starved.
-async fn bulk_worker(
-    engine: Engine,
-    job: Arc<BulkJob>,
-    destination: Arc<Destination>,
-    ids: Vec<EventId>,
-) {
-    let mut running = tokio::task::JoinSet::new();
-    let stopped = |job: &BulkJob| job.cancelled.load(Ordering::SeqCst) || engine.is_shutting_down();
-    for id in ids {
-        loop {
-            if stopped(&job) {
-                break;
-            }
-            let concurrency = destination.current_concurrency();
-            let slot_freed = destination.slot_freed.notified();
-            let busy = destination.in_flight.lock().expect("in-flight lock").len();
-            if running.len() < bulk_share(concurrency) && busy < concurrency as usize {
-                break;
-            }
-            if running.is_empty() {
-                // Every slot is taken by the dispatcher's own attempts.
-                tokio::select! {
-                    _ = slot_freed => {}
-                    _ = engine.inner.shutdown.cancelled() => {}
-                }
-            } else if let Some(result) = running.join_next().await {
-                count(&job, result);
-            }
-        }
-        if stopped(&job) {
-            break;
-        }
-        let handle = spawn_attempt(&engine, &destination, id, Some(Trigger::Bulk));
-        running.spawn(async move { handle.await.ok().flatten() });
-    }
-    while let Some(result) = running.join_next().await {
-        count(&job, result);
-    }
-}
-
-fn count(job: &BulkJob, result: Result<Option<AttemptSummary>, tokio::task::JoinError>) {
-    job.done.fetch_add(1, Ordering::SeqCst);
-    match result {
-        Ok(Some(summary)) if summary.success => job.succeeded.fetch_add(1, Ordering::SeqCst),
-        Ok(None) => {
-            job.skipped.fetch_add(1, Ordering::SeqCst);
-            job.failed.fetch_add(1, Ordering::SeqCst)
-        }
-        _ => job.failed.fetch_add(1, Ordering::SeqCst),
-    };
-}
-
-/// The line a bulk job's end leaves: its results, or how far it got when cancelled.
-fn log_job_end(job: &BulkJob) {
-    let delivered = job.succeeded.load(Ordering::SeqCst);
-    let skipped = job.skipped.load(Ordering::SeqCst);
-    let failed = job.failed.load(Ordering::SeqCst).saturating_sub(skipped);
-    let done = job.done.load(Ordering::SeqCst);
-    if job.cancelled.load(Ordering::SeqCst) {
-        tracing::info!(
-            job = %job.id,
-            events = job.total,
-            done,
-            delivered,
-            failed,
-            skipped,
-            "bulk retry {} cancelled after {done} of {} events: {delivered} delivered, {failed} failed, {skipped} skipped",
-            job.id,
-            job.total
-        );
-    } else {
-        tracing::info!(
-            job = %job.id,
-            events = job.total,
-            delivered,
-            failed,
-            skipped,
-            "bulk retry {} finished: {delivered} delivered, {failed} failed, {skipped} skipped",
-            job.id
-        );
-    }
-}
-
-/// A selection in words for the log: `destination=orders state=failed`, or
-/// `3 ids`.
-fn selection_words(selection: &BulkSelection) -> String {
-    if let Some(ids) = &selection.ids {
-        return format!("{} ids", ids.len());
-    }
-    let mut words = Vec::new();
-    if let Some(destination) = &selection.destination {
-        words.push(format!("destination={destination}"));
-    }
-    if let Some(state) = selection.state {
-        words.push(format!("state={state}"));
-    }
-    if let Some(topic) = &selection.topic {
-        words.push(format!("topic={topic}"));
-    }
-    if let Some(label) = &selection.label {
-        words.push(format!("label={label}"));
-    }
-    if let Some(after) = selection.created_after {
-        words.push(format!("created_after={}", after.to_rfc3339()));
-    }
-    if let Some(before) = selection.created_before {
-        words.push(format!("created_before={}", before.to_rfc3339()));
-    }
-    if words.is_empty() {
-        "all events".to_string()
-    } else {
-        words.join(" ")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bulk_share;
-
-    #[test]
-    fn bulk_jobs_leave_room_for_new_events() {
-        assert_eq!(bulk_share(1), 1);
-        assert_eq!(bulk_share(2), 1);
-        assert_eq!(bulk_share(8), 4);
     }
 }

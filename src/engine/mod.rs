@@ -4,6 +4,7 @@
 //! destination only ever occupies its own concurrency.
 
 mod actions;
+mod bulk_jobs;
 pub mod deliver;
 mod destinations;
 mod dispatcher;
@@ -342,7 +343,7 @@ struct Inner {
     /// attempts), so that stopping can wait for them.
     tasks: TaskTracker,
     ids: Mutex<ulid::Generator>,
-    jobs: Mutex<std::collections::HashMap<String, Arc<actions::BulkJob>>>,
+    jobs: Mutex<std::collections::HashMap<String, Arc<bulk_jobs::BulkJob>>>,
     /// Keeps attempt-driven destination log lines from flooding the journal.
     log_limiter: Mutex<ops_log::LineLimiter>,
     /// Wakes the summary task when a line was suppressed.
@@ -465,6 +466,8 @@ impl Engine {
                 engine.spawn_drain(destination);
             }
         }
+        // Bulk jobs a stop left running go on where they stopped.
+        engine.resume_bulk_jobs()?;
         engine.inner.tasks.spawn(housekeeping(engine.clone()));
         engine.inner.tasks.spawn(ops_log::summaries(engine.clone()));
         engine.inner.tasks.spawn(notices::keep(engine.clone()));

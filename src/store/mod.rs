@@ -8,6 +8,7 @@
 //! timer adding latency. Each request learns its result only after the commit that
 //! carried it is durable, which is what lets the API acknowledge an event.
 
+mod bulk_jobs;
 mod codec;
 mod tables;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use tables::*;
 use tokio::sync::{mpsc, oneshot};
 
+pub use bulk_jobs::{BulkJobRow, BulkLane};
 pub use tables::Tables;
 
 /// Bumped whenever the layout of a table or record changes incompatibly.
@@ -56,6 +58,9 @@ pub enum StoreError {
     /// An event record whose bytes do not decode (see [`codec`]).
     #[error("corrupt event record: {0}")]
     CorruptEvent(String),
+    /// A chunk of a bulk job's stored ids that does not decode.
+    #[error("corrupt bulk job id list: {0}")]
+    CorruptBulkJob(String),
     /// A JSON record (attempt, destination state) that does not decode.
     #[error("corrupt {what} record: {source}")]
     CorruptJson {

@@ -77,6 +77,15 @@ pub(super) const NOTICES: TableDefinition<u128, &[u8]> = TableDefinition::new("n
 pub(super) const UNACKED_NOTICES: TableDefinition<u128, ()> =
     TableDefinition::new("unacked_notices");
 
+/// bulk job id → (finished, the engine's JSON record of the job); ids are
+/// ULIDs, so newest first is a reverse range. See `store::bulk_jobs`.
+pub(super) const BULK_JOBS: TableDefinition<u128, (bool, &[u8])> =
+    TableDefinition::new("bulk_jobs");
+/// (bulk job id, chunk n) → one destination's share of a running job's ids,
+/// in the layout of `store::bulk_jobs`; dropped when the job finishes.
+pub(super) const BULK_JOB_IDS: TableDefinition<(u128, u32), &[u8]> =
+    TableDefinition::new("bulk_job_ids");
+
 pub(super) fn decode<T: DeserializeOwned>(what: &'static str, raw: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(raw).map_err(|source| StoreError::CorruptJson { what, source })
 }
@@ -106,7 +115,7 @@ impl Quarantined {
 pub struct Tables<'txn> {
     /// For tables only a rare write needs (destinations): opened when used,
     /// so that the common group commit does not pay for them.
-    txn: &'txn WriteTransaction,
+    pub(super) txn: &'txn WriteTransaction,
     events: Table<'txn, u128, &'static [u8]>,
     payloads: Table<'txn, u128, &'static [u8]>,
     attempts: Table<'txn, (u128, u32), &'static [u8]>,
@@ -164,6 +173,8 @@ impl<'txn> Tables<'txn> {
         drop(txn.open_table(STATS).map_err(write_err)?);
         drop(txn.open_table(NOTICES).map_err(write_err)?);
         drop(txn.open_table(UNACKED_NOTICES).map_err(write_err)?);
+        drop(txn.open_table(BULK_JOBS).map_err(write_err)?);
+        drop(txn.open_table(BULK_JOB_IDS).map_err(write_err)?);
         Ok(())
     }
 

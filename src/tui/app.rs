@@ -8,6 +8,7 @@ use super::dest_list::{backlog, DestFilter, DestList};
 use super::filter::Filter;
 use super::form::{FieldForm, PolicyForm};
 use super::history::ListStats;
+use super::job_list::JobList;
 use super::keymap::{self, Command, Pane};
 use super::notice_list::NoticeList;
 use crate::config::ConfigSource;
@@ -108,6 +109,8 @@ pub enum Action {
     AckNotice(NoticeId),
     /// Acknowledge these notices (every one, from `A`).
     AckNotices(NoticeSelection),
+    /// Read the bulk jobs for the jobs popup.
+    ReadJobs,
 }
 
 /// What came back from an [`Action`].
@@ -148,6 +151,10 @@ pub enum ActionResult {
     NoticesAcked(u64),
     /// A read of the notices failed.
     NoticesFailed(String),
+    /// The bulk jobs, newest first, for the jobs popup.
+    Jobs(Vec<JobProgress>),
+    /// A read of the bulk jobs failed.
+    JobsFailed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -213,6 +220,8 @@ pub enum Mode {
     Bulk,
     /// The operational notices (`!`).
     Notices(NoticeList),
+    /// The bulk jobs (`J`).
+    Jobs(JobList),
 }
 
 /// The destination view's data, read when it opens and every few seconds.
@@ -765,6 +774,18 @@ impl App {
                 self.info_status(format!("acknowledged {}", plural(n as usize, "notice")));
                 false
             }
+            ActionResult::Jobs(jobs) => {
+                if let Mode::Jobs(list) = &mut self.mode {
+                    list.set(jobs);
+                }
+                false
+            }
+            ActionResult::JobsFailed(text) => {
+                if let Mode::Jobs(list) = &mut self.mode {
+                    list.error = Some(text);
+                }
+                false
+            }
             ActionResult::NoticesFailed(text) => {
                 if let Mode::Notices(list) = &mut self.mode {
                     list.reading = false;
@@ -834,6 +855,7 @@ impl App {
             Mode::NewDestination(_) => self.destination_form_key(key),
             Mode::Bulk => self.bulk_key(key),
             Mode::Notices(_) => self.notices_key(key),
+            Mode::Jobs(_) => self.jobs_key(key),
         }
     }
 
@@ -1074,6 +1096,10 @@ impl App {
                 let query = list.first_page();
                 self.mode = Mode::Notices(list);
                 Some(Action::ReadNotices(query))
+            }
+            Command::Jobs => {
+                self.mode = Mode::Jobs(JobList::default());
+                Some(Action::ReadJobs)
             }
             // Keys of the event detail and of the notices, looked up there only.
             Command::CopyPayload
@@ -1654,6 +1680,59 @@ impl App {
                         None
                     }
                 }
+            }
+            _ => None,
+        }
+    }
+
+    /// The read the open jobs popup needs every tick (its counts move), if
+    /// it is open.
+    pub fn jobs_reread(&self) -> Option<Action> {
+        matches!(self.mode, Mode::Jobs(_)).then_some(Action::ReadJobs)
+    }
+
+    /// The bulk jobs popup: moves, cancels the selected job if it runs,
+    /// closes.
+    fn jobs_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let read_only = self.info.read_only;
+        let Mode::Jobs(list) = &mut self.mode else {
+            return None;
+        };
+        let binding = keymap::binding_in(&key, keymap::Scope::Jobs)?;
+        if binding.mutates && read_only {
+            self.error_status("read-only: cancelling a bulk job is off");
+            return None;
+        }
+        match binding.command {
+            Command::Close => {
+                self.mode = Mode::Normal;
+                None
+            }
+            Command::Down => {
+                list.step(1);
+                None
+            }
+            Command::Up => {
+                list.step(-1);
+                None
+            }
+            Command::Top => {
+                list.selected = 0;
+                None
+            }
+            Command::Bottom => {
+                list.step(isize::MAX);
+                None
+            }
+            Command::CancelBulk => {
+                let job = list.selected_job()?;
+                if job.state != JobState::Running {
+                    let words =
+                        format!("job {} is {}: nothing to cancel", job.id, job.state_word());
+                    self.info_status(words);
+                    return None;
+                }
+                Some(Action::CancelBulk(job.id.clone()))
             }
             _ => None,
         }

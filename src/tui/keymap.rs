@@ -80,6 +80,8 @@ pub enum Command {
     AckNotice,
     /// In the notices: acknowledge every one, after a confirmation.
     AckAllNotices,
+    /// Open the bulk jobs (`J`).
+    Jobs,
 }
 
 /// Where a binding applies, and how it is grouped in the help screen.
@@ -100,6 +102,8 @@ pub enum Scope {
     Detail,
     /// In the notices popup (`!`), not on the main screen.
     Notices,
+    /// In the bulk jobs popup (`J`), not on the main screen.
+    Jobs,
 }
 
 impl Scope {
@@ -112,6 +116,7 @@ impl Scope {
             Scope::DestinationsPane => "Destinations pane (1)",
             Scope::Detail => "Event detail (Enter on an event)",
             Scope::Notices => "Notices (! on the main screen)",
+            Scope::Jobs => "Bulk jobs (J on the main screen)",
         }
     }
 
@@ -119,7 +124,7 @@ impl Scope {
         match self {
             Scope::Events => matches!(pane, Pane::Events | Pane::Attempts),
             Scope::DestinationsPane => pane == Pane::Destinations,
-            Scope::Detail | Scope::Notices => false,
+            Scope::Detail | Scope::Notices | Scope::Jobs => false,
             _ => true,
         }
     }
@@ -230,6 +235,7 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('u')], "u", C::Requeue, "requeue selected or marked (delivered ones: resend, after y)", "requeue", S::Events, true),
     b(&[k('R')], "R", C::BulkRetry, "bulk retry everything the filter shows", "bulk", S::Global, true),
     b(&[k('x')], "x", C::CancelBulk, "cancel the running bulk retry", "", S::Global, true),
+    b(&[k('J')], "J", C::Jobs, "bulk jobs: running and the last 100 finished", "", S::Global, false),
     b(&[code(KeyCode::Enter)], "Enter", C::Open, "the destination's history: charts of the last hour and 24 h (on all: the events)", "history", S::Destination, false),
     b(&[k('e')], "e", C::EditPolicy, "edit the retry policy", "edit policy", S::Destination, true),
     b(&[k('p')], "p", C::TogglePause, "pause / resume", "pause", S::Destination, true),
@@ -259,6 +265,12 @@ pub const KEYMAP: &[Binding] = &[
     b(&[k('A')], "A", C::AckAllNotices, "acknowledge every notice, after y", "", S::Notices, true),
     b(&[code(KeyCode::Enter)], "Enter", C::Open, "go to its destination, or to its event's detail", "", S::Notices, false),
     b(&[code(KeyCode::Esc), k('q'), k('!')], "Esc q !", C::Close, "close", "", S::Notices, false),
+    b(&[k('j'), code(KeyCode::Down)], "j ↓", C::Down, "next (older) job", "", S::Jobs, false),
+    b(&[k('k'), code(KeyCode::Up)], "k ↑", C::Up, "previous (newer) job", "", S::Jobs, false),
+    b(&[k('g'), code(KeyCode::Home)], "g Home", C::Top, "the newest", "", S::Jobs, false),
+    b(&[k('G'), code(KeyCode::End)], "G End", C::Bottom, "the oldest", "", S::Jobs, false),
+    b(&[k('x')], "x", C::CancelBulk, "cancel the selected job, if it runs", "", S::Jobs, true),
+    b(&[code(KeyCode::Esc), k('q'), k('J')], "Esc q J", C::Close, "close", "", S::Jobs, false),
 ];
 
 /// The command a key means in a popup whose keys are the table's `scope`.
@@ -326,6 +338,7 @@ pub fn help_sections(read_only: bool) -> Vec<(Scope, Vec<&'static Binding>)> {
         Scope::DestinationsPane,
         Scope::Detail,
         Scope::Notices,
+        Scope::Jobs,
     ]
     .into_iter()
     .map(|scope| {

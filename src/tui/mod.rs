@@ -27,6 +27,7 @@ pub mod filter;
 pub mod fixture;
 pub mod form;
 pub mod history;
+pub mod job_list;
 pub mod keymap;
 pub mod layout;
 pub mod notice_list;
@@ -407,6 +408,9 @@ where
                 app.now = control.now();
                 worker::spawn_tick(&control, app.bulk_following().map(|job| job.id.clone()), results_tx.clone());
                 if let Some(read) = app.take_notices_reread() {
+                    worker::spawn(&control, read, results_tx.clone());
+                }
+                if let Some(read) = app.jobs_reread() {
                     worker::spawn(&control, read, results_tx.clone());
                 }
                 if stats_read.is_none_or(|at| at.elapsed() >= STATS_EVERY) && !app.frozen {

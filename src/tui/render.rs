@@ -39,5 +39,6 @@ pub fn render(app: &App, frame: &mut Frame) {
         Mode::NewDestination(form) => popups::destination_form::draw(frame, area, form),
         Mode::Bulk => popups::bulk::draw(app, frame, area),
         Mode::Notices(list) => popups::notices::draw(app, frame, area, list),
+        Mode::Jobs(list) => popups::jobs::draw(app, frame, area, list),
     }
 }

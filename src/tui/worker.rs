@@ -118,6 +118,15 @@ pub fn spawn(control: &Arc<dyn Control>, action: Action, results: Results) {
                 let _ = results.send(result.into());
             });
         }
+        Action::ReadJobs => {
+            tokio::spawn(async move {
+                let result = match control.bulk_jobs().await {
+                    Ok(jobs) => ActionResult::Jobs(jobs),
+                    Err(e) => ActionResult::JobsFailed(format!("bulk jobs: {e}")),
+                };
+                let _ = results.send(result.into());
+            });
+        }
         Action::AckNotices(selection) => {
             tokio::spawn(async move {
                 let result = match control.ack_notices(selection).await {

@@ -8,5 +8,6 @@ pub mod destination_form;
 pub mod detail;
 pub mod filter_prompt;
 pub mod help;
+pub mod jobs;
 pub mod notices;
 pub mod policy_form;
