@@ -1589,6 +1589,7 @@ fn apply_group(
 /// cache of our own keeps the engine's memory flat however big the backlog.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
+#[cfg(test)]
 fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
     open_database_on(path, &Medium::File)
 }

@@ -44,6 +44,18 @@ struct Disk {
     /// The power was cut: every call fails.
     off: bool,
     syncs: u64,
+    /// A cut waiting for a commit under way (see [`PowerCutBackend::arm_cut`]).
+    armed: Option<ArmedCut>,
+    /// What an armed cut left, once it happened.
+    left: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct ArmedCut {
+    mode: CutMode,
+    /// The cut happens at the write that finds this many writes unsynced.
+    at_unsynced: usize,
+    rng: rand::rngs::StdRng,
 }
 
 /// A redb [`StorageBackend`] in memory that can lose its unsynced writes.
@@ -55,6 +67,39 @@ pub struct PowerCutBackend {
 
 fn powered_off() -> std::io::Error {
     std::io::Error::other("the power is off")
+}
+
+impl Disk {
+    fn cut(&mut self, mode: CutMode, rng: &mut impl Rng) -> Vec<u8> {
+        self.off = true;
+        self.armed = None;
+        let pending = std::mem::take(&mut self.pending);
+        let mut image = self.durable.clone();
+        if mode == CutMode::TornTail && !pending.is_empty() {
+            let kept = rng.gen_range(1..=pending.len());
+            let (whole, last) = pending[..kept].split_at(kept - 1);
+            for change in whole {
+                apply(&mut image, change);
+            }
+            match &last[0] {
+                Pending::Write { offset, data } => {
+                    let torn_at = rng.gen_range(0..=data.len());
+                    apply(
+                        &mut image,
+                        &Pending::Write {
+                            offset: *offset,
+                            data: data[..torn_at].to_vec(),
+                        },
+                    );
+                }
+                whole @ Pending::SetLen(_) => apply(&mut image, whole),
+            }
+        }
+        self.durable = image.clone();
+        self.current = image.clone();
+        self.left = Some(image.clone());
+        image
+    }
 }
 
 fn apply(bytes: &mut Vec<u8>, change: &Pending) {
@@ -94,32 +139,28 @@ impl PowerCutBackend {
     /// returns the same durable image.
     pub fn cut_power(&self, mode: CutMode, rng: &mut impl Rng) -> Vec<u8> {
         let mut disk = self.disk.lock().expect("power-cut disk lock");
-        disk.off = true;
-        let pending = std::mem::take(&mut disk.pending);
-        let mut image = disk.durable.clone();
-        if mode == CutMode::TornTail && !pending.is_empty() {
-            let kept = rng.gen_range(1..=pending.len());
-            let (whole, last) = pending[..kept].split_at(kept - 1);
-            for change in whole {
-                apply(&mut image, change);
-            }
-            match &last[0] {
-                Pending::Write { offset, data } => {
-                    let torn_at = rng.gen_range(0..=data.len());
-                    apply(
-                        &mut image,
-                        &Pending::Write {
-                            offset: *offset,
-                            data: data[..torn_at].to_vec(),
-                        },
-                    );
-                }
-                whole @ Pending::SetLen(_) => apply(&mut image, whole),
-            }
-        }
-        disk.durable = image.clone();
-        disk.current = image.clone();
-        image
+        disk.cut(mode, rng)
+    }
+
+    /// Arranges for the power to go off in the middle of a commit: at the
+    /// write that finds `at_unsynced` writes already waiting for a sync (that
+    /// write is the last of the pending ones, the one a torn tail tears).
+    /// [`PowerCutBackend::left_by_cut`] then returns the image. A commit
+    /// writes its pages in one burst just before its sync, so a cut at a
+    /// random moment rarely finds any write unsynced; this one always does.
+    pub fn arm_cut(&self, mode: CutMode, at_unsynced: usize, seed: u64) {
+        use rand::SeedableRng;
+        let mut disk = self.disk.lock().expect("power-cut disk lock");
+        disk.armed = Some(ArmedCut {
+            mode,
+            at_unsynced,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        });
+    }
+
+    /// The image an armed cut left, once the power went off.
+    pub fn left_by_cut(&self) -> Option<Vec<u8>> {
+        self.disk.lock().expect("power-cut disk lock").left.clone()
     }
 
     /// How many writes and length changes wait for the next sync.
@@ -190,6 +231,15 @@ impl StorageBackend for PowerCutBackend {
         };
         apply(&mut disk.current, &change);
         disk.pending.push(change);
+        let due = disk
+            .armed
+            .as_ref()
+            .is_some_and(|armed| disk.pending.len() > armed.at_unsynced);
+        if due {
+            let mut armed = disk.armed.take().expect("armed");
+            disk.cut(armed.mode, &mut armed.rng);
+            return Err(powered_off());
+        }
         Ok(())
     }
 
@@ -301,6 +351,85 @@ mod tests {
         backend.write(0, b"L").unwrap();
         let image = backend.cut_power(CutMode::DropUnsynced, &mut rng());
         assert_eq!(image, b"left");
+    }
+
+    #[test]
+    fn an_armed_cut_goes_off_at_the_write_that_finds_that_many_unsynced() {
+        let backend = PowerCutBackend::new();
+        backend.write(0, &[9u8; 12]).unwrap();
+        backend.sync_data().unwrap();
+        backend.arm_cut(CutMode::DropUnsynced, 2, 1);
+        // A sync with fewer pending writes passes the armed cut by.
+        backend.write(0, &[1u8; 4]).unwrap();
+        backend.sync_data().unwrap();
+        backend.write(4, &[2u8; 4]).unwrap();
+        backend.write(8, &[3u8; 4]).unwrap();
+        assert_eq!(backend.left_by_cut(), None);
+        assert!(backend.write(0, &[4u8; 4]).is_err(), "the third write cuts");
+        assert!(backend.sync_data().is_err(), "the power stays off");
+        let left = backend.left_by_cut().expect("the cut happened");
+        assert_eq!(left, [[1u8; 4], [9u8; 4], [9u8; 4]].concat());
+    }
+
+    #[test]
+    fn an_armed_torn_cut_keeps_a_prefix_including_maybe_the_cutting_write() {
+        let mut whole_kept = std::collections::BTreeSet::new();
+        for seed in 0..100 {
+            let backend = PowerCutBackend::new();
+            backend.write(0, &[0u8; 12]).unwrap();
+            backend.sync_data().unwrap();
+            backend.arm_cut(CutMode::TornTail, 2, seed);
+            backend.write(0, &[1u8; 4]).unwrap();
+            backend.write(4, &[2u8; 4]).unwrap();
+            assert!(backend.write(8, &[3u8; 4]).is_err());
+            let left = backend.left_by_cut().unwrap();
+            let kept = left.iter().position(|b| *b == 0).unwrap_or(12);
+            for (at, byte) in left.iter().enumerate() {
+                let expected = if at < kept { at as u8 / 4 + 1 } else { 0 };
+                assert_eq!(*byte, expected, "seed {seed}: {left:?}");
+            }
+            whole_kept.insert(kept);
+        }
+        assert!(
+            whole_kept.contains(&12),
+            "the cutting write is sometimes kept whole"
+        );
+        assert!(whole_kept.contains(&0), "and sometimes nothing is");
+    }
+
+    #[test]
+    fn a_commit_cut_midway_fails_and_the_reopened_file_holds_the_one_before() {
+        const TABLE: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("t");
+        for (seed, mode) in (0..40).zip([CutMode::DropUnsynced, CutMode::TornTail].iter().cycle()) {
+            let backend = PowerCutBackend::new();
+            let db = redb::Database::builder()
+                .create_with_backend(backend.clone())
+                .unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(TABLE).unwrap().insert(1, 10).unwrap();
+            txn.commit().unwrap();
+            backend.arm_cut(*mode, seed as usize % 3, seed);
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(TABLE).unwrap();
+                for key in 2..500 {
+                    table.insert(key, key * 10).unwrap();
+                }
+            }
+            assert!(
+                txn.commit().is_err(),
+                "seed {seed}: the commit the cut interrupted fails"
+            );
+            drop(db);
+            let image = backend.left_by_cut().expect("the cut happened");
+            let reopened = redb::Database::builder()
+                .create_with_backend(PowerCutBackend::from_image(image))
+                .unwrap();
+            let txn = redb::ReadableDatabase::begin_read(&reopened).unwrap();
+            let table = txn.open_table(TABLE).unwrap();
+            assert_eq!(table.get(1).unwrap().unwrap().value(), 10, "seed {seed}");
+            assert!(table.get(2).unwrap().is_none(), "seed {seed}");
+        }
     }
 
     #[test]
