@@ -33,6 +33,13 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const CLIENTS: usize = 16;
+/// Of the clients, this many post to the topic that fans out to
+/// [`FAN_OUT`] destinations (acknowledged once stored, their due entries
+/// written by the writer's next commit); the rest post to one destination.
+const TOPIC_CLIENTS: usize = 1;
+/// The engine defers the indexing of fan-outs to 32 destinations or more.
+const FAN_OUT: usize = 32;
+const TOPIC: &str = "fan.out";
 /// Rounds on one disk before it is drained and checked whole, then replaced
 /// by a fresh one: keeps the image (held twice in memory) and each round's
 /// checks small, however many rounds run.
@@ -68,6 +75,8 @@ struct Ingest {
     stop: AtomicBool,
     next_body: AtomicUsize,
     acked: Mutex<Vec<String>>,
+    /// Of `acked`, the events acknowledged as part of a topic's fan-out.
+    fanned_out: AtomicUsize,
     refused_after_cut: AtomicUsize,
     unexpected: Mutex<Vec<String>>,
 }
@@ -94,7 +103,15 @@ async fn client(http: reqwest::Client, url: String, ingest: Arc<Ingest>) {
         };
         if status == 202 {
             let reply: serde_json::Value = serde_json::from_slice(&body).expect("202 is JSON");
-            ingest.acked.lock().unwrap().push(event_id_of(&reply));
+            let mut acked = ingest.acked.lock().unwrap();
+            match reply["events"].as_array() {
+                // A topic's fan-out: one event per destination.
+                Some(events) => {
+                    ingest.fanned_out.fetch_add(events.len(), Ordering::Relaxed);
+                    acked.extend(events.iter().map(event_id_of))
+                }
+                None => acked.push(event_id_of(&reply)),
+            }
         } else if ingest.cutting.load(Ordering::SeqCst) {
             ingest.refused_after_cut.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -112,6 +129,7 @@ async fn client(http: reqwest::Client, url: String, ingest: Arc<Ingest>) {
 struct Tally {
     rounds: usize,
     acknowledged: usize,
+    fanned_out: usize,
     lost: usize,
     delivered_then_lost: usize,
     repairs: usize,
@@ -164,13 +182,16 @@ fn reopen_and_check(
         .cloned()
         .collect();
 
-    let counts = store
-        .counts("orders")
-        .unwrap_or_else(|e| panic!("{context}: counts: {e}"));
     let mut listed_total = 0;
-    for state in STATES {
+    for (destination, state) in destinations()
+        .into_iter()
+        .flat_map(|d| STATES.map(|state| (d.clone(), state)))
+    {
+        let counts = store
+            .counts(&destination)
+            .unwrap_or_else(|e| panic!("{context}: counts of {destination}: {e}"));
         let filter = EventFilter {
-            destination: Some("orders".into()),
+            destination: Some(destination.clone()),
             state: Some(state),
             ..EventFilter::default()
         };
@@ -196,7 +217,7 @@ fn reopen_and_check(
         assert_eq!(
             counts.get(state),
             listed,
-            "{context}: the count of {state} events is {} but {listed} are listed ({counts:?})",
+            "{context}: {destination}'s count of {state} events is {} but {listed} are listed ({counts:?})",
             counts.get(state)
         );
         listed_total += listed;
@@ -235,14 +256,28 @@ fn delivered_ids(receiver: &Receiver) -> BTreeSet<String> {
     receiver.counts_by_id().into_keys().collect()
 }
 
+/// "orders", which clients post to directly, and the fan-out's destinations.
+fn destinations() -> Vec<String> {
+    std::iter::once("orders".to_string())
+        .chain((0..FAN_OUT).map(|n| format!("fan-{n:02}")))
+        .collect()
+}
+
 fn config(receiver: &Receiver, path: &Path) -> hookwatch::config::Config {
-    TestConfig::new()
-        .destination(
-            Dest::new("orders", &receiver.url())
-                .concurrency(8)
+    let mut config = TestConfig::new().destination(
+        Dest::new("orders", &receiver.url())
+            .concurrency(8)
+            .retry_fixed("200ms", 20),
+    );
+    for id in destinations().iter().skip(1) {
+        config = config.destination(
+            Dest::new(id, &receiver.url())
+                .topics(&["fan.*"])
+                .concurrency(2)
                 .retry_fixed("200ms", 20),
-        )
-        .parse(path)
+        );
+    }
+    config.parse(path)
 }
 
 async fn start(
@@ -276,13 +311,17 @@ async fn run_disk(
     for round in 0..rounds {
         let context = format!("seed {seed}, disk {disk_number}, round {round}");
         let (running, root) = start(&config, store).await;
-        let url = format!(
-            "{}/v1/destinations/orders/events",
-            hookwatch::daemon::local_api_url(running.local_addr)
-        );
+        let api = hookwatch::daemon::local_api_url(running.local_addr);
         let ingest = Arc::new(Ingest::default());
         let clients: Vec<_> = (0..CLIENTS)
-            .map(|_| tokio::spawn(client(http.clone(), url.clone(), ingest.clone())))
+            .map(|n| {
+                let url = if n < TOPIC_CLIENTS {
+                    format!("{api}/v1/topics/{TOPIC}/events")
+                } else {
+                    format!("{api}/v1/destinations/orders/events")
+                };
+                tokio::spawn(client(http.clone(), url, ingest.clone()))
+            })
             .collect();
 
         let ingest_for = rng.gen_range(INGEST_MIN..INGEST_MAX);
@@ -335,6 +374,7 @@ async fn run_disk(
         acked.extend(acked_now.iter().cloned());
         tally.rounds += 1;
         tally.acknowledged += acked_now.len();
+        tally.fanned_out += ingest.fanned_out.load(Ordering::Relaxed);
         if mode == CutMode::TornTail {
             tally.torn_tail_cuts += 1;
         }
@@ -388,27 +428,28 @@ async fn run_disk(
     .await;
     // Nothing is left owed, and the counts say every stored event was delivered.
     let control = running.control.clone();
-    wait_for_within(DRAIN_DEADLINE, "nothing pending or retrying", || {
+    let delivered_count = wait_for_within(DRAIN_DEADLINE, "nothing pending or retrying", || {
         let control = control.clone();
         async move {
-            let view = control
-                .destination("orders")
-                .await
-                .map_err(|e| e.to_string())?;
-            let counts = view.counts;
-            if counts.pending == 0 && counts.retrying == 0 {
-                Ok(())
-            } else {
-                Err(format!("{counts:?}"))
+            let mut delivered = 0;
+            for id in destinations() {
+                let counts = control
+                    .destination(&id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .counts;
+                if counts.pending != 0 || counts.retrying != 0 {
+                    return Err(format!("{id}: {counts:?}"));
+                }
+                delivered += counts.delivered;
             }
+            Ok(delivered)
         }
     })
     .await;
-    let view = control.destination("orders").await.expect("destination");
     assert_eq!(
-        view.counts.delivered, events,
-        "seed {seed}, disk {disk_number}: every stored event delivered ({:?})",
-        view.counts
+        delivered_count, events,
+        "seed {seed}, disk {disk_number}: every stored event delivered"
     );
     let delivered = delivered_ids(&receiver);
     assert!(
@@ -442,10 +483,11 @@ async fn acknowledged_events_survive_power_cuts() {
         disk_number += 1;
     }
     println!(
-        "power loss: rounds {}, acknowledged {}, lost {}, delivered then lost {}, repairs {}, \
+        "power loss: rounds {}, acknowledged {} ({} of them by fan-out), lost {}, delivered then lost {}, repairs {}, \
          torn-tail cuts {}, cuts mid-commit {}, stored without an ack {}, seed {seed}, took {:?}",
         tally.rounds,
         tally.acknowledged,
+        tally.fanned_out,
         tally.lost,
         tally.delivered_then_lost,
         tally.repairs,
