@@ -82,6 +82,28 @@ pub async fn start_under(
     root: &CancellationToken,
 ) -> Result<Running, DaemonError> {
     let engine = Engine::start_under(config, clock, root.child_token())?;
+    serve(config, engine, root).await
+}
+
+/// [`start_under`] on a store already opened (tests run it on a store whose
+/// power they cut: see [`crate::store::power_cut`]).
+#[doc(hidden)]
+pub async fn start_on_store(
+    config: &Config,
+    clock: SharedClock,
+    root: &CancellationToken,
+    store: crate::store::Store,
+) -> Result<Running, DaemonError> {
+    let engine = Engine::start_on_store(config, clock, root.child_token(), store)?;
+    serve(config, engine, root).await
+}
+
+/// Binds the API of a started engine under a child of `root`.
+async fn serve(
+    config: &Config,
+    engine: Engine,
+    root: &CancellationToken,
+) -> Result<Running, DaemonError> {
     let control: Arc<dyn Control> = Arc::new(LocalControl::new(engine.clone()));
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

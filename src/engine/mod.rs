@@ -367,7 +367,18 @@ impl Engine {
         clock: SharedClock,
         shutdown: CancellationToken,
     ) -> Result<Engine, EngineError> {
-        let store = Store::open(&config.store.path)?;
+        Engine::start_on_store(config, clock, shutdown, Store::open(&config.store.path)?)
+    }
+
+    /// [`Engine::start_under`] on a store already opened (tests run it on a
+    /// store whose power they cut: see [`crate::store::power_cut`]).
+    #[doc(hidden)]
+    pub fn start_on_store(
+        config: &Config,
+        clock: SharedClock,
+        shutdown: CancellationToken,
+        store: Store,
+    ) -> Result<Engine, EngineError> {
         let (changes, _) = broadcast::channel(4096);
         let file_reach = if config.server.deny_private_destinations {
             deliver::Reach::PublicOnly

@@ -10,6 +10,8 @@
 
 mod bulk_jobs;
 mod codec;
+#[doc(hidden)]
+pub mod power_cut;
 mod tables;
 
 use crate::model::{
@@ -209,34 +211,60 @@ impl Store {
     /// A file that is not a hookwatch store, or of another schema version, is refused
     /// and left exactly as it was.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_on(path, Medium::File)
+    }
+
+    /// [`Store::open`] with the bytes on `backend` instead of in the file at
+    /// `path` (which still names the store, in messages and for the holder
+    /// note beside it). For tests that cut the power under the store (see
+    /// [`power_cut`]). A reopen after a failed write reopens on a clone of
+    /// `backend`, so clones must share one disk.
+    #[doc(hidden)]
+    pub fn open_on_backend<B>(path: &Path, backend: B) -> Result<Store, StoreError>
+    where
+        B: redb::StorageBackend + Clone,
+    {
+        Store::open_on(path, Medium::Backend(Arc::new(backend)))
+    }
+
+    fn open_on(path: &Path, medium: Medium) -> Result<Store, StoreError> {
         let open_err = |detail: String| StoreError::Open {
             path: path.to_path_buf(),
             detail,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let fresh = match std::fs::metadata(path) {
-            Ok(meta) => meta.len() == 0,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(open_err(e.to_string())),
+        let fresh = match &medium {
+            Medium::File => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+                }
+                match std::fs::metadata(path) {
+                    Ok(meta) => meta.len() == 0,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                    Err(e) => return Err(open_err(e.to_string())),
+                }
+            }
+            Medium::Backend(backend) => backend.len().map_err(|e| open_err(e.to_string()))? == 0,
         };
         if fresh {
-            // Create it ourselves so the mode is 0600 from the first byte.
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| open_err(e.to_string()))?;
+            if let Medium::File = medium {
+                // Create it ourselves so the mode is 0600 from the first byte.
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| open_err(e.to_string()))?;
+            }
         } else {
-            check_header(path)?;
-            inspect_read_only(path)?;
+            check_header(path, &medium)?;
+            inspect_read_only(path, &medium)?;
         }
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        let db = open_database(path).map_err(|e| match e {
+        if let Medium::File = medium {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        let db = open_database_on(path, &medium).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
                 path: path.to_path_buf(),
                 holder: lock_holder(path),
@@ -254,6 +282,7 @@ impl Store {
         let writer = Writer {
             slot: db.clone(),
             path: path.to_path_buf(),
+            medium,
             stats: Arc::new(CommitStats::default()),
             last_reopen: None,
             failed: false,
@@ -1258,6 +1287,8 @@ impl CommitStats {
 struct Writer {
     slot: DbSlot,
     path: PathBuf,
+    /// Where the bytes live, for a reopen.
+    medium: Medium,
     stats: Arc<CommitStats>,
     last_reopen: Option<std::time::Instant>,
     /// The database was taken out of service by a failed write (rather than
@@ -1465,7 +1496,7 @@ impl Writer {
             return None;
         }
         self.last_reopen = Some(std::time::Instant::now());
-        match open_database(&self.path) {
+        match open_database_on(&self.path, &self.medium) {
             Ok(db) => {
                 self.stats
                     .reopens
@@ -1563,21 +1594,80 @@ fn apply_group(
 /// cache of our own keeps the engine's memory flat however big the backlog.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
+#[cfg(test)]
 fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
-    Database::builder().set_cache_size(CACHE_BYTES).create(path)
+    open_database_on(path, &Medium::File)
+}
+
+fn open_database_on(path: &Path, medium: &Medium) -> Result<Database, redb::DatabaseError> {
+    let mut builder = Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    match medium {
+        Medium::File => builder.create(path),
+        Medium::Backend(backend) => backend.open(&builder),
+    }
+}
+
+/// Where a store's bytes live: in the file at its path, or (tests) on a
+/// backend of their own.
+#[derive(Clone)]
+enum Medium {
+    File,
+    Backend(Arc<dyn SharedBackend>),
+}
+
+/// A redb backend the store can open more than once (each open takes a
+/// backend by value: a clone sharing the same bytes).
+trait SharedBackend: Send + Sync {
+    fn len(&self) -> std::io::Result<u64>;
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()>;
+    fn open(&self, builder: &redb::Builder) -> Result<Database, redb::DatabaseError>;
+    fn open_read_only(
+        &self,
+        builder: &redb::Builder,
+    ) -> Result<redb::ReadOnlyDatabase, redb::DatabaseError>;
+}
+
+impl<B: redb::StorageBackend + Clone> SharedBackend for B {
+    fn len(&self) -> std::io::Result<u64> {
+        redb::StorageBackend::len(self)
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        redb::StorageBackend::read(self, offset, out)
+    }
+
+    fn open(&self, builder: &redb::Builder) -> Result<Database, redb::DatabaseError> {
+        builder.create_with_backend(self.clone())
+    }
+
+    fn open_read_only(
+        &self,
+        builder: &redb::Builder,
+    ) -> Result<redb::ReadOnlyDatabase, redb::DatabaseError> {
+        builder.open_read_only_with_backend(self.clone())
+    }
 }
 
 /// Reads the first bytes of an existing file: redb files start with a magic
 /// number, so anything else is refused before redb is allowed near it.
-fn check_header(path: &Path) -> Result<(), StoreError> {
+fn check_header(path: &Path, medium: &Medium) -> Result<(), StoreError> {
     use std::io::Read;
     const REDB_MAGIC: &[u8] = b"redb";
     let mut head = [0u8; 4];
-    let mut file = std::fs::File::open(path).map_err(|e| StoreError::Open {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    let n = file.read(&mut head).unwrap_or(0);
+    let n = match medium {
+        Medium::File => {
+            let mut file = std::fs::File::open(path).map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+            file.read(&mut head).unwrap_or(0)
+        }
+        Medium::Backend(backend) => match backend.read(0, &mut head) {
+            Ok(()) => head.len(),
+            Err(_) => 0,
+        },
+    };
     if n < 4 || &head[..] != REDB_MAGIC {
         return Err(StoreError::Foreign {
             path: path.to_path_buf(),
@@ -1636,8 +1726,12 @@ fn inspect(db: &impl ReadableDatabase, path: &Path) -> Result<Layout, StoreError
 /// may already change bytes, and a file that is not ours must stay untouched.
 /// A store left unclean by a crash cannot be opened read-only (it needs repair);
 /// it is checked again after the writable open.
-fn inspect_read_only(path: &Path) -> Result<(), StoreError> {
-    match redb::ReadOnlyDatabase::open(path) {
+fn inspect_read_only(path: &Path, medium: &Medium) -> Result<(), StoreError> {
+    let opened = match medium {
+        Medium::File => redb::ReadOnlyDatabase::open(path),
+        Medium::Backend(backend) => backend.open_read_only(&redb::Builder::new()),
+    };
+    match opened {
         Ok(db) => match inspect(&db, path)? {
             Layout::Hookwatch => Ok(()),
             Layout::Empty => Err(StoreError::Foreign {
