@@ -338,7 +338,7 @@ pub fn authorizations() -> Vec<Vec<u8>> {
         format!("Bearer   {TOKEN}").into_bytes(),
         format!("Bearer {TOKEN} ").into_bytes(),
         format!("Basic {TOKEN}").into_bytes(),
-        format!("{TOKEN}").into_bytes(),
+        TOKEN.as_bytes().to_vec(),
         b"Bearer".to_vec(),
         b"Bearer ".to_vec(),
         b"Bearer wrong".to_vec(),
