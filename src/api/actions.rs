@@ -1,9 +1,10 @@
 //! Operator actions over HTTP: everything the TUI's keys do, for scripts.
 
+use super::extract::{LimitedBody, Path, Query};
 use super::{parse_event_id, ApiError, ApiResult, ApiState};
 use crate::control::ControlError;
 use crate::engine::{BulkSelection, DestinationPatch};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -166,14 +167,20 @@ fn check_selection_values(fields: &Map<String, Value>) -> ApiResult<()> {
     Ok(())
 }
 
-async fn bulk_retry(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
+async fn bulk_retry(
+    State(state): State<ApiState>,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Response> {
     let selection = bulk_selection(&body)?;
     let job = state.control.start_bulk_retry(selection).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 /// How many events a bulk retry over the same body would cover.
-async fn bulk_count(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
+async fn bulk_count(
+    State(state): State<ApiState>,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Response> {
     let selection = bulk_selection(&body)?;
     let count = state.control.count_selection(selection).await?;
     Ok(Json(json!({ "count": count })).into_response())
@@ -200,7 +207,7 @@ async fn bulk_cancel(State(state): State<ApiState>, Path(id): Path<String>) -> A
 pub(super) async fn patch_destination(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: bytes::Bytes,
+    LimitedBody(body): LimitedBody,
 ) -> ApiResult<Response> {
     let fields = json_object(&body)?;
     let patch: DestinationPatch = typed_fields(
@@ -221,7 +228,7 @@ pub(super) async fn patch_destination(
 /// JSON object; `201` with the destination.
 pub(super) async fn create_destination(
     State(state): State<ApiState>,
-    body: bytes::Bytes,
+    LimitedBody(body): LimitedBody,
 ) -> ApiResult<Response> {
     let definition = Value::Object(json_object(&body)?);
     let created = state.control.create_destination(definition).await?;
@@ -233,7 +240,7 @@ pub(super) async fn create_destination(
 pub(super) async fn replace_destination(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    body: bytes::Bytes,
+    LimitedBody(body): LimitedBody,
 ) -> ApiResult<Response> {
     let definition = Value::Object(json_object(&body)?);
     Ok(Json(state.control.replace_destination(&id, definition).await?).into_response())

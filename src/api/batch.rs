@@ -8,11 +8,12 @@
 //! nothing is acknowledged. The item's wire shape lives here, and the remote
 //! control client encodes with the same type, so the two cannot drift.
 
+use super::extract::Path;
 use super::{read_body, ApiError, ApiResult, ApiState};
 use crate::engine::{BatchTarget, IngestRequest, MAX_BATCH, MAX_IDEMPOTENCY_KEY};
 use crate::store::Inserted;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

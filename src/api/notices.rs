@@ -2,10 +2,11 @@
 //! a `before` cursor), `POST /v1/notices/{id}/ack` and `POST /v1/notices/ack`.
 
 use super::actions::{json_object, typed_fields};
+use super::extract::{LimitedBody, Path, Query};
 use super::{ApiError, ApiResult, ApiState};
 use crate::engine::notices::notice_json;
 use crate::model::{NoticeId, NoticeQuery, NoticeSelection, DEFAULT_NOTICE_PAGE, MAX_NOTICE_PAGE};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -92,7 +93,10 @@ async fn ack_notice(State(state): State<ApiState>, Path(id): Path<String>) -> Ap
 /// `POST /v1/notices/ack`: no body (or `{}`) acknowledges every notice;
 /// `{"ids": [...]}` those; `{"before": ID}` every one older than ID (both:
 /// those of the ids older than ID). Answers `{"acked": N, "unacked": M}`.
-async fn ack_notices(State(state): State<ApiState>, body: bytes::Bytes) -> ApiResult<Response> {
+async fn ack_notices(
+    State(state): State<ApiState>,
+    LimitedBody(body): LimitedBody,
+) -> ApiResult<Response> {
     let map = json_object(&body)?;
     let selection: NoticeSelection = typed_fields(map, &["ids", "before"])?;
     let acked = state.control.ack_notices(selection).await?;
