@@ -4,6 +4,7 @@
 //! destination only ever occupies its own concurrency.
 
 mod actions;
+mod budget;
 pub mod deliver;
 mod destinations;
 mod dispatcher;
@@ -367,6 +368,9 @@ impl Engine {
         shutdown: CancellationToken,
     ) -> Result<Engine, EngineError> {
         let store = Store::open(&config.store.path)?;
+        if let Some(max) = config.store.max_size {
+            store.limit_size(max)?;
+        }
         let (changes, _) = broadcast::channel(4096);
         let file_reach = if config.server.deny_private_destinations {
             deliver::Reach::PublicOnly
@@ -466,6 +470,7 @@ impl Engine {
             }
         }
         engine.inner.tasks.spawn(housekeeping(engine.clone()));
+        engine.inner.tasks.spawn(budget::keep(engine.clone()));
         engine.inner.tasks.spawn(ops_log::summaries(engine.clone()));
         engine.inner.tasks.spawn(notices::keep(engine.clone()));
         Ok(engine)
