@@ -133,18 +133,14 @@ async fn a_small_budget_purges_finished_events_then_refuses_then_resumes() {
     daemon
         .patch_destination("held", &json!({ "paused": false }))
         .await;
-    let resumed = wait_for_within(
-        Duration::from_secs(60),
-        "ingestion to resume",
-        || async {
-            let (status, reply) = daemon.post_event("held", &body(9999)).await;
-            match status {
-                202 => Ok(event_id_of(&reply)),
-                507 => Err(reply.to_string()),
-                other => panic!("unexpected {other}: {reply}"),
-            }
-        },
-    )
+    let resumed = wait_for_within(Duration::from_secs(60), "ingestion to resume", || async {
+        let (status, reply) = daemon.post_event("held", &body(9999)).await;
+        match status {
+            202 => Ok(event_id_of(&reply)),
+            507 => Err(reply.to_string()),
+            other => panic!("unexpected {other}: {reply}"),
+        }
+    })
     .await;
     owed.push(resumed);
     wait_until_within(

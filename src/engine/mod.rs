@@ -840,9 +840,16 @@ async fn purge(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
         if let Err(e) = engine.inner.store.prune_notices(cutoff).await {
             tracing::warn!(error = %e, "pruning notices failed; will try again");
         }
+        // Batches as small as the budget's: a purge of half a million events
+        // rides the group commit between ingests instead of holding them up.
         loop {
-            match engine.inner.store.purge(cutoff, now, 1000).await {
-                Ok(1000) => continue,
+            match engine
+                .inner
+                .store
+                .purge(cutoff, now, budget::PURGE_BATCH)
+                .await
+            {
+                Ok(budget::PURGE_BATCH) => continue,
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(purged = n, "purged events past retention");

@@ -852,7 +852,11 @@ impl<'txn> Tables<'txn> {
     /// payloads, attempts and index entries. They are found through the
     /// by-state index, so no event still owed is read, however many there
     /// are. Answers how many were removed.
-    pub(super) fn purge_finished(&mut self, upper: u128, limit: usize) -> Result<usize, StoreError> {
+    pub(super) fn purge_finished(
+        &mut self,
+        upper: u128,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
         let mut ids = Vec::new();
         for state in EventState::ALL.into_iter().filter(|s| !s.awaits_delivery()) {
             let range = self

@@ -91,3 +91,85 @@ async fn the_counted_bytes_follow_what_redb_allocates() {
         check(&store, "half purged");
     }
 }
+
+/// The budget's purge takes the oldest finished events, whatever their
+/// state, and never an owed one.
+#[tokio::test]
+async fn the_purge_takes_the_oldest_finished_events_and_no_owed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    store
+        .insert_events((1..=10).map(|s| event(s, 100)).collect())
+        .await
+        .unwrap();
+    // Odd ones finished (cancelled), even ones still owed.
+    let finished: Vec<_> = (1..=10)
+        .filter(|s| s % 2 == 1)
+        .map(|s| event(s, 0).id)
+        .collect();
+    store
+        .transition_many(
+            finished
+                .iter()
+                .map(|id| (*id, crate::model::EventTransition::Muted))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.purge_finished_oldest(2).await.unwrap(), 2);
+    for (at, id) in finished.iter().enumerate() {
+        assert_eq!(store.get_event(*id).unwrap().is_some(), at >= 2, "{at}");
+    }
+    assert_eq!(store.purge_finished_oldest(10).await.unwrap(), 3);
+    assert_eq!(store.purge_finished_oldest(10).await.unwrap(), 0);
+    assert_eq!(store.event_count().unwrap(), 5, "the owed ones stay");
+}
+
+/// Full when owed events alone reach the full mark; a new event is refused
+/// before it is queued, one that would pass the ceiling inside its commit;
+/// room below the resume mark clears it.
+#[tokio::test]
+async fn full_refuses_inserts_and_room_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    store.limit_size(MIN_BUDGET).unwrap();
+    let mut seq = 0;
+    let refused = loop {
+        seq += 1;
+        match store.insert_events(vec![event(seq, 16 * 1024)]).await {
+            Ok(_) => {
+                // The budget task's part: purging finds nothing finished.
+                if store.budget_at_purge_mark() {
+                    assert_eq!(store.purge_finished_oldest(16).await.unwrap(), 0);
+                }
+            }
+            Err(e) => break e,
+        }
+        assert!(seq < 1000, "never full");
+    };
+    let StoreError::Full { usage } = &refused else {
+        panic!("{refused}")
+    };
+    assert!(
+        usage.full && usage.used_bytes <= usage.ceiling_bytes,
+        "{usage:?}"
+    );
+    assert!(usage.file_bytes <= MIN_BUDGET, "{usage:?}");
+    assert!(refused.to_string().starts_with("store full: "), "{refused}");
+    assert!(store.budget_use().unwrap().full);
+    // Deliveries finish a third of them; the purge frees their room.
+    let done: Vec<_> = (1..seq / 3)
+        .map(|s| (event(s, 0).id, crate::model::EventTransition::Muted))
+        .collect();
+    store.transition_many(done).await.unwrap();
+    while store.purge_finished_oldest(16).await.unwrap() > 0 {}
+    assert!(
+        !store.budget_use().unwrap().full,
+        "{:?}",
+        store.budget_use()
+    );
+    store
+        .insert_events(vec![event(seq + 1, 16 * 1024)])
+        .await
+        .unwrap();
+}
