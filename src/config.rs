@@ -136,6 +136,9 @@ pub struct ServerConfig {
 pub struct StoreConfig {
     pub path: PathBuf,
     pub retention: Duration,
+    /// `store.max_size`: the budget of the store file's length, if any (see
+    /// `store::budget`).
+    pub max_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +203,7 @@ struct RawServer {
 struct RawStore {
     path: Option<PathBuf>,
     retention: Option<String>,
+    max_size: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone)]
@@ -368,6 +372,22 @@ impl Config {
         if retention.is_zero() {
             return Err(fail("store.retention", "must be greater than zero".into()));
         }
+        let max_size = match raw.store.max_size.as_deref() {
+            Some(text) => {
+                let bytes = parse_size(text).map_err(|m| fail("store.max_size", m))?;
+                if bytes < crate::store::MIN_BUDGET {
+                    return Err(fail(
+                        "store.max_size",
+                        format!(
+                            "must be at least {}, got {text}",
+                            crate::store::format_bytes(crate::store::MIN_BUDGET)
+                        ),
+                    ));
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
         let store_path =
             resolve_store_path(raw.store.path, &source).map_err(|m| fail("store.path", m))?;
 
@@ -414,6 +434,7 @@ impl Config {
             store: StoreConfig {
                 path: store_path,
                 retention,
+                max_size,
             },
             destinations,
             alerts,
@@ -993,6 +1014,8 @@ mod tests {
             ("[server]\nlisten = \"nowhere\"", "server.listen"),
             ("[server]\nmax_body = \"lots\"", "server.max_body"),
             ("[store]\nretention = \"3x\"", "store.retention"),
+            ("[store]\nmax_size = \"huge\"", "store.max_size"),
+            ("[store]\nmax_size = \"1KiB\"", "store.max_size"),
             ("[[destinations]]\nid = \"a\"\nurl = \"ftp://x\"", "destinations[a].url"),
             ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\ntimeout = \"3x\"", "destinations[a].timeout"),
             ("[[destinations]]\nid = \"a\"\nurl = \"http://x\"\nconcurrency = 0", "destinations[a].concurrency"),

@@ -243,3 +243,18 @@ fn destinations_scenario_creates_through_the_api_and_fans_out() {
         "{report}"
     );
 }
+
+#[test]
+fn purge_scenario_purges_every_seeded_event_while_ingesting() {
+    let report = bench(&[
+        "--scenario",
+        "purge",
+        "--purge-events",
+        "2000",
+        "--rate",
+        "200",
+    ]);
+    assert_eq!(report["purged_events"], 2000, "{report}");
+    assert!(report["purge_seconds"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["ingest_latency_ms"]["p99"].is_number(), "{report}");
+}

@@ -779,3 +779,32 @@ fn destination_view_with_notice_marks() {
     let screen = draw(&mut make(), 160, 48);
     assert!(screen.contains("▲ 09:05 recovered"), "{screen}");
 }
+
+// ----- the disk budget -------------------------------------------------------------
+
+/// The store at its budget with owed events only: the header says so, with
+/// what is used of what, at every size; a store with room says nothing.
+#[test]
+fn the_header_says_when_the_store_is_full() {
+    let full = || {
+        let mut app = fixture::app();
+        app.store_budget = Some(hookwatch::store::BudgetUse {
+            used_bytes: 2_149_072,
+            ceiling_bytes: 2_232_320,
+            budget_bytes: 4 << 20,
+            file_bytes: 2_232_320,
+            full: true,
+        });
+        app
+    };
+    for (w, h) in SIZES {
+        let screen = draw(&mut full(), w, h);
+        assert!(screen.contains("STORE FULL 2 MiB/2.1 MiB"), "{screen}");
+        let mut room = full();
+        room.store_budget = room
+            .store_budget
+            .map(|u| hookwatch::store::BudgetUse { full: false, ..u });
+        let screen = draw(&mut room, w, h);
+        assert!(!screen.contains("STORE FULL"), "{screen}");
+    }
+}

@@ -22,6 +22,7 @@ pub fn status_of(error: &ControlError) -> StatusCode {
         ControlError::Unavailable { .. } | ControlError::ShuttingDown => {
             StatusCode::SERVICE_UNAVAILABLE
         }
+        ControlError::StoreFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
         // Client-side only: a server in front that could not reach hookwatch
         // would say 502, and a rejection keeps the status it came with.
         ControlError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
@@ -131,6 +132,15 @@ mod tests {
                 source: None,
             },
             ControlError::ShuttingDown,
+            ControlError::StoreFull {
+                usage: crate::store::BudgetUse {
+                    used_bytes: 7 << 20,
+                    ceiling_bytes: 8 << 20,
+                    budget_bytes: 10 << 20,
+                    file_bytes: 8 << 20,
+                    full: true,
+                },
+            },
             ControlError::Unreachable {
                 url: "http://127.0.0.1:1".into(),
                 cause: crate::control::UnreachableCause::ConnectionRefused,
@@ -166,7 +176,7 @@ mod tests {
             .collect();
         assert_eq!(
             statuses,
-            [404, 404, 404, 404, 422, 400, 409, 503, 503, 502, 401]
+            [404, 404, 404, 404, 422, 400, 409, 503, 503, 507, 502, 401]
         );
     }
 

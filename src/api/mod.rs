@@ -391,6 +391,7 @@ async fn status(State(state): State<ApiState>) -> ApiResult<Response> {
         "version": env!("CARGO_PKG_VERSION"),
         "totals": totals,
         "unacked_notices": totals.unacked_notices,
+        "store": totals.store,
         "counts": counts,
     }))
     .into_response())

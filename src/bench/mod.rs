@@ -22,6 +22,7 @@ mod idle;
 mod listing;
 mod load;
 mod proc;
+mod purge;
 mod receiver;
 mod report;
 mod seed;
@@ -33,6 +34,7 @@ pub use backlog::BacklogReport;
 pub use destinations::DestinationsReport;
 pub use idle::IdleReport;
 pub use listing::ListingReport;
+pub use purge::PurgeReport;
 pub use report::LatencyMs;
 pub use throughput::ThroughputReport;
 pub use tui::TuiReport;
@@ -66,6 +68,10 @@ pub enum Scenario {
     /// over them: create latency, engine start, idle CPU, RSS, and a topic
     /// fan-out to 1,000 of them.
     Destinations,
+    /// 500,000 finished events purged (by retention) while events are
+    /// ingested at a steady rate (--rate, 1,000/s unless given): ingest
+    /// latency during the purge and the purge's duration.
+    Purge,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -104,6 +110,9 @@ pub struct BenchArgs {
     /// Events in the backlog scenario.
     #[arg(long, default_value_t = 1_000_000)]
     pub backlog_events: u64,
+    /// Finished events purged in the purge scenario.
+    #[arg(long, default_value_t = 500_000)]
+    pub purge_events: u64,
     /// Events scheduled for tomorrow in the idle scenario.
     #[arg(long, default_value_t = 100_000)]
     pub idle_events: u64,
@@ -179,6 +188,10 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         }
         Scenario::Destinations => {
             let report = runtime.block_on(destinations::run(args, &exe))?;
+            print_report(&report, args.json);
+        }
+        Scenario::Purge => {
+            let report = runtime.block_on(purge::run(args, &exe))?;
             print_report(&report, args.json);
         }
     }

@@ -196,6 +196,7 @@ impl Control for LocalControl {
             delivered: metrics.delivered.load(Ordering::Relaxed),
             unacked_notices,
             pid: Some(std::process::id()),
+            store: self.engine.store_budget(),
         })
     }
 

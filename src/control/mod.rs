@@ -55,6 +55,10 @@ pub struct Totals {
     /// old to say. `GET /v1/status` sends it at its top level, not here.
     #[serde(skip)]
     pub pid: Option<u32>,
+    /// Where the store stands against `store.max_size`; `None` without a
+    /// budget (or from a server too old to say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::store::BudgetUse>,
 }
 
 /// Why a [`Control`] call failed. Serialised (tagged by `code`) into the API's
@@ -97,6 +101,11 @@ pub enum ControlError {
     },
     #[error("hookwatch is shutting down")]
     ShuttingDown,
+    /// The store is at its budget (`store.max_size`) with events still owed
+    /// only: the event was not stored. Worth trying again once deliveries
+    /// free room.
+    #[error("store full: {}", usage.refusal())]
+    StoreFull { usage: crate::store::BudgetUse },
     /// The request contradicts what exists (an id taken, a destination
     /// defined in the config file, a limit reached).
     #[error("{message}")]
@@ -193,6 +202,7 @@ impl ControlError {
             ControlError::Refused { .. } => "refused",
             ControlError::Unavailable { .. } => "unavailable",
             ControlError::ShuttingDown => "shutting_down",
+            ControlError::StoreFull { .. } => "store_full",
             ControlError::Conflict { .. } => "conflict",
             ControlError::Unreachable { .. } => "unreachable",
             ControlError::Rejected { .. } => "rejected",
@@ -222,6 +232,9 @@ impl From<EngineError> for ControlError {
                 message: refusal.to_string(),
                 refusal: Some(refusal),
             },
+            EngineError::Store(crate::store::StoreError::Full { usage }) => {
+                ControlError::StoreFull { usage }
+            }
             EngineError::Store(store) => ControlError::Unavailable {
                 message: store.to_string(),
                 source: Some(Box::new(store)),

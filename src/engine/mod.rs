@@ -4,6 +4,7 @@
 //! destination only ever occupies its own concurrency.
 
 mod actions;
+mod budget;
 mod bulk_jobs;
 pub mod deliver;
 mod destinations;
@@ -379,6 +380,9 @@ impl Engine {
         shutdown: CancellationToken,
         store: Store,
     ) -> Result<Engine, EngineError> {
+        if let Some(max) = config.store.max_size {
+            store.limit_size(max)?;
+        }
         let (changes, _) = broadcast::channel(4096);
         let file_reach = if config.server.deny_private_destinations {
             deliver::Reach::PublicOnly
@@ -480,6 +484,7 @@ impl Engine {
         // Bulk jobs a stop left running go on where they stopped.
         engine.resume_bulk_jobs()?;
         engine.inner.tasks.spawn(housekeeping(engine.clone()));
+        engine.inner.tasks.spawn(budget::keep(engine.clone()));
         engine.inner.tasks.spawn(ops_log::summaries(engine.clone()));
         engine.inner.tasks.spawn(notices::keep(engine.clone()));
         Ok(engine)
@@ -849,9 +854,16 @@ async fn purge(engine: &Engine, now: chrono::DateTime<chrono::Utc>) {
         if let Err(e) = engine.inner.store.prune_notices(cutoff).await {
             tracing::warn!(error = %e, "pruning notices failed; will try again");
         }
+        // Batches as small as the budget's: a purge of half a million events
+        // rides the group commit between ingests instead of holding them up.
         loop {
-            match engine.inner.store.purge(cutoff, now, 1000).await {
-                Ok(1000) => continue,
+            match engine
+                .inner
+                .store
+                .purge(cutoff, now, budget::PURGE_BATCH)
+                .await
+            {
+                Ok(budget::PURGE_BATCH) => continue,
                 Ok(n) => {
                     if n > 0 {
                         tracing::info!(purged = n, "purged events past retention");

@@ -79,6 +79,14 @@ pub enum NoticeKind {
         writes: u64,
         error: String,
     },
+    /// The store reached its budget (`store.max_size`) with only events
+    /// still owed in it: new events are refused until deliveries free room.
+    StoreFull {
+        used_bytes: u64,
+        /// The largest the file may grow to within the budget.
+        ceiling_bytes: u64,
+        budget_bytes: u64,
+    },
 }
 
 /// The bare type of a notice: its `type` in the API, the `types` of
@@ -95,10 +103,11 @@ pub enum NoticeType {
     ConcurrencyLowered,
     BulkJobFinished,
     StoreWriteFailed,
+    StoreFull,
 }
 
 impl NoticeType {
-    pub const ALL: [NoticeType; 9] = [
+    pub const ALL: [NoticeType; 10] = [
         NoticeType::DestinationDisabled,
         NoticeType::DestinationEnabled,
         NoticeType::InRetryTooLong,
@@ -108,6 +117,7 @@ impl NoticeType {
         NoticeType::ConcurrencyLowered,
         NoticeType::BulkJobFinished,
         NoticeType::StoreWriteFailed,
+        NoticeType::StoreFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +131,7 @@ impl NoticeType {
             NoticeType::ConcurrencyLowered => "concurrency_lowered",
             NoticeType::BulkJobFinished => "bulk_job_finished",
             NoticeType::StoreWriteFailed => "store_write_failed",
+            NoticeType::StoreFull => "store_full",
         }
     }
 }
@@ -160,6 +171,7 @@ impl NoticeKind {
             NoticeKind::ConcurrencyLowered { .. } => NoticeType::ConcurrencyLowered,
             NoticeKind::BulkJobFinished { .. } => NoticeType::BulkJobFinished,
             NoticeKind::StoreWriteFailed { .. } => NoticeType::StoreWriteFailed,
+            NoticeKind::StoreFull { .. } => NoticeType::StoreFull,
         }
     }
 }
@@ -262,6 +274,16 @@ impl Notice {
                 writes,
                 error,
             } => format!("{commits} store commits ({writes} writes) failed: {error}"),
+            NoticeKind::StoreFull {
+                used_bytes,
+                ceiling_bytes,
+                budget_bytes,
+            } => format!(
+                "store full: {} used of the {} the file may grow to within store.max_size = {}, by events still owed; new events are refused (507) until deliveries free room (bring the destinations back, or raise store.max_size)",
+                crate::store::format_bytes(*used_bytes),
+                crate::store::format_bytes(*ceiling_bytes),
+                crate::store::format_bytes(*budget_bytes)
+            ),
         }
     }
 }

@@ -8,11 +8,14 @@
 //! timer adding latency. Each request learns its result only after the commit that
 //! carried it is durable, which is what lets the API acknowledge an event.
 
+mod budget;
 mod bulk_jobs;
 mod codec;
 #[doc(hidden)]
 pub mod power_cut;
 mod tables;
+
+pub use budget::{format_bytes, BudgetUse, MIN_BUDGET};
 
 use crate::model::{
     AttemptRecord, DestinationRuntime, EventFilter, EventId, EventRecord, EventState,
@@ -78,6 +81,10 @@ pub enum StoreError {
     Closed,
     #[error("the store is unavailable after a failed write (disk full?); retrying every second")]
     Unavailable,
+    /// The store is at its budget (`store.max_size`) with events still owed
+    /// only: a new event is refused rather than stored past it.
+    #[error("store full: {}", usage.refusal())]
+    Full { usage: BudgetUse },
 }
 
 impl StoreError {
@@ -441,10 +448,15 @@ impl Store {
     /// Stores new events (and their payloads) durably. A repeat idempotency key for
     /// the same destination within 24 h is stored as `skipped`.
     pub async fn insert_events(&self, events: Vec<NewEvent>) -> Result<Vec<Inserted>, StoreError> {
+        self.refuse_if_full()?;
+        let fits = self.insert_check();
         self.write(move |tables| {
             events
                 .iter()
-                .map(|event| tables.insert_event(event.clone()))
+                .map(|event| {
+                    fits(tables, event.payload.len() as u64)?;
+                    tables.insert_event(event.clone())
+                })
                 .collect()
         })
         .await
@@ -466,12 +478,17 @@ impl Store {
         &self,
         events: Vec<NewEvent>,
     ) -> Result<(Vec<Inserted>, Indexed), StoreError> {
+        self.refuse_if_full()?;
+        let fits = self.insert_check();
         let (inserted, after) = self
             .write_noting_rounds(
                 move |tables| {
                     events
                         .iter()
-                        .map(|event| tables.insert_event_deferred(event.clone()))
+                        .map(|event| {
+                            fits(tables, event.payload.len() as u64)?;
+                            tables.insert_event_deferred(event.clone())
+                        })
                         .collect::<Result<Vec<_>, _>>()
                 },
                 true,
@@ -1250,6 +1267,8 @@ pub struct CommitStats {
     failed: tokio::sync::Notify,
     /// Set by [`Store::close_now`]: writes refused from then on are no failure.
     closing: std::sync::atomic::AtomicBool,
+    /// `store.max_size`, once [`Store::limit_size`] set it.
+    budget: std::sync::OnceLock<budget::Budget>,
 }
 
 /// Store commits that failed (or were refused while the store was out of
@@ -1433,6 +1452,12 @@ impl Writer {
                             // Before any job learns it committed, so that a
                             // deferred insert notes the round before its own.
                             self.unindexed = committed.deferred;
+                            if let Some(budget) = self.stats.budget.get() {
+                                budget.note_commit(
+                                    committed.footprint,
+                                    std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+                                );
+                            }
                         })
                         .map_err(Arc::new)
                 }
@@ -1529,6 +1554,8 @@ struct Committed {
     /// Events stored without their destination-keyed entries, for the next
     /// commit to index.
     deferred: Vec<u128>,
+    /// What the events hold once it committed, when it changed that.
+    footprint: Option<u64>,
 }
 
 /// Applies every job of the group in one transaction and commits it durably,
@@ -1578,6 +1605,7 @@ fn apply_group(
             committed = Committed {
                 quarantined: tables.take_quarantined(),
                 deferred: tables.take_deferred(),
+                footprint: tables.take_footprint_total(),
             };
         }
         let Some((at, error)) = own_failure else {

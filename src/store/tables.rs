@@ -140,6 +140,12 @@ pub struct Tables<'txn> {
     /// Records this transaction moved to quarantine, with why: logged and
     /// counted once it commits (a group may run more than once).
     quarantined: Vec<Quarantined>,
+    /// The change this transaction makes to the bytes the events hold (see
+    /// `budget::event_footprint`), written by [`Tables::flush_counts`].
+    footprint_delta: i64,
+    /// The total those bytes come to once this transaction commits, when it
+    /// wrote them.
+    footprint_total: Option<u64>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -163,6 +169,8 @@ impl<'txn> Tables<'txn> {
             count_deltas: HashMap::new(),
             topic_deltas: HashMap::new(),
             quarantined: Vec::new(),
+            footprint_delta: 0,
+            footprint_total: None,
         })
     }
 
@@ -456,6 +464,7 @@ impl<'txn> Tables<'txn> {
         self.payloads
             .insert(record.id.0, event.payload.as_ref())
             .map_err(write_err)?;
+        self.footprint_delta += super::budget::event_footprint(record.payload_bytes, 0) as i64;
         if by_destination {
             self.index(&record, true)?;
         } else {
@@ -514,6 +523,7 @@ impl<'txn> Tables<'txn> {
             self.attempts
                 .insert((id.0, attempt.n), encode(attempt).as_slice())
                 .map_err(write_err)?;
+            self.footprint_delta += super::budget::ATTEMPT_FOOTPRINT as i64;
         }
         if applied.changed {
             if before.state == after.state {
@@ -604,6 +614,7 @@ impl<'txn> Tables<'txn> {
     /// twice per event. Must run before the transaction commits, and before
     /// anything reads those counts inside it.
     pub(super) fn flush_counts(&mut self) -> Result<(), StoreError> {
+        self.flush_footprint()?;
         for (destination, deltas) in std::mem::take(&mut self.count_deltas) {
             for state in EventState::ALL {
                 let delta = deltas[state.code() as usize];
@@ -835,38 +846,106 @@ impl<'txn> Tables<'txn> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let upper = super::ulid_floor(cutoff);
-        let mut doomed = Vec::new();
-        let mut undecodable = Vec::new();
-        for entry in self.events.range(0..upper).map_err(write_err)? {
-            if doomed.len() >= limit {
-                break;
-            }
-            let (key, raw) = entry.map_err(write_err)?;
-            match super::codec::decode_event(raw.value()) {
-                Ok(record) if !record.state.awaits_delivery() => doomed.push(record),
-                Ok(_) => {}
-                Err(_) => undecodable.push(ulid::Ulid(key.value())),
+        let purged = self.purge_finished(super::ulid_floor(cutoff), limit)?;
+        // The keys' table has no time index, so expiring them reads all of
+        // it: once per purge round (its last, short batch), not per batch.
+        if purged < limit {
+            let window_start = (now - IDEMPOTENCY_WINDOW).timestamp_millis();
+            self.idempotency
+                .retain(|_, (_, created_ms)| created_ms >= window_start)
+                .map_err(write_err)?;
+        }
+        Ok(purged)
+    }
+
+    /// Removes up to `limit` finished events (delivered, failed, cancelled,
+    /// skipped) whose ids are below `upper`, oldest first, with their
+    /// payloads, attempts and index entries. They are found through the
+    /// by-state index, so no event still owed is read, however many there
+    /// are. Answers how many were removed.
+    pub(super) fn purge_finished(
+        &mut self,
+        upper: u128,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut ids = Vec::new();
+        for state in EventState::ALL.into_iter().filter(|s| !s.awaits_delivery()) {
+            let range = self
+                .by_state
+                .range((state.code(), 0)..(state.code(), upper))
+                .map_err(write_err)?;
+            for entry in range.take(limit) {
+                ids.push(entry.map_err(write_err)?.0.value().1);
             }
         }
-        for id in undecodable {
-            self.quarantine(id)?;
-        }
-        for record in &doomed {
-            self.ensure_indexed(record.id.0)?;
-            self.index(record, false)?;
-            self.index_topic(record, false)?;
-            self.events.remove(record.id.0).map_err(write_err)?;
-            self.payloads.remove(record.id.0).map_err(write_err)?;
+        // The oldest `limit` of the states' oldest: ids are ULIDs.
+        ids.sort_unstable();
+        ids.truncate(limit);
+        let mut purged = 0;
+        for id in ids {
+            let record = match self.events.get(id).map_err(write_err)? {
+                Some(raw) => super::codec::decode_event(raw.value()),
+                None => continue,
+            };
+            let record = match record {
+                Ok(record) if !record.state.awaits_delivery() => record,
+                Ok(_) => continue,
+                Err(_) => {
+                    self.quarantine(ulid::Ulid(id))?;
+                    continue;
+                }
+            };
+            self.ensure_indexed(id)?;
+            self.index(&record, false)?;
+            self.index_topic(&record, false)?;
+            self.events.remove(id).map_err(write_err)?;
+            self.payloads.remove(id).map_err(write_err)?;
             for n in 1..=record.attempt_count {
-                self.attempts.remove((record.id.0, n)).map_err(write_err)?;
+                self.attempts.remove((id, n)).map_err(write_err)?;
             }
+            self.footprint_delta -=
+                super::budget::event_footprint(record.payload_bytes, record.attempt_count) as i64;
+            purged += 1;
         }
-        let window_start = (now - IDEMPOTENCY_WINDOW).timestamp_millis();
-        self.idempotency
-            .retain(|_, (_, created_ms)| created_ms >= window_start)
-            .map_err(write_err)?;
-        Ok(doomed.len())
+        Ok(purged)
+    }
+
+    /// Writes this transaction's change to the bytes the events hold into
+    /// the meta table. A store that does not count them yet (written before
+    /// the count existed) is left without it until a budget asks for it
+    /// (`budget::count_stored_bytes` adds it up once).
+    fn flush_footprint(&mut self) -> Result<(), StoreError> {
+        let delta = std::mem::take(&mut self.footprint_delta);
+        if delta == 0 {
+            return Ok(());
+        }
+        let mut meta = self.txn.open_table(META).map_err(write_err)?;
+        let current = meta
+            .get(super::budget::STORED_BYTES_KEY)
+            .map_err(write_err)?
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes));
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let total = (current as i64 + delta).max(0) as u64;
+        meta.insert(
+            super::budget::STORED_BYTES_KEY,
+            total.to_le_bytes().as_slice(),
+        )
+        .map_err(write_err)?;
+        self.footprint_total = Some(total);
+        Ok(())
+    }
+
+    /// What this transaction has added to the bytes the events hold so far.
+    pub(super) fn footprint_pending(&self) -> i64 {
+        self.footprint_delta
+    }
+
+    /// The bytes the events hold once this transaction commits, if it
+    /// changed them.
+    pub(super) fn take_footprint_total(&mut self) -> Option<u64> {
+        self.footprint_total.take()
     }
 }
 

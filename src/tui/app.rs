@@ -301,6 +301,9 @@ pub struct App {
     pub contact: Contact,
     /// Operational notices not acknowledged yet (the header's `!` count).
     pub unacked_notices: u64,
+    /// Where the store stands against `store.max_size` (the header warns
+    /// while it is full); `None` without a budget.
+    pub store_budget: Option<crate::store::BudgetUse>,
     /// Until the first key: the status line tells an operator who has just
     /// opened the TUI of the notices waiting for them.
     pub greeting: bool,
@@ -345,6 +348,7 @@ impl App {
             status: None,
             contact: Contact::default(),
             unacked_notices: 0,
+            store_budget: None,
             greeting: false,
             off_page_event: None,
             quit: false,

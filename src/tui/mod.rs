@@ -379,6 +379,7 @@ where
                             app.rates.ingested = ingested.sample(now, totals.ingested);
                             app.rates.delivered = delivered.sample(now, totals.delivered);
                             app.set_unacked_notices(totals.unacked_notices);
+                            app.store_budget = totals.store;
                             // The header names the process that answers now (a
                             // restarted daemon is a new pid).
                             if let (Some(attachment), Some(pid)) = (&mut app.info.attached, totals.pid) {

@@ -118,6 +118,7 @@ pub fn notice_type_words(kind: crate::model::NoticeType) -> &'static str {
         T::ConcurrencyLowered => "concurrency lowered",
         T::BulkJobFinished => "bulk job finished",
         T::StoreWriteFailed => "store write failed",
+        T::StoreFull => "store full",
     }
 }
 

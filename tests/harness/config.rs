@@ -174,6 +174,8 @@ struct Store {
     path: PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
     retention: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_size: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -237,6 +239,7 @@ impl Alerts {
 pub struct TestConfig {
     server: Server,
     retention: Option<String>,
+    max_size: Option<String>,
     destinations: Vec<Dest>,
     alerts: Option<Alerts>,
     /// The token the daemon's client sends, whether it is in the file or the env.
@@ -257,6 +260,7 @@ impl Default for TestConfig {
                 max_destinations: None,
             },
             retention: None,
+            max_size: None,
             destinations: Vec::new(),
             alerts: None,
             token: None,
@@ -316,6 +320,12 @@ impl TestConfig {
         self
     }
 
+    /// Sets `store.max_size`.
+    pub fn max_size(mut self, size: &str) -> TestConfig {
+        self.max_size = Some(size.to_string());
+        self
+    }
+
     /// Sets the `[alerts]` table.
     pub fn alerts(mut self, alerts: Alerts) -> TestConfig {
         self.alerts = Some(alerts);
@@ -334,6 +344,7 @@ impl TestConfig {
             store: Store {
                 path: store_path.to_path_buf(),
                 retention: self.retention.clone(),
+                max_size: self.max_size.clone(),
             },
             destinations: &self.destinations,
             alerts: self.alerts.as_ref(),

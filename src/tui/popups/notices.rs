@@ -77,7 +77,8 @@ fn type_color(notice: &Notice) -> Color {
     match notice.kind {
         NoticeKind::DestinationDisabled { .. }
         | NoticeKind::InRetryTooLong { .. }
-        | NoticeKind::StoreWriteFailed { .. } => Color::Red,
+        | NoticeKind::StoreWriteFailed { .. }
+        | NoticeKind::StoreFull { .. } => Color::Red,
         NoticeKind::ConcurrencyLowered { .. } => Color::Yellow,
         NoticeKind::DestinationRecovered | NoticeKind::DestinationEnabled => Color::Green,
         _ => Color::Reset,

@@ -119,7 +119,8 @@ fn mark_color(notice: &Notice) -> Option<Color> {
         NoticeKind::DestinationPaused | NoticeKind::DestinationResumed => Some(Color::Yellow),
         NoticeKind::ConcurrencyLowered { .. }
         | NoticeKind::BulkJobFinished { .. }
-        | NoticeKind::StoreWriteFailed { .. } => None,
+        | NoticeKind::StoreWriteFailed { .. }
+        | NoticeKind::StoreFull { .. } => None,
     }
 }
 

@@ -58,6 +58,18 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ));
     }
     let mut modes = Vec::new();
+    if let Some(usage) = app.store_budget.filter(|u| u.full) {
+        // New events are refused: the first thing an operator must see.
+        modes.push(Span::styled(
+            format!(
+                "STORE FULL {}/{}",
+                crate::store::format_bytes(usage.used_bytes),
+                crate::store::format_bytes(usage.ceiling_bytes)
+            ),
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        ));
+        modes.push(Span::raw(" "));
+    }
     if app.frozen {
         modes.push(Span::styled(
             "FROZEN",

@@ -1,0 +1,387 @@
+//! The disk budget (`store.max_size`): what the store holds is kept within
+//! the file size the budget allows, finished events giving way first.
+//!
+//! How redb sizes its file decides the design. It grows the file when no
+//! free page is left, by doubling it (until the file holds one 4 GiB region,
+//! then a region at a time), so the file's length jumps and says little about
+//! what it holds; pages freed by a removal are reused by later writes, and
+//! the file shrinks only when its whole upper part is free. Its exact
+//! occupancy (`WriteTransaction::stats`) walks every page of every table,
+//! seconds on a large store, and `Database::compact` needs the database to
+//! itself (no reader, no writer): neither can run beside ingestion. So:
+//!
+//! - the *ceiling* is the largest length the file can reach by redb's growth
+//!   steps from its length now without passing the budget;
+//! - what the events hold is counted as they are written and removed (their
+//!   footprint in pages, see [`event_footprint`], kept in the meta table in
+//!   the same transactions), plus a fixed allowance for redb's own pages and
+//!   the small tables;
+//! - at [`PURGE_AT`] of the ceiling, finished events are purged oldest first
+//!   (ahead of `retention`) in small batches through the group commit, down
+//!   to [`PURGE_TO`], so freed pages are reused and the file stops growing;
+//! - at [`FULL_AT`], with no finished event left to purge, the store is full:
+//!   new events are refused (`StoreError::Full`, the API's 507) before they
+//!   are queued, and an insert already queued that would pass the ceiling is
+//!   refused inside its commit, so nothing acknowledged is left unstored.
+//!   Ingestion resumes by itself once deliveries and purges bring it below
+//!   [`RESUME_BELOW`].
+
+use super::tables::{Tables, EVENTS, META};
+use super::{read_err, write_err, Store, StoreError};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::Notify;
+
+/// The meta key of the bytes the events hold (little-endian u64).
+pub(super) const STORED_BYTES_KEY: &str = "stored_bytes";
+
+/// redb's page size.
+const PAGE: u64 = 4096;
+/// The region size from which redb grows its file a region at a time.
+const REGION: u64 = 4 << 30;
+/// What an event holds besides its payload: its record (around 200 bytes)
+/// and its entries in the by-state, by-destination-and-state, by-topic and
+/// due indexes, as measured against redb's own count of allocated pages
+/// (see this module's tests).
+const EVENT_OVERHEAD: u64 = 336;
+/// What one attempt record holds (its JSON, at leaf fill).
+pub(super) const ATTEMPT_FOOTPRINT: u64 = 400;
+/// redb's own pages (headers, allocator state, the table of tables) and the
+/// small tables (meta, counts, runtime, notices, statistics), and the pages
+/// a commit copies before the ones it replaces are free again.
+const BASE_ALLOWANCE: u64 = 256 * 1024;
+/// The smallest budget: an empty store's file is 72 KiB, and a budget
+/// must leave room for events beside [`BASE_ALLOWANCE`].
+pub const MIN_BUDGET: u64 = 1 << 20;
+
+/// Fractions of the ceiling, in thousandths.
+pub const PURGE_AT: u64 = 900;
+pub const PURGE_TO: u64 = 800;
+pub const FULL_AT: u64 = 950;
+pub const RESUME_BELOW: u64 = 900;
+
+/// The pages a payload of `len` bytes takes: a small one shares leaves with
+/// others (appended in id order, they fill them), a large one gets a run of
+/// pages of its own, a power of two of them (redb's allocator is a buddy
+/// allocator).
+pub(super) fn payload_footprint(len: u64) -> u64 {
+    // Its key (16 bytes) and its slot in the leaf.
+    let entry = len + 32;
+    if entry <= PAGE / 4 {
+        entry
+    } else {
+        entry.next_power_of_two().max(PAGE)
+    }
+}
+
+/// What an event with a payload of `payload_len` bytes and `attempts`
+/// attempts holds in the store.
+pub(super) fn event_footprint(payload_len: u64, attempts: u32) -> u64 {
+    payload_footprint(payload_len) + EVENT_OVERHEAD + u64::from(attempts) * ATTEMPT_FOOTPRINT
+}
+
+/// The largest length redb's growth steps take a file of `file_len` bytes to
+/// without passing `budget`. A file already past it (the budget was lowered)
+/// has the budget as its ceiling: it is not shrunk, and what it holds is kept
+/// within the budget, so it does not grow.
+pub fn ceiling(file_len: u64, budget: u64) -> u64 {
+    if file_len >= budget {
+        return budget;
+    }
+    let mut ceiling = file_len.max(PAGE);
+    while ceiling < REGION && ceiling.saturating_mul(2) <= budget {
+        ceiling *= 2;
+    }
+    if ceiling >= REGION {
+        ceiling += (budget - ceiling) / REGION * REGION;
+    }
+    ceiling
+}
+
+/// `bytes` for people: "7.6 MiB".
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value >= 100.0 || value.fract() < 0.05 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Where the store stands against its budget: `GET /v1/status`'s `store`,
+/// the TUI header's warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetUse {
+    /// What the store holds (counted, see the module's notes).
+    pub used_bytes: u64,
+    /// The largest the file can grow to within the budget.
+    pub ceiling_bytes: u64,
+    /// `store.max_size`.
+    pub budget_bytes: u64,
+    /// The file's length now.
+    pub file_bytes: u64,
+    /// New events are refused until deliveries free room.
+    pub full: bool,
+}
+
+impl BudgetUse {
+    /// The words of a refusal: what is used of what.
+    pub fn refusal(&self) -> String {
+        format!(
+            "{} used of the {} the file may grow to within store.max_size = {}, by events still owed; ingestion resumes when deliveries free room",
+            format_bytes(self.used_bytes),
+            format_bytes(self.ceiling_bytes),
+            format_bytes(self.budget_bytes)
+        )
+    }
+}
+
+/// The budget's live state, shared by the store's handles and its writer.
+pub(super) struct Budget {
+    max: u64,
+    /// What the events hold, as of the last commit.
+    stored: AtomicU64,
+    file_len: AtomicU64,
+    full: AtomicBool,
+    /// False once a purge found no finished event to remove; true again when
+    /// one removes a whole batch (more may be left).
+    finished_left: AtomicBool,
+    /// Woken when what the store holds reaches [`PURGE_AT`].
+    pressure: Notify,
+}
+
+impl Budget {
+    fn new(max: u64, stored: u64, file_len: u64) -> Budget {
+        let budget = Budget {
+            max,
+            stored: AtomicU64::new(stored),
+            file_len: AtomicU64::new(file_len),
+            full: AtomicBool::new(false),
+            finished_left: AtomicBool::new(true),
+            pressure: Notify::new(),
+        };
+        budget.update();
+        budget
+    }
+
+    fn used(&self) -> u64 {
+        self.stored.load(Ordering::SeqCst) + BASE_ALLOWANCE
+    }
+
+    fn ceiling(&self) -> u64 {
+        ceiling(self.file_len.load(Ordering::SeqCst), self.max)
+    }
+
+    fn mark(&self, thousandths: u64) -> u64 {
+        self.ceiling() / 1000 * thousandths
+    }
+
+    pub(super) fn usage(&self) -> BudgetUse {
+        BudgetUse {
+            used_bytes: self.used(),
+            ceiling_bytes: self.ceiling(),
+            budget_bytes: self.max,
+            file_bytes: self.file_len.load(Ordering::SeqCst),
+            full: self.full.load(Ordering::SeqCst),
+        }
+    }
+
+    /// After a commit: what the events hold now (when it changed) and the
+    /// file's length.
+    pub(super) fn note_commit(&self, stored: Option<u64>, file_len: u64) {
+        if let Some(stored) = stored {
+            self.stored.store(stored, Ordering::SeqCst);
+        }
+        self.file_len.store(file_len, Ordering::SeqCst);
+        self.update();
+    }
+
+    /// Sets or clears "full" from what is held now, and wakes the purge at
+    /// the purge mark.
+    fn update(&self) {
+        let used = self.used();
+        if used >= self.mark(PURGE_AT) {
+            self.pressure.notify_one();
+        }
+        if self.full.load(Ordering::SeqCst) {
+            if used < self.mark(RESUME_BELOW) {
+                self.full.store(false, Ordering::SeqCst);
+            }
+        } else if (used >= self.mark(FULL_AT) && !self.finished_left.load(Ordering::SeqCst))
+            || used >= self.ceiling()
+        {
+            // At the ceiling itself the purge has fallen behind ingestion:
+            // refusing is what keeps the file within the budget.
+            self.full.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether an insert adding `adding` bytes, in a commit that has added
+    /// `pending` so far, fits under the ceiling.
+    fn fits(&self, pending: i64, adding: u64) -> bool {
+        let after = self.used() as i64 + pending + adding as i64;
+        after < self.ceiling() as i64
+    }
+}
+
+impl Store {
+    /// Keeps the store within `max` bytes (`store.max_size`). Counts what
+    /// the events hold first if this store has never counted it (once: it
+    /// reads every record), so call it at start, before ingestion.
+    pub fn limit_size(&self, max: u64) -> Result<(), StoreError> {
+        let db = self
+            .inner
+            .db
+            .read()
+            .expect("store slot lock")
+            .clone()
+            .ok_or(StoreError::Unavailable)?;
+        let stored = count_stored_bytes(&db, self.path())?;
+        let budget = Budget::new(max, stored, self.file_bytes());
+        let _ = self.inner.stats.budget.set(budget);
+        Ok(())
+    }
+
+    /// Where the store stands against its budget; `None` without one.
+    pub fn budget_use(&self) -> Option<BudgetUse> {
+        self.inner.stats.budget.get().map(Budget::usage)
+    }
+
+    /// Whether finished events should be purged now for room: what the store
+    /// holds is at or above [`PURGE_TO`] and the last purge did not run out
+    /// of them, or the store is full (deliveries may have finished some).
+    pub fn budget_wants_purge(&self) -> bool {
+        let Some(budget) = self.inner.stats.budget.get() else {
+            return false;
+        };
+        budget.full.load(Ordering::SeqCst)
+            || (budget.used() >= budget.mark(PURGE_TO)
+                && budget.finished_left.load(Ordering::SeqCst))
+    }
+
+    /// Whether what the store holds has reached [`PURGE_AT`]: the start of a
+    /// purge run (which goes on down to [`PURGE_TO`]).
+    pub fn budget_at_purge_mark(&self) -> bool {
+        self.inner
+            .stats
+            .budget
+            .get()
+            .is_some_and(|b| b.used() >= b.mark(PURGE_AT))
+    }
+
+    /// Resolves when a commit brings what the store holds to the purge mark
+    /// (never without a budget).
+    pub async fn budget_pressure(&self) {
+        match self.inner.stats.budget.get() {
+            Some(budget) => budget.pressure.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Removes up to `limit` finished events, oldest first, whatever their
+    /// age, in one write of the group commit: a batch small enough not to
+    /// hold ingestion up. Answers how many were removed.
+    pub async fn purge_finished_oldest(&self, limit: usize) -> Result<usize, StoreError> {
+        let purged = self
+            .write(move |tables| tables.purge_finished(u128::MAX, limit))
+            .await?;
+        if let Some(budget) = self.inner.stats.budget.get() {
+            budget
+                .finished_left
+                .store(purged == limit, Ordering::SeqCst);
+            budget.update();
+        }
+        Ok(purged)
+    }
+
+    /// The refusal of a new event while the store is full.
+    pub(super) fn refuse_if_full(&self) -> Result<(), StoreError> {
+        match self.inner.stats.budget.get() {
+            Some(budget) if budget.full.load(Ordering::SeqCst) => Err(StoreError::Full {
+                usage: budget.usage(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The check inside a commit: refuses an event of `payload_len` bytes
+    /// that would take the store past its ceiling.
+    pub(super) fn insert_check(
+        &self,
+    ) -> impl Fn(&Tables<'_>, u64) -> Result<(), StoreError> + Send + Sync + 'static {
+        let stats = self.inner.stats.clone();
+        move |tables, payload_len| match stats.budget.get() {
+            Some(budget)
+                if !budget.fits(tables.footprint_pending(), event_footprint(payload_len, 0)) =>
+            {
+                Err(StoreError::Full {
+                    usage: BudgetUse {
+                        full: true,
+                        ..budget.usage()
+                    },
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The bytes the events of the store at `path` hold, from the meta table;
+/// added up once from every record (and stored) when the store has never
+/// counted them. Done in one write transaction of its own, which waits for
+/// the writer's commit in progress, so no commit's change is missed.
+fn count_stored_bytes(db: &Database, path: &Path) -> Result<u64, StoreError> {
+    {
+        let txn = db.begin_read().map_err(read_err)?;
+        let meta = txn.open_table(META).map_err(read_err)?;
+        if let Some(raw) = meta.get(STORED_BYTES_KEY).map_err(read_err)? {
+            if let Ok(bytes) = raw.value().try_into() {
+                return Ok(u64::from_le_bytes(bytes));
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    let txn = db.begin_write().map_err(write_err)?;
+    let mut total = 0u64;
+    let mut events = 0u64;
+    {
+        let table = txn.open_table(EVENTS).map_err(write_err)?;
+        for entry in table.iter().map_err(write_err)? {
+            let (_, raw) = entry.map_err(write_err)?;
+            // A record that does not decode is counted as a bare event; the
+            // next reader moves it to quarantine.
+            total += match super::codec::decode_event(raw.value()) {
+                Ok(record) => event_footprint(record.payload_bytes, record.attempt_count),
+                Err(_) => EVENT_OVERHEAD,
+            };
+            events += 1;
+        }
+        let mut meta = txn.open_table(META).map_err(write_err)?;
+        meta.insert(STORED_BYTES_KEY, total.to_le_bytes().as_slice())
+            .map_err(write_err)?;
+    }
+    txn.commit().map_err(write_err)?;
+    if events > 0 {
+        tracing::info!(
+            store = %path.display(),
+            events,
+            bytes = total,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "counted what the events of a store written before its budget hold"
+        );
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests;
