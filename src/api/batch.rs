@@ -135,6 +135,31 @@ impl BatchItem {
     }
 }
 
+/// Why one NDJSON line is not an item: where in it (`.payload`, empty for
+/// the line as a whole) and serde's words.
+#[derive(Debug)]
+pub struct LineError {
+    pub at: String,
+    pub message: String,
+}
+
+/// Reads one NDJSON line as an item (the API's NDJSON body and `hookwatch
+/// send` read lines the same way).
+pub fn read_item_line(line: &str) -> Result<BatchItem, LineError> {
+    let mut reader = serde_json::Deserializer::from_str(line);
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let path = e.path().to_string();
+        LineError {
+            at: if path == "." {
+                String::new()
+            } else {
+                format!(".{path}")
+            },
+            message: e.inner().to_string(),
+        }
+    })
+}
+
 /// Reads a batch body: a JSON array, or NDJSON under [`NDJSON`]. Every error
 /// names the item (`events[3]…`), and for NDJSON its line too.
 pub fn parse_batch(content_type: Option<&str>, body: &[u8]) -> ApiResult<Vec<IngestRequest>> {
@@ -157,18 +182,12 @@ pub fn parse_batch(content_type: Option<&str>, body: &[u8]) -> ApiResult<Vec<Ing
                     text.lines().filter(|l| !l.trim().is_empty()).count(),
                 ));
             }
-            let mut reader = serde_json::Deserializer::from_str(line);
-            let item: BatchItem = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
-                let path = e.path().to_string();
-                let at = if path == "." {
-                    String::new()
-                } else {
-                    format!(".{path}")
-                };
+            let item = read_item_line(line).map_err(|e| {
                 ApiError::bad_request(format!(
-                    "events[{index}]{at} (line {}): {}",
+                    "events[{index}]{} (line {}): {}",
+                    e.at,
                     line_index + 1,
-                    e.inner()
+                    e.message
                 ))
             })?;
             items.push((item, Some(line_index + 1)));

@@ -8,7 +8,7 @@
 //! it is sent and the message on a bad line says how much was stored before it.
 
 use super::{print, print_json, Daemon, Failure, SendArgs};
-use crate::api::batch::BatchItem;
+use crate::api::batch::read_item_line;
 use crate::control::Control;
 use crate::engine::{BatchTarget, IngestRequest, MAX_BATCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -40,17 +40,11 @@ fn read_line(line: &str, payloads: bool, line_number: u64) -> Result<IngestReque
             ..IngestRequest::default()
         });
     }
-    let mut reader = serde_json::Deserializer::from_str(line);
-    let item: BatchItem = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
+    let item = read_item_line(line).map_err(|e| {
+        let at = e.at.strip_prefix('.').map(|field| format!("{field}: ")).unwrap_or_default();
         bad(format!(
             "{at}{} (each line is {{\"payload\": …, \"topic\"?, \"idempotency_key\"?, \"content_type\"?}}; use --payloads for bare payloads)",
-            e.inner()
+            e.message
         ))
     })?;
     item.into_request().map_err(|e| bad(e.to_string()))

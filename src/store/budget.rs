@@ -239,13 +239,7 @@ impl Store {
     /// the events hold first if this store has never counted it (once: it
     /// reads every record), so call it at start, before ingestion.
     pub fn limit_size(&self, max: u64) -> Result<(), StoreError> {
-        let db = self
-            .inner
-            .db
-            .read()
-            .expect("store slot lock")
-            .clone()
-            .ok_or(StoreError::Unavailable)?;
+        let db = self.database()?;
         let stored = count_stored_bytes(&db, self.path())?;
         let budget = Budget::new(max, stored, self.file_bytes());
         let _ = self.inner.stats.budget.set(budget);

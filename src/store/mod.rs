@@ -703,14 +703,17 @@ impl Store {
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        let db = self
-            .inner
+        self.database()?.begin_read().map_err(read_err)
+    }
+
+    /// The open database, unless the writer has it closed for a reopen.
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        self.inner
             .db
             .read()
             .expect("store slot lock")
             .clone()
-            .ok_or(StoreError::Unavailable)?;
-        db.begin_read().map_err(read_err)
+            .ok_or(StoreError::Unavailable)
     }
 
     pub fn get_event(&self, id: EventId) -> Result<Option<EventRecord>, StoreError> {

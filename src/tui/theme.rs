@@ -88,3 +88,16 @@ pub fn key_span(label: &str) -> Span<'static> {
         Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
     )
 }
+
+/// A popup's key hints: each key, then what it does in grey.
+pub fn key_hints(pairs: &[(&str, &str)]) -> Vec<Span<'static>> {
+    let mut spans = Vec::with_capacity(pairs.len() * 2);
+    for (key, what) in pairs {
+        spans.push(key_span(key));
+        spans.push(Span::styled(
+            format!(" {what}  "),
+            Style::new().fg(Color::Gray),
+        ));
+    }
+    spans
+}

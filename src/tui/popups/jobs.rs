@@ -8,7 +8,7 @@ use crate::tui::app::{job_summary, App};
 use crate::tui::job_list::JobList;
 use crate::tui::layout::centered;
 use crate::tui::text::{absolute_time, age, ellipsize};
-use crate::tui::theme::{key_span, popup_block};
+use crate::tui::theme::{key_hints, popup_block};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -94,15 +94,7 @@ fn keys_line(read_only: bool) -> Line<'static> {
         pairs.push(("x", "cancel a running job"));
     }
     pairs.push(("Esc", "close"));
-    let mut spans = Vec::new();
-    for (key, what) in pairs {
-        spans.push(key_span(key));
-        spans.push(Span::styled(
-            format!(" {what}  "),
-            Style::new().fg(Color::Gray),
-        ));
-    }
-    Line::from(spans)
+    Line::from(key_hints(&pairs))
 }
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect, list: &JobList) {

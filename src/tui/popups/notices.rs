@@ -7,7 +7,7 @@ use crate::tui::app::App;
 use crate::tui::layout::centered;
 use crate::tui::notice_list::NoticeList;
 use crate::tui::text::{absolute_time, age, ellipsize, ellipsize_middle, notice_type_words};
-use crate::tui::theme::{key_span, popup_block};
+use crate::tui::theme::{key_hints, popup_block};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -132,14 +132,7 @@ fn keys_line(read_only: bool) -> Line<'static> {
         pairs.extend([("a", "ack"), ("A", "ack all")]);
     }
     pairs.push(("Esc", "close"));
-    let mut spans = Vec::new();
-    for (key, what) in pairs {
-        spans.push(key_span(key));
-        spans.push(Span::styled(
-            format!(" {what}  "),
-            Style::new().fg(Color::Gray),
-        ));
-    }
+    let mut spans = key_hints(&pairs);
     if read_only {
         spans.push(Span::styled(
             "read-only: a/A off",
