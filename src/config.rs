@@ -192,6 +192,7 @@ struct RawAlerts {
 struct RawServer {
     listen: Option<String>,
     token: Option<String>,
+    #[serde(default, deserialize_with = "size_text")]
     max_body: Option<String>,
     max_connections: Option<i64>,
     deny_private_destinations: Option<bool>,
@@ -203,7 +204,33 @@ struct RawServer {
 struct RawStore {
     path: Option<PathBuf>,
     retention: Option<String>,
+    #[serde(default, deserialize_with = "size_text")]
     max_size: Option<String>,
+}
+
+/// A size key's value as text: `"64KiB"` or `"1048576"`, or a bare number
+/// of bytes (`1048576`), which the README allows too. Read by `parse_size`.
+fn size_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    struct SizeVisitor;
+    impl serde::de::Visitor<'_> for SizeVisitor {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a size (\"64KiB\", \"2GiB\" or a number of bytes)")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_string()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, bytes: u64) -> Result<Self::Value, E> {
+            Ok(Some(bytes.to_string()))
+        }
+        fn visit_i64<E: serde::de::Error>(self, bytes: i64) -> Result<Self::Value, E> {
+            // A negative size is refused by parse_size, naming the key.
+            Ok(Some(bytes.to_string()))
+        }
+    }
+    deserializer.deserialize_any(SizeVisitor)
 }
 
 #[derive(Deserialize, Serialize, Clone)]
@@ -1034,6 +1061,20 @@ mod tests {
             assert_eq!(err.key, key, "for {text:?}: {err}");
             assert!(err.to_string().starts_with("test.toml: "), "{err}");
         }
+    }
+
+    #[test]
+    fn sizes_are_text_or_a_bare_number_of_bytes() {
+        let config = parse("[server]\nmax_body = 65536\n[store]\nmax_size = 2097152").unwrap();
+        assert_eq!(config.server.max_body, 65536);
+        assert_eq!(config.store.max_size, Some(2 * 1024 * 1024));
+        let config = parse("[server]\nmax_body = \"65536\"").unwrap();
+        assert_eq!(config.server.max_body, 65536);
+        let err = parse("[server]\nmax_body = -5").unwrap_err();
+        assert_eq!(err.key, "server.max_body", "{err}");
+        let err = parse("[server]\nmax_body = true").unwrap_err();
+        assert_eq!(err.key, "server.max_body", "{err}");
+        assert!(err.to_string().contains("a size"), "{err}");
     }
 
     #[test]

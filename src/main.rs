@@ -2,7 +2,6 @@
 //! engine headless (`--daemon`) or under the terminal UI; subcommands are
 //! handed to `hookwatch::cli`.
 
-use clap::Parser;
 use hookwatch::cli::{Cli, LogFormat};
 use hookwatch::clock::SystemClock;
 use hookwatch::config::Config;
@@ -26,7 +25,7 @@ const BLOCKING_THREADS: usize = 32;
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let _ = color_eyre::install();
     // A file-size limit (RLIMIT_FSIZE) must fail the write that crosses it, which
     // the store survives, rather than kill the process with SIGXFSZ.
@@ -262,7 +261,11 @@ async fn run_demo(cli: &Cli) -> Result<(), RunError> {
     let running = daemon::start_under(&config, Arc::new(SystemClock), &root).await?;
     let _signals = stop.cancel_on_signal(root.clone());
     let trickle = hookwatch::demo::spawn_trickle(running.control.clone(), root.child_token());
-    tracing::info!("demo listening on http://{}", running.local_addr);
+    tracing::info!(
+        "demo listening on http://{}, store {} (a temporary folder, removed when the demo stops)",
+        running.local_addr,
+        config.store.path.display()
+    );
     let result = if cli.daemon {
         root.cancelled().await;
         Ok(())

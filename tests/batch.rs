@@ -259,7 +259,8 @@ async fn send(daemon: &Daemon, args: &[&str], stdin: &str) -> (i32, String, Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hookwatch_send_posts_a_file_or_stdin_in_batches_and_names_a_bad_line() {
     let receiver = Receiver::start().await;
-    let config = TestConfig::new().destination(Dest::new("shop", &receiver.url()));
+    let config =
+        TestConfig::new().destination(Dest::new("shop", &receiver.url()).topics(&["order.*"]));
     let daemon = Daemon::start(config).await;
 
     let file = daemon.dir().join("events.ndjson");
@@ -299,6 +300,35 @@ async fn hookwatch_send_posts_a_file_or_stdin_in_batches_and_names_a_bad_line() 
         json!({ "events": 1, "duplicates": 1, "lines": 2, "batches": 2 })
     );
 
+    // An item whose topic nobody subscribes to fails the batch, named.
+    let (status, reply) = post_batch(
+        &daemon,
+        "/v1/topics/order.paid/events/batch",
+        "application/json",
+        r#"[{"payload": 1}, {"payload": 2, "topic": "nobody.listens"}]"#.into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["code"], "bad_item", "{reply}");
+    assert_eq!(reply["index"], 1, "{reply}");
+    assert_eq!(
+        reply["error"],
+        "events[1].topic: no destination subscribes to topic \"nobody.listens\""
+    );
+
+    // A line the daemon refuses is named by its line, not its index.
+    let (code, _, stderr) = send(
+        &daemon,
+        &["--topic", "order.created", "--batch", "2"],
+        "{\"payload\": 1}\n\n{\"payload\": 2}\n{\"payload\": 3, \"topic\": \"nobody.listens\"}\n",
+    )
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("line 4: topic: no destination subscribes to topic \"nobody.listens\"; line 4 was not stored, the 2 lines before them were stored"),
+        "{stderr}"
+    );
+
     let (code, _, stderr) = send(&daemon, &["--batch", "0", "shop"], "").await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--batch"), "{stderr}");
@@ -306,7 +336,7 @@ async fn hookwatch_send_posts_a_file_or_stdin_in_batches_and_names_a_bad_line() 
     wait_until_within(
         Duration::from_secs(60),
         "every sent event delivered",
-        || receiver.distinct_count() == 1201,
+        || receiver.distinct_count() == 1203, // 1,200 from the file, 1 from stdin, 2 by topic before the refused line
     )
     .await;
     assert_eq!(

@@ -949,6 +949,9 @@ async fn check_config_prints_the_effective_config_masked_or_names_the_problem() 
 [server]
 token = "very-secret-token"
 
+[store]
+max_size = 2147483648
+
 [[destinations]]
 id = "orders"
 url = "https://example.com/hooks"
@@ -981,6 +984,7 @@ headers = { Authorization = "Bearer abc123", X-Env = "prod" }
         .expect(0)
         .json();
     assert_eq!(json["server"]["token"], "********");
+    assert_eq!(json["store"]["max_size"], "2GiB", "{json}");
     assert_eq!(
         json["destinations"][0]["headers"]["Authorization"],
         "********"

@@ -28,7 +28,10 @@ const DEFAULT_CONTENT_TYPE: &str = "application/json";
 
 /// One event of a batch, as it travels.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an event: {\"payload\": …, \"topic\"?, \"idempotency_key\"?, \"content_type\"?}"
+)]
 pub struct BatchItem {
     /// The event's body. Under a JSON content type (the default), any JSON
     /// value, stored exactly as written; under another, a JSON string holding
@@ -53,6 +56,8 @@ pub enum ItemError {
     IdempotencyKey(usize),
     #[error("topic: must not be empty")]
     EmptyTopic,
+    #[error("content_type: not a media type (type/subtype, e.g. application/json): {0:?}")]
+    ContentType(String),
 }
 
 /// Whether a body of `content_type` is JSON (`application/json`,
@@ -65,6 +70,20 @@ fn is_json(content_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     mime == "application/json" || mime.ends_with("+json")
+}
+
+/// Whether `content_type` reads as `type/subtype[; parameters]`: both
+/// names non-empty HTTP tokens, as a `Content-Type` header needs.
+fn is_media_type(content_type: &str) -> bool {
+    let token = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    matches!(mime.split_once('/'), Some((kind, sub)) if token(kind) && token(sub))
+        && !content_type.bytes().any(|b| b.is_ascii_control())
 }
 
 impl BatchItem {
@@ -81,6 +100,9 @@ impl BatchItem {
         let content_type = self
             .content_type
             .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
+        if !is_media_type(&content_type) {
+            return Err(ItemError::ContentType(content_type));
+        }
         let payload = if is_json(&content_type) {
             bytes::Bytes::copy_from_slice(self.payload.get().as_bytes())
         } else {
@@ -198,7 +220,14 @@ pub fn parse_batch(content_type: Option<&str>, body: &[u8]) -> ApiResult<Vec<Ing
         let items: Vec<BatchItem> = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
             let path = e.path().to_string();
             let at = if path == "." { String::new() } else { path };
-            ApiError::bad_request(format!("events{at}: {}", e.inner()))
+            // One object where an array belongs: most likely NDJSON sent
+            // under another content type.
+            let hint = if text.trim_start().starts_with('{') {
+                "; a batch is a JSON array of events, or NDJSON (one event a line) with content-type: application/x-ndjson"
+            } else {
+                ""
+            };
+            ApiError::bad_request(format!("events{at}: {}{hint}", e.inner()))
         })?;
         if items.len() > MAX_BATCH {
             return Err(too_many(items.len()));

@@ -16,7 +16,9 @@ pub fn status_of(error: &ControlError) -> StatusCode {
         | ControlError::UnknownEvent { .. }
         | ControlError::UnknownJob { .. }
         | ControlError::UnknownNotice { .. } => StatusCode::NOT_FOUND,
-        ControlError::IdempotencyKey { .. } => StatusCode::BAD_REQUEST,
+        ControlError::IdempotencyKey { .. } | ControlError::BadItem { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         ControlError::Refused { .. } | ControlError::Conflict { .. } => StatusCode::CONFLICT,
         ControlError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         ControlError::Unavailable { .. } | ControlError::ShuttingDown => {
@@ -123,6 +125,11 @@ mod tests {
             ControlError::IdempotencyKey {
                 message: "must be 1 to 255 bytes, got 0".into(),
             },
+            ControlError::BadItem {
+                index: 17,
+                field: "topic".into(),
+                message: "no destination subscribes to topic \"x\"".into(),
+            },
             ControlError::Refused {
                 message: "cannot mute a delivered event".into(),
                 refusal: None,
@@ -176,7 +183,7 @@ mod tests {
             .collect();
         assert_eq!(
             statuses,
-            [404, 404, 404, 404, 422, 400, 409, 503, 503, 507, 502, 401]
+            [404, 404, 404, 404, 422, 400, 400, 409, 503, 503, 507, 502, 401]
         );
     }
 

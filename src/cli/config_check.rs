@@ -72,6 +72,9 @@ struct Server {
 struct Store {
     path: String,
     retention: String,
+    /// No budget: the key is left out, as in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_size: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -103,6 +106,7 @@ impl Effective {
                 store: Store {
                     path: config.store.path.display().to_string(),
                     retention: format_duration_exact(config.store.retention),
+                    max_size: config.store.max_size.map(size_text),
                 },
                 destinations: config.destinations.iter().map(Destination::of).collect(),
                 alerts: Alerts::of(&config.alerts),

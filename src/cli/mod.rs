@@ -48,8 +48,10 @@ pub struct Cli {
     /// Config file (default: ./hookwatch.toml, then $XDG_CONFIG_HOME/hookwatch/config.toml).
     #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
-    /// Run headless, logging to stderr, until SIGINT or SIGTERM.
-    #[arg(long, conflicts_with = "url")]
+    /// Run headless, logging to stderr, until SIGINT, SIGTERM or SIGHUP.
+    /// (`--url` is refused with it; `HOOKWATCH_URL`, meant for the
+    /// subcommands and the TUI, is ignored.)
+    #[arg(long)]
     pub daemon: bool,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -58,7 +60,7 @@ pub struct Cli {
     #[arg(long)]
     pub read_only: bool,
     /// A temporary store, built-in local receivers and a trickle of events.
-    #[arg(long, conflicts_with_all = ["config", "url"])]
+    #[arg(long, conflicts_with = "config")]
     pub demo: bool,
     /// The API of the hookwatch to operate or attach to (e.g.
     /// http://127.0.0.1:8686). Without it, the config's server.listen; a TUI
@@ -123,10 +125,12 @@ pub enum Command {
 Each line is one event in the batch API's shape:
   {\"payload\": {...}, \"topic\": \"order.created\", \"idempotency_key\": \"o-1\", \"content_type\": \"application/json\"}
 (only payload is required), or, with --payloads, the JSON payload itself.
-A file is checked whole before anything is sent; a bad line is named and nothing is stored.")]
+A file is checked whole for form before anything is sent: a malformed line is named and nothing
+is stored. A line the daemon refuses (a topic no destination subscribes to) is named too; the
+batches before its batch are stored by then.")]
 pub struct SendArgs {
     /// The destination every event goes to.
-    #[arg(value_name = "DESTINATION", required_unless_present = "topic")]
+    #[arg(value_name = "DESTINATION")]
     pub destination: Option<String>,
     /// Send to every destination subscribed to this topic instead (a line's
     /// own topic, when it has one, wins).
@@ -143,6 +147,38 @@ pub struct SendArgs {
     pub batch: usize,
     #[command(flatten)]
     pub output: JsonFlag,
+}
+
+impl Cli {
+    /// Parses the command line. `HOOKWATCH_URL` is for the subcommands and
+    /// the TUI: a `--daemon` or `--demo` runs its own engine, so the variable
+    /// (exported for the subcommands, say) is ignored there, while `--url`
+    /// typed with them is an error.
+    pub fn parse_args() -> Cli {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let matches = command.get_matches_mut();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if cli.daemon || cli.demo {
+            match matches.value_source("url") {
+                Some(ValueSource::CommandLine) => {
+                    let flag = if cli.daemon { "--daemon" } else { "--demo" };
+                    command
+                        .error(
+                            clap::error::ErrorKind::ArgumentConflict,
+                            format!(
+                                "the argument '{flag}' cannot be used with '--url <URL>' ({flag} runs its own engine; --url is for operating or attaching to one that runs)"
+                            ),
+                        )
+                        .exit()
+                }
+                Some(_) => cli.url = None,
+                None => {}
+            }
+        }
+        cli
+    }
 }
 
 /// `--json`: one JSON document in the API's own shapes instead of a table.

@@ -9,7 +9,7 @@
 
 use super::{print, print_json, Daemon, Failure, SendArgs};
 use crate::api::batch::read_item_line;
-use crate::control::Control;
+use crate::control::{Control, ControlError};
 use crate::engine::{BatchTarget, IngestRequest, MAX_BATCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::BufRead;
@@ -113,8 +113,7 @@ pub(super) async fn run(daemon: &Daemon, args: &SendArgs) -> Result<(), Failure>
     };
 
     let mut sent = Sent::default();
-    let mut batch: Vec<IngestRequest> = Vec::with_capacity(args.batch);
-    let mut last_line = 0;
+    let mut batch = Batch::default();
     let stored_before = |sent: &Sent| {
         if sent.lines == 0 {
             "nothing was sent".to_string()
@@ -142,14 +141,14 @@ pub(super) async fn run(daemon: &Daemon, args: &SendArgs) -> Result<(), Failure>
             }
             other => other,
         })?;
-        batch.push(request);
-        last_line = line_number;
-        if batch.len() == args.batch {
-            post(daemon, &target, &mut batch, &mut sent, &bar, last_line).await?;
+        batch.requests.push(request);
+        batch.lines.push(line_number);
+        if batch.requests.len() == args.batch {
+            post(daemon, &target, &mut batch, &mut sent, &bar).await?;
         }
     }
-    if !batch.is_empty() {
-        post(daemon, &target, &mut batch, &mut sent, &bar, last_line).await?;
+    if !batch.requests.is_empty() {
+        post(daemon, &target, &mut batch, &mut sent, &bar).await?;
     }
     bar.finish_and_clear();
     if sent.lines == 0 {
@@ -169,39 +168,68 @@ pub(super) async fn run(daemon: &Daemon, args: &SendArgs) -> Result<(), Failure>
         } else {
             String::new()
         };
+        let batches = match sent.batches {
+            1 => "1 batch".to_string(),
+            n => format!("{n} batches"),
+        };
         print(&format!(
-            "sent {} lines to {to} in {} batches: {} events stored{duplicates}\n",
-            sent.lines, sent.batches, sent.events
+            "sent {} lines to {to} in {batches}: {} events stored{duplicates}\n",
+            sent.lines, sent.events
         ))
     }
 }
 
-/// Posts one batch and counts what it stored.
+/// The events of the next request, and the input lines they came from.
+#[derive(Default)]
+struct Batch {
+    requests: Vec<IngestRequest>,
+    lines: Vec<u64>,
+}
+
+/// Posts one batch and counts what it stored. A refusal says which lines
+/// were not stored, and a refused item is named by its line.
 async fn post(
     daemon: &Daemon,
     target: &BatchTarget,
-    batch: &mut Vec<IngestRequest>,
+    batch: &mut Batch,
     sent: &mut Sent,
     bar: &ProgressBar,
-    last_line: u64,
 ) -> Result<(), Failure> {
-    let count = batch.len() as u64;
+    let count = batch.requests.len() as u64;
+    let lines = std::mem::take(&mut batch.lines);
     let answers = daemon
         .control
-        .ingest_batch(target.clone(), std::mem::take(batch))
+        .ingest_batch(target.clone(), std::mem::take(&mut batch.requests))
         .await
         .map_err(|e| {
-            let failure = daemon.failure(e);
-            let where_ = format!(
-                "the batch of lines up to {last_line} was not stored; {}",
-                if sent.lines == 0 {
-                    "nothing before it was sent".to_string()
-                } else {
-                    format!("the {} lines before it were", sent.lines)
+            let (first, last) = (lines.first().copied(), lines.last().copied());
+            let span = match (first, last) {
+                (Some(first), Some(last)) if first != last => format!("lines {first}–{last} were"),
+                (Some(line), _) => format!("line {line} was"),
+                _ => "the batch was".to_string(),
+            };
+            let before = if sent.lines == 0 {
+                "nothing was stored".to_string()
+            } else {
+                format!(
+                    "the {} lines before them were stored ({} events)",
+                    sent.lines, sent.events
+                )
+            };
+            if let ControlError::BadItem {
+                index,
+                field,
+                message,
+            } = &e
+            {
+                if let Some(line) = lines.get(*index) {
+                    return Failure::BadInput(format!(
+                        "line {line}: {field}: {message}; {span} not stored, {before}"
+                    ));
                 }
-            );
-            eprintln!("hookwatch: {where_}");
-            failure
+            }
+            eprintln!("hookwatch: {span} not stored; {before}");
+            daemon.failure(e)
         })?;
     for item in &answers {
         for event in item {

@@ -5,6 +5,7 @@ use super::table::Fields;
 use super::{print, print_json, Daemon, Failure, JsonFlag};
 use crate::control::{Control, Totals};
 use crate::model::{EventState, Health, StateCounts};
+use crate::store::{format_bytes, BudgetUse};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -78,6 +79,9 @@ pub(super) async fn run(daemon: &Daemon, output: JsonFlag) -> Result<(), Failure
             second.ingested, second.delivered
         ),
     );
+    if let Some(store) = &second.store {
+        fields.add("store", store_line(store));
+    }
     fields.add(
         "notices",
         if second.unacked_notices == 0 {
@@ -95,6 +99,21 @@ pub(super) async fn run(daemon: &Daemon, output: JsonFlag) -> Result<(), Failure
         text.push_str(&render_list(&destinations));
     }
     print(&text)
+}
+
+/// The disk budget in one line: "1.2 MiB used of 1.9 MiB (store.max_size
+/// 4 MiB)", and when full, that new events are refused.
+fn store_line(store: &BudgetUse) -> String {
+    let mut line = format!(
+        "{} used of {} the file may grow to (store.max_size {})",
+        format_bytes(store.used_bytes),
+        format_bytes(store.ceiling_bytes),
+        format_bytes(store.budget_bytes)
+    );
+    if store.full {
+        line.push_str(": FULL, new events answered 507 until deliveries free room");
+    }
+    line
 }
 
 #[derive(Debug, serde::Serialize, PartialEq)]
@@ -127,6 +146,24 @@ impl Rates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_line_says_the_budget_and_when_it_is_full() {
+        let mut store = BudgetUse {
+            used_bytes: 1024 * 1024,
+            ceiling_bytes: 2 * 1024 * 1024,
+            budget_bytes: 4 * 1024 * 1024,
+            file_bytes: 2 * 1024 * 1024,
+            full: false,
+        };
+        assert_eq!(
+            store_line(&store),
+            "1 MiB used of 2 MiB the file may grow to (store.max_size 4 MiB)"
+        );
+        store.full = true;
+        assert!(store_line(&store)
+            .ends_with(": FULL, new events answered 507 until deliveries free room"));
+    }
 
     #[test]
     fn rates_are_the_growth_per_second_and_never_negative() {

@@ -79,6 +79,14 @@ pub enum ControlError {
     /// A value that does not validate, naming its field.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// One item of a batch (at `index`, counting from 0) cannot be stored,
+    /// so none of the batch is.
+    #[error("events[{index}].{field}: {message}")]
+    BadItem {
+        index: usize,
+        field: String,
+        message: String,
+    },
     /// A bad `Idempotency-Key` (a request error, not a bad field value).
     #[error("Idempotency-Key: {message}")]
     IdempotencyKey { message: String },
@@ -198,6 +206,7 @@ impl ControlError {
             ControlError::UnknownJob { .. } => "unknown_job",
             ControlError::UnknownNotice { .. } => "unknown_notice",
             ControlError::Invalid { .. } => "invalid",
+            ControlError::BadItem { .. } => "bad_item",
             ControlError::IdempotencyKey { .. } => "idempotency_key",
             ControlError::Refused { .. } => "refused",
             ControlError::Unavailable { .. } => "unavailable",
@@ -227,6 +236,15 @@ impl From<EngineError> for ControlError {
             EngineError::UnknownJob(id) => ControlError::UnknownJob { id },
             EngineError::UnknownNotice(id) => ControlError::UnknownNotice { id },
             EngineError::Invalid { field, message } => ControlError::Invalid { field, message },
+            EngineError::BadItem {
+                index,
+                field,
+                message,
+            } => ControlError::BadItem {
+                index,
+                field,
+                message,
+            },
             EngineError::IdempotencyKey(message) => ControlError::IdempotencyKey { message },
             EngineError::Refused(refusal) => ControlError::Refused {
                 message: refusal.to_string(),

@@ -56,6 +56,13 @@ pub enum EngineError {
     UnknownNotice(String),
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// One item of a batch cannot be stored (its `field`), so none is.
+    #[error("events[{index}].{field}: {message}")]
+    BadItem {
+        index: usize,
+        field: String,
+        message: String,
+    },
     /// A bad `Idempotency-Key` header (a request error, not a bad field value).
     #[error("Idempotency-Key: {0}")]
     IdempotencyKey(String),

@@ -198,9 +198,15 @@ impl Engine {
                         Some(targets) => targets.clone(),
                         None => {
                             let targets = self.subscribers(&topic).map_err(|e| match e {
-                                EngineError::Invalid { field, message } => EngineError::Invalid {
-                                    field: format!("events[{index}].{field}"),
+                                EngineError::Invalid { field, message } => EngineError::BadItem {
+                                    index,
+                                    field,
                                     message,
+                                },
+                                no_match @ EngineError::NoTopicMatch(_) => EngineError::BadItem {
+                                    index,
+                                    field: "topic".into(),
+                                    message: no_match.to_string(),
                                 },
                                 other => other,
                             })?;
@@ -213,8 +219,9 @@ impl Engine {
             }
         }
         for (index, (_, request)) in items.iter().enumerate() {
-            check_idempotency_key(request).map_err(|message| EngineError::Invalid {
-                field: format!("events[{index}].idempotency_key"),
+            check_idempotency_key(request).map_err(|message| EngineError::BadItem {
+                index,
+                field: "idempotency_key".into(),
                 message,
             })?;
         }
