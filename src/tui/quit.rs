@@ -34,13 +34,17 @@ impl<W: Write> QuitNotice<W> {
         if running == 0 && !self.shown {
             return;
         }
-        let attempts = if running == 1 { "attempt" } else { "attempts" };
         // Carriage return and erase-line: the count is rewritten in place.
-        let _ = write!(
-            self.out,
-            "\r\x1b[2Kwaiting for {running} {attempts} to finish (up to {} s)…",
-            self.grace.as_secs()
-        );
+        let _ = if running == 0 {
+            write!(self.out, "\r\x1b[2Kevery attempt finished and recorded")
+        } else {
+            let attempts = if running == 1 { "attempt" } else { "attempts" };
+            write!(
+                self.out,
+                "\r\x1b[2Kwaiting for {running} {attempts} to finish (up to {} s)…",
+                self.grace.as_secs()
+            )
+        };
         let _ = self.out.flush();
         self.shown = true;
     }
@@ -71,7 +75,7 @@ mod tests {
             text,
             "\r\x1b[2Kwaiting for 2 attempts to finish (up to 10 s)…\
              \r\x1b[2Kwaiting for 1 attempt to finish (up to 10 s)…\
-             \r\x1b[2Kwaiting for 0 attempts to finish (up to 10 s)…\n"
+             \r\x1b[2Kevery attempt finished and recorded\n"
         );
     }
 
