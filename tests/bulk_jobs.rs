@@ -241,3 +241,32 @@ async fn the_listing_keeps_running_jobs_and_the_last_100_finished_newest_first()
     check(daemon.get_json("/v1/bulk").await);
     assert_eq!(job(&daemon, &started[102]).await, kept);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_answered_survives_a_kill_right_after() {
+    let (mut daemon, receiver, _ids) = backlog().await;
+    let id = start_job(&daemon, json!({ "destination": "slow", "state": "failed" })).await;
+    job_done_at_least(&daemon, &id, 8).await;
+    let (status, cancelled) =
+        post_json(&daemon, &format!("/v1/bulk/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    // Killed before the job's next periodic save: the answer alone must
+    // have been stored.
+    daemon.sigkill().await;
+    let at_kill = bulk_hits(&receiver).iter().filter(|&&n| n > 0).count();
+    assert!(at_kill < EVENTS, "the job ended before the cancel");
+
+    daemon.restart().await;
+    let progress = job_finished(&daemon, &id).await;
+    assert_eq!(progress["state"], "cancelled", "{progress}");
+    assert!(
+        progress["done"].as_u64().expect("done") < EVENTS as u64,
+        "{progress}"
+    );
+    let after = bulk_hits(&receiver).iter().filter(|&&n| n > 0).count();
+    assert_eq!(
+        after, at_kill,
+        "the cancelled job retried events after the restart: {progress}"
+    );
+}

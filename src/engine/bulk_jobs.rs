@@ -121,6 +121,11 @@ pub(super) struct BulkJob {
     tally: Mutex<Tally>,
     cancelled: AtomicBool,
     finished: AtomicBool,
+    /// Held across a save (snapshot and commit), so that saves of this job
+    /// commit in the order their snapshots were taken: a save never lands
+    /// over a newer one, and a save that finds nothing changed knows the
+    /// last snapshot is already durable.
+    saving: tokio::sync::Mutex<()>,
 }
 
 impl BulkJob {
@@ -147,6 +152,7 @@ impl BulkJob {
             }),
             cancelled: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -169,6 +175,7 @@ impl BulkJob {
             }),
             cancelled: AtomicBool::new(progress.state == JobState::Cancelled),
             finished: AtomicBool::new(false),
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -218,20 +225,31 @@ impl BulkJob {
         self.progress_of(&self.tally())
     }
 
-    /// The record to store, and whether anything changed since the last one
-    /// (which this marks saved).
-    fn snapshot(&self) -> (Vec<u8>, bool) {
+    /// The record to store, whether anything changed since the last one
+    /// (which this marks saved), and whether the job has finished.
+    fn snapshot(&self) -> (Vec<u8>, bool, bool) {
         let mut tally = self.tally();
         let changed = std::mem::take(&mut tally.unsaved);
+        let progress = self.progress_of(&tally);
+        let finished = progress.finished;
         let stored = StoredJob {
-            progress: self.progress_of(&tally),
+            progress,
             skipped: tally.skipped,
             lanes: tally.lanes.clone(),
         };
         (
             serde_json::to_vec(&stored).expect("a job record serialises"),
             changed,
+            finished,
         )
+    }
+
+    /// Marks the job finished now; the next save stores it so.
+    fn finish(&self, at: DateTime<Utc>) {
+        let mut tally = self.tally();
+        tally.finished_at = Some(at);
+        tally.unsaved = true;
+        self.finished.store(true, Ordering::SeqCst);
     }
 
     fn record(&self, lane: usize, index: usize, outcome: Outcome) {
@@ -321,7 +339,7 @@ impl Engine {
             .generate_from_datetime(now.into())
             .unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into()));
         let job = Arc::new(BulkJob::new(id, selection, now, &lanes));
-        let (record, _) = job.snapshot();
+        let (record, _, _) = job.snapshot();
         self.inner
             .store
             .create_bulk_job(job.id, record, lanes.clone())
@@ -376,10 +394,13 @@ impl Engine {
     }
 
     /// Stops a bulk job after the attempts already running; the rest are not
-    /// made. A finished job is answered as it is.
+    /// made. Answers once the cancellation is stored, so a restart (even
+    /// after kill -9) finds the job cancelled, not running. A finished job is
+    /// answered as it is.
     pub async fn cancel_bulk(&self, id: &str) -> Result<JobProgress, EngineError> {
         if let Some(job) = self.live_job(id) {
             job.cancel();
+            self.write_job(&job).await?;
             return Ok(job.progress());
         }
         self.stored_job(id).await
@@ -424,11 +445,20 @@ impl Engine {
         })
     }
 
-    /// Saves a job's progress if it moved (always when `finished`).
-    async fn save_job(&self, job: &BulkJob, finished: bool) -> bool {
-        let (record, changed) = job.snapshot();
-        if !changed && !finished {
-            return true;
+    /// Saves a job's progress if it moved; answers whether what the job
+    /// holds now is stored.
+    async fn save_job(&self, job: &BulkJob) -> bool {
+        self.write_job(job).await.is_ok()
+    }
+
+    /// Saves a job's progress if it moved. When this returns `Ok`, every
+    /// change made to the job before the call is durable (made by this save
+    /// or by one that held the job's save lock before it).
+    async fn write_job(&self, job: &BulkJob) -> Result<(), crate::store::StoreError> {
+        let _saving = job.saving.lock().await;
+        let (record, changed, finished) = job.snapshot();
+        if !changed {
+            return Ok(());
         }
         match self
             .inner
@@ -436,11 +466,11 @@ impl Engine {
             .save_bulk_job(job.id, record, finished)
             .await
         {
-            Ok(()) => true,
+            Ok(()) => Ok(()),
             Err(e) => {
                 job.tally().unsaved = true;
                 tracing::warn!(job = %job.id, error = %e, "cannot save the bulk job's progress; trying again");
-                false
+                Err(e)
             }
         }
     }
@@ -533,12 +563,12 @@ async fn run_job(engine: Engine, job: Arc<BulkJob>, lanes: Vec<Lane>) {
     loop {
         tokio::select! {
             next = workers.join_next() => if next.is_none() { break },
-            _ = save.tick() => { engine.save_job(&job, false).await; }
+            _ = save.tick() => { engine.save_job(&job).await; }
         }
     }
     let progress = job.progress();
     if engine.is_shutting_down() && !job.is_cancelled() && progress.done < progress.total {
-        engine.save_job(&job, false).await;
+        engine.save_job(&job).await;
         tracing::info!(
             job = %job.id,
             done = progress.done,
@@ -550,9 +580,8 @@ async fn run_job(engine: Engine, job: Arc<BulkJob>, lanes: Vec<Lane>) {
         );
         return;
     }
-    job.tally().finished_at = Some(engine.inner.clock.now());
-    job.finished.store(true, Ordering::SeqCst);
-    if engine.save_job(&job, true).await {
+    job.finish(engine.inner.clock.now());
+    if engine.save_job(&job).await {
         // Listed from the store from now on.
         engine
             .inner
