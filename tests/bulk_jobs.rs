@@ -270,3 +270,137 @@ async fn a_cancel_answered_survives_a_kill_right_after() {
         "the cancelled job retried events after the restart: {progress}"
     );
 }
+
+/// A disk whose writes can be made to fail (a full disk, a failing device),
+/// for the engine run in-process on it.
+#[derive(Clone, Debug)]
+struct FlakyDisk {
+    disk: hookwatch::store::power_cut::PowerCutBackend,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyDisk {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(std::io::Error::other("the test fails this write"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl redb::StorageBackend for FlakyDisk {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.disk.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.disk.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.disk.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.disk.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.disk.write(offset, data)
+    }
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.disk.close()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_the_store_failed_to_record_is_retried_by_the_job_not_counted() {
+    use hookwatch::engine::{BulkSelection, IngestRequest};
+    use hookwatch::model::EventState;
+    const N: usize = 12;
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let config = TestConfig::new()
+        .destination(
+            Dest::new("slow", &receiver.url())
+                .concurrency(CONCURRENCY)
+                .retry_fixed("1h", 5),
+        )
+        .parse(&path);
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let disk = FlakyDisk {
+        disk: hookwatch::store::power_cut::PowerCutBackend::new(),
+        failing: failing.clone(),
+    };
+    let store = hookwatch::store::Store::open_on_backend(&path, disk).unwrap();
+    let engine = hookwatch::engine::Engine::start_on_store(
+        &config,
+        std::sync::Arc::new(hookwatch::clock::SystemClock),
+        tokio_util::sync::CancellationToken::new(),
+        store,
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..N {
+        let request = IngestRequest {
+            topic: None,
+            content_type: Some("application/json".into()),
+            payload: bytes::Bytes::from(format!(r#"{{"n":{n}}}"#)),
+            idempotency_key: None,
+        };
+        ids.push(engine.ingest("slow", request).await.unwrap().id);
+    }
+    let state = |id| engine.get_event(id).map(|found| found.event.state);
+    wait_until_async("every event's first attempt failed", || async {
+        ids.iter()
+            .all(|id| matches!(state(*id), Ok(EventState::Failed)))
+    })
+    .await;
+    // The receiver takes its time: the job's first attempts are in flight
+    // when the disk starts failing, so recording them fails.
+    receiver.set_default(Reply::status(200).after(Duration::from_millis(400)));
+    let job = engine
+        .start_bulk_retry(BulkSelection {
+            destination: Some("slow".into()),
+            ..BulkSelection::default()
+        })
+        .await
+        .unwrap();
+    wait_until_async("the job's first attempts to reach the receiver", || async {
+        bulk_hits(&receiver).iter().any(|&n| n > 0)
+    })
+    .await;
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let progress = wait_for_within(Duration::from_secs(60), "the job to finish", || async {
+        let progress = engine
+            .bulk_progress(&job.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if progress.finished {
+            Ok(progress)
+        } else {
+            Err(format!("{progress:?}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        (progress.done, progress.succeeded, progress.failed),
+        (N as u64, N as u64, 0),
+        "{progress:?}"
+    );
+    for id in &ids {
+        assert!(matches!(state(*id), Ok(EventState::Delivered)), "{id}");
+    }
+    // The attempts whose record the disk refused reached the receiver and
+    // were made again: the failure did happen.
+    let hits = bulk_hits(&receiver);
+    assert!(
+        hits.iter().sum::<usize>() > N,
+        "no attempt met the failing disk: {hits:?}"
+    );
+    engine.shutdown(Duration::from_secs(5)).await;
+}

@@ -22,13 +22,13 @@
 //! That check reads the history of every id the job had not done at its last
 //! save, in one read transaction on the blocking pool, once per resume.
 
-use super::dispatcher::{spawn_attempt, AttemptSummary};
+use super::dispatcher::{spawn_attempt, AttemptError, Attempted, STORE_ERROR_BACKOFF};
 use super::{actions::BulkSelection, Destination, Engine, EngineError, JobProgress, JobState};
 use crate::model::{AttemptRecord, EventId, Trigger};
 use crate::store::{BulkJobRow, BulkLane};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,11 +83,11 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn of(summary: Option<AttemptSummary>) -> Outcome {
-        match summary {
-            Some(summary) if summary.success => Outcome::Succeeded,
-            Some(_) => Outcome::Failed,
-            None => Outcome::NothingOwed,
+    fn of(attempted: Attempted) -> Outcome {
+        match attempted {
+            Attempted::Made(summary) if summary.success => Outcome::Succeeded,
+            Attempted::Made(_) => Outcome::Failed,
+            Attempted::NothingOwed => Outcome::NothingOwed,
         }
     }
 
@@ -613,28 +613,69 @@ fn bulk_share(concurrency: u32) -> usize {
 }
 
 /// Retries one destination's share of a bulk job, never using more than half of
-/// its concurrency so new events are not starved.
+/// its concurrency so new events are not starved. An id whose attempt met a
+/// store error is still owed: it stays not done, and the lane pauses for
+/// [`STORE_ERROR_BACKOFF`] and then tries it again, ahead of the rest.
 async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destination>, lane: Lane) {
-    let mut running = tokio::task::JoinSet::new();
+    type Ran = (usize, EventId, Result<Attempted, AttemptError>);
+    let mut running: tokio::task::JoinSet<Ran> = tokio::task::JoinSet::new();
     let stopped = |job: &BulkJob| job.is_cancelled() || engine.is_shutting_down();
-    let finish = |result: Result<(usize, Option<AttemptSummary>), tokio::task::JoinError>| {
-        // A wrapper task only fails when the runtime drops it; its id stays
-        // not done, to be looked at again on resume.
-        if let Ok((index, summary)) = result {
-            job.record(lane.lane, index, Outcome::of(summary));
+    let mut queue: VecDeque<(usize, EventId)> = lane.ids.into_iter().collect();
+    let mut again = TryAgain::default();
+    let finish = |result: Result<Ran, tokio::task::JoinError>, again: &mut TryAgain| {
+        match result {
+            Ok((index, _, Ok(attempted))) => {
+                job.record(lane.lane, index, Outcome::of(attempted));
+            }
+            Ok((index, id, Err(e))) => {
+                tracing::warn!(job = %job.id, event = %id, error = %e, "a bulk retry's attempt met a store error; it is tried again");
+                again.push(index, id);
+            }
+            // A wrapper task only fails when the runtime drops it; its id stays
+            // not done, to be looked at again on resume.
+            Err(_) => {}
         }
     };
-    for &(index, id) in &lane.ids {
-        loop {
-            if stopped(&job) {
-                break;
+    loop {
+        if stopped(&job) {
+            break;
+        }
+        if let Some(until) = again.paused_until() {
+            // The store failed: let it recover before starting more.
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = engine.inner.shutdown.cancelled() => {}
+                Some(result) = running.join_next() => {
+                    finish(result, &mut again);
+                    continue;
+                }
             }
-            let concurrency = destination.current_concurrency();
-            let slot_freed = destination.slot_freed.notified();
-            let busy = destination.in_flight.lock().expect("in-flight lock").len();
-            if running.len() < bulk_share(concurrency) && busy < concurrency as usize {
-                break;
+            if again
+                .paused_until()
+                .is_some_and(|at| at > tokio::time::Instant::now())
+            {
+                // Another error arrived meanwhile: pause from it.
+                continue;
             }
+            again.requeue(&mut queue);
+            continue;
+        }
+        let Some((index, id)) = queue.pop_front() else {
+            // Nothing left to start: wait for those running, which may
+            // leave ids to try again.
+            match running.join_next().await {
+                Some(result) => {
+                    finish(result, &mut again);
+                    continue;
+                }
+                None => break,
+            }
+        };
+        let concurrency = destination.current_concurrency();
+        let slot_freed = destination.slot_freed.notified();
+        let busy = destination.in_flight.lock().expect("in-flight lock").len();
+        if running.len() >= bulk_share(concurrency) || busy >= concurrency as usize {
+            queue.push_front((index, id));
             if running.is_empty() {
                 // Every slot is taken by the dispatcher's own attempts.
                 tokio::select! {
@@ -642,17 +683,50 @@ async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destina
                     _ = engine.inner.shutdown.cancelled() => {}
                 }
             } else if let Some(result) = running.join_next().await {
-                finish(result);
+                finish(result, &mut again);
             }
-        }
-        if stopped(&job) {
-            break;
+            continue;
         }
         let handle = spawn_attempt(&engine, &destination, id, Some(Trigger::Bulk));
-        running.spawn(async move { (index, handle.await.ok().flatten()) });
+        running.spawn(async move {
+            // An attempt whose task panicked is not tried again (it would
+            // panic again): counted as not made, as before.
+            let result = handle.await.unwrap_or(Ok(Attempted::NothingOwed));
+            (index, id, result)
+        });
     }
     while let Some(result) = running.join_next().await {
-        finish(result);
+        finish(result, &mut again);
+    }
+}
+
+/// A lane's ids whose attempt met a store error, tried again once the lane
+/// has paused for [`STORE_ERROR_BACKOFF`] after the last such error.
+#[derive(Default)]
+struct TryAgain {
+    ids: Vec<(usize, EventId)>,
+    after: Option<tokio::time::Instant>,
+}
+
+impl TryAgain {
+    fn push(&mut self, index: usize, id: EventId) {
+        self.ids.push((index, id));
+        self.after = Some(tokio::time::Instant::now() + STORE_ERROR_BACKOFF);
+    }
+
+    /// Until when the lane starts nothing, while ids wait to be tried again.
+    fn paused_until(&self) -> Option<tokio::time::Instant> {
+        self.after.filter(|_| !self.ids.is_empty())
+    }
+
+    /// Puts the ids back at the front of the lane, in lane order.
+    fn requeue(&mut self, queue: &mut VecDeque<(usize, EventId)>) {
+        self.ids
+            .sort_unstable_by_key(|(index, _)| std::cmp::Reverse(*index));
+        for owed in self.ids.drain(..) {
+            queue.push_front(owed);
+        }
+        self.after = None;
     }
 }
 
