@@ -404,3 +404,56 @@ async fn an_attempt_the_store_failed_to_record_is_retried_by_the_job_not_counted
     );
     engine.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_deleted_during_a_job_ends_its_lane() {
+    let old = Receiver::start_with(Reply::status(404)).await;
+    let new = Receiver::start().await;
+    let daemon = Daemon::start(TestConfig::new()).await;
+    let define = |url: String| json!({ "id": "gone", "url": url, "concurrency": CONCURRENCY });
+    let (status, body) = post_json(&daemon, "/v1/destinations", &define(old.url())).await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    for n in 0..EVENTS {
+        daemon.ingest("gone", &format!(r#"{{"n":{n}}}"#)).await;
+    }
+    let selection = json!({ "destination": "gone", "state": "failed" });
+    wait_until_async("every event's first attempt failed", || async {
+        let (_, body) = post_json(&daemon, "/v1/bulk/count", &selection).await;
+        body["count"] == EVENTS as u64
+    })
+    .await;
+    old.set_default(Reply::status(200).after(Duration::from_millis(30)));
+    let id = start_job(&daemon, selection.clone()).await;
+    job_done_at_least(&daemon, &id, EVENTS as u64 / 4).await;
+
+    let (status, body) = daemon
+        .send(daemon.request(Method::DELETE, "/v1/destinations/gone"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The delete waited for the attempts in flight: any later hit is an
+    // attempt started after it.
+    let at_delete = old.hits().len();
+    let (status, body) = post_json(&daemon, "/v1/destinations", &define(new.url())).await;
+    assert!((200..300).contains(&status), "{status} {body}");
+
+    let progress = job_finished(&daemon, &id).await;
+    assert_eq!(progress["state"], "completed", "{progress}");
+    assert_eq!(progress["done"], EVENTS as u64, "{progress}");
+    assert!(progress["failed"].as_u64() > Some(0), "{progress}");
+    assert_eq!(
+        old.hits().len(),
+        at_delete,
+        "the job went on retrying against the deleted destination"
+    );
+    assert!(
+        new.hits().is_empty(),
+        "the new destination got the old events"
+    );
+    assert!(
+        daemon
+            .log_text()
+            .contains("destination gone was deleted; its"),
+        "{}",
+        daemon.log_text()
+    );
+}

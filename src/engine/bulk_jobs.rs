@@ -615,11 +615,18 @@ fn bulk_share(concurrency: u32) -> usize {
 /// Retries one destination's share of a bulk job, never using more than half of
 /// its concurrency so new events are not starved. An id whose attempt met a
 /// store error is still owed: it stays not done, and the lane pauses for
-/// [`STORE_ERROR_BACKOFF`] and then tries it again, ahead of the rest.
+/// [`STORE_ERROR_BACKOFF`] and then tries it again, ahead of the rest. A
+/// destination deleted meanwhile ends its lane: the attempts running finish
+/// (the delete waits for them) and the ids not started are counted as
+/// skipped, never sent to the deleted address or to a destination created
+/// later under the same name.
 async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destination>, lane: Lane) {
     type Ran = (usize, EventId, Result<Attempted, AttemptError>);
     let mut running: tokio::task::JoinSet<Ran> = tokio::task::JoinSet::new();
-    let stopped = |job: &BulkJob| job.is_cancelled() || engine.is_shutting_down();
+    // The destination's stop token is a child of the engine's shutdown: it
+    // is cancelled with the engine, or alone when the destination is deleted.
+    let deleted = || destination.stop.is_cancelled() && !engine.is_shutting_down();
+    let stopped = |job: &BulkJob| job.is_cancelled() || engine.is_shutting_down() || deleted();
     let mut queue: VecDeque<(usize, EventId)> = lane.ids.into_iter().collect();
     let mut again = TryAgain::default();
     let finish = |result: Result<Ran, tokio::task::JoinError>, again: &mut TryAgain| {
@@ -644,7 +651,7 @@ async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destina
             // The store failed: let it recover before starting more.
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => {}
-                _ = engine.inner.shutdown.cancelled() => {}
+                _ = destination.stop.cancelled() => {}
                 Some(result) = running.join_next() => {
                     finish(result, &mut again);
                     continue;
@@ -680,7 +687,7 @@ async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destina
                 // Every slot is taken by the dispatcher's own attempts.
                 tokio::select! {
                     _ = slot_freed => {}
-                    _ = engine.inner.shutdown.cancelled() => {}
+                    _ = destination.stop.cancelled() => {}
                 }
             } else if let Some(result) = running.join_next().await {
                 finish(result, &mut again);
@@ -697,6 +704,21 @@ async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destina
     }
     while let Some(result) = running.join_next().await {
         finish(result, &mut again);
+    }
+    if deleted() && !job.is_cancelled() {
+        let left: Vec<(usize, EventId)> = queue.into_iter().chain(again.ids).collect();
+        for &(index, _) in &left {
+            job.record(lane.lane, index, Outcome::NothingOwed);
+        }
+        tracing::warn!(
+            job = %job.id,
+            destination = %destination.id,
+            skipped = left.len(),
+            "bulk retry {}: destination {} was deleted; its {} events not yet retried are skipped",
+            job.id,
+            destination.id,
+            left.len()
+        );
     }
 }
 
