@@ -719,6 +719,9 @@ async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destina
             destination.id,
             left.len()
         );
+        // At once, not at the next tick: a restart must not find these ids
+        // owed and resume them against a destination re-created meanwhile.
+        engine.save_job(&job).await;
     }
 }
 
