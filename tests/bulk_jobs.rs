@@ -241,3 +241,219 @@ async fn the_listing_keeps_running_jobs_and_the_last_100_finished_newest_first()
     check(daemon.get_json("/v1/bulk").await);
     assert_eq!(job(&daemon, &started[102]).await, kept);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_answered_survives_a_kill_right_after() {
+    let (mut daemon, receiver, _ids) = backlog().await;
+    let id = start_job(&daemon, json!({ "destination": "slow", "state": "failed" })).await;
+    job_done_at_least(&daemon, &id, 8).await;
+    let (status, cancelled) =
+        post_json(&daemon, &format!("/v1/bulk/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    // Killed before the job's next periodic save: the answer alone must
+    // have been stored.
+    daemon.sigkill().await;
+    let at_kill = bulk_hits(&receiver).iter().filter(|&&n| n > 0).count();
+    assert!(at_kill < EVENTS, "the job ended before the cancel");
+
+    daemon.restart().await;
+    let progress = job_finished(&daemon, &id).await;
+    assert_eq!(progress["state"], "cancelled", "{progress}");
+    assert!(
+        progress["done"].as_u64().expect("done") < EVENTS as u64,
+        "{progress}"
+    );
+    let after = bulk_hits(&receiver).iter().filter(|&&n| n > 0).count();
+    assert_eq!(
+        after, at_kill,
+        "the cancelled job retried events after the restart: {progress}"
+    );
+}
+
+/// A disk whose writes can be made to fail (a full disk, a failing device),
+/// for the engine run in-process on it.
+#[derive(Clone, Debug)]
+struct FlakyDisk {
+    disk: hookwatch::store::power_cut::PowerCutBackend,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyDisk {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(std::io::Error::other("the test fails this write"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl redb::StorageBackend for FlakyDisk {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.disk.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.disk.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.disk.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.disk.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.disk.write(offset, data)
+    }
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.disk.close()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_the_store_failed_to_record_is_retried_by_the_job_not_counted() {
+    use hookwatch::engine::{BulkSelection, IngestRequest};
+    use hookwatch::model::EventState;
+    const N: usize = 12;
+    let receiver = Receiver::start_with(Reply::status(404)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let config = TestConfig::new()
+        .destination(
+            Dest::new("slow", &receiver.url())
+                .concurrency(CONCURRENCY)
+                .retry_fixed("1h", 5),
+        )
+        .parse(&path);
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let disk = FlakyDisk {
+        disk: hookwatch::store::power_cut::PowerCutBackend::new(),
+        failing: failing.clone(),
+    };
+    let store = hookwatch::store::Store::open_on_backend(&path, disk).unwrap();
+    let engine = hookwatch::engine::Engine::start_on_store(
+        &config,
+        std::sync::Arc::new(hookwatch::clock::SystemClock),
+        tokio_util::sync::CancellationToken::new(),
+        store,
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..N {
+        let request = IngestRequest {
+            topic: None,
+            content_type: Some("application/json".into()),
+            payload: bytes::Bytes::from(format!(r#"{{"n":{n}}}"#)),
+            idempotency_key: None,
+        };
+        ids.push(engine.ingest("slow", request).await.unwrap().id);
+    }
+    let state = |id| engine.get_event(id).map(|found| found.event.state);
+    wait_until_async("every event's first attempt failed", || async {
+        ids.iter()
+            .all(|id| matches!(state(*id), Ok(EventState::Failed)))
+    })
+    .await;
+    // The receiver takes its time: the job's first attempts are in flight
+    // when the disk starts failing, so recording them fails.
+    receiver.set_default(Reply::status(200).after(Duration::from_millis(400)));
+    let job = engine
+        .start_bulk_retry(BulkSelection {
+            destination: Some("slow".into()),
+            ..BulkSelection::default()
+        })
+        .await
+        .unwrap();
+    wait_until_async("the job's first attempts to reach the receiver", || async {
+        bulk_hits(&receiver).iter().any(|&n| n > 0)
+    })
+    .await;
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let progress = wait_for_within(Duration::from_secs(60), "the job to finish", || async {
+        let progress = engine
+            .bulk_progress(&job.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if progress.finished {
+            Ok(progress)
+        } else {
+            Err(format!("{progress:?}"))
+        }
+    })
+    .await;
+    assert_eq!(
+        (progress.done, progress.succeeded, progress.failed),
+        (N as u64, N as u64, 0),
+        "{progress:?}"
+    );
+    for id in &ids {
+        assert!(matches!(state(*id), Ok(EventState::Delivered)), "{id}");
+    }
+    // The attempts whose record the disk refused reached the receiver and
+    // were made again: the failure did happen.
+    let hits = bulk_hits(&receiver);
+    assert!(
+        hits.iter().sum::<usize>() > N,
+        "no attempt met the failing disk: {hits:?}"
+    );
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_deleted_during_a_job_ends_its_lane() {
+    let old = Receiver::start_with(Reply::status(404)).await;
+    let new = Receiver::start().await;
+    let daemon = Daemon::start(TestConfig::new()).await;
+    let define = |url: String| json!({ "id": "gone", "url": url, "concurrency": CONCURRENCY });
+    let (status, body) = post_json(&daemon, "/v1/destinations", &define(old.url())).await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    for n in 0..EVENTS {
+        daemon.ingest("gone", &format!(r#"{{"n":{n}}}"#)).await;
+    }
+    let selection = json!({ "destination": "gone", "state": "failed" });
+    wait_until_async("every event's first attempt failed", || async {
+        let (_, body) = post_json(&daemon, "/v1/bulk/count", &selection).await;
+        body["count"] == EVENTS as u64
+    })
+    .await;
+    old.set_default(Reply::status(200).after(Duration::from_millis(30)));
+    let id = start_job(&daemon, selection.clone()).await;
+    job_done_at_least(&daemon, &id, EVENTS as u64 / 4).await;
+
+    let (status, body) = daemon
+        .send(daemon.request(Method::DELETE, "/v1/destinations/gone"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The delete waited for the attempts in flight: any later hit is an
+    // attempt started after it.
+    let at_delete = old.hits().len();
+    let (status, body) = post_json(&daemon, "/v1/destinations", &define(new.url())).await;
+    assert!((200..300).contains(&status), "{status} {body}");
+
+    let progress = job_finished(&daemon, &id).await;
+    assert_eq!(progress["state"], "completed", "{progress}");
+    assert_eq!(progress["done"], EVENTS as u64, "{progress}");
+    assert!(progress["failed"].as_u64() > Some(0), "{progress}");
+    assert_eq!(
+        old.hits().len(),
+        at_delete,
+        "the job went on retrying against the deleted destination"
+    );
+    assert!(
+        new.hits().is_empty(),
+        "the new destination got the old events"
+    );
+    assert!(
+        daemon
+            .log_text()
+            .contains("destination gone was deleted; its"),
+        "{}",
+        daemon.log_text()
+    );
+}

@@ -2,7 +2,7 @@
 //! edits. The API and the TUI both call these; each change is durable before the
 //! call returns.
 
-use super::dispatcher::{spawn_attempt, AttemptSummary};
+use super::dispatcher::{spawn_attempt, AttemptError, AttemptSummary, Attempted};
 use super::ops_log::{DestinationChange, DisableCause};
 use super::{apply_overrides, without_file_values, Change, Engine, EngineError};
 use crate::model::{
@@ -280,8 +280,10 @@ impl Engine {
         let destination = self.destination(&record.destination)?;
         let handle = spawn_attempt(self, &destination, id, Some(trigger));
         match handle.await {
-            Ok(Some(summary)) => Ok(summary),
-            Ok(None) => Err(EngineError::UnknownEvent(id.to_string())),
+            Ok(Ok(Attempted::Made(summary))) => Ok(summary),
+            Ok(Ok(Attempted::NothingOwed)) => Err(EngineError::UnknownEvent(id.to_string())),
+            Ok(Err(AttemptError::Read(e))) => Err(e),
+            Ok(Err(AttemptError::Record(e))) => Err(EngineError::Store(e)),
             Err(e) => Err(EngineError::Invalid {
                 field: "attempt".into(),
                 message: format!("the attempt failed to run: {e}"),

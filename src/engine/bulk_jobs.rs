@@ -22,13 +22,13 @@
 //! That check reads the history of every id the job had not done at its last
 //! save, in one read transaction on the blocking pool, once per resume.
 
-use super::dispatcher::{spawn_attempt, AttemptSummary};
+use super::dispatcher::{spawn_attempt, AttemptError, Attempted, STORE_ERROR_BACKOFF};
 use super::{actions::BulkSelection, Destination, Engine, EngineError, JobProgress, JobState};
 use crate::model::{AttemptRecord, EventId, Trigger};
 use crate::store::{BulkJobRow, BulkLane};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,11 +83,11 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn of(summary: Option<AttemptSummary>) -> Outcome {
-        match summary {
-            Some(summary) if summary.success => Outcome::Succeeded,
-            Some(_) => Outcome::Failed,
-            None => Outcome::NothingOwed,
+    fn of(attempted: Attempted) -> Outcome {
+        match attempted {
+            Attempted::Made(summary) if summary.success => Outcome::Succeeded,
+            Attempted::Made(_) => Outcome::Failed,
+            Attempted::NothingOwed => Outcome::NothingOwed,
         }
     }
 
@@ -121,6 +121,11 @@ pub(super) struct BulkJob {
     tally: Mutex<Tally>,
     cancelled: AtomicBool,
     finished: AtomicBool,
+    /// Held across a save (snapshot and commit), so that saves of this job
+    /// commit in the order their snapshots were taken: a save never lands
+    /// over a newer one, and a save that finds nothing changed knows the
+    /// last snapshot is already durable.
+    saving: tokio::sync::Mutex<()>,
 }
 
 impl BulkJob {
@@ -147,6 +152,7 @@ impl BulkJob {
             }),
             cancelled: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -169,6 +175,7 @@ impl BulkJob {
             }),
             cancelled: AtomicBool::new(progress.state == JobState::Cancelled),
             finished: AtomicBool::new(false),
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -218,20 +225,31 @@ impl BulkJob {
         self.progress_of(&self.tally())
     }
 
-    /// The record to store, and whether anything changed since the last one
-    /// (which this marks saved).
-    fn snapshot(&self) -> (Vec<u8>, bool) {
+    /// The record to store, whether anything changed since the last one
+    /// (which this marks saved), and whether the job has finished.
+    fn snapshot(&self) -> (Vec<u8>, bool, bool) {
         let mut tally = self.tally();
         let changed = std::mem::take(&mut tally.unsaved);
+        let progress = self.progress_of(&tally);
+        let finished = progress.finished;
         let stored = StoredJob {
-            progress: self.progress_of(&tally),
+            progress,
             skipped: tally.skipped,
             lanes: tally.lanes.clone(),
         };
         (
             serde_json::to_vec(&stored).expect("a job record serialises"),
             changed,
+            finished,
         )
+    }
+
+    /// Marks the job finished now; the next save stores it so.
+    fn finish(&self, at: DateTime<Utc>) {
+        let mut tally = self.tally();
+        tally.finished_at = Some(at);
+        tally.unsaved = true;
+        self.finished.store(true, Ordering::SeqCst);
     }
 
     fn record(&self, lane: usize, index: usize, outcome: Outcome) {
@@ -321,7 +339,7 @@ impl Engine {
             .generate_from_datetime(now.into())
             .unwrap_or_else(|_| ulid::Ulid::from_datetime(now.into()));
         let job = Arc::new(BulkJob::new(id, selection, now, &lanes));
-        let (record, _) = job.snapshot();
+        let (record, _, _) = job.snapshot();
         self.inner
             .store
             .create_bulk_job(job.id, record, lanes.clone())
@@ -376,10 +394,13 @@ impl Engine {
     }
 
     /// Stops a bulk job after the attempts already running; the rest are not
-    /// made. A finished job is answered as it is.
+    /// made. Answers once the cancellation is stored, so a restart (even
+    /// after kill -9) finds the job cancelled, not running. A finished job is
+    /// answered as it is.
     pub async fn cancel_bulk(&self, id: &str) -> Result<JobProgress, EngineError> {
         if let Some(job) = self.live_job(id) {
             job.cancel();
+            self.write_job(&job).await?;
             return Ok(job.progress());
         }
         self.stored_job(id).await
@@ -424,11 +445,20 @@ impl Engine {
         })
     }
 
-    /// Saves a job's progress if it moved (always when `finished`).
-    async fn save_job(&self, job: &BulkJob, finished: bool) -> bool {
-        let (record, changed) = job.snapshot();
-        if !changed && !finished {
-            return true;
+    /// Saves a job's progress if it moved; answers whether what the job
+    /// holds now is stored.
+    async fn save_job(&self, job: &BulkJob) -> bool {
+        self.write_job(job).await.is_ok()
+    }
+
+    /// Saves a job's progress if it moved. When this returns `Ok`, every
+    /// change made to the job before the call is durable (made by this save
+    /// or by one that held the job's save lock before it).
+    async fn write_job(&self, job: &BulkJob) -> Result<(), crate::store::StoreError> {
+        let _saving = job.saving.lock().await;
+        let (record, changed, finished) = job.snapshot();
+        if !changed {
+            return Ok(());
         }
         match self
             .inner
@@ -436,11 +466,11 @@ impl Engine {
             .save_bulk_job(job.id, record, finished)
             .await
         {
-            Ok(()) => true,
+            Ok(()) => Ok(()),
             Err(e) => {
                 job.tally().unsaved = true;
                 tracing::warn!(job = %job.id, error = %e, "cannot save the bulk job's progress; trying again");
-                false
+                Err(e)
             }
         }
     }
@@ -533,12 +563,12 @@ async fn run_job(engine: Engine, job: Arc<BulkJob>, lanes: Vec<Lane>) {
     loop {
         tokio::select! {
             next = workers.join_next() => if next.is_none() { break },
-            _ = save.tick() => { engine.save_job(&job, false).await; }
+            _ = save.tick() => { engine.save_job(&job).await; }
         }
     }
     let progress = job.progress();
     if engine.is_shutting_down() && !job.is_cancelled() && progress.done < progress.total {
-        engine.save_job(&job, false).await;
+        engine.save_job(&job).await;
         tracing::info!(
             job = %job.id,
             done = progress.done,
@@ -550,9 +580,8 @@ async fn run_job(engine: Engine, job: Arc<BulkJob>, lanes: Vec<Lane>) {
         );
         return;
     }
-    job.tally().finished_at = Some(engine.inner.clock.now());
-    job.finished.store(true, Ordering::SeqCst);
-    if engine.save_job(&job, true).await {
+    job.finish(engine.inner.clock.now());
+    if engine.save_job(&job).await {
         // Listed from the store from now on.
         engine
             .inner
@@ -584,46 +613,145 @@ fn bulk_share(concurrency: u32) -> usize {
 }
 
 /// Retries one destination's share of a bulk job, never using more than half of
-/// its concurrency so new events are not starved.
+/// its concurrency so new events are not starved. An id whose attempt met a
+/// store error is still owed: it stays not done, and the lane pauses for
+/// [`STORE_ERROR_BACKOFF`] and then tries it again, ahead of the rest. A
+/// destination deleted meanwhile ends its lane: the attempts running finish
+/// (the delete waits for them) and the ids not started are counted as
+/// skipped, never sent to the deleted address or to a destination created
+/// later under the same name.
 async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destination>, lane: Lane) {
-    let mut running = tokio::task::JoinSet::new();
-    let stopped = |job: &BulkJob| job.is_cancelled() || engine.is_shutting_down();
-    let finish = |result: Result<(usize, Option<AttemptSummary>), tokio::task::JoinError>| {
-        // A wrapper task only fails when the runtime drops it; its id stays
-        // not done, to be looked at again on resume.
-        if let Ok((index, summary)) = result {
-            job.record(lane.lane, index, Outcome::of(summary));
+    type Ran = (usize, EventId, Result<Attempted, AttemptError>);
+    let mut running: tokio::task::JoinSet<Ran> = tokio::task::JoinSet::new();
+    // The destination's stop token is a child of the engine's shutdown: it
+    // is cancelled with the engine, or alone when the destination is deleted.
+    let deleted = || destination.stop.is_cancelled() && !engine.is_shutting_down();
+    let stopped = |job: &BulkJob| job.is_cancelled() || engine.is_shutting_down() || deleted();
+    let mut queue: VecDeque<(usize, EventId)> = lane.ids.into_iter().collect();
+    let mut again = TryAgain::default();
+    let finish = |result: Result<Ran, tokio::task::JoinError>, again: &mut TryAgain| {
+        match result {
+            Ok((index, _, Ok(attempted))) => {
+                job.record(lane.lane, index, Outcome::of(attempted));
+            }
+            Ok((index, id, Err(e))) => {
+                tracing::warn!(job = %job.id, event = %id, error = %e, "a bulk retry's attempt met a store error; it is tried again");
+                again.push(index, id);
+            }
+            // A wrapper task only fails when the runtime drops it; its id stays
+            // not done, to be looked at again on resume.
+            Err(_) => {}
         }
     };
-    for &(index, id) in &lane.ids {
-        loop {
-            if stopped(&job) {
-                break;
+    loop {
+        if stopped(&job) {
+            break;
+        }
+        if let Some(until) = again.paused_until() {
+            // The store failed: let it recover before starting more.
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = destination.stop.cancelled() => {}
+                Some(result) = running.join_next() => {
+                    finish(result, &mut again);
+                    continue;
+                }
             }
-            let concurrency = destination.current_concurrency();
-            let slot_freed = destination.slot_freed.notified();
-            let busy = destination.in_flight.lock().expect("in-flight lock").len();
-            if running.len() < bulk_share(concurrency) && busy < concurrency as usize {
-                break;
+            if again
+                .paused_until()
+                .is_some_and(|at| at > tokio::time::Instant::now())
+            {
+                // Another error arrived meanwhile: pause from it.
+                continue;
             }
+            again.requeue(&mut queue);
+            continue;
+        }
+        let Some((index, id)) = queue.pop_front() else {
+            // Nothing left to start: wait for those running, which may
+            // leave ids to try again.
+            match running.join_next().await {
+                Some(result) => {
+                    finish(result, &mut again);
+                    continue;
+                }
+                None => break,
+            }
+        };
+        let concurrency = destination.current_concurrency();
+        let slot_freed = destination.slot_freed.notified();
+        let busy = destination.in_flight.lock().expect("in-flight lock").len();
+        if running.len() >= bulk_share(concurrency) || busy >= concurrency as usize {
+            queue.push_front((index, id));
             if running.is_empty() {
                 // Every slot is taken by the dispatcher's own attempts.
                 tokio::select! {
                     _ = slot_freed => {}
-                    _ = engine.inner.shutdown.cancelled() => {}
+                    _ = destination.stop.cancelled() => {}
                 }
             } else if let Some(result) = running.join_next().await {
-                finish(result);
+                finish(result, &mut again);
             }
-        }
-        if stopped(&job) {
-            break;
+            continue;
         }
         let handle = spawn_attempt(&engine, &destination, id, Some(Trigger::Bulk));
-        running.spawn(async move { (index, handle.await.ok().flatten()) });
+        running.spawn(async move {
+            // An attempt whose task panicked is not tried again (it would
+            // panic again): counted as not made, as before.
+            let result = handle.await.unwrap_or(Ok(Attempted::NothingOwed));
+            (index, id, result)
+        });
     }
     while let Some(result) = running.join_next().await {
-        finish(result);
+        finish(result, &mut again);
+    }
+    if deleted() && !job.is_cancelled() {
+        let left: Vec<(usize, EventId)> = queue.into_iter().chain(again.ids).collect();
+        for &(index, _) in &left {
+            job.record(lane.lane, index, Outcome::NothingOwed);
+        }
+        tracing::warn!(
+            job = %job.id,
+            destination = %destination.id,
+            skipped = left.len(),
+            "bulk retry {}: destination {} was deleted; its {} events not yet retried are skipped",
+            job.id,
+            destination.id,
+            left.len()
+        );
+        // At once, not at the next tick: a restart must not find these ids
+        // owed and resume them against a destination re-created meanwhile.
+        engine.save_job(&job).await;
+    }
+}
+
+/// A lane's ids whose attempt met a store error, tried again once the lane
+/// has paused for [`STORE_ERROR_BACKOFF`] after the last such error.
+#[derive(Default)]
+struct TryAgain {
+    ids: Vec<(usize, EventId)>,
+    after: Option<tokio::time::Instant>,
+}
+
+impl TryAgain {
+    fn push(&mut self, index: usize, id: EventId) {
+        self.ids.push((index, id));
+        self.after = Some(tokio::time::Instant::now() + STORE_ERROR_BACKOFF);
+    }
+
+    /// Until when the lane starts nothing, while ids wait to be tried again.
+    fn paused_until(&self) -> Option<tokio::time::Instant> {
+        self.after.filter(|_| !self.ids.is_empty())
+    }
+
+    /// Puts the ids back at the front of the lane, in lane order.
+    fn requeue(&mut self, queue: &mut VecDeque<(usize, EventId)>) {
+        self.ids
+            .sort_unstable_by_key(|(index, _)| std::cmp::Reverse(*index));
+        for owed in self.ids.drain(..) {
+            queue.push_front(owed);
+        }
+        self.after = None;
     }
 }
 

@@ -6,16 +6,17 @@
 
 use super::deliver::AttemptOutcome;
 use super::ops_log::{DestinationChange, DisableCause};
-use super::{deliver, Change, Destination, Engine, CONCURRENCY_RECOVERY_STREAK};
+use super::{deliver, Change, Destination, Engine, EngineError, CONCURRENCY_RECOVERY_STREAK};
 use crate::model::{AttemptRecord, EventId, EventRecord, EventState, EventTransition, Trigger};
 use crate::policy::{self, Decision, History};
-use crate::store::Transitioned;
+use crate::store::{StoreError, Transitioned};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// After a store error the dispatcher waits this long before reading again.
-const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// After a store error the dispatcher waits this long before reading again
+/// (and a bulk job before retrying the ids whose attempt met one).
+pub(super) const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// Events moved to "due now" per transaction when a destination recovers.
 const FLUSH_CHUNK: usize = 1000;
 
@@ -228,7 +229,7 @@ pub(super) fn spawn_attempt(
     destination: &Arc<Destination>,
     id: EventId,
     trigger: Option<Trigger>,
-) -> tokio::task::JoinHandle<Option<AttemptSummary>> {
+) -> tokio::task::JoinHandle<Result<Attempted, AttemptError>> {
     let handle = start_attempt(engine, destination, id, trigger, None);
     // The dispatcher may hold this event's record, read ahead: it must not
     // start it too (it is in flight now, so a new look skips it).
@@ -244,7 +245,7 @@ fn start_attempt(
     id: EventId,
     trigger: Option<Trigger>,
     preread: Option<Option<ForDelivery>>,
-) -> tokio::task::JoinHandle<Option<AttemptSummary>> {
+) -> tokio::task::JoinHandle<Result<Attempted, AttemptError>> {
     destination
         .in_flight
         .lock()
@@ -258,9 +259,10 @@ fn start_attempt(
     let engine = engine.clone();
     engine.clone().spawn(async move {
         let result = attempt(&engine, &guard.destination, id, trigger, preread).await;
-        guard.left_nothing_due = result
-            .as_ref()
-            .is_some_and(|summary| !summary.state.awaits_delivery());
+        guard.left_nothing_due = matches!(
+            &result,
+            Ok(Attempted::Made(summary)) if !summary.state.awaits_delivery()
+        );
         drop(guard);
         result
     })
@@ -300,13 +302,36 @@ pub struct AttemptSummary {
     pub decision: String,
 }
 
+/// What became of a call for an attempt that met no store error.
+#[derive(Clone, Debug)]
+pub(super) enum Attempted {
+    /// Made and recorded.
+    Made(AttemptSummary),
+    /// Not made, or made and then found nothing to record it on: nothing is
+    /// owed now (the event is gone, changed since it was claimed, muted, a
+    /// duplicate, or expired by this call).
+    NothingOwed,
+}
+
+/// An attempt the store kept from being made or recorded. The event is
+/// still owed: the caller tries again later (the dispatcher finds it due
+/// again by itself).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AttemptError {
+    #[error("cannot read the event for delivery: {0}")]
+    Read(#[source] EngineError),
+    /// Made (the receiver may have it) but not recorded: at-least-once.
+    #[error("cannot record the attempt: {0}")]
+    Record(#[source] StoreError),
+}
+
 async fn attempt(
     engine: &Engine,
     destination: &Arc<Destination>,
     id: EventId,
     trigger_override: Option<Trigger>,
     preread: Option<Option<ForDelivery>>,
-) -> Option<AttemptSummary> {
+) -> Result<Attempted, AttemptError> {
     let store = &engine.inner.store;
     let found = match preread {
         Some(found) => found,
@@ -317,11 +342,13 @@ async fn attempt(
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!(event = %id, error = %e, "cannot read event for delivery");
-                return None;
+                return Err(AttemptError::Read(e));
             }
         },
     };
-    let (record, payload) = found?;
+    let Some((record, payload)) = found else {
+        return Ok(Attempted::NothingOwed);
+    };
     let now = engine.inner.clock.now();
     // A finished event has nothing scheduled: only an operator's trigger
     // (manual, bulk) attempts it, and the check below refuses the rest.
@@ -335,12 +362,12 @@ async fn attempt(
     {
         // Changed since it was claimed (muted, or rescheduled), or never to be
         // delivered (a duplicate in a bulk job): nothing is owed now.
-        return None;
+        return Ok(Attempted::NothingOwed);
     }
     let config = destination.config();
     if trigger_override.is_none() && past_max_age(&record, &config.retry, now) {
         expire(engine, destination, id, &config.retry).await;
-        return None;
+        return Ok(Attempted::NothingOwed);
     }
     let payload = bytes::Bytes::from(payload);
     let history = History {
@@ -398,16 +425,16 @@ async fn attempt(
         .await;
     let updated = match recorded {
         Ok(Transitioned::Applied { record, .. }) => record,
-        Ok(Transitioned::NotFound) => return None,
+        Ok(Transitioned::NotFound) => return Ok(Attempted::NothingOwed),
         Ok(Transitioned::Refused(refusal)) => {
             // Only a skipped event refuses an attempt, and none is ever started.
             tracing::warn!(event = %id, %refusal, "attempt not recorded");
-            return None;
+            return Ok(Attempted::NothingOwed);
         }
         Err(e) => {
             // Not recorded: the event stays due and is attempted again (at-least-once).
             tracing::error!(event = %id, error = %e, "cannot record attempt");
-            return None;
+            return Err(AttemptError::Record(e));
         }
     };
     engine.publish(Change::Event {
@@ -429,11 +456,11 @@ async fn attempt(
         config.retry.flush_on_recovery,
     )
     .await;
-    Some(AttemptSummary {
+    Ok(Attempted::Made(AttemptSummary {
         success: decision.success,
         state: updated.state,
         decision: decision.words,
-    })
+    }))
 }
 
 /// Updates the destination after an attempt: retry mode, 429 back-off and its

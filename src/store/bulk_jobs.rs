@@ -7,9 +7,10 @@
 //! record's bytes are the engine's. A running job's ids, fixed when it
 //! started, are kept apart in [`BULK_JOB_IDS`], in chunks, so that saving
 //! its progress rewrites a small record and never the id list; they are
-//! dropped when the job finishes. Finished jobs beyond the newest
-//! [`FINISHED_BULK_JOBS_KEPT`] are pruned when another one finishes, so the
-//! table holds at most that many plus the running ones.
+//! dropped when the job finishes. When a job finishes, it is kept and the
+//! other finished jobs beyond the newest [`FINISHED_BULK_JOBS_KEPT`] less one
+//! are pruned, so the table holds at most that many plus the running ones,
+//! and a job is never pruned by its own finish.
 
 use super::tables::{decode, ATTEMPTS, BULK_JOBS, BULK_JOB_IDS};
 use super::{read_err, write_err, Store, StoreError};
@@ -101,8 +102,9 @@ impl Store {
     }
 
     /// Replaces a job's record (its progress). A finished job's ids are
-    /// dropped, and the finished jobs older than the newest
-    /// [`FINISHED_BULK_JOBS_KEPT`] are pruned, in the same commit.
+    /// dropped, and finished jobs are pruned in the same commit: this one
+    /// stays, with the newest (by start) others up to
+    /// [`FINISHED_BULK_JOBS_KEPT`] in all.
     pub async fn save_bulk_job(
         &self,
         id: ulid::Ulid,
@@ -120,14 +122,17 @@ impl Store {
             chunks
                 .retain_in((id.0, 0)..=(id.0, u32::MAX), |_, _| false)
                 .map_err(write_err)?;
-            // The table holds at most the kept finished jobs and the running
+            // The job finishing now is kept whenever it started, with the
+            // newest of the others: a long job that ends after 100 newer
+            // ones is the latest to finish and must not prune itself. The
+            // table holds at most the kept finished jobs and the running
             // ones (this prune runs whenever one finishes), so this walk is
             // short; only the flags are read.
-            let mut seen = 0usize;
+            let mut seen = 1usize;
             let mut old = Vec::new();
             for entry in jobs.iter().map_err(write_err)?.rev() {
                 let (key, value) = entry.map_err(write_err)?;
-                if value.value().0 {
+                if value.value().0 && key.value() != id.0 {
                     seen += 1;
                     if seen > FINISHED_BULK_JOBS_KEPT {
                         old.push(key.value());
@@ -254,6 +259,54 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_job_finishing_after_100_newer_ones_is_kept_and_the_oldest_other_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let lanes = || {
+            vec![BulkLane {
+                destination: "d".into(),
+                ids: vec![ulid::Ulid(1)],
+            }]
+        };
+        let ids: Vec<ulid::Ulid> = (1..=FINISHED_BULK_JOBS_KEPT as u128 + 2)
+            .map(ulid::Ulid)
+            .collect();
+        for id in &ids {
+            store
+                .create_bulk_job(*id, b"{}".to_vec(), lanes())
+                .await
+                .unwrap();
+        }
+        // Every job but the first finishes, then the first (the oldest by start).
+        for id in &ids[1..] {
+            store
+                .save_bulk_job(*id, b"{}".to_vec(), true)
+                .await
+                .unwrap();
+        }
+        store
+            .save_bulk_job(ids[0], b"{}".to_vec(), true)
+            .await
+            .unwrap();
+        let kept: Vec<ulid::Ulid> = store
+            .bulk_jobs(false)
+            .unwrap()
+            .iter()
+            .map(|row| row.id)
+            .collect();
+        assert_eq!(kept.len(), FINISHED_BULK_JOBS_KEPT);
+        assert!(
+            store.bulk_job(ids[0]).unwrap().is_some(),
+            "pruned by its own finish"
+        );
+        // The others kept are the newest; the oldest two of them went.
+        assert!(store.bulk_job(ids[1]).unwrap().is_none());
+        assert!(store.bulk_job(ids[2]).unwrap().is_none());
+        assert!(store.bulk_job(ids[3]).unwrap().is_some());
+        assert!(store.bulk_job_lanes(ids[0]).unwrap().is_empty());
+    }
 
     #[test]
     fn a_chunk_reads_back_as_written() {
