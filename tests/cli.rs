@@ -775,6 +775,7 @@ async fn bulk_retry_waits_reports_and_can_be_cancelled_with_ctrl_c() {
             "DONE",
             "DELIVERED",
             "FAILED",
+            "SKIPPED",
             "FINISHED",
             "SELECTION"
         ],

@@ -59,6 +59,7 @@ async fn list(daemon: &Daemon, json: bool) -> Result<(), Failure> {
         "DONE",
         "DELIVERED",
         "FAILED",
+        "SKIPPED",
         "FINISHED",
         "SELECTION",
     ]);
@@ -70,6 +71,7 @@ async fn list(daemon: &Daemon, json: bool) -> Result<(), Failure> {
             format!("{}/{}", job.done, job.total),
             job.succeeded.to_string(),
             job.failed.to_string(),
+            job.skipped.to_string(),
             or_dash(job.finished_at.map(|at| when(at, now))),
             job.selection.words(),
         ]);
@@ -85,17 +87,32 @@ fn report(progress: &JobProgress, json: bool) -> Result<(), Failure> {
     }
 }
 
-/// "job J completed: 12 of 12 retried, 10 delivered, 2 failed".
+/// "job J completed: 12 of 12 retried, 10 delivered, 2 failed" (and ", N
+/// skipped" when some were delivered meanwhile and not retried).
 fn describe(progress: &JobProgress) -> String {
     format!(
-        "job {} {}: {} of {} retried, {} delivered, {} failed",
+        "job {} {}: {} of {} retried, {}",
         progress.id,
         progress.state_word(),
         progress.done,
         progress.total,
-        progress.succeeded,
-        progress.failed
+        results(progress)
     )
+}
+
+/// "10 delivered, 2 failed[, 3 skipped]".
+fn results(progress: &JobProgress) -> String {
+    let mut text = format!(
+        "{} delivered, {} failed",
+        progress.succeeded, progress.failed
+    );
+    if progress.skipped > 0 {
+        text.push_str(&format!(
+            ", {} skipped (nothing owed any more)",
+            progress.skipped
+        ));
+    }
+    text
 }
 
 /// `bulk retry --json` when the selection matches nothing:
@@ -192,10 +209,7 @@ async fn follow(
     let mut progress = job;
     loop {
         bar.set_position(progress.done);
-        bar.set_message(format!(
-            "{} delivered, {} failed",
-            progress.succeeded, progress.failed
-        ));
+        bar.set_message(results(&progress));
         // A cancelled job still finishes the attempts it had running: its
         // counts are final only once it says it has finished.
         if progress.finished || progress.state == JobState::Completed {

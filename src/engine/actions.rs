@@ -118,7 +118,12 @@ pub struct JobProgress {
     pub total: u64,
     pub done: u64,
     pub succeeded: u64,
+    /// Attempts made that did not deliver.
     pub failed: u64,
+    /// Events not attempted because nothing was owed any more: delivered
+    /// meanwhile (by a recovery flush, say), or their destination deleted.
+    #[serde(default)]
+    pub skipped: u64,
     pub state: JobState,
     /// The job's runner has ended: every attempt it started has finished and
     /// is counted. A cancelled job is `cancelled` at once but finishes only

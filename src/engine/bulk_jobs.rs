@@ -67,7 +67,8 @@ impl LaneProgress {
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredJob {
     progress: JobProgress,
-    /// Of `progress.failed`, the attempts not made because nothing was owed.
+    /// The attempts not made because nothing was owed (also in
+    /// `progress.skipped`; kept here for records written before it was).
     #[serde(default)]
     skipped: u64,
     lanes: Vec<LaneProgress>,
@@ -78,7 +79,8 @@ enum Outcome {
     Succeeded,
     Failed,
     /// No attempt was made: nothing was owed (the event changed meanwhile,
-    /// is a duplicate, or its destination is gone). Counted as failed.
+    /// is a duplicate, or its destination is gone). Counted as skipped,
+    /// neither delivered nor failed.
     NothingOwed,
 }
 
@@ -213,6 +215,7 @@ impl BulkJob {
             done: tally.done,
             succeeded: tally.succeeded,
             failed: tally.failed,
+            skipped: tally.skipped,
             state,
             finished,
             started_at: self.started_at,
@@ -265,10 +268,7 @@ impl BulkJob {
         match outcome {
             Outcome::Succeeded => tally.succeeded += 1,
             Outcome::Failed => tally.failed += 1,
-            Outcome::NothingOwed => {
-                tally.skipped += 1;
-                tally.failed += 1;
-            }
+            Outcome::NothingOwed => tally.skipped += 1,
         }
         tally.unsaved = true;
     }
@@ -598,6 +598,7 @@ async fn run_job(engine: Engine, job: Arc<BulkJob>, lanes: Vec<Lane>) {
             total: progress.total,
             succeeded: progress.succeeded,
             failed: progress.failed,
+            skipped: progress.skipped,
             cancelled: progress.state == JobState::Cancelled,
         },
         None,
@@ -760,7 +761,7 @@ fn log_job_end(job: &BulkJob) {
     let tally = job.tally();
     let delivered = tally.succeeded;
     let skipped = tally.skipped;
-    let failed = tally.failed.saturating_sub(skipped);
+    let failed = tally.failed;
     let done = tally.done;
     drop(tally);
     if job.is_cancelled() {

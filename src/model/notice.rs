@@ -70,6 +70,9 @@ pub enum NoticeKind {
         total: u64,
         succeeded: u64,
         failed: u64,
+        /// Not attempted: nothing was owed any more.
+        #[serde(default)]
+        skipped: u64,
         cancelled: bool,
     },
     /// Store commits failed (a full disk, say): `commits` carrying `writes`
@@ -264,11 +267,19 @@ impl Notice {
                 total,
                 succeeded,
                 failed,
+                skipped,
                 cancelled,
-            } => format!(
-                "bulk job {job} {}: {succeeded} delivered, {failed} failed of {total}",
-                if *cancelled { "cancelled" } else { "finished" }
-            ),
+            } => {
+                let skipped = if *skipped > 0 {
+                    format!(", {skipped} skipped (nothing owed any more)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "bulk job {job} {}: {succeeded} delivered, {failed} failed{skipped} of {total}",
+                    if *cancelled { "cancelled" } else { "finished" }
+                )
+            }
             NoticeKind::StoreWriteFailed {
                 commits,
                 writes,

@@ -1819,7 +1819,10 @@ fn step(index: usize, len: usize, command: Command, page: isize) -> usize {
 /// cancelled finish, then `cancelled after 28 of 32 events: …` (the daemon's
 /// log says the same) or `completed: …`.
 pub fn job_summary(job: &JobProgress) -> String {
-    let results = format!("{} delivered, {} failed", job.succeeded, job.failed);
+    let mut results = format!("{} delivered, {} failed", job.succeeded, job.failed);
+    if job.skipped > 0 {
+        results.push_str(&format!(", {} skipped", job.skipped));
+    }
     match (job.state, job.finished) {
         (JobState::Cancelled, true) => format!(
             "cancelled after {} of {} events: {results}",

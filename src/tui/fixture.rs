@@ -524,6 +524,7 @@ pub fn notices() -> Vec<Notice> {
                 total: 32,
                 succeeded: 30,
                 failed: 2,
+                skipped: 0,
                 cancelled: false,
             },
             None,

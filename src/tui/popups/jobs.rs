@@ -44,6 +44,7 @@ fn state_color(job: &JobProgress) -> Color {
 
 fn row(job: &JobProgress, app: &App, width: usize, selected: bool) -> Line<'static> {
     let progress = format!("{:>6}/{:<6}", job.done, job.total);
+    // Skipped ones are in the detail line below: the row keeps its width.
     let results = format!("{:>6} ok {:>5} failed", job.succeeded, job.failed);
     let when = format!("{:>4} ago", age(job.started_at, app.now));
     // Selection, state, progress, results, when, each with a space after it.
