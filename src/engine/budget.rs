@@ -81,7 +81,7 @@ async fn purge_for_room(engine: &Engine) {
         match store.purge_finished_oldest(PURGE_BATCH).await {
             Ok(n) => {
                 purged += n;
-                if n < PURGE_BATCH || !store.budget_wants_purge() {
+                if !store.budget_wants_purge() {
                     break;
                 }
             }

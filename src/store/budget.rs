@@ -153,8 +153,7 @@ pub(super) struct Budget {
     stored: AtomicU64,
     file_len: AtomicU64,
     full: AtomicBool,
-    /// False once a purge found no finished event to remove; true again when
-    /// one removes a whole batch (more may be left).
+    /// False once a purge left no finished event behind its batch.
     finished_left: AtomicBool,
     /// Woken when what the store holds reaches [`PURGE_AT`].
     pressure: Notify,
@@ -286,16 +285,16 @@ impl Store {
     /// age, in one write of the group commit: a batch small enough not to
     /// hold ingestion up. Answers how many were removed.
     pub async fn purge_finished_oldest(&self, limit: usize) -> Result<usize, StoreError> {
-        let purged = self
+        let batch = self
             .write(move |tables| tables.purge_finished(u128::MAX, limit))
             .await?;
         if let Some(budget) = self.inner.stats.budget.get() {
             budget
                 .finished_left
-                .store(purged == limit, Ordering::SeqCst);
+                .store(batch.more_left, Ordering::SeqCst);
             budget.update();
         }
-        Ok(purged)
+        Ok(batch.purged)
     }
 
     /// The refusal of a new event while the store is full.

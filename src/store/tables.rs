@@ -846,40 +846,45 @@ impl<'txn> Tables<'txn> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let purged = self.purge_finished(super::ulid_floor(cutoff), limit)?;
+        let batch = self.purge_finished(super::ulid_floor(cutoff), limit)?;
         // The keys' table has no time index, so expiring them reads all of
-        // it: once per purge round (its last, short batch), not per batch.
-        if purged < limit {
+        // it: once per purge round (its last batch), not per batch.
+        if !batch.more_left {
             let window_start = (now - IDEMPOTENCY_WINDOW).timestamp_millis();
             self.idempotency
                 .retain(|_, (_, created_ms)| created_ms >= window_start)
                 .map_err(write_err)?;
         }
-        Ok(purged)
+        Ok(batch.purged)
     }
 
     /// Removes up to `limit` finished events (delivered, failed, cancelled,
     /// skipped) whose ids are below `upper`, oldest first, with their
     /// payloads, attempts and index entries. They are found through the
     /// by-state index, so no event still owed is read, however many there
-    /// are. Answers how many were removed.
+    /// are. Answers how many were removed, and whether finished events below
+    /// `upper` are left beyond this batch.
     pub(super) fn purge_finished(
         &mut self,
         upper: u128,
         limit: usize,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<PurgeBatch, StoreError> {
         let mut ids = Vec::new();
         for state in EventState::ALL.into_iter().filter(|s| !s.awaits_delivery()) {
             let range = self
                 .by_state
                 .range((state.code(), 0)..(state.code(), upper))
                 .map_err(write_err)?;
-            for entry in range.take(limit) {
+            // One more than the batch takes: whether any is left beyond it.
+            for entry in range.take(limit + 1) {
                 ids.push(entry.map_err(write_err)?.0.value().1);
             }
         }
-        // The oldest `limit` of the states' oldest: ids are ULIDs.
+        // The oldest `limit` of the states' oldest: ids are ULIDs. Whether
+        // more are left is known from the index, not from how many this
+        // batch removed (a record moved to quarantine is not counted).
         ids.sort_unstable();
+        let more_left = ids.len() > limit;
         ids.truncate(limit);
         let mut purged = 0;
         for id in ids {
@@ -907,7 +912,7 @@ impl<'txn> Tables<'txn> {
                 super::budget::event_footprint(record.payload_bytes, record.attempt_count) as i64;
             purged += 1;
         }
-        Ok(purged)
+        Ok(PurgeBatch { purged, more_left })
     }
 
     /// Writes this transaction's change to the bytes the events hold into
@@ -947,6 +952,15 @@ impl<'txn> Tables<'txn> {
     pub(super) fn take_footprint_total(&mut self) -> Option<u64> {
         self.footprint_total.take()
     }
+}
+
+/// What one batch of [`Tables::purge_finished`] did.
+pub(super) struct PurgeBatch {
+    /// Events removed.
+    pub(super) purged: usize,
+    /// Finished events (below the batch's bound) are left that this batch
+    /// did not reach.
+    pub(super) more_left: bool,
 }
 
 /// Where a record sits in the due index: its next attempt time, if its state

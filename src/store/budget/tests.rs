@@ -173,3 +173,44 @@ async fn full_refuses_inserts_and_room_clears_it() {
         .await
         .unwrap();
 }
+
+fn finished_left(store: &Store) -> bool {
+    store
+        .inner
+        .stats
+        .budget
+        .get()
+        .unwrap()
+        .finished_left
+        .load(Ordering::SeqCst)
+}
+
+/// A batch cut short by a record moved to quarantine does not mean that no
+/// finished event is left: that would let the store count as full while
+/// finished events could still make room.
+#[tokio::test]
+async fn a_short_batch_leaves_finished_events_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    store.limit_size(1 << 30).unwrap();
+    store
+        .insert_events((1..=4).map(|s| event(s, 100)).collect())
+        .await
+        .unwrap();
+    store
+        .transition_many(
+            (1..=4)
+                .map(|s| (event(s, 0).id, crate::model::EventTransition::Muted))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    store
+        .corrupt_record_for_test(event(1, 0).id, b"not a record".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(store.purge_finished_oldest(2).await.unwrap(), 1);
+    assert!(finished_left(&store), "two finished events are left");
+    assert_eq!(store.purge_finished_oldest(2).await.unwrap(), 2);
+    assert!(!finished_left(&store), "none is left");
+}
