@@ -32,7 +32,11 @@ pub(super) async fn keep(engine: Engine) {
     }
     let mut was_full = false;
     loop {
-        if store.budget_at_purge_mark() || store.budget_use().is_some_and(|u| u.full) {
+        // Only when a purge can remove something: at the steady full state
+        // (owed events alone) an empty purge would be a commit every tick.
+        if (store.budget_at_purge_mark() || store.budget_use().is_some_and(|u| u.full))
+            && store.budget_wants_purge()
+        {
             purge_for_room(&engine).await;
         }
         if let Some(usage) = store.budget_use() {

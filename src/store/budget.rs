@@ -153,8 +153,13 @@ pub(super) struct Budget {
     stored: AtomicU64,
     file_len: AtomicU64,
     full: AtomicBool,
-    /// False once a purge left no finished event behind its batch.
+    /// False once a purge left no finished event behind its batch; true
+    /// again when a commit leaves one finished.
     finished_left: AtomicBool,
+    /// What the store holds was at or above [`PURGE_AT`] after the last
+    /// commit: the purge is woken when it crosses the mark, not by every
+    /// commit above it (its own among them).
+    at_purge_mark: AtomicBool,
     /// Woken when what the store holds reaches [`PURGE_AT`].
     pressure: Notify,
 }
@@ -167,6 +172,7 @@ impl Budget {
             file_len: AtomicU64::new(file_len),
             full: AtomicBool::new(false),
             finished_left: AtomicBool::new(true),
+            at_purge_mark: AtomicBool::new(false),
             pressure: Notify::new(),
         };
         budget.update();
@@ -195,21 +201,25 @@ impl Budget {
         }
     }
 
-    /// After a commit: what the events hold now (when it changed) and the
-    /// file's length.
-    pub(super) fn note_commit(&self, stored: Option<u64>, file_len: u64) {
+    /// After a commit: what the events hold now (when it changed), whether
+    /// it left an event finished, and the file's length.
+    pub(super) fn note_commit(&self, stored: Option<u64>, finished_some: bool, file_len: u64) {
         if let Some(stored) = stored {
             self.stored.store(stored, Ordering::SeqCst);
+        }
+        if finished_some {
+            self.finished_left.store(true, Ordering::SeqCst);
         }
         self.file_len.store(file_len, Ordering::SeqCst);
         self.update();
     }
 
-    /// Sets or clears "full" from what is held now, and wakes the purge at
-    /// the purge mark.
+    /// Sets or clears "full" from what is held now, and wakes the purge when
+    /// it reaches the purge mark.
     fn update(&self) {
         let used = self.used();
-        if used >= self.mark(PURGE_AT) {
+        let at_mark = used >= self.mark(PURGE_AT);
+        if self.at_purge_mark.swap(at_mark, Ordering::SeqCst) != at_mark && at_mark {
             self.pressure.notify_one();
         }
         if self.full.load(Ordering::SeqCst) {
@@ -250,16 +260,17 @@ impl Store {
         self.inner.stats.budget.get().map(Budget::usage)
     }
 
-    /// Whether finished events should be purged now for room: what the store
-    /// holds is at or above [`PURGE_TO`] and the last purge did not run out
-    /// of them, or the store is full (deliveries may have finished some).
+    /// Whether finished events should be purged now for room: some may be
+    /// left (the last purge did not run out of them, or a commit since
+    /// finished one), and what the store holds is at or above [`PURGE_TO`]
+    /// or it is full. False in the steady full state (owed events alone), so
+    /// the purge writes nothing then.
     pub fn budget_wants_purge(&self) -> bool {
         let Some(budget) = self.inner.stats.budget.get() else {
             return false;
         };
-        budget.full.load(Ordering::SeqCst)
-            || (budget.used() >= budget.mark(PURGE_TO)
-                && budget.finished_left.load(Ordering::SeqCst))
+        budget.finished_left.load(Ordering::SeqCst)
+            && (budget.full.load(Ordering::SeqCst) || budget.used() >= budget.mark(PURGE_TO))
     }
 
     /// Whether what the store holds has reached [`PURGE_AT`]: the start of a

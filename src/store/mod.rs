@@ -1458,6 +1458,7 @@ impl Writer {
                             if let Some(budget) = self.stats.budget.get() {
                                 budget.note_commit(
                                     committed.footprint,
+                                    committed.finished_some,
                                     std::fs::metadata(&self.path).map_or(0, |m| m.len()),
                                 );
                             }
@@ -1559,6 +1560,9 @@ struct Committed {
     deferred: Vec<u128>,
     /// What the events hold once it committed, when it changed that.
     footprint: Option<u64>,
+    /// It left an event finished (a delivery, a mute, a duplicate...): the
+    /// budget's purge may have something to remove again.
+    finished_some: bool,
 }
 
 /// Applies every job of the group in one transaction and commits it durably,
@@ -1609,6 +1613,7 @@ fn apply_group(
                 quarantined: tables.take_quarantined(),
                 deferred: tables.take_deferred(),
                 footprint: tables.take_footprint_total(),
+                finished_some: tables.finished_some(),
             };
         }
         let Some((at, error)) = own_failure else {

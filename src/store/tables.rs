@@ -146,6 +146,9 @@ pub struct Tables<'txn> {
     /// The total those bytes come to once this transaction commits, when it
     /// wrote them.
     footprint_total: Option<u64>,
+    /// Whether this transaction left an event finished (see
+    /// [`Tables::finished_some`]).
+    finished_some: bool,
 }
 
 impl<'txn> Tables<'txn> {
@@ -171,6 +174,7 @@ impl<'txn> Tables<'txn> {
             quarantined: Vec::new(),
             footprint_delta: 0,
             footprint_total: None,
+            finished_some: false,
         })
     }
 
@@ -465,6 +469,7 @@ impl<'txn> Tables<'txn> {
             .insert(record.id.0, event.payload.as_ref())
             .map_err(write_err)?;
         self.footprint_delta += super::budget::event_footprint(record.payload_bytes, 0) as i64;
+        self.finished_some |= !state.awaits_delivery();
         if by_destination {
             self.index(&record, true)?;
         } else {
@@ -526,6 +531,9 @@ impl<'txn> Tables<'txn> {
             self.footprint_delta += super::budget::ATTEMPT_FOOTPRINT as i64;
         }
         if applied.changed {
+            // Finished now, newly or again (an operator's retry of a failed
+            // event recorded): the budget's purge may remove it.
+            self.finished_some |= !after.state.awaits_delivery();
             if before.state == after.state {
                 // Same state (a retry rescheduled, say): only the due entry can
                 // have moved; the state indexes and counts stay as they are.
@@ -940,6 +948,12 @@ impl<'txn> Tables<'txn> {
         .map_err(write_err)?;
         self.footprint_total = Some(total);
         Ok(())
+    }
+
+    /// Whether this transaction left an event finished: stored one as a
+    /// duplicate, or changed one that is finished afterwards.
+    pub(super) fn finished_some(&self) -> bool {
+        self.finished_some
     }
 
     /// What this transaction has added to the bytes the events hold so far.
