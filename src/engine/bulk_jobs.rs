@@ -586,6 +586,8 @@ fn bulk_share(concurrency: u32) -> usize {
 /// Retries one destination's share of a bulk job, never using more than half of
 /// its concurrency so new events are not starved.
 async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destination>, lane: Lane) {
+    // The budget's purge leaves the lane's events to it until it ends.
+    let _held = engine.hold_from_purge(lane.ids.iter().map(|&(_, id)| id));
     let mut running = tokio::task::JoinSet::new();
     let stopped = |job: &BulkJob| job.is_cancelled() || engine.is_shutting_down();
     let finish = |result: Result<(usize, Option<AttemptSummary>), tokio::task::JoinError>| {

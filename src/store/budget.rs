@@ -294,10 +294,16 @@ impl Store {
 
     /// Removes up to `limit` finished events, oldest first, whatever their
     /// age, in one write of the group commit: a batch small enough not to
-    /// hold ingestion up. Answers how many were removed.
-    pub async fn purge_finished_oldest(&self, limit: usize) -> Result<usize, StoreError> {
+    /// hold ingestion up. Passes over the ids for which `spare` answers true
+    /// (asked inside the commit): events the engine is still working on,
+    /// such as an operator's retry in flight. Answers how many were removed.
+    pub async fn purge_finished_oldest(
+        &self,
+        limit: usize,
+        spare: impl Fn(crate::model::EventId) -> bool + Send + 'static,
+    ) -> Result<usize, StoreError> {
         let batch = self
-            .write(move |tables| tables.purge_finished(u128::MAX, limit))
+            .write(move |tables| tables.purge_finished(u128::MAX, limit, &spare))
             .await?;
         if let Some(budget) = self.inner.stats.budget.get() {
             budget

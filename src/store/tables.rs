@@ -854,7 +854,7 @@ impl<'txn> Tables<'txn> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let batch = self.purge_finished(super::ulid_floor(cutoff), limit)?;
+        let batch = self.purge_finished(super::ulid_floor(cutoff), limit, &|_| false)?;
         // The keys' table has no time index, so expiring them reads all of
         // it: once per purge round (its last batch), not per batch.
         if !batch.more_left {
@@ -870,29 +870,49 @@ impl<'txn> Tables<'txn> {
     /// skipped) whose ids are below `upper`, oldest first, with their
     /// payloads, attempts and index entries. They are found through the
     /// by-state index, so no event still owed is read, however many there
-    /// are. Answers how many were removed, and whether finished events below
-    /// `upper` are left beyond this batch.
+    /// are. Ids for which `spare` answers true are passed over (an event an
+    /// operator is retrying right now, say). Answers how many were removed,
+    /// and whether finished events below `upper` not spared are left beyond
+    /// this batch.
     pub(super) fn purge_finished(
         &mut self,
         upper: u128,
         limit: usize,
+        spare: &dyn Fn(EventId) -> bool,
     ) -> Result<PurgeBatch, StoreError> {
+        // Spared ids are read past, but not without end: a batch stops
+        // looking after this many index entries of a state.
+        let scan_limit = limit.saturating_mul(16).max(limit + 1);
         let mut ids = Vec::new();
+        let mut scan_cut = false;
         for state in EventState::ALL.into_iter().filter(|s| !s.awaits_delivery()) {
             let range = self
                 .by_state
                 .range((state.code(), 0)..(state.code(), upper))
                 .map_err(write_err)?;
-            // One more than the batch takes: whether any is left beyond it.
-            for entry in range.take(limit + 1) {
-                ids.push(entry.map_err(write_err)?.0.value().1);
+            let mut taken = 0;
+            for (read, entry) in range.enumerate() {
+                if read == scan_limit {
+                    scan_cut = true;
+                    break;
+                }
+                let id = entry.map_err(write_err)?.0.value().1;
+                if spare(ulid::Ulid(id)) {
+                    continue;
+                }
+                ids.push(id);
+                taken += 1;
+                // One more than the batch takes: whether any is left beyond it.
+                if taken > limit {
+                    break;
+                }
             }
         }
         // The oldest `limit` of the states' oldest: ids are ULIDs. Whether
         // more are left is known from the index, not from how many this
         // batch removed (a record moved to quarantine is not counted).
         ids.sort_unstable();
-        let more_left = ids.len() > limit;
+        let more_left = scan_cut || ids.len() > limit;
         ids.truncate(limit);
         let mut purged = 0;
         for id in ids {

@@ -86,7 +86,7 @@ async fn the_counted_bytes_follow_what_redb_allocates() {
             )
             .await
             .unwrap();
-        let purged = store.purge_finished_oldest(2000).await.unwrap();
+        let purged = store.purge_finished_oldest(2000, |_| false).await.unwrap();
         assert_eq!(purged, 500);
         check(&store, "half purged");
     }
@@ -116,12 +116,12 @@ async fn the_purge_takes_the_oldest_finished_events_and_no_owed_one() {
         )
         .await
         .unwrap();
-    assert_eq!(store.purge_finished_oldest(2).await.unwrap(), 2);
+    assert_eq!(store.purge_finished_oldest(2, |_| false).await.unwrap(), 2);
     for (at, id) in finished.iter().enumerate() {
         assert_eq!(store.get_event(*id).unwrap().is_some(), at >= 2, "{at}");
     }
-    assert_eq!(store.purge_finished_oldest(10).await.unwrap(), 3);
-    assert_eq!(store.purge_finished_oldest(10).await.unwrap(), 0);
+    assert_eq!(store.purge_finished_oldest(10, |_| false).await.unwrap(), 3);
+    assert_eq!(store.purge_finished_oldest(10, |_| false).await.unwrap(), 0);
     assert_eq!(store.event_count().unwrap(), 5, "the owed ones stay");
 }
 
@@ -140,7 +140,7 @@ async fn full_refuses_inserts_and_room_clears_it() {
             Ok(_) => {
                 // The budget task's part: purging finds nothing finished.
                 if store.budget_at_purge_mark() {
-                    assert_eq!(store.purge_finished_oldest(16).await.unwrap(), 0);
+                    assert_eq!(store.purge_finished_oldest(16, |_| false).await.unwrap(), 0);
                 }
             }
             Err(e) => break e,
@@ -162,7 +162,7 @@ async fn full_refuses_inserts_and_room_clears_it() {
         .map(|s| (event(s, 0).id, crate::model::EventTransition::Muted))
         .collect();
     store.transition_many(done).await.unwrap();
-    while store.purge_finished_oldest(16).await.unwrap() > 0 {}
+    while store.purge_finished_oldest(16, |_| false).await.unwrap() > 0 {}
     assert!(
         !store.budget_use().unwrap().full,
         "{:?}",
@@ -209,8 +209,46 @@ async fn a_short_batch_leaves_finished_events_known() {
         .corrupt_record_for_test(event(1, 0).id, b"not a record".to_vec())
         .await
         .unwrap();
-    assert_eq!(store.purge_finished_oldest(2).await.unwrap(), 1);
+    assert_eq!(store.purge_finished_oldest(2, |_| false).await.unwrap(), 1);
     assert!(finished_left(&store), "two finished events are left");
-    assert_eq!(store.purge_finished_oldest(2).await.unwrap(), 2);
+    assert_eq!(store.purge_finished_oldest(2, |_| false).await.unwrap(), 2);
     assert!(!finished_left(&store), "none is left");
+}
+
+/// Events the engine spares (an attempt in flight, a bulk job's) are passed
+/// over and kept, and do not count as finished events left to purge.
+#[tokio::test]
+async fn the_purge_passes_over_spared_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    store.limit_size(1 << 30).unwrap();
+    store
+        .insert_events((1..=4).map(|s| event(s, 100)).collect())
+        .await
+        .unwrap();
+    store
+        .transition_many(
+            (1..=4)
+                .map(|s| (event(s, 0).id, crate::model::EventTransition::Muted))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let spared = [event(1, 0).id, event(2, 0).id];
+    assert_eq!(
+        store
+            .purge_finished_oldest(10, move |id| spared.contains(&id))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(!finished_left(&store), "only spared ones are left");
+    for s in 1..=4 {
+        assert_eq!(
+            store.get_event(event(s, 0).id).unwrap().is_some(),
+            s <= 2,
+            "{s}"
+        );
+    }
+    assert_eq!(store.purge_finished_oldest(10, |_| false).await.unwrap(), 2);
 }
