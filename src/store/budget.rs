@@ -26,9 +26,9 @@
 //!   Ingestion resumes by itself once deliveries and purges bring it below
 //!   [`RESUME_BELOW`].
 
-use super::tables::{Tables, EVENTS, META};
+use super::tables::{Tables, ATTEMPTS, EVENTS, META, PAYLOADS, QUARANTINE};
 use super::{read_err, write_err, Store, StoreError};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +36,9 @@ use tokio::sync::Notify;
 
 /// The meta key of the bytes the events hold (little-endian u64).
 pub(super) const STORED_BYTES_KEY: &str = "stored_bytes";
+/// The meta key of what the events and attempts tables were when the count
+/// was last written (see [`footprint_check`]).
+pub(super) const STORED_CHECK_KEY: &str = "stored_bytes_check";
 
 /// redb's page size.
 const PAGE: u64 = 4096;
@@ -80,6 +83,26 @@ pub(super) fn payload_footprint(len: u64) -> u64 {
 /// attempts holds in the store.
 pub(super) fn event_footprint(payload_len: u64, attempts: u32) -> u64 {
     payload_footprint(payload_len) + EVENT_OVERHEAD + u64::from(attempts) * ATTEMPT_FOOTPRINT
+}
+
+/// What the events and attempts tables are now, in a few bytes read without
+/// a walk (redb keeps each table's length in its header): their lengths and
+/// the first and last event ids. It is written beside the count in the same
+/// transactions. A binary from before the budget changes these tables
+/// without the count (its schema version is the same), and then the check
+/// no longer matches what the tables are, so the count is taken again.
+pub(super) fn footprint_check(
+    events: &impl ReadableTable<u128, &'static [u8]>,
+    attempts: &impl ReadableTableMetadata,
+) -> Result<Vec<u8>, redb::StorageError> {
+    let first = events.first()?.map_or(0, |(k, _)| k.value());
+    let last = events.last()?.map_or(0, |(k, _)| k.value());
+    let mut check = Vec::with_capacity(48);
+    check.extend_from_slice(&events.len()?.to_le_bytes());
+    check.extend_from_slice(&attempts.len()?.to_le_bytes());
+    check.extend_from_slice(&first.to_le_bytes());
+    check.extend_from_slice(&last.to_le_bytes());
+    Ok(check)
 }
 
 /// The largest length redb's growth steps take a file of `file_len` bytes to
@@ -348,49 +371,90 @@ impl Store {
 
 /// The bytes the events of the store at `path` hold, from the meta table;
 /// added up once from every record (and stored) when the store has never
-/// counted them. Done in one write transaction of its own, which waits for
-/// the writer's commit in progress, so no commit's change is missed.
+/// counted them, or when the tables are not what they were when the count
+/// was written (a binary from before the budget wrote the store since, see
+/// [`footprint_check`]). Done in one write transaction of its own, which
+/// waits for the writer's commit in progress, so no commit's change is
+/// missed.
 fn count_stored_bytes(db: &Database, path: &Path) -> Result<u64, StoreError> {
+    let mut stale = false;
     {
         let txn = db.begin_read().map_err(read_err)?;
         let meta = txn.open_table(META).map_err(read_err)?;
-        if let Some(raw) = meta.get(STORED_BYTES_KEY).map_err(read_err)? {
-            if let Ok(bytes) = raw.value().try_into() {
-                return Ok(u64::from_le_bytes(bytes));
-            }
+        let events = txn.open_table(EVENTS).map_err(read_err)?;
+        let attempts = txn.open_table(ATTEMPTS).map_err(read_err)?;
+        let stored = meta
+            .get(STORED_BYTES_KEY)
+            .map_err(read_err)?
+            .and_then(|raw| raw.value().try_into().ok().map(u64::from_le_bytes));
+        let check = meta.get(STORED_CHECK_KEY).map_err(read_err)?;
+        let now = footprint_check(&events, &attempts).map_err(read_err)?;
+        match (stored, check) {
+            (Some(stored), Some(check)) if check.value() == now.as_slice() => return Ok(stored),
+            (Some(_), _) => stale = true,
+            (None, _) => {}
         }
     }
     let started = std::time::Instant::now();
     let txn = db.begin_write().map_err(write_err)?;
     let mut total = 0u64;
-    let mut events = 0u64;
+    let mut events_counted = 0u64;
     {
-        let table = txn.open_table(EVENTS).map_err(write_err)?;
-        for entry in table.iter().map_err(write_err)? {
-            let (_, raw) = entry.map_err(write_err)?;
-            // A record that does not decode is counted as a bare event; the
-            // next reader moves it to quarantine.
+        let events = txn.open_table(EVENTS).map_err(write_err)?;
+        let payloads = txn.open_table(PAYLOADS).map_err(write_err)?;
+        let attempts = txn.open_table(ATTEMPTS).map_err(write_err)?;
+        for entry in events.iter().map_err(write_err)? {
+            let (key, raw) = entry.map_err(write_err)?;
             total += match super::codec::decode_event(raw.value()) {
                 Ok(record) => event_footprint(record.payload_bytes, record.attempt_count),
-                Err(_) => EVENT_OVERHEAD,
+                // A record that does not decode: counted from its payload
+                // and attempts as they are, as its move to quarantine (by
+                // the next reader) subtracts them.
+                Err(_) => {
+                    let id = key.value();
+                    let payload_len = payloads
+                        .get(id)
+                        .map_err(write_err)?
+                        .map_or(0, |v| v.value().len() as u64);
+                    let attempt_count = attempts
+                        .range((id, 0u32)..=(id, u32::MAX))
+                        .map_err(write_err)?
+                        .count() as u32;
+                    event_footprint(payload_len, attempt_count)
+                }
             };
-            events += 1;
+            events_counted += 1;
         }
+        let quarantine = txn.open_table(QUARANTINE).map_err(write_err)?;
+        for entry in quarantine.iter().map_err(write_err)? {
+            let (_, row) = entry.map_err(write_err)?;
+            let (raw, payload) = row.value();
+            total += quarantined_footprint(raw.len() as u64, payload.len() as u64);
+        }
+        let check = footprint_check(&events, &attempts).map_err(write_err)?;
         let mut meta = txn.open_table(META).map_err(write_err)?;
         meta.insert(STORED_BYTES_KEY, total.to_le_bytes().as_slice())
             .map_err(write_err)?;
+        meta.insert(STORED_CHECK_KEY, check.as_slice())
+            .map_err(write_err)?;
     }
     txn.commit().map_err(write_err)?;
-    if events > 0 {
+    if events_counted > 0 || stale {
         tracing::info!(
             store = %path.display(),
-            events,
+            events = events_counted,
             bytes = total,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "counted what the events of a store written before its budget hold"
+            "counted what the events of the store hold (written before its budget, or since by a binary without one)"
         );
     }
     Ok(total)
+}
+
+/// What a record moved to quarantine holds there: one entry of its raw
+/// record and payload bytes.
+pub(super) fn quarantined_footprint(record_len: u64, payload_len: u64) -> u64 {
+    payload_footprint(record_len + payload_len)
 }
 
 #[cfg(test)]

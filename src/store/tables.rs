@@ -966,6 +966,10 @@ impl<'txn> Tables<'txn> {
             total.to_le_bytes().as_slice(),
         )
         .map_err(write_err)?;
+        let check =
+            super::budget::footprint_check(&self.events, &self.attempts).map_err(write_err)?;
+        meta.insert(super::budget::STORED_CHECK_KEY, check.as_slice())
+            .map_err(write_err)?;
         self.footprint_total = Some(total);
         Ok(())
     }

@@ -252,3 +252,56 @@ async fn the_purge_passes_over_spared_events() {
     }
     assert_eq!(store.purge_finished_oldest(10, |_| false).await.unwrap(), 2);
 }
+
+/// The count as a store counting from scratch would take it.
+fn recounted(store: &Store) -> u64 {
+    let db = store.inner.db.read().unwrap().clone().unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(META)
+        .unwrap()
+        .remove(STORED_BYTES_KEY)
+        .unwrap();
+    txn.commit().unwrap();
+    count_stored_bytes(&db, store.path()).unwrap()
+}
+
+fn kept_count(store: &Store) -> u64 {
+    let db = store.inner.db.read().unwrap().clone().unwrap();
+    count_stored_bytes(&db, store.path()).unwrap()
+}
+
+/// A binary from before the budget (same schema version) removes events
+/// without the count: the next start sees the tables changed and counts
+/// again, instead of keeping a count too high forever.
+#[tokio::test]
+async fn a_count_left_stale_by_an_older_binary_is_taken_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    store.limit_size(1 << 30).unwrap();
+    store
+        .insert_events((1..=10).map(|s| event(s, 3_000)).collect())
+        .await
+        .unwrap();
+    let before = kept_count(&store);
+    assert_eq!(
+        before,
+        store.budget_use().unwrap().used_bytes - BASE_ALLOWANCE
+    );
+    {
+        // The older binary's retention purge: events go, the count stays.
+        let db = store.inner.db.read().unwrap().clone().unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut events = txn.open_table(EVENTS).unwrap();
+            let mut payloads = txn.open_table(PAYLOADS).unwrap();
+            for s in 1..=5 {
+                events.remove(event(s, 0).id.0).unwrap();
+                payloads.remove(event(s, 0).id.0).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    let after = kept_count(&store);
+    assert!(after < before, "{after} < {before}");
+    assert_eq!(after, recounted(&store));
+}
