@@ -763,9 +763,19 @@ impl<'txn> Tables<'txn> {
         self.quarantine
             .insert(id.0, (raw.as_slice(), payload.as_slice()))
             .map_err(write_err)?;
+        let mut attempts_removed = 0u32;
         self.attempts
-            .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, _| false)
+            .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, _| {
+                attempts_removed += 1;
+                false
+            })
             .map_err(write_err)?;
+        // The event as it was counted (its payload, record and attempts)
+        // goes; its raw bytes in quarantine stay.
+        self.footprint_delta -=
+            super::budget::event_footprint(payload.len() as u64, attempts_removed) as i64;
+        self.footprint_delta +=
+            super::budget::quarantined_footprint(raw.len() as u64, payload.len() as u64) as i64;
         self.quarantined.push(Quarantined { id, error });
         self.unindex_undecodable(id.0)
     }

@@ -305,3 +305,33 @@ async fn a_count_left_stale_by_an_older_binary_is_taken_again() {
     assert!(after < before, "{after} < {before}");
     assert_eq!(after, recounted(&store));
 }
+
+/// Moving a record that does not decode to quarantine takes its payload
+/// and attempts out of the count (its raw bytes stay, in quarantine): the
+/// count stays what counting from scratch gives.
+#[tokio::test]
+async fn quarantine_keeps_the_count_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    store.limit_size(1 << 30).unwrap();
+    store
+        .insert_events((1..=3).map(|s| event(s, 10_000)).collect())
+        .await
+        .unwrap();
+    let id = event(2, 0).id;
+    store
+        .corrupt_record_for_test(id, b"not a record".to_vec())
+        .await
+        .unwrap();
+    store
+        .transition_many(vec![(id, crate::model::EventTransition::Muted)])
+        .await
+        .unwrap();
+    assert!(store.get_event(id).unwrap().is_none(), "quarantined");
+    let kept = kept_count(&store);
+    assert_eq!(
+        kept,
+        store.budget_use().unwrap().used_bytes - BASE_ALLOWANCE
+    );
+    assert_eq!(kept, recounted(&store));
+}
