@@ -1818,6 +1818,8 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
         let finished;
         let moved;
         {
+            // Closed while the tables work: a record moved to quarantine
+            // changes the budget's count, which is kept in this table.
             let mut meta = txn.open_table(META).map_err(write_err)?;
             let after = meta
                 .get(LISTING_INDEXES_CURSOR)
@@ -1835,11 +1837,14 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
                     meta.remove(key).map_err(write_err)?;
                 }
             }
+            drop(meta);
             let mut tables = Tables::open(&txn)?;
             let (last, count) = tables.index_for_listing_after(after, LISTING_INDEX_CHUNK)?;
             indexed += count;
             tables.flush_counts()?;
             moved = tables.take_quarantined();
+            drop(tables);
+            let mut meta = txn.open_table(META).map_err(write_err)?;
             match last {
                 Some(last) => {
                     meta.insert(LISTING_INDEXES_CURSOR, last.to_le_bytes().as_slice())
