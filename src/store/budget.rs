@@ -13,7 +13,7 @@
 //! - the *ceiling* is the largest length the file can reach by redb's growth
 //!   steps from its length now without passing the budget;
 //! - what the events hold is counted as they are written and removed (their
-//!   footprint in pages, see [`event_footprint`], kept in the meta table in
+//!   footprint in pages, see [`entry_footprint`], kept in the meta table in
 //!   the same transactions), plus a fixed allowance for redb's own pages and
 //!   the small tables;
 //! - at [`PURGE_AT`] of the ceiling, finished events are purged oldest first
@@ -26,8 +26,9 @@
 //!   Ingestion resumes by itself once deliveries and purges bring it below
 //!   [`RESUME_BELOW`].
 
-use super::tables::{Tables, ATTEMPTS, EVENTS, META, PAYLOADS, QUARANTINE};
+use super::tables::{Tables, ATTEMPTS, EVENTS, IDEMPOTENCY, META, PAYLOADS, QUARANTINE};
 use super::{read_err, write_err, Store, StoreError};
+use crate::model::EventRecord;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -44,13 +45,17 @@ pub(super) const STORED_CHECK_KEY: &str = "stored_bytes_check";
 const PAGE: u64 = 4096;
 /// The region size from which redb grows its file a region at a time.
 const REGION: u64 = 4 << 30;
-/// What an event holds besides its payload: its record (around 200 bytes)
-/// and its entries in the by-state, by-destination-and-state, by-topic and
-/// due indexes, as measured against redb's own count of allocated pages
-/// (see this module's tests).
-const EVENT_OVERHEAD: u64 = 336;
-/// What one attempt record holds (its JSON, at leaf fill).
-pub(super) const ATTEMPT_FOOTPRINT: u64 = 400;
+/// What one table entry takes in a leaf besides its key and value bytes
+/// (its slot and lengths, and its share of the leaf left unfilled), as
+/// measured against redb's own count of allocated pages (see this module's
+/// tests).
+const ENTRY_OVERHEAD: u64 = 24;
+/// A string in a tuple key carries its length.
+const KEY_STR_LEN: u64 = 4;
+/// What the insert check reckons a new event's record, index entries and
+/// idempotency key take before they are encoded (the count then takes
+/// them at their encoded lengths).
+const NEW_EVENT_ALLOWANCE: u64 = 1024;
 /// redb's own pages (headers, allocator state, the table of tables) and the
 /// small tables (meta, counts, runtime, notices, statistics), and the pages
 /// a commit copies before the ones it replaces are free again.
@@ -65,13 +70,12 @@ pub const PURGE_TO: u64 = 800;
 pub const FULL_AT: u64 = 950;
 pub const RESUME_BELOW: u64 = 900;
 
-/// The pages a payload of `len` bytes takes: a small one shares leaves with
-/// others (appended in id order, they fill them), a large one gets a run of
-/// pages of its own, a power of two of them (redb's allocator is a buddy
-/// allocator).
-pub(super) fn payload_footprint(len: u64) -> u64 {
-    // Its key (16 bytes) and its slot in the leaf.
-    let entry = len + 32;
+/// The bytes an entry of `bytes` (key and value) takes: a small one shares
+/// a leaf with others (appended in id order, they fill it), a large one gets
+/// a run of pages of its own, a power of two of them (redb's allocator is a
+/// buddy allocator).
+pub(super) fn entry_footprint(bytes: u64) -> u64 {
+    let entry = bytes + ENTRY_OVERHEAD;
     if entry <= PAGE / 4 {
         entry
     } else {
@@ -79,10 +83,44 @@ pub(super) fn payload_footprint(len: u64) -> u64 {
     }
 }
 
-/// What an event with a payload of `payload_len` bytes and `attempts`
-/// attempts holds in the store.
-pub(super) fn event_footprint(payload_len: u64, attempts: u32) -> u64 {
-    payload_footprint(payload_len) + EVENT_OVERHEAD + u64::from(attempts) * ATTEMPT_FOOTPRINT
+/// What a payload of `len` bytes takes (its key is the event id).
+pub(super) fn payload_footprint(len: u64) -> u64 {
+    entry_footprint(16 + len)
+}
+
+/// What an event's entries keyed by its destination and topic take: by
+/// state, by destination and state, by topic, and due (counted throughout,
+/// as if always owed: the entry comes and goes with the state).
+fn index_footprint(destination_len: u64, topic_len: u64) -> u64 {
+    entry_footprint(1 + 16)
+        + entry_footprint(KEY_STR_LEN + destination_len + 1 + 16)
+        + entry_footprint(KEY_STR_LEN + topic_len + 16)
+        + entry_footprint(KEY_STR_LEN + destination_len + 8 + 16)
+}
+
+/// What an event's record of `record_len` encoded bytes and its index
+/// entries take.
+pub(super) fn record_footprint(record: &EventRecord, record_len: u64) -> u64 {
+    entry_footprint(16 + record_len)
+        + index_footprint(record.destination.len() as u64, record.topic.len() as u64)
+}
+
+/// What a record that does not decode was counted at: its destination and
+/// topic unknown, as if a few bytes each.
+pub(super) fn undecodable_record_footprint(record_len: u64) -> u64 {
+    entry_footprint(16 + record_len) + index_footprint(8, 8)
+}
+
+/// What an attempt record of `encoded_len` bytes takes (its key is the event
+/// id and the attempt's number).
+pub(super) fn attempt_footprint(encoded_len: u64) -> u64 {
+    entry_footprint(16 + 4 + encoded_len)
+}
+
+/// What an idempotency key's entry takes (its key is the destination and
+/// the key; its value the first event's id and time).
+pub(super) fn idempotency_footprint(destination_len: u64, key_len: u64) -> u64 {
+    entry_footprint(2 * KEY_STR_LEN + destination_len + key_len + 16 + 8)
 }
 
 /// What the events and attempts tables are now, in a few bytes read without
@@ -355,7 +393,10 @@ impl Store {
         let stats = self.inner.stats.clone();
         move |tables, payload_len| match stats.budget.get() {
             Some(budget)
-                if !budget.fits(tables.footprint_pending(), event_footprint(payload_len, 0)) =>
+                if !budget.fits(
+                    tables.footprint_pending(),
+                    payload_footprint(payload_len) + NEW_EVENT_ALLOWANCE,
+                ) =>
             {
                 Err(StoreError::Full {
                     usage: BudgetUse {
@@ -405,25 +446,32 @@ fn count_stored_bytes(db: &Database, path: &Path) -> Result<u64, StoreError> {
         let attempts = txn.open_table(ATTEMPTS).map_err(write_err)?;
         for entry in events.iter().map_err(write_err)? {
             let (key, raw) = entry.map_err(write_err)?;
+            let record_len = raw.value().len() as u64;
             total += match super::codec::decode_event(raw.value()) {
-                Ok(record) => event_footprint(record.payload_bytes, record.attempt_count),
-                // A record that does not decode: counted from its payload
-                // and attempts as they are, as its move to quarantine (by
-                // the next reader) subtracts them.
+                Ok(record) => {
+                    payload_footprint(record.payload_bytes) + record_footprint(&record, record_len)
+                }
+                // A record that does not decode: counted as its move to
+                // quarantine (by the next reader) subtracts it.
                 Err(_) => {
-                    let id = key.value();
                     let payload_len = payloads
-                        .get(id)
+                        .get(key.value())
                         .map_err(write_err)?
                         .map_or(0, |v| v.value().len() as u64);
-                    let attempt_count = attempts
-                        .range((id, 0u32)..=(id, u32::MAX))
-                        .map_err(write_err)?
-                        .count() as u32;
-                    event_footprint(payload_len, attempt_count)
+                    payload_footprint(payload_len) + undecodable_record_footprint(record_len)
                 }
             };
             events_counted += 1;
+        }
+        for entry in attempts.iter().map_err(write_err)? {
+            let (_, raw) = entry.map_err(write_err)?;
+            total += attempt_footprint(raw.value().len() as u64);
+        }
+        let keys = txn.open_table(IDEMPOTENCY).map_err(write_err)?;
+        for entry in keys.iter().map_err(write_err)? {
+            let (key, _) = entry.map_err(write_err)?;
+            let (destination, key) = key.value();
+            total += idempotency_footprint(destination.len() as u64, key.len() as u64);
         }
         let quarantine = txn.open_table(QUARANTINE).map_err(write_err)?;
         for entry in quarantine.iter().map_err(write_err)? {

@@ -141,7 +141,7 @@ pub struct Tables<'txn> {
     /// counted once it commits (a group may run more than once).
     quarantined: Vec<Quarantined>,
     /// The change this transaction makes to the bytes the events hold (see
-    /// `budget::event_footprint`), written by [`Tables::flush_counts`].
+    /// `budget::entry_footprint`), written by [`Tables::flush_counts`].
     footprint_delta: i64,
     /// The total those bytes come to once this transaction commits, when it
     /// wrote them.
@@ -431,6 +431,12 @@ impl<'txn> Tables<'txn> {
                     duplicate_of = Some(ulid::Ulid(first));
                 }
                 _ => {
+                    if previous.is_none() {
+                        self.footprint_delta += super::budget::idempotency_footprint(
+                            event.destination.len() as u64,
+                            key.len() as u64,
+                        ) as i64;
+                    }
                     self.idempotency
                         .insert(
                             (event.destination.as_str(), key.as_str()),
@@ -468,7 +474,10 @@ impl<'txn> Tables<'txn> {
         self.payloads
             .insert(record.id.0, event.payload.as_ref())
             .map_err(write_err)?;
-        self.footprint_delta += super::budget::event_footprint(record.payload_bytes, 0) as i64;
+        let encoded = super::codec::encode_event(&record);
+        self.footprint_delta += (super::budget::payload_footprint(record.payload_bytes)
+            + super::budget::record_footprint(&record, encoded.len() as u64))
+            as i64;
         self.finished_some |= !state.awaits_delivery();
         if by_destination {
             self.index(&record, true)?;
@@ -479,7 +488,7 @@ impl<'txn> Tables<'txn> {
         }
         self.index_topic(&record, true)?;
         self.events
-            .insert(record.id.0, super::codec::encode_event(&record).as_slice())
+            .insert(record.id.0, encoded.as_slice())
             .map_err(write_err)?;
         Ok(Inserted {
             id: record.id,
@@ -506,8 +515,11 @@ impl<'txn> Tables<'txn> {
         transition: EventTransition,
     ) -> Result<Transitioned, StoreError> {
         self.ensure_indexed(id.0)?;
-        let decoded = match self.events.get(id.0).map_err(write_err)? {
-            Some(raw) => super::codec::decode_event(raw.value()),
+        let (decoded, old_len) = match self.events.get(id.0).map_err(write_err)? {
+            Some(raw) => (
+                super::codec::decode_event(raw.value()),
+                raw.value().len() as u64,
+            ),
             None => return Ok(Transitioned::NotFound),
         };
         let before = match decoded {
@@ -525,10 +537,11 @@ impl<'txn> Tables<'txn> {
             Err(refusal) => return Ok(Transitioned::Refused(refusal)),
         };
         if let Some(attempt) = &applied.attempt {
+            let encoded = encode(attempt);
             self.attempts
-                .insert((id.0, attempt.n), encode(attempt).as_slice())
+                .insert((id.0, attempt.n), encoded.as_slice())
                 .map_err(write_err)?;
-            self.footprint_delta += super::budget::ATTEMPT_FOOTPRINT as i64;
+            self.footprint_delta += super::budget::attempt_footprint(encoded.len() as u64) as i64;
         }
         if applied.changed {
             // Finished now, newly or again (an operator's retry of a failed
@@ -545,8 +558,12 @@ impl<'txn> Tables<'txn> {
                 self.index(&before, false)?;
                 self.index(&after, true)?;
             }
+            let encoded = super::codec::encode_event(&after);
+            self.footprint_delta += super::budget::entry_footprint(16 + encoded.len() as u64)
+                as i64
+                - super::budget::entry_footprint(16 + old_len) as i64;
             self.events
-                .insert(id.0, super::codec::encode_event(&after).as_slice())
+                .insert(id.0, encoded.as_slice())
                 .map_err(write_err)?;
         }
         Ok(Transitioned::Applied {
@@ -763,17 +780,18 @@ impl<'txn> Tables<'txn> {
         self.quarantine
             .insert(id.0, (raw.as_slice(), payload.as_slice()))
             .map_err(write_err)?;
-        let mut attempts_removed = 0u32;
+        let mut attempts_removed = 0u64;
         self.attempts
-            .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, _| {
-                attempts_removed += 1;
+            .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, attempt| {
+                attempts_removed += super::budget::attempt_footprint(attempt.len() as u64);
                 false
             })
             .map_err(write_err)?;
         // The event as it was counted (its payload, record and attempts)
         // goes; its raw bytes in quarantine stay.
-        self.footprint_delta -=
-            super::budget::event_footprint(payload.len() as u64, attempts_removed) as i64;
+        self.footprint_delta -= (super::budget::payload_footprint(payload.len() as u64)
+            + super::budget::undecodable_record_footprint(raw.len() as u64)
+            + attempts_removed) as i64;
         self.footprint_delta +=
             super::budget::quarantined_footprint(raw.len() as u64, payload.len() as u64) as i64;
         self.quarantined.push(Quarantined { id, error });
@@ -869,9 +887,20 @@ impl<'txn> Tables<'txn> {
         // it: once per purge round (its last batch), not per batch.
         if !batch.more_left {
             let window_start = (now - IDEMPOTENCY_WINDOW).timestamp_millis();
+            let mut expired = 0u64;
             self.idempotency
-                .retain(|_, (_, created_ms)| created_ms >= window_start)
+                .retain(|(destination, key), (_, created_ms)| {
+                    let keep = created_ms >= window_start;
+                    if !keep {
+                        expired += super::budget::idempotency_footprint(
+                            destination.len() as u64,
+                            key.len() as u64,
+                        );
+                    }
+                    keep
+                })
                 .map_err(write_err)?;
+            self.footprint_delta -= expired as i64;
         }
         Ok(batch.purged)
     }
@@ -941,13 +970,21 @@ impl<'txn> Tables<'txn> {
             self.ensure_indexed(id)?;
             self.index(&record, false)?;
             self.index_topic(&record, false)?;
-            self.events.remove(id).map_err(write_err)?;
-            self.payloads.remove(id).map_err(write_err)?;
-            for n in 1..=record.attempt_count {
-                self.attempts.remove((id, n)).map_err(write_err)?;
+            // What is taken out of the count is what was removed, at its
+            // encoded length.
+            let mut removed = 0u64;
+            if let Some(raw) = self.events.remove(id).map_err(write_err)? {
+                removed += super::budget::record_footprint(&record, raw.value().len() as u64);
             }
-            self.footprint_delta -=
-                super::budget::event_footprint(record.payload_bytes, record.attempt_count) as i64;
+            if let Some(raw) = self.payloads.remove(id).map_err(write_err)? {
+                removed += super::budget::payload_footprint(raw.value().len() as u64);
+            }
+            for n in 1..=record.attempt_count {
+                if let Some(raw) = self.attempts.remove((id, n)).map_err(write_err)? {
+                    removed += super::budget::attempt_footprint(raw.value().len() as u64);
+                }
+            }
+            self.footprint_delta -= removed as i64;
             purged += 1;
         }
         Ok(PurgeBatch { purged, more_left })
