@@ -22,6 +22,16 @@ fn file_len(daemon: &Daemon) -> u64 {
     std::fs::metadata(&daemon.store_path).unwrap().len()
 }
 
+/// The store's commits so far, from `/metrics`.
+async fn commits(daemon: &Daemon) -> u64 {
+    let metrics = daemon.get_text("/metrics").await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("hookwatch_store_commits_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no commit count in {metrics}"))
+}
+
 #[tokio::test]
 async fn a_small_budget_purges_finished_events_then_refuses_then_resumes() {
     let receiver = Receiver::start().await;
@@ -128,6 +138,25 @@ async fn a_small_budget_purges_finished_events_then_refuses_then_resumes() {
             .contains("until deliveries free room"),
         "{notice}"
     );
+
+    // Full with owed events alone is a steady state: the purge has nothing
+    // to remove, so it writes nothing (no commit per wake, no spinning).
+    let settled = wait_for_within(
+        Duration::from_secs(30),
+        "the store's commits to settle while full",
+        || async {
+            let before = commits(&daemon).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let after = commits(&daemon).await;
+            if after - before <= 2 {
+                Ok(after - before)
+            } else {
+                Err(format!("{} commits in a second while full", after - before))
+            }
+        },
+    )
+    .await;
+    println!("{settled} commits in a settled second while full");
 
     // Step 4: deliveries free room, and ingestion resumes by itself.
     daemon

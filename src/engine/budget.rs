@@ -7,7 +7,9 @@
 //! throughout). The store itself decides full or not (see `store::budget`).
 
 use super::Engine;
-use crate::model::{NoticeCause, NoticeKind};
+use crate::model::{EventId, NoticeCause, NoticeKind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Finished events removed per write: small enough that the commit carrying
@@ -17,7 +19,82 @@ pub const PURGE_BATCH: usize = 256;
 /// deliveries finish events without waking anyone.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
+/// The events running bulk jobs still have to retry, so the budget's purge
+/// leaves them (finished events, most of them) for the job: counted per id,
+/// as two jobs may hold the same one.
+#[derive(Default)]
+pub(super) struct BulkOwed {
+    ids: Mutex<HashMap<EventId, usize, foldhash::fast::RandomState>>,
+}
+
+impl BulkOwed {
+    fn holds(&self, id: EventId) -> bool {
+        self.ids.lock().expect("bulk owed lock").contains_key(&id)
+    }
+}
+
+/// A bulk job lane's hold on its ids; released when dropped.
+pub(super) struct BulkHold {
+    owed: Arc<BulkOwed>,
+    ids: Vec<EventId>,
+}
+
+impl Drop for BulkHold {
+    fn drop(&mut self) {
+        let mut held = self.owed.ids.lock().expect("bulk owed lock");
+        for id in &self.ids {
+            if let Some(n) = held.get_mut(id) {
+                *n -= 1;
+                if *n == 0 {
+                    held.remove(id);
+                }
+            }
+        }
+    }
+}
+
 impl Engine {
+    /// Keeps the budget's purge off `ids` while the returned hold lives: a
+    /// bulk job's lane holds the ids it has still to retry. Nothing to hold
+    /// without a budget.
+    pub(super) fn hold_from_purge(
+        &self,
+        ids: impl IntoIterator<Item = EventId>,
+    ) -> Option<BulkHold> {
+        self.inner.store.budget_use()?;
+        let ids: Vec<EventId> = ids.into_iter().collect();
+        let owed = self.inner.bulk_owed.clone();
+        {
+            let mut held = owed.ids.lock().expect("bulk owed lock");
+            for id in &ids {
+                *held.entry(*id).or_default() += 1;
+            }
+        }
+        Some(BulkHold { owed, ids })
+    }
+
+    /// Whether the purge must leave `id` for now: an attempt of it is in
+    /// flight (an operator's retry of a finished event, whose record the
+    /// attempt's result must find), or a running bulk job has still to
+    /// retry it.
+    fn purge_spares(&self) -> impl Fn(EventId) -> bool + Send + 'static {
+        let destinations: Vec<Arc<super::Destination>> = self
+            .inner
+            .destinations
+            .read()
+            .expect("destinations lock")
+            .values()
+            .cloned()
+            .collect();
+        let owed = self.inner.bulk_owed.clone();
+        move |id| {
+            owed.holds(id)
+                || destinations
+                    .iter()
+                    .any(|d| d.in_flight.lock().expect("in-flight lock").contains(id))
+        }
+    }
+
     /// Where the store stands against `store.max_size` (no I/O: the store
     /// keeps it up to date at each commit); `None` without a budget.
     pub fn store_budget(&self) -> Option<crate::store::BudgetUse> {
@@ -32,7 +109,11 @@ pub(super) async fn keep(engine: Engine) {
     }
     let mut was_full = false;
     loop {
-        if store.budget_at_purge_mark() || store.budget_use().is_some_and(|u| u.full) {
+        // Only when a purge can remove something: at the steady full state
+        // (owed events alone) an empty purge would be a commit every tick.
+        if (store.budget_at_purge_mark() || store.budget_use().is_some_and(|u| u.full))
+            && store.budget_wants_purge()
+        {
             purge_for_room(&engine).await;
         }
         if let Some(usage) = store.budget_use() {
@@ -78,10 +159,13 @@ async fn purge_for_room(engine: &Engine) {
     let store = &engine.inner.store;
     let mut purged = 0;
     while !engine.inner.shutdown.is_cancelled() {
-        match store.purge_finished_oldest(PURGE_BATCH).await {
+        match store
+            .purge_finished_oldest(PURGE_BATCH, engine.purge_spares())
+            .await
+        {
             Ok(n) => {
                 purged += n;
-                if n < PURGE_BATCH || !store.budget_wants_purge() {
+                if !store.budget_wants_purge() {
                     break;
                 }
             }

@@ -622,6 +622,8 @@ fn bulk_share(concurrency: u32) -> usize {
 /// skipped, never sent to the deleted address or to a destination created
 /// later under the same name.
 async fn bulk_worker(engine: Engine, job: Arc<BulkJob>, destination: Arc<Destination>, lane: Lane) {
+    // The budget's purge leaves the lane's events to it until it ends.
+    let _held = engine.hold_from_purge(lane.ids.iter().map(|&(_, id)| id));
     type Ran = (usize, EventId, Result<Attempted, AttemptError>);
     let mut running: tokio::task::JoinSet<Ran> = tokio::task::JoinSet::new();
     // The destination's stop token is a child of the engine's shutdown: it

@@ -352,6 +352,8 @@ struct Inner {
     tasks: TaskTracker,
     ids: Mutex<ulid::Generator>,
     jobs: Mutex<std::collections::HashMap<String, Arc<bulk_jobs::BulkJob>>>,
+    /// The ids running bulk jobs have still to retry, spared by the budget's purge.
+    bulk_owed: Arc<budget::BulkOwed>,
     /// Keeps attempt-driven destination log lines from flooding the journal.
     log_limiter: Mutex<ops_log::LineLimiter>,
     /// Wakes the summary task when a line was suppressed.
@@ -467,6 +469,7 @@ impl Engine {
                 tasks: TaskTracker::new(),
                 ids: Mutex::new(ulid::Generator::new()),
                 jobs: Mutex::new(std::collections::HashMap::new()),
+                bulk_owed: Arc::default(),
                 log_limiter: Mutex::new(ops_log::LineLimiter::new(
                     ops_log::LINES_PER_WINDOW,
                     ops_log::LOG_WINDOW,

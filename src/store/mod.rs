@@ -1458,6 +1458,7 @@ impl Writer {
                             if let Some(budget) = self.stats.budget.get() {
                                 budget.note_commit(
                                     committed.footprint,
+                                    committed.finished_some,
                                     std::fs::metadata(&self.path).map_or(0, |m| m.len()),
                                 );
                             }
@@ -1559,6 +1560,9 @@ struct Committed {
     deferred: Vec<u128>,
     /// What the events hold once it committed, when it changed that.
     footprint: Option<u64>,
+    /// It left an event finished (a delivery, a mute, a duplicate...): the
+    /// budget's purge may have something to remove again.
+    finished_some: bool,
 }
 
 /// Applies every job of the group in one transaction and commits it durably,
@@ -1609,6 +1613,7 @@ fn apply_group(
                 quarantined: tables.take_quarantined(),
                 deferred: tables.take_deferred(),
                 footprint: tables.take_footprint_total(),
+                finished_some: tables.finished_some(),
             };
         }
         let Some((at, error)) = own_failure else {
@@ -1813,6 +1818,8 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
         let finished;
         let moved;
         {
+            // Closed while the tables work: a record moved to quarantine
+            // changes the budget's count, which is kept in this table.
             let mut meta = txn.open_table(META).map_err(write_err)?;
             let after = meta
                 .get(LISTING_INDEXES_CURSOR)
@@ -1830,11 +1837,14 @@ fn ensure_listing_indexes(db: &Database, path: &Path) -> Result<(), StoreError> 
                     meta.remove(key).map_err(write_err)?;
                 }
             }
+            drop(meta);
             let mut tables = Tables::open(&txn)?;
             let (last, count) = tables.index_for_listing_after(after, LISTING_INDEX_CHUNK)?;
             indexed += count;
             tables.flush_counts()?;
             moved = tables.take_quarantined();
+            drop(tables);
+            let mut meta = txn.open_table(META).map_err(write_err)?;
             match last {
                 Some(last) => {
                     meta.insert(LISTING_INDEXES_CURSOR, last.to_le_bytes().as_slice())

@@ -141,11 +141,14 @@ pub struct Tables<'txn> {
     /// counted once it commits (a group may run more than once).
     quarantined: Vec<Quarantined>,
     /// The change this transaction makes to the bytes the events hold (see
-    /// `budget::event_footprint`), written by [`Tables::flush_counts`].
+    /// `budget::entry_footprint`), written by [`Tables::flush_counts`].
     footprint_delta: i64,
     /// The total those bytes come to once this transaction commits, when it
     /// wrote them.
     footprint_total: Option<u64>,
+    /// Whether this transaction left an event finished (see
+    /// [`Tables::finished_some`]).
+    finished_some: bool,
 }
 
 impl<'txn> Tables<'txn> {
@@ -171,6 +174,7 @@ impl<'txn> Tables<'txn> {
             quarantined: Vec::new(),
             footprint_delta: 0,
             footprint_total: None,
+            finished_some: false,
         })
     }
 
@@ -427,6 +431,12 @@ impl<'txn> Tables<'txn> {
                     duplicate_of = Some(ulid::Ulid(first));
                 }
                 _ => {
+                    if previous.is_none() {
+                        self.footprint_delta += super::budget::idempotency_footprint(
+                            event.destination.len() as u64,
+                            key.len() as u64,
+                        ) as i64;
+                    }
                     self.idempotency
                         .insert(
                             (event.destination.as_str(), key.as_str()),
@@ -464,7 +474,11 @@ impl<'txn> Tables<'txn> {
         self.payloads
             .insert(record.id.0, event.payload.as_ref())
             .map_err(write_err)?;
-        self.footprint_delta += super::budget::event_footprint(record.payload_bytes, 0) as i64;
+        let encoded = super::codec::encode_event(&record);
+        self.footprint_delta += (super::budget::payload_footprint(record.payload_bytes)
+            + super::budget::record_footprint(&record, encoded.len() as u64))
+            as i64;
+        self.finished_some |= !state.awaits_delivery();
         if by_destination {
             self.index(&record, true)?;
         } else {
@@ -474,7 +488,7 @@ impl<'txn> Tables<'txn> {
         }
         self.index_topic(&record, true)?;
         self.events
-            .insert(record.id.0, super::codec::encode_event(&record).as_slice())
+            .insert(record.id.0, encoded.as_slice())
             .map_err(write_err)?;
         Ok(Inserted {
             id: record.id,
@@ -501,8 +515,11 @@ impl<'txn> Tables<'txn> {
         transition: EventTransition,
     ) -> Result<Transitioned, StoreError> {
         self.ensure_indexed(id.0)?;
-        let decoded = match self.events.get(id.0).map_err(write_err)? {
-            Some(raw) => super::codec::decode_event(raw.value()),
+        let (decoded, old_len) = match self.events.get(id.0).map_err(write_err)? {
+            Some(raw) => (
+                super::codec::decode_event(raw.value()),
+                raw.value().len() as u64,
+            ),
             None => return Ok(Transitioned::NotFound),
         };
         let before = match decoded {
@@ -520,12 +537,16 @@ impl<'txn> Tables<'txn> {
             Err(refusal) => return Ok(Transitioned::Refused(refusal)),
         };
         if let Some(attempt) = &applied.attempt {
+            let encoded = encode(attempt);
             self.attempts
-                .insert((id.0, attempt.n), encode(attempt).as_slice())
+                .insert((id.0, attempt.n), encoded.as_slice())
                 .map_err(write_err)?;
-            self.footprint_delta += super::budget::ATTEMPT_FOOTPRINT as i64;
+            self.footprint_delta += super::budget::attempt_footprint(encoded.len() as u64) as i64;
         }
         if applied.changed {
+            // Finished now, newly or again (an operator's retry of a failed
+            // event recorded): the budget's purge may remove it.
+            self.finished_some |= !after.state.awaits_delivery();
             if before.state == after.state {
                 // Same state (a retry rescheduled, say): only the due entry can
                 // have moved; the state indexes and counts stay as they are.
@@ -537,8 +558,12 @@ impl<'txn> Tables<'txn> {
                 self.index(&before, false)?;
                 self.index(&after, true)?;
             }
+            let encoded = super::codec::encode_event(&after);
+            self.footprint_delta += super::budget::entry_footprint(16 + encoded.len() as u64)
+                as i64
+                - super::budget::entry_footprint(16 + old_len) as i64;
             self.events
-                .insert(id.0, super::codec::encode_event(&after).as_slice())
+                .insert(id.0, encoded.as_slice())
                 .map_err(write_err)?;
         }
         Ok(Transitioned::Applied {
@@ -755,9 +780,20 @@ impl<'txn> Tables<'txn> {
         self.quarantine
             .insert(id.0, (raw.as_slice(), payload.as_slice()))
             .map_err(write_err)?;
+        let mut attempts_removed = 0u64;
         self.attempts
-            .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, _| false)
+            .retain_in((id.0, 0u32)..=(id.0, u32::MAX), |_, attempt| {
+                attempts_removed += super::budget::attempt_footprint(attempt.len() as u64);
+                false
+            })
             .map_err(write_err)?;
+        // The event as it was counted (its payload, record and attempts)
+        // goes; its raw bytes in quarantine stay.
+        self.footprint_delta -= (super::budget::payload_footprint(payload.len() as u64)
+            + super::budget::undecodable_record_footprint(raw.len() as u64)
+            + attempts_removed) as i64;
+        self.footprint_delta +=
+            super::budget::quarantined_footprint(raw.len() as u64, payload.len() as u64) as i64;
         self.quarantined.push(Quarantined { id, error });
         self.unindex_undecodable(id.0)
     }
@@ -846,40 +882,76 @@ impl<'txn> Tables<'txn> {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let purged = self.purge_finished(super::ulid_floor(cutoff), limit)?;
+        let batch = self.purge_finished(super::ulid_floor(cutoff), limit, &|_| false)?;
         // The keys' table has no time index, so expiring them reads all of
-        // it: once per purge round (its last, short batch), not per batch.
-        if purged < limit {
+        // it: once per purge round (its last batch), not per batch.
+        if !batch.more_left {
             let window_start = (now - IDEMPOTENCY_WINDOW).timestamp_millis();
+            let mut expired = 0u64;
             self.idempotency
-                .retain(|_, (_, created_ms)| created_ms >= window_start)
+                .retain(|(destination, key), (_, created_ms)| {
+                    let keep = created_ms >= window_start;
+                    if !keep {
+                        expired += super::budget::idempotency_footprint(
+                            destination.len() as u64,
+                            key.len() as u64,
+                        );
+                    }
+                    keep
+                })
                 .map_err(write_err)?;
+            self.footprint_delta -= expired as i64;
         }
-        Ok(purged)
+        Ok(batch.purged)
     }
 
     /// Removes up to `limit` finished events (delivered, failed, cancelled,
     /// skipped) whose ids are below `upper`, oldest first, with their
     /// payloads, attempts and index entries. They are found through the
     /// by-state index, so no event still owed is read, however many there
-    /// are. Answers how many were removed.
+    /// are. Ids for which `spare` answers true are passed over (an event an
+    /// operator is retrying right now, say). Answers how many were removed,
+    /// and whether finished events below `upper` not spared are left beyond
+    /// this batch.
     pub(super) fn purge_finished(
         &mut self,
         upper: u128,
         limit: usize,
-    ) -> Result<usize, StoreError> {
+        spare: &dyn Fn(EventId) -> bool,
+    ) -> Result<PurgeBatch, StoreError> {
+        // Spared ids are read past, but not without end: a batch stops
+        // looking after this many index entries of a state.
+        let scan_limit = limit.saturating_mul(16).max(limit + 1);
         let mut ids = Vec::new();
+        let mut scan_cut = false;
         for state in EventState::ALL.into_iter().filter(|s| !s.awaits_delivery()) {
             let range = self
                 .by_state
                 .range((state.code(), 0)..(state.code(), upper))
                 .map_err(write_err)?;
-            for entry in range.take(limit) {
-                ids.push(entry.map_err(write_err)?.0.value().1);
+            let mut taken = 0;
+            for (read, entry) in range.enumerate() {
+                if read == scan_limit {
+                    scan_cut = true;
+                    break;
+                }
+                let id = entry.map_err(write_err)?.0.value().1;
+                if spare(ulid::Ulid(id)) {
+                    continue;
+                }
+                ids.push(id);
+                taken += 1;
+                // One more than the batch takes: whether any is left beyond it.
+                if taken > limit {
+                    break;
+                }
             }
         }
-        // The oldest `limit` of the states' oldest: ids are ULIDs.
+        // The oldest `limit` of the states' oldest: ids are ULIDs. Whether
+        // more are left is known from the index, not from how many this
+        // batch removed (a record moved to quarantine is not counted).
         ids.sort_unstable();
+        let more_left = scan_cut || ids.len() > limit;
         ids.truncate(limit);
         let mut purged = 0;
         for id in ids {
@@ -898,16 +970,24 @@ impl<'txn> Tables<'txn> {
             self.ensure_indexed(id)?;
             self.index(&record, false)?;
             self.index_topic(&record, false)?;
-            self.events.remove(id).map_err(write_err)?;
-            self.payloads.remove(id).map_err(write_err)?;
-            for n in 1..=record.attempt_count {
-                self.attempts.remove((id, n)).map_err(write_err)?;
+            // What is taken out of the count is what was removed, at its
+            // encoded length.
+            let mut removed = 0u64;
+            if let Some(raw) = self.events.remove(id).map_err(write_err)? {
+                removed += super::budget::record_footprint(&record, raw.value().len() as u64);
             }
-            self.footprint_delta -=
-                super::budget::event_footprint(record.payload_bytes, record.attempt_count) as i64;
+            if let Some(raw) = self.payloads.remove(id).map_err(write_err)? {
+                removed += super::budget::payload_footprint(raw.value().len() as u64);
+            }
+            for n in 1..=record.attempt_count {
+                if let Some(raw) = self.attempts.remove((id, n)).map_err(write_err)? {
+                    removed += super::budget::attempt_footprint(raw.value().len() as u64);
+                }
+            }
+            self.footprint_delta -= removed as i64;
             purged += 1;
         }
-        Ok(purged)
+        Ok(PurgeBatch { purged, more_left })
     }
 
     /// Writes this transaction's change to the bytes the events hold into
@@ -933,8 +1013,18 @@ impl<'txn> Tables<'txn> {
             total.to_le_bytes().as_slice(),
         )
         .map_err(write_err)?;
+        let check =
+            super::budget::footprint_check(&self.events, &self.attempts).map_err(write_err)?;
+        meta.insert(super::budget::STORED_CHECK_KEY, check.as_slice())
+            .map_err(write_err)?;
         self.footprint_total = Some(total);
         Ok(())
+    }
+
+    /// Whether this transaction left an event finished: stored one as a
+    /// duplicate, or changed one that is finished afterwards.
+    pub(super) fn finished_some(&self) -> bool {
+        self.finished_some
     }
 
     /// What this transaction has added to the bytes the events hold so far.
@@ -947,6 +1037,15 @@ impl<'txn> Tables<'txn> {
     pub(super) fn take_footprint_total(&mut self) -> Option<u64> {
         self.footprint_total.take()
     }
+}
+
+/// What one batch of [`Tables::purge_finished`] did.
+pub(super) struct PurgeBatch {
+    /// Events removed.
+    pub(super) purged: usize,
+    /// Finished events (below the batch's bound) are left that this batch
+    /// did not reach.
+    pub(super) more_left: bool,
 }
 
 /// Where a record sits in the due index: its next attempt time, if its state
