@@ -439,7 +439,10 @@ async fn a_destination_deleted_during_a_job_ends_its_lane() {
     let progress = job_finished(&daemon, &id).await;
     assert_eq!(progress["state"], "completed", "{progress}");
     assert_eq!(progress["done"], EVENTS as u64, "{progress}");
-    assert!(progress["skipped"].as_u64() > Some(0), "the rest are skipped: {progress}");
+    assert!(
+        progress["skipped"].as_u64() > Some(0),
+        "the rest are skipped: {progress}"
+    );
     assert_eq!(
         old.hits().len(),
         at_delete,
