@@ -6,7 +6,6 @@
 use crate::engine::JobProgress;
 use crate::tui::app::{job_summary, App};
 use crate::tui::job_list::JobList;
-use crate::tui::layout::centered;
 use crate::tui::text::{absolute_time, age, ellipsize};
 use crate::tui::theme::{key_hints, popup_block};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,19 +17,9 @@ use ratatui::Frame;
 /// Lines below the list telling the selected job in full.
 const DETAIL_LINES: u16 = 2;
 
-fn popup_rect(area: Rect) -> Rect {
-    centered(
-        area,
-        area.width.saturating_sub(4).min(150),
-        area.height.saturating_sub(2),
-    )
-}
-
 /// The rows of jobs the popup shows at a terminal of `size`.
 pub fn rows(size: (u16, u16)) -> usize {
-    let rect = popup_rect(Rect::new(0, 0, size.0, size.1));
-    // Borders, the summary line, the rule, the selected one, the keys.
-    rect.height.saturating_sub(2 + 1 + 1 + DETAIL_LINES + 1) as usize
+    super::list_popup_rows(size, DETAIL_LINES)
 }
 
 fn state_color(job: &JobProgress) -> Color {
@@ -99,7 +88,7 @@ fn keys_line(read_only: bool) -> Line<'static> {
 }
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect, list: &JobList) {
-    let rect = popup_rect(area);
+    let rect = super::list_popup_rect(area);
     frame.render_widget(Clear, rect);
     let block = popup_block("Bulk jobs");
     let inner = block.inner(rect);

@@ -4,7 +4,6 @@
 
 use crate::model::{Notice, NoticeKind};
 use crate::tui::app::App;
-use crate::tui::layout::centered;
 use crate::tui::notice_list::NoticeList;
 use crate::tui::text::{absolute_time, age, ellipsize, ellipsize_middle, notice_type_words};
 use crate::tui::theme::{key_hints, popup_block};
@@ -19,19 +18,9 @@ const DETAIL_LINES: u16 = 3;
 /// The columns of a row's type (the longest, `concurrency lowered`).
 const TYPE_WIDTH: usize = 19;
 
-fn popup_rect(area: Rect) -> Rect {
-    centered(
-        area,
-        area.width.saturating_sub(4).min(150),
-        area.height.saturating_sub(2),
-    )
-}
-
 /// The rows of notices the popup shows at a terminal of `size` (for paging).
 pub fn rows(size: (u16, u16)) -> usize {
-    let rect = popup_rect(Rect::new(0, 0, size.0, size.1));
-    // Borders, the summary line, the rule, the selected one, the keys.
-    rect.height.saturating_sub(2 + 1 + 1 + DETAIL_LINES + 1) as usize
+    super::list_popup_rows(size, DETAIL_LINES)
 }
 
 fn row(notice: &Notice, app: &App, width: usize, selected: bool) -> Line<'static> {
@@ -174,7 +163,7 @@ fn summary_line(app: &App, list: &NoticeList) -> Line<'static> {
 }
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect, list: &NoticeList) {
-    let rect = popup_rect(area);
+    let rect = super::list_popup_rect(area);
     frame.render_widget(Clear, rect);
     let block = popup_block("Notices");
     let inner = block.inner(rect);
