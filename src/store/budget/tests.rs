@@ -264,13 +264,9 @@ fn finished_left(store: &Store) -> bool {
         .load(Ordering::SeqCst)
 }
 
-/// A batch cut short by a record moved to quarantine does not mean that no
-/// finished event is left: that would let the store count as full while
-/// finished events could still make room.
-#[tokio::test]
-async fn a_short_batch_leaves_finished_events_known() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+/// A store under a budget holding events 1 to 4, each muted (finished).
+async fn four_finished_events(dir: &std::path::Path) -> Store {
+    let store = Store::open(&dir.join("s.redb")).unwrap();
     store.limit_size(1 << 30).unwrap();
     store
         .insert_events((1..=4).map(|s| event(s, 100)).collect())
@@ -284,6 +280,16 @@ async fn a_short_batch_leaves_finished_events_known() {
         )
         .await
         .unwrap();
+    store
+}
+
+/// A batch cut short by a record moved to quarantine does not mean that no
+/// finished event is left: that would let the store count as full while
+/// finished events could still make room.
+#[tokio::test]
+async fn a_short_batch_leaves_finished_events_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = four_finished_events(dir.path()).await;
     store
         .corrupt_record_for_test(event(1, 0).id, b"not a record".to_vec())
         .await
@@ -299,20 +305,7 @@ async fn a_short_batch_leaves_finished_events_known() {
 #[tokio::test]
 async fn the_purge_passes_over_spared_events() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.redb")).unwrap();
-    store.limit_size(1 << 30).unwrap();
-    store
-        .insert_events((1..=4).map(|s| event(s, 100)).collect())
-        .await
-        .unwrap();
-    store
-        .transition_many(
-            (1..=4)
-                .map(|s| (event(s, 0).id, crate::model::EventTransition::Muted))
-                .collect(),
-        )
-        .await
-        .unwrap();
+    let store = four_finished_events(dir.path()).await;
     let spared = [event(1, 0).id, event(2, 0).id];
     assert_eq!(
         store
