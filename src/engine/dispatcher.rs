@@ -21,7 +21,7 @@ pub(super) const STORE_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 const FLUSH_CHUNK: usize = 1000;
 
 /// An event's record and payload, as read for its delivery.
-type ForDelivery = (EventRecord, Vec<u8>);
+use super::handoff::{ForDelivery, Fresh};
 
 /// What one look at a destination's slice of the due index found.
 enum Due {
@@ -143,6 +143,7 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
         let mut wake_at = None;
         if runtime.disabled || runtime.paused {
             ahead.events.clear();
+            destination.handoff().close();
         } else {
             // Set before the look, so that an attempt finishing during it wakes
             // the dispatcher again; cleared below only when nothing due now is
@@ -155,7 +156,36 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                 &destination,
                 concurrency.saturating_sub(in_flight_count),
             );
-            if free > 0 {
+            let look_stamp = if free > 0 {
+                match destination.handoff().take(free) {
+                    Fresh::Known {
+                        events,
+                        more_held,
+                        next_due,
+                    } => {
+                        // Handed over by ingest: nothing else is due, so no look.
+                        for (id, found) in events {
+                            if !destination
+                                .in_flight
+                                .lock()
+                                .expect("in-flight lock")
+                                .contains(id)
+                            {
+                                start_attempt(&engine, &destination, id, None, Some(Some(found)));
+                            }
+                        }
+                        if !more_held {
+                            destination.waiting_for_slot.store(false, Ordering::SeqCst);
+                        }
+                        wake_at = next_due;
+                        None
+                    }
+                    Fresh::Unknown { stamp } => Some(stamp),
+                }
+            } else {
+                None
+            };
+            if let Some(stamp) = look_stamp {
                 // Nothing is claimed ahead any more (`start` used it all).
                 let epoch = destination.claims_epoch();
                 let in_flight = destination.in_flight_snapshot();
@@ -168,8 +198,13 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                         ahead.events.extend(claimed);
                         ahead.epoch = epoch;
                         ahead.start(&engine, &destination, free);
-                        if ahead.events.is_empty() && next.is_some() {
-                            destination.waiting_for_slot.store(false, Ordering::SeqCst);
+                        if ahead.events.is_empty() {
+                            if let Some(next) = next {
+                                destination.waiting_for_slot.store(false, Ordering::SeqCst);
+                                // Every due event is started and the next due
+                                // time known: ingest may hand new ones over.
+                                destination.handoff().open_if_unchanged(stamp, next);
+                            }
                         }
                         if let Some(next) = next {
                             // Everything due now is claimed and the next due
@@ -195,6 +230,7 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                     }
                     Ok(Due::Later(next)) => {
                         destination.waiting_for_slot.store(false, Ordering::SeqCst);
+                        destination.handoff().open_if_unchanged(stamp, next);
                         wake_at = next;
                     }
                     Err(e) => {
@@ -214,7 +250,8 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
         };
         tokio::select! {
             _ = destination.wake.notified() => {}
-            _ = sleep => {}
+            // Something came due that ingest did not hand over: look.
+            _ = sleep => destination.handoff().close(),
             // The engine stopping, or this destination deleted.
             _ = destination.stop.cancelled() => return,
         }
@@ -287,7 +324,11 @@ impl Drop for InFlight {
             .lock()
             .expect("in-flight lock")
             .remove(self.id);
-        if !self.left_nothing_due || self.destination.waiting_for_slot.load(Ordering::SeqCst) {
+        if !self.left_nothing_due {
+            // A retry scheduled (or an attempt not recorded): the due index
+            // changed behind the dispatcher's back.
+            self.destination.look_again();
+        } else if self.destination.waiting_for_slot.load(Ordering::SeqCst) {
             self.destination.wake.notify_one();
         }
         self.destination.slot_freed.notify_waiters();

@@ -9,6 +9,7 @@ mod bulk_jobs;
 pub mod deliver;
 mod destinations;
 mod dispatcher;
+mod handoff;
 pub mod metrics;
 pub mod notices;
 pub mod ops_log;
@@ -127,6 +128,9 @@ pub struct Destination {
     /// a free slot: only then must a finished attempt that leaves nothing new
     /// due wake it (each wake costs a look, a hop to the blocking pool).
     waiting_for_slot: AtomicBool,
+    /// Fresh events ingest hands straight to the dispatcher while it knows
+    /// nothing else is due (see [`handoff`]).
+    handoff: Mutex<handoff::Handoff>,
     /// Moves whenever an event of this destination may have changed other than
     /// by the dispatcher's own attempts (an operator action, a flush, a manual
     /// attempt, a setting): the dispatcher drops the events it claimed ahead of
@@ -184,6 +188,7 @@ impl Destination {
             slot_freed: Notify::new(),
             success_streak: AtomicU32::new(0),
             waiting_for_slot: AtomicBool::new(false),
+            handoff: Mutex::new(handoff::Handoff::default()),
             claims_epoch: AtomicU64::new(0),
             stop,
             draining: AtomicBool::new(false),
@@ -217,7 +222,18 @@ impl Destination {
     /// from the store before any is attempted) and look again.
     pub(crate) fn forget_claims_ahead(&self) {
         self.claims_epoch.fetch_add(1, Ordering::SeqCst);
+        self.look_again();
+    }
+
+    /// Wakes the dispatcher to look at the store: events may have come due
+    /// that ingest did not hand over (see [`handoff`]).
+    pub(crate) fn look_again(&self) {
+        self.handoff().close();
         self.wake.notify_one();
+    }
+
+    fn handoff(&self) -> std::sync::MutexGuard<'_, handoff::Handoff> {
+        self.handoff.lock().expect("hand-over lock")
     }
 
     fn claims_epoch(&self) -> u64 {

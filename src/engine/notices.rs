@@ -294,7 +294,7 @@ impl Engine {
         self.publish_unacked().await;
         if !alerts.is_empty() {
             if let Ok(destination) = self.destination(ALERTS_DESTINATION) {
-                destination.wake.notify_one();
+                destination.look_again();
             }
             for alert in &alerts {
                 self.publish(Change::Event {

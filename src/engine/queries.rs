@@ -14,6 +14,7 @@ use crate::store::{Inserted, NewEvent};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Longest accepted `Idempotency-Key`, in bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -312,10 +313,9 @@ impl Engine {
             });
             inserted
         } else {
-            let inserted = self.inner.store.insert_events(events).await?;
-            let destinations: std::collections::BTreeSet<&str> =
-                inserted.iter().map(|e| e.destination.as_str()).collect();
-            self.wake_all(destinations.into_iter());
+            let handing_over = HandingOver::begin(self, &events);
+            let inserted = self.inner.store.insert_events(events.clone()).await?;
+            handing_over.finish(&inserted, events);
             inserted
         };
         self.inner
@@ -336,11 +336,12 @@ impl Engine {
             .collect())
     }
 
-    /// Wakes the dispatchers of `destinations` (those that still exist).
+    /// Wakes the dispatchers of `destinations` (those that still exist) to
+    /// look at the store.
     fn wake_all<'a>(&self, destinations: impl Iterator<Item = &'a str>) {
         for destination in destinations {
             if let Ok(dest) = self.destination(destination) {
-                dest.wake.notify_one();
+                dest.look_again();
             }
         }
     }
@@ -552,5 +553,71 @@ impl Engine {
                 .to_std()
                 .map_or(0.0, |age| age.as_secs_f64())
         }))
+    }
+}
+
+/// An insert's part in the hand-over of fresh events to their dispatchers (see
+/// [`super::handoff`]): announced to each destination before the write, and
+/// ended after it with the events it committed. Dropped unfinished (the
+/// request was abandoned, the write failed), it makes the dispatchers look
+/// instead: the events may be stored all the same.
+struct HandingOver {
+    destinations: Vec<Arc<super::Destination>>,
+    finished: bool,
+}
+
+impl HandingOver {
+    fn begin(engine: &Engine, events: &[NewEvent]) -> HandingOver {
+        let ids: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.destination.as_str()).collect();
+        let destinations: Vec<_> = ids
+            .into_iter()
+            .filter_map(|id| engine.destination(id).ok())
+            .collect();
+        for destination in &destinations {
+            destination.handoff().begin_insert();
+        }
+        HandingOver {
+            destinations,
+            finished: false,
+        }
+    }
+
+    /// Hands each destination the events the insert stored for it (duplicates
+    /// are not owed) and wakes those with something new.
+    fn finish(mut self, inserted: &[Inserted], events: Vec<NewEvent>) {
+        self.finished = true;
+        let mut fresh: BTreeMap<String, Vec<(crate::model::EventId, super::handoff::ForDelivery)>> =
+            BTreeMap::new();
+        for (answer, event) in inserted.iter().zip(events) {
+            if answer.state != EventState::Pending || answer.id != event.id {
+                continue;
+            }
+            let (record, payload) = event.into_record(None);
+            fresh
+                .entry(record.destination.clone())
+                .or_default()
+                .push((answer.id, (record, payload.to_vec())));
+        }
+        for destination in &self.destinations {
+            let events = fresh.remove(&destination.id).unwrap_or_default();
+            if destination.handoff().end_insert(events) {
+                destination.wake.notify_one();
+            }
+        }
+    }
+}
+
+impl Drop for HandingOver {
+    fn drop(&mut self) {
+        if !self.finished {
+            for destination in &self.destinations {
+                let mut handoff = destination.handoff();
+                handoff.end_insert(Vec::new());
+                handoff.close();
+                drop(handoff);
+                destination.wake.notify_one();
+            }
+        }
     }
 }

@@ -131,6 +131,41 @@ pub struct NewEvent {
     pub created_at: DateTime<Utc>,
 }
 
+impl NewEvent {
+    /// The record the store keeps for this event, and its payload: a new
+    /// event is pending, due at once, unless it repeats an idempotency key
+    /// (`duplicate_of`), which leaves it skipped. The engine builds the same
+    /// record to hand a fresh event to its dispatcher without reading it back.
+    pub fn into_record(self, duplicate_of: Option<EventId>) -> (EventRecord, bytes::Bytes) {
+        let state = if duplicate_of.is_some() {
+            EventState::Skipped
+        } else {
+            EventState::Pending
+        };
+        let record = EventRecord {
+            id: self.id,
+            destination: self.destination,
+            topic: self.topic,
+            content_type: self.content_type,
+            created_at: self.created_at,
+            state,
+            attempt_count: 0,
+            automatic_retries: 0,
+            cycle_started_at: self.created_at,
+            next_attempt_at: (state == EventState::Pending).then_some(self.created_at),
+            next_trigger: Some(crate::model::Trigger::Initial),
+            last_status: None,
+            last_error: None,
+            reason: duplicate_of.map(|_| crate::model::Reason::Duplicate),
+            duplicate_of,
+            idempotency_key: self.idempotency_key,
+            payload_bytes: self.payload.len() as u64,
+            schedule_pinned: false,
+        };
+        (record, self.payload)
+    }
+}
+
 /// What became of a transition: applied (with the record as it now is), refused
 /// by the event's state, or aimed at an event that does not exist (purged). A
 /// failed write is the `Err` around it.

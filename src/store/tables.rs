@@ -5,7 +5,7 @@
 use super::{write_err, Inserted, NewEvent, StoreError, Transitioned, IDEMPOTENCY_WINDOW};
 use crate::model::{
     DestinationRuntime, EventId, EventRecord, EventState, EventTransition, Notice, NoticeId,
-    NoticeSelection, Reason, Trigger,
+    NoticeSelection,
 };
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
@@ -446,33 +446,10 @@ impl<'txn> Tables<'txn> {
                 }
             }
         }
-        let state = if duplicate_of.is_some() {
-            EventState::Skipped
-        } else {
-            EventState::Pending
-        };
-        let record = EventRecord {
-            id: event.id,
-            destination: event.destination,
-            topic: event.topic,
-            content_type: event.content_type,
-            created_at: event.created_at,
-            state,
-            attempt_count: 0,
-            automatic_retries: 0,
-            cycle_started_at: event.created_at,
-            next_attempt_at: (state == EventState::Pending).then_some(event.created_at),
-            next_trigger: Some(Trigger::Initial),
-            last_status: None,
-            last_error: None,
-            reason: duplicate_of.map(|_| Reason::Duplicate),
-            duplicate_of,
-            idempotency_key: event.idempotency_key,
-            payload_bytes: event.payload.len() as u64,
-            schedule_pinned: false,
-        };
+        let (record, payload) = event.into_record(duplicate_of);
+        let state = record.state;
         self.payloads
-            .insert(record.id.0, event.payload.as_ref())
+            .insert(record.id.0, payload.as_ref())
             .map_err(write_err)?;
         let encoded = super::codec::encode_event(&record);
         self.footprint_delta += (super::budget::payload_footprint(record.payload_bytes)
