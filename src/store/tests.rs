@@ -1,4 +1,5 @@
 use super::*;
+use super::RedbStore as Store;
 use crate::model::{EventFilter, EventIdSet, TransitionKind, Trigger, Verdict};
 use chrono::TimeZone;
 

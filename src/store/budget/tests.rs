@@ -1,4 +1,5 @@
 use super::*;
+use super::RedbStore as Store;
 use crate::store::NewEvent;
 
 #[test]
