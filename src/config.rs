@@ -649,7 +649,9 @@ fn store_url(
     in_env: Option<&str>,
     path_written: bool,
 ) -> Result<Option<StoreUrl>, String> {
-    let from_file = in_file.map(|text| StoreUrl::parse(text, false)).transpose()?;
+    let from_file = in_file
+        .map(|text| StoreUrl::parse(text, false))
+        .transpose()?;
     let from_env = in_env
         .map(|text| StoreUrl::parse(text, true))
         .transpose()
@@ -1313,5 +1315,97 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.server.token.as_deref(), Some("from-env"));
+    }
+
+    fn parse_env(text: &str, store_url: Option<&str>) -> Result<Config, ConfigError> {
+        let env = ConfigEnv {
+            token: None,
+            store_url: store_url.map(str::to_string),
+        };
+        Config::parse_with_env(text, ConfigSource::File("test.toml".into()), env)
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgresql_from_the_file_or_the_environment() {
+        let config = parse("[store]\nurl = \"postgres://hook:pw@db.internal:5433/hw\"").unwrap();
+        let url = config.store.url.as_ref().expect("a PostgreSQL store");
+        assert_eq!(url.host(), Some("db.internal"));
+        assert!(!url.from_env());
+        assert_eq!(
+            url.connection_string(),
+            "postgres://hook:pw@db.internal:5433/hw"
+        );
+        let config = parse_env("", Some("postgresql://hook@db/hw")).unwrap();
+        let url = config.store.url.as_ref().expect("from the environment");
+        assert!(url.from_env());
+        assert_eq!(url.host(), Some("db"));
+        // The same database named twice is no conflict.
+        let same = "postgres://hook@db/hw";
+        let config = parse_env(&format!("[store]\nurl = \"{same}\""), Some(same)).unwrap();
+        assert!(!config.store.url.unwrap().from_env());
+        // Without either, the redb file as before.
+        assert!(parse("").unwrap().store.url.is_none());
+    }
+
+    #[test]
+    fn a_store_url_is_shown_with_its_password_masked() {
+        let config =
+            parse("[store]\nurl = \"postgres://hook:hunter2@db.internal:5432/hw\"").unwrap();
+        let shown = [
+            config.store.describe(),
+            config.store.url.as_ref().unwrap().to_string(),
+            format!("{config:?}"),
+        ];
+        for text in shown {
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        assert_eq!(
+            config.store.describe(),
+            format!("postgres://hook:{}@db.internal:5432/hw", crate::mask::MASK)
+        );
+    }
+
+    #[test]
+    fn a_store_url_that_is_not_postgres_is_refused_naming_store_url() {
+        for (file, env) in [
+            ("[store]\nurl = \"mysql://root:hunter2@db/hw\"", None),
+            ("[store]\nurl = \"/var/lib/hookwatch/hw.redb\"", None),
+            ("[store]\nurl = \"hunter2\"", None),
+            ("", Some("redis://:hunter2@cache:6379")),
+        ] {
+            let err = parse_env(file, env).expect_err(file);
+            assert_eq!(err.key, "store.url", "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let err = parse("[store]\nurl = \"mysql://db/hw\"").unwrap_err();
+        assert!(err.message.contains("postgres://"), "{err}");
+        let err = parse_env("", Some("mysql://db/hw")).unwrap_err();
+        assert!(err.message.contains(STORE_URL_ENV), "{err}");
+    }
+
+    #[test]
+    fn a_store_is_one_place_never_a_guess_between_two() {
+        // A URL beside a written path: which store holds the events?
+        let err = parse("[store]\npath = \"a.redb\"\nurl = \"postgres://db/hw\"").unwrap_err();
+        assert_eq!(err.key, "store.url", "{err}");
+        assert!(err.message.contains("store.path"), "{err}");
+        let err = parse_env("[store]\npath = \"a.redb\"", Some("postgres://db/hw")).unwrap_err();
+        assert_eq!(err.key, "store.url", "{err}");
+        assert!(err.message.contains(STORE_URL_ENV), "{err}");
+        // The file and the environment naming two databases.
+        let err = parse_env(
+            "[store]\nurl = \"postgres://u:hunter2@one/hw\"",
+            Some("postgres://u:hunter2@two/hw"),
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "store.url", "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(
+            err.message.contains("one") && err.message.contains("two"),
+            "{err}"
+        );
+        // The redb file's budget means nothing to PostgreSQL.
+        let err = parse("[store]\nurl = \"postgres://db/hw\"\nmax_size = \"1GiB\"").unwrap_err();
+        assert_eq!(err.key, "store.max_size", "{err}");
     }
 }

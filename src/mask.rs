@@ -72,7 +72,10 @@ pub fn database_url(url: &url::Url) -> String {
     if url.password().is_some() {
         let _ = url.set_password(Some(MASK));
     }
-    if url.query_pairs().any(|(key, _)| key.eq_ignore_ascii_case("password")) {
+    if url
+        .query_pairs()
+        .any(|(key, _)| key.eq_ignore_ascii_case("password"))
+    {
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .map(|(key, value)| {

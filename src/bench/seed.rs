@@ -197,7 +197,9 @@ async fn apply_all(
         .iter()
         .find(|answer| !matches!(answer, Transitioned::Applied { .. }))
     {
-        Some(refused) => Err(setup(format!("a seeded transition was not applied: {refused:?}"))),
+        Some(refused) => Err(setup(format!(
+            "a seeded transition was not applied: {refused:?}"
+        ))),
         None => Ok(()),
     }
 }

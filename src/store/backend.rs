@@ -228,8 +228,11 @@ pub trait EventStore: Send + Sync + 'static {
     async fn budget_pressure(&self);
     /// Removes up to `limit` finished events, oldest first, whatever their
     /// age, passing over the ids `spare` answers true for.
-    async fn purge_finished_oldest(&self, limit: usize, spare: SpareFn)
-        -> Result<usize, StoreError>;
+    async fn purge_finished_oldest(
+        &self,
+        limit: usize,
+        spare: SpareFn,
+    ) -> Result<usize, StoreError>;
 
     // --- health and shutdown -------------------------------------------------
 

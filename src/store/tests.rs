@@ -1,5 +1,5 @@
-use super::*;
 use super::RedbStore as Store;
+use super::*;
 use crate::model::{EventFilter, EventIdSet, TransitionKind, Trigger, Verdict};
 use chrono::TimeZone;
 
