@@ -323,7 +323,10 @@ mod tests {
         assert!(rendered.contains("url = \"postgres://hook:"), "{rendered}");
         assert!(!rendered.contains("path ="), "{rendered}");
         let note = store_note(&config.store);
-        assert!(note.contains("db.internal") && !note.contains("hunter2"), "{note}");
+        assert!(
+            note.contains("db.internal") && !note.contains("hunter2"),
+            "{note}"
+        );
         let redb = Config::parse("", ConfigSource::File("t.toml".into()), None).unwrap();
         let rendered = toml::to_string(&Effective::of(&redb).config).unwrap();
         assert!(rendered.contains("path = "), "{rendered}");
