@@ -215,8 +215,9 @@ impl fmt::Debug for StoreUrl {
     }
 }
 
-/// What the process environment adds to the file.
-#[derive(Clone, Debug, Default)]
+/// What the process environment adds to the file. No `Debug`: it holds
+/// credentials as given.
+#[derive(Clone, Default)]
 pub struct ConfigEnv {
     /// `HOOKWATCH_TOKEN`: `server.token` when the file leaves it out.
     pub token: Option<String>,

@@ -118,8 +118,6 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<EventId>, StoreError>;
     fn counts(&self, destination: &str) -> Result<StateCounts, StoreError>;
     fn event_count(&self) -> Result<u64, StoreError>;
-    /// How many records were moved to quarantine (they did not decode), ever.
-    fn quarantined_total(&self) -> Result<u64, StoreError>;
     /// Whether acknowledged events still wait to be indexed (see
     /// [`EventStore::insert_events_deferred`]), so "nothing is due" is not
     /// yet true.

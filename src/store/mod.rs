@@ -7,6 +7,10 @@
 //! many events share one fsync, and a lone request is committed at once, with no
 //! timer adding latency. Each request learns its result only after the commit that
 //! carried it is durable, which is what lets the API acknowledge an event.
+//!
+//! The rest of hookwatch sees none of this: it holds a [`Store`], a handle
+//! over the [`EventStore`] boundary (see `backend`), of which [`RedbStore`]
+//! is the redb implementation (see `redb_impl`).
 
 mod backend;
 mod budget;

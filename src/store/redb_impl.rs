@@ -121,10 +121,6 @@ impl EventStore for RedbStore {
         RedbStore::event_count(self)
     }
 
-    fn quarantined_total(&self) -> Result<u64, StoreError> {
-        RedbStore::quarantined_total(self)
-    }
-
     fn indexing_pending(&self) -> bool {
         RedbStore::indexing_pending(self)
     }
