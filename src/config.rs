@@ -134,11 +134,107 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// The redb file of one box; not used when `url` names a database.
     pub path: PathBuf,
+    /// `store.url` (or `HOOKWATCH_STORE_URL`): PostgreSQL, shared by every
+    /// node, instead of the redb file.
+    pub url: Option<StoreUrl>,
     pub retention: Duration,
     /// `store.max_size`: the budget of the store file's length, if any (see
     /// `store::budget`).
     pub max_size: Option<u64>,
+}
+
+impl StoreConfig {
+    /// The store as logs and front ends may name it: the database URL with
+    /// its password masked, or the redb file's path.
+    pub fn describe(&self) -> String {
+        match &self.url {
+            Some(url) => url.to_string(),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// The variable that names a PostgreSQL store when the file does not.
+pub const STORE_URL_ENV: &str = "HOOKWATCH_STORE_URL";
+
+/// A PostgreSQL URL (`postgres://` or `postgresql://`). Shown (`Display`,
+/// `Debug`) with its password masked; only [`StoreUrl::connection_string`]
+/// gives it whole, for the database client.
+#[derive(Clone, PartialEq)]
+pub struct StoreUrl {
+    url: url::Url,
+    /// Read from [`STORE_URL_ENV`] rather than the file.
+    from_env: bool,
+}
+
+impl StoreUrl {
+    /// Parses `text`; the error says what is wrong without repeating `text`,
+    /// which may hold a password.
+    pub fn parse(text: &str, from_env: bool) -> Result<StoreUrl, String> {
+        let url = url::Url::parse(text.trim()).map_err(|e| {
+            format!(
+                "is not a URL like postgres://USER:PASSWORD@HOST:5432/DATABASE ({e}); a redb file is store.path"
+            )
+        })?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(format!(
+                "must be a postgres:// (or postgresql://) URL, got a {}:// one",
+                url.scheme()
+            ));
+        }
+        Ok(StoreUrl { url, from_env })
+    }
+
+    /// The URL with its password, for the database client only.
+    pub fn connection_string(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// The host it names (absent for a unix socket given as a parameter).
+    pub fn host(&self) -> Option<&str> {
+        self.url.host_str().filter(|h| !h.is_empty())
+    }
+
+    /// Whether it came from [`STORE_URL_ENV`] rather than the file.
+    pub fn from_env(&self) -> bool {
+        self.from_env
+    }
+}
+
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::mask::database_url(&self.url))
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreUrl({self})")
+    }
+}
+
+/// What the process environment adds to the file. No `Debug`: it holds
+/// credentials as given.
+#[derive(Clone, Default)]
+pub struct ConfigEnv {
+    /// `HOOKWATCH_TOKEN`: `server.token` when the file leaves it out.
+    pub token: Option<String>,
+    /// [`STORE_URL_ENV`]: `store.url` when the file leaves it out (empty
+    /// counts as unset).
+    pub store_url: Option<String>,
+}
+
+impl ConfigEnv {
+    pub fn from_process() -> ConfigEnv {
+        ConfigEnv {
+            token: std::env::var("HOOKWATCH_TOKEN").ok(),
+            store_url: std::env::var(STORE_URL_ENV)
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -203,6 +299,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<PathBuf>,
+    url: Option<String>,
     retention: Option<String>,
     #[serde(default, deserialize_with = "size_text")]
     max_size: Option<String>,
@@ -296,9 +393,9 @@ pub fn default_store_path() -> PathBuf {
 impl Config {
     /// Loads `explicit` (which must exist), or the first of the default paths that
     /// exists, or the built-in defaults. `HOOKWATCH_TOKEN` fills `server.token`
-    /// when the file leaves it out.
+    /// when the file leaves it out, `HOOKWATCH_STORE_URL` `store.url`.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
-        let env_token = std::env::var("HOOKWATCH_TOKEN").ok();
+        let env = ConfigEnv::from_process();
         let found = match explicit {
             Some(path) => Some(path.to_path_buf()),
             None => default_search_paths()
@@ -307,22 +404,37 @@ impl Config {
         };
         let Some(path) = found else {
             let searched = default_search_paths();
-            return Config::parse("", ConfigSource::Defaults { searched }, env_token);
+            return Config::parse_with_env("", ConfigSource::Defaults { searched }, env);
         };
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             key: String::new(),
             message: format!("cannot read config file: {e}"),
         })?;
-        Config::parse(&text, ConfigSource::File(path), env_token)
+        Config::parse_with_env(&text, ConfigSource::File(path), env)
     }
 
     /// Parses and validates TOML text; `source` names it in errors.
+    /// `env_token` is `HOOKWATCH_TOKEN`; no other variable is read.
     pub fn parse(
         text: &str,
         source: ConfigSource,
         env_token: Option<String>,
     ) -> Result<Config, ConfigError> {
+        let env = ConfigEnv {
+            token: env_token,
+            store_url: None,
+        };
+        Config::parse_with_env(text, source, env)
+    }
+
+    /// [`Config::parse`] with what the environment adds (see [`ConfigEnv`]).
+    pub fn parse_with_env(
+        text: &str,
+        source: ConfigSource,
+        env: ConfigEnv,
+    ) -> Result<Config, ConfigError> {
+        let env_token = env.token;
         let file = source.to_string();
         let fail = |key: &str, message: String| ConfigError {
             file: file.clone(),
@@ -415,6 +527,18 @@ impl Config {
             }
             None => None,
         };
+        let store_url = store_url(
+            raw.store.url.as_deref(),
+            env.store_url.as_deref(),
+            raw.store.path.is_some(),
+        )
+        .map_err(|m| fail("store.url", m))?;
+        if store_url.is_some() && max_size.is_some() {
+            return Err(fail(
+                "store.max_size",
+                "budgets the redb file's size; a PostgreSQL store (store.url) has no such budget: remove it".into(),
+            ));
+        }
         let store_path =
             resolve_store_path(raw.store.path, &source).map_err(|m| fail("store.path", m))?;
 
@@ -460,6 +584,7 @@ impl Config {
             },
             store: StoreConfig {
                 path: store_path,
+                url: store_url,
                 retention,
                 max_size,
             },
@@ -514,6 +639,47 @@ fn resolve_listen(text: &str) -> Result<(SocketAddr, Option<ResolvedListen>), St
             candidates,
         }),
     ))
+}
+
+/// The PostgreSQL store, if one is named: `store.url` in the file, else
+/// [`STORE_URL_ENV`]. Where the data lives must never be a guess, so a URL
+/// beside a written `store.path`, or a file and an environment naming two
+/// different databases, is refused rather than one of them silently winning.
+fn store_url(
+    in_file: Option<&str>,
+    in_env: Option<&str>,
+    path_written: bool,
+) -> Result<Option<StoreUrl>, String> {
+    let from_file = in_file
+        .map(|text| StoreUrl::parse(text, false))
+        .transpose()?;
+    let from_env = in_env
+        .map(|text| StoreUrl::parse(text, true))
+        .transpose()
+        .map_err(|m| format!("{m} (from {STORE_URL_ENV})"))?;
+    let url = match (from_file, from_env) {
+        (Some(file), Some(env)) if file.url != env.url => {
+            return Err(format!(
+                "is {file} in the file but {env} in {STORE_URL_ENV}; name one database (unset {STORE_URL_ENV} or remove store.url)"
+            ))
+        }
+        (Some(file), _) => Some(file),
+        (None, env) => env,
+    };
+    match url {
+        Some(url) if path_written => {
+            let origin = if url.from_env {
+                STORE_URL_ENV
+            } else {
+                "store.url"
+            };
+            Err(format!(
+                "{origin} names a PostgreSQL store and store.path a redb file; a store is one or the other: remove store.path to use PostgreSQL, or {} to keep the file",
+                if url.from_env { "unset it" } else { "remove store.url" }
+            ))
+        }
+        url => Ok(url),
+    }
 }
 
 /// `store.path` made absolute: a relative path is taken from the config
@@ -1150,5 +1316,97 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.server.token.as_deref(), Some("from-env"));
+    }
+
+    fn parse_env(text: &str, store_url: Option<&str>) -> Result<Config, ConfigError> {
+        let env = ConfigEnv {
+            token: None,
+            store_url: store_url.map(str::to_string),
+        };
+        Config::parse_with_env(text, ConfigSource::File("test.toml".into()), env)
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgresql_from_the_file_or_the_environment() {
+        let config = parse("[store]\nurl = \"postgres://hook:pw@db.internal:5433/hw\"").unwrap();
+        let url = config.store.url.as_ref().expect("a PostgreSQL store");
+        assert_eq!(url.host(), Some("db.internal"));
+        assert!(!url.from_env());
+        assert_eq!(
+            url.connection_string(),
+            "postgres://hook:pw@db.internal:5433/hw"
+        );
+        let config = parse_env("", Some("postgresql://hook@db/hw")).unwrap();
+        let url = config.store.url.as_ref().expect("from the environment");
+        assert!(url.from_env());
+        assert_eq!(url.host(), Some("db"));
+        // The same database named twice is no conflict.
+        let same = "postgres://hook@db/hw";
+        let config = parse_env(&format!("[store]\nurl = \"{same}\""), Some(same)).unwrap();
+        assert!(!config.store.url.unwrap().from_env());
+        // Without either, the redb file as before.
+        assert!(parse("").unwrap().store.url.is_none());
+    }
+
+    #[test]
+    fn a_store_url_is_shown_with_its_password_masked() {
+        let config =
+            parse("[store]\nurl = \"postgres://hook:hunter2@db.internal:5432/hw\"").unwrap();
+        let shown = [
+            config.store.describe(),
+            config.store.url.as_ref().unwrap().to_string(),
+            format!("{config:?}"),
+        ];
+        for text in shown {
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        assert_eq!(
+            config.store.describe(),
+            format!("postgres://hook:{}@db.internal:5432/hw", crate::mask::MASK)
+        );
+    }
+
+    #[test]
+    fn a_store_url_that_is_not_postgres_is_refused_naming_store_url() {
+        for (file, env) in [
+            ("[store]\nurl = \"mysql://root:hunter2@db/hw\"", None),
+            ("[store]\nurl = \"/var/lib/hookwatch/hw.redb\"", None),
+            ("[store]\nurl = \"hunter2\"", None),
+            ("", Some("redis://:hunter2@cache:6379")),
+        ] {
+            let err = parse_env(file, env).expect_err(file);
+            assert_eq!(err.key, "store.url", "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let err = parse("[store]\nurl = \"mysql://db/hw\"").unwrap_err();
+        assert!(err.message.contains("postgres://"), "{err}");
+        let err = parse_env("", Some("mysql://db/hw")).unwrap_err();
+        assert!(err.message.contains(STORE_URL_ENV), "{err}");
+    }
+
+    #[test]
+    fn a_store_is_one_place_never_a_guess_between_two() {
+        // A URL beside a written path: which store holds the events?
+        let err = parse("[store]\npath = \"a.redb\"\nurl = \"postgres://db/hw\"").unwrap_err();
+        assert_eq!(err.key, "store.url", "{err}");
+        assert!(err.message.contains("store.path"), "{err}");
+        let err = parse_env("[store]\npath = \"a.redb\"", Some("postgres://db/hw")).unwrap_err();
+        assert_eq!(err.key, "store.url", "{err}");
+        assert!(err.message.contains(STORE_URL_ENV), "{err}");
+        // The file and the environment naming two databases.
+        let err = parse_env(
+            "[store]\nurl = \"postgres://u:hunter2@one/hw\"",
+            Some("postgres://u:hunter2@two/hw"),
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "store.url", "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(
+            err.message.contains("one") && err.message.contains("two"),
+            "{err}"
+        );
+        // The redb file's budget means nothing to PostgreSQL.
+        let err = parse("[store]\nurl = \"postgres://db/hw\"\nmax_size = \"1GiB\"").unwrap_err();
+        assert_eq!(err.key, "store.max_size", "{err}");
     }
 }

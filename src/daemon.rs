@@ -49,8 +49,10 @@ pub struct Running {
     /// The API's token: cancelled first on shutdown, so that requests being
     /// served finish before the engine stops.
     api_shutdown: CancellationToken,
-    /// The store whose note names our API; the note goes on a clean exit.
-    store_path: std::path::PathBuf,
+    /// The redb file whose note names our API; the note goes on a clean
+    /// exit. `None` on a PostgreSQL store, which several nodes share and
+    /// no file note describes.
+    holder_note_of: Option<std::path::PathBuf>,
 }
 
 /// The URL a client on this machine reaches an API bound to `addr` at: an
@@ -131,14 +133,21 @@ async fn serve(
         .await
     });
     // Only now that the API listens: a TUI that finds the store taken attaches here.
-    crate::store::announce_api_url(&config.store.path, &local_api_url(local_addr));
+    let holder_note_of = config
+        .store
+        .url
+        .is_none()
+        .then(|| config.store.path.clone());
+    if let Some(path) = &holder_note_of {
+        crate::store::announce_api_url(path, &local_api_url(local_addr));
+    }
     Ok(Running {
         engine,
         control,
         local_addr,
         server,
         api_shutdown,
-        store_path: config.store.path.clone(),
+        holder_note_of,
     })
 }
 
@@ -177,7 +186,9 @@ impl Running {
         if reported != Some(0) && finished {
             report(0);
         }
-        crate::store::remove_holder_note(&self.store_path);
+        if let Some(path) = &self.holder_note_of {
+            crate::store::remove_holder_note(path);
+        }
         if !finished {
             tracing::warn!("some attempts were still running at shutdown; they will be made again on the next start");
         }

@@ -134,7 +134,7 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     }
     tracing::info!(
         config = %config.source,
-        store = %config.store.path.display(),
+        store = %config.store.describe(),
         destinations = running.engine.destination_count(),
         "listening on http://{}",
         running.local_addr
@@ -148,7 +148,7 @@ async fn run(cli: &Cli, config: Config) -> Result<(), RunError> {
     }
     let info = hookwatch::tui::TuiInfo {
         listen: running.local_addr,
-        store_path: config.store.path.clone(),
+        store: config.store.describe(),
         config_source: config.source.clone(),
         read_only: cli.read_only,
         attached: None,
@@ -241,7 +241,7 @@ async fn attach(
     let _signals = stop.cancel_on_signal(root.clone());
     let info = hookwatch::tui::TuiInfo {
         listen: config.server.listen,
-        store_path: config.store.path.clone(),
+        store: config.store.describe(),
         config_source: config.source.clone(),
         read_only: cli.read_only,
         attached: Some(attachment),
@@ -272,7 +272,7 @@ async fn run_demo(cli: &Cli) -> Result<(), RunError> {
     } else {
         let info = hookwatch::tui::TuiInfo {
             listen: running.local_addr,
-            store_path: config.store.path.clone(),
+            store: config.store.describe(),
             config_source: config.source.clone(),
             read_only: cli.read_only,
             attached: None,

@@ -64,6 +64,34 @@ pub fn url(url: &url::Url) -> String {
     url.to_string()
 }
 
+/// A database URL as it may be shown (logs, errors, `check-config`): the
+/// password masked, whether in the authority (`user:PASSWORD@host`) or in a
+/// `password=` query parameter, which libpq-style URLs accept too.
+pub fn database_url(url: &url::Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    if url
+        .query_pairs()
+        .any(|(key, _)| key.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") {
+                    MASK.to_string()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
 /// True when the value under JSON object key `key` is a credential.
 pub fn is_sensitive_payload_key(key: &str) -> bool {
     contains_any(key, &SENSITIVE_PAYLOAD_WORDS)
@@ -107,6 +135,22 @@ mod tests {
         ] {
             assert!(is_sensitive_header(name), "{name}");
         }
+    }
+
+    #[test]
+    fn a_database_url_shows_no_password_wherever_it_is_written() {
+        let url = url::Url::parse("postgres://hook:s3cr%40t@db.internal:5432/hw").unwrap();
+        assert_eq!(
+            database_url(&url),
+            format!("postgres://hook:{MASK}@db.internal:5432/hw")
+        );
+        let url =
+            url::Url::parse("postgresql://hook@db/hw?sslmode=require&PASSWORD=s3cret").unwrap();
+        let shown = database_url(&url);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("sslmode=require"), "{shown}");
+        let url = url::Url::parse("postgres://hook@db/hw").unwrap();
+        assert_eq!(database_url(&url), "postgres://hook@db/hw");
     }
 
     #[test]

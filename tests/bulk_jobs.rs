@@ -333,7 +333,7 @@ async fn an_attempt_the_store_failed_to_record_is_retried_by_the_job_not_counted
         disk: hookwatch::store::power_cut::PowerCutBackend::new(),
         failing: failing.clone(),
     };
-    let store = hookwatch::store::Store::open_on_backend(&path, disk).unwrap();
+    let store = hookwatch::store::Store::open_redb_on_backend(&path, disk).unwrap();
     let engine = hookwatch::engine::Engine::start_on_store(
         &config,
         std::sync::Arc::new(hookwatch::clock::SystemClock),

@@ -166,7 +166,7 @@ fn reopen_and_check(
     context: &str,
 ) -> Reopened {
     let repaired = needs_repair(&disk);
-    let store = Store::open_on_backend(path, disk)
+    let store = Store::open_redb_on_backend(path, disk)
         .unwrap_or_else(|e| panic!("{context}: the store does not open after the cut: {e}"));
     let present = |id: &String| {
         let id: EventId = id.parse().expect("acknowledged ids are ULIDs");
@@ -306,7 +306,7 @@ async fn run_disk(
     let http = http_client();
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut disk = PowerCutBackend::new();
-    let mut store = Store::open_on_backend(&path, disk.clone()).expect("a fresh store opens");
+    let mut store = Store::open_redb_on_backend(&path, disk.clone()).expect("a fresh store opens");
 
     for round in 0..rounds {
         let context = format!("seed {seed}, disk {disk_number}, round {round}");

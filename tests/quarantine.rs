@@ -7,7 +7,7 @@ use harness::*;
 use hookwatch::clock::ManualClock;
 use hookwatch::engine::Engine;
 use hookwatch::model::{EventFilter, EventState};
-use hookwatch::store::{NewEvent, Store};
+use hookwatch::store::{NewEvent, RedbStore};
 
 const EVENTS: usize = 12;
 
@@ -35,7 +35,7 @@ async fn the_dispatcher_moves_an_undecodable_record_aside_and_delivers_the_rest(
         .collect();
     let victim = events[5].id;
     {
-        let store = Store::open(&store_path).unwrap();
+        let store = RedbStore::open(&store_path).unwrap();
         store.insert_events(events).await.unwrap();
         store
             .corrupt_record_for_test(victim, vec![2, 0xde, 0xad])

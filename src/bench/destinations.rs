@@ -229,7 +229,7 @@ async fn tui_frames(base: &str, store: &Path) -> Result<LatencyMs, BenchError> {
     let control = crate::control::RemoteControl::new(base, None).map_err(setup)?;
     let info = crate::tui::TuiInfo {
         listen: "127.0.0.1:8686".parse().expect("address"),
-        store_path: store.to_path_buf(),
+        store: store.display().to_string(),
         config_source: crate::config::ConfigSource::File(store.with_extension("toml")),
         read_only: true,
         attached: Some(crate::tui::Attachment {

@@ -6,7 +6,7 @@ use super::{setup, BenchError};
 use crate::model::{
     AttemptRecord, EventState, EventTransition, FailReason, StateCounts, Trigger, Verdict,
 };
-use crate::store::{NewEvent, Store};
+use crate::store::{NewEvent, Store, Transitioned};
 use std::path::Path;
 
 /// What a seeded event has been through by the time the engine starts.
@@ -33,14 +33,14 @@ pub(super) async fn build_store(
 }
 
 /// Writes `count` events for `bench-0`, each with the topic and fate
-/// `plan(seq)` gives it, a batch of 10,000 per commit.
+/// `plan(seq)` gives it, in batches of 10,000.
 pub(super) async fn build_store_with(
     path: &Path,
     count: u64,
     payload_bytes: usize,
     plan: impl Fn(u64) -> (&'static str, Fate),
 ) -> Result<(), BenchError> {
-    let store = Store::open(path).map_err(setup)?;
+    let store = Store::open_redb(path).map_err(setup)?;
     let (retrying, failed) = write_events(&store, count, payload_bytes, |seq| {
         let (topic, fate) = plan(seq);
         ("bench-0".to_string(), topic, fate)
@@ -66,14 +66,16 @@ pub(super) async fn add_events(
     payload_bytes: usize,
     plan: impl Fn(u64) -> (String, &'static str, Fate),
 ) -> Result<(), BenchError> {
-    let store = Store::open(path).map_err(setup)?;
+    let store = Store::open_redb(path).map_err(setup)?;
     write_events(&store, count, payload_bytes, plan).await?;
     store.close().await;
     Ok(())
 }
 
-/// The events `plan` describes, a batch of 10,000 per commit; returns how
-/// many were left retrying and how many failed.
+/// The events `plan` describes, in batches of 10,000 (stored in one commit,
+/// then given their failed attempt in a second): only through the store's
+/// typed writes, so the same seed fills any store. Returns how many were
+/// left retrying and how many failed.
 async fn write_events(
     store: &Store,
     count: u64,
@@ -99,34 +101,32 @@ async fn write_events(
             }
             batch.push((id, destination, topic, fate, payload(n, payload_bytes)));
         }
-        store
-            .write(move |tables| {
-                for (id, destination, topic, fate, body) in &batch {
-                    tables.insert_event(NewEvent {
-                        id: *id,
-                        destination: destination.clone(),
-                        topic: (*topic).into(),
-                        content_type: Some("application/json".into()),
-                        payload: body.clone(),
-                        idempotency_key: None,
-                        created_at: now,
-                    })?;
-                    // One failed first attempt, as behind a real outage.
-                    let verdict = match *fate {
-                        Fate::Retrying(due_at) => Verdict::Retry {
-                            at: due_at,
-                            pinned: false,
-                        },
-                        Fate::Failed => Verdict::Failed {
-                            reason: FailReason::RetriesExhausted,
-                        },
-                    };
-                    tables.transition(*id, failed_attempt(Trigger::Initial, now, verdict))?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(setup)?;
+        let mut events = Vec::with_capacity(batch.len());
+        let mut attempts = Vec::with_capacity(batch.len());
+        for (id, destination, topic, fate, body) in batch {
+            events.push(NewEvent {
+                id,
+                destination,
+                topic: topic.into(),
+                content_type: Some("application/json".into()),
+                payload: body,
+                idempotency_key: None,
+                created_at: now,
+            });
+            // One failed first attempt, as behind a real outage.
+            let verdict = match fate {
+                Fate::Retrying(due_at) => Verdict::Retry {
+                    at: due_at,
+                    pinned: false,
+                },
+                Fate::Failed => Verdict::Failed {
+                    reason: FailReason::RetriesExhausted,
+                },
+            };
+            attempts.push((id, failed_attempt(Trigger::Initial, now, verdict)));
+        }
+        store.insert_events(events).await.map_err(setup)?;
+        apply_all(store, attempts).await?;
         seq = end;
     }
     Ok((retrying, failed))
@@ -160,39 +160,46 @@ pub(super) async fn shift_due_times(
     count: u64,
     shift: chrono::Duration,
 ) -> Result<(), BenchError> {
-    let store = Store::open(path).map_err(setup)?;
+    let store = Store::open_redb(path).map_err(setup)?;
     let now = chrono::Utc::now();
     let ids = store
         .ids_in_state("bench-0", EventState::Retrying, None, count as usize)
         .map_err(setup)?;
     for chunk in ids.chunks(5000) {
-        let chunk = chunk.to_vec();
-        store
-            .write(move |tables| {
-                for &id in &chunk {
-                    // Another failed retry, rescheduling the event `shift` earlier.
-                    let Some(record) = tables.event(id)? else {
-                        continue;
-                    };
-                    if let Some(due_at) = record.next_attempt_at {
-                        tables.transition(
-                            id,
-                            failed_attempt(
-                                Trigger::Automatic,
-                                now,
-                                Verdict::Retry {
-                                    at: due_at - shift,
-                                    pinned: false,
-                                },
-                            ),
-                        )?;
-                    }
-                }
-                Ok(())
-            })
-            .await
-            .map_err(setup)?;
+        let mut retries = Vec::with_capacity(chunk.len());
+        for &id in chunk {
+            let Some(record) = store.get_event(id).map_err(setup)? else {
+                continue;
+            };
+            if let Some(due_at) = record.next_attempt_at {
+                // Another failed retry, rescheduling the event `shift` earlier.
+                let verdict = Verdict::Retry {
+                    at: due_at - shift,
+                    pinned: false,
+                };
+                retries.push((id, failed_attempt(Trigger::Automatic, now, verdict)));
+            }
+        }
+        apply_all(&store, retries).await?;
     }
     store.close().await;
     Ok(())
+}
+
+/// Applies `transitions` in one commit; any the store did not apply is a
+/// setup failure (the scenario would measure something else).
+async fn apply_all(
+    store: &Store,
+    transitions: Vec<(crate::model::EventId, EventTransition)>,
+) -> Result<(), BenchError> {
+    let answers = store.transition_many(transitions).await.map_err(setup)?;
+    match answers
+        .iter()
+        .find(|answer| !matches!(answer, Transitioned::Applied { .. }))
+    {
+        Some(refused) => Err(setup(format!(
+            "a seeded transition was not applied: {refused:?}"
+        ))),
+        None => Ok(()),
+    }
 }

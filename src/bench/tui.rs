@@ -89,7 +89,7 @@ pub(super) async fn run(args: &BenchArgs) -> Result<TuiReport, BenchError> {
         .map_err(setup)?;
     let info = crate::tui::TuiInfo {
         listen: "127.0.0.1:8686".parse().expect("address"),
-        store_path: store_path.clone(),
+        store: store_path.display().to_string(),
         config_source: config.source.clone(),
         read_only: false,
         attached: None,

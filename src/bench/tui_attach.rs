@@ -121,7 +121,7 @@ pub(super) async fn run(args: &BenchArgs, exe: &Path) -> Result<TuiAttachReport,
     control.destinations().await.map_err(setup)?;
     let info = TuiInfo {
         listen: engine.addr,
-        store_path: store_path.clone(),
+        store: store_path.display().to_string(),
         config_source: config.source.clone(),
         read_only: false,
         attached: Some(Attachment {

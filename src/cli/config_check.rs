@@ -20,9 +20,27 @@ pub(super) fn run(path: Option<&Path>, output: JsonFlag) -> Result<(), Failure> 
     let body = toml::to_string(&effective.config)
         .map_err(|e| Failure::Output(std::io::Error::other(e)))?;
     print(&format!(
-        "# {}: valid. The effective config, credentials masked:\n\n{body}",
-        effective.source
+        "# {}: valid. The effective config, credentials masked:\n# {}\n\n{body}",
+        effective.source,
+        store_note(&config.store)
     ))
+}
+
+/// Which store the config selects and why, for the text output's header:
+/// `store.url` and `store.path` never both take effect.
+fn store_note(store: &crate::config::StoreConfig) -> String {
+    use crate::config::STORE_URL_ENV;
+    match &store.url {
+        Some(url) if url.from_env() => format!(
+            "The store: PostgreSQL at {url}, from {STORE_URL_ENV} (the file sets no store.url)."
+        ),
+        Some(url) => format!(
+            "The store: PostgreSQL at {url}, from store.url ({STORE_URL_ENV}, if set, must name the same database)."
+        ),
+        None => format!(
+            "The store: the redb file at store.path; store.url or {STORE_URL_ENV} (postgres://...) would select PostgreSQL instead, never beside store.path."
+        ),
+    }
 }
 
 /// The config as it takes effect.
@@ -70,7 +88,12 @@ struct Server {
 
 #[derive(Serialize)]
 struct Store {
-    path: String,
+    /// The redb file; absent when `url` selects PostgreSQL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    /// The PostgreSQL store, its password masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     retention: String,
     /// No budget: the key is left out, as in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,7 +127,12 @@ impl Effective {
                     max_destinations: config.server.max_destinations,
                 },
                 store: Store {
-                    path: config.store.path.display().to_string(),
+                    path: config
+                        .store
+                        .url
+                        .is_none()
+                        .then(|| config.store.path.display().to_string()),
+                    url: config.store.url.as_ref().map(|url| url.to_string()),
                     retention: format_duration_exact(config.store.retention),
                     max_size: config.store.max_size.map(size_text),
                 },
@@ -283,5 +311,25 @@ mod tests {
         assert!(rendered.contains("in_retry_after = \"30m\""), "{rendered}");
         assert!(!rendered.contains("hunter2"), "{rendered}");
         assert!(!rendered.contains("MfKQ9r8"), "{rendered}");
+    }
+
+    #[test]
+    fn a_postgres_store_is_shown_masked_and_without_the_unused_path() {
+        let text = "[store]\nurl = \"postgres://hook:hunter2@db.internal/hw\"\n";
+        let config = Config::parse(text, ConfigSource::File("t.toml".into()), None).unwrap();
+        let effective = Effective::of(&config);
+        let rendered = toml::to_string(&effective.config).unwrap();
+        assert!(!rendered.contains("hunter2"), "{rendered}");
+        assert!(rendered.contains("url = \"postgres://hook:"), "{rendered}");
+        assert!(!rendered.contains("path ="), "{rendered}");
+        let note = store_note(&config.store);
+        assert!(
+            note.contains("db.internal") && !note.contains("hunter2"),
+            "{note}"
+        );
+        let redb = Config::parse("", ConfigSource::File("t.toml".into()), None).unwrap();
+        let rendered = toml::to_string(&Effective::of(&redb).config).unwrap();
+        assert!(rendered.contains("path = "), "{rendered}");
+        assert!(!rendered.contains("url = "), "{rendered}");
     }
 }

@@ -77,7 +77,7 @@ impl Engine {
     /// flight (an operator's retry of a finished event, whose record the
     /// attempt's result must find), or a running bulk job has still to
     /// retry it.
-    fn purge_spares(&self) -> impl Fn(EventId) -> bool + Send + 'static {
+    fn purge_spares(&self) -> crate::store::SpareFn {
         let destinations: Vec<Arc<super::Destination>> = self
             .inner
             .destinations
@@ -87,12 +87,12 @@ impl Engine {
             .cloned()
             .collect();
         let owed = self.inner.bulk_owed.clone();
-        move |id| {
+        Box::new(move |id| {
             owed.holds(id)
                 || destinations
                     .iter()
                     .any(|d| d.in_flight.lock().expect("in-flight lock").contains(id))
-        }
+        })
     }
 
     /// Where the store stands against `store.max_size` (no I/O: the store

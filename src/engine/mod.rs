@@ -393,7 +393,7 @@ impl Engine {
         clock: SharedClock,
         shutdown: CancellationToken,
     ) -> Result<Engine, EngineError> {
-        Engine::start_on_store(config, clock, shutdown, Store::open(&config.store.path)?)
+        Engine::start_on_store(config, clock, shutdown, crate::store::open(&config.store)?)
     }
 
     /// [`Engine::start_under`] on a store already opened (tests run it on a
@@ -514,10 +514,6 @@ impl Engine {
         engine.inner.tasks.spawn(ops_log::summaries(engine.clone()));
         engine.inner.tasks.spawn(notices::keep(engine.clone()));
         Ok(engine)
-    }
-
-    pub fn store_path(&self) -> &std::path::Path {
-        self.inner.store.path()
     }
 
     pub fn clock(&self) -> &SharedClock {

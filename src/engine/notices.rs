@@ -21,7 +21,7 @@ use crate::model::{
 use crate::store::NewEvent;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -259,19 +259,10 @@ impl Engine {
             .filter(|n| self.is_alerted(n))
             .map(|n| self.alert_event(n))
             .collect();
-        let to_store = Arc::new((notices.clone(), alerts.clone()));
         let written = self
             .inner
             .store
-            .write(move |tables| {
-                for notice in &to_store.0 {
-                    tables.insert_notice(notice)?;
-                }
-                for alert in &to_store.1 {
-                    tables.insert_event(alert.clone())?;
-                }
-                Ok(())
-            })
+            .insert_notices(notices.clone(), alerts.clone())
             .await;
         if let Err(e) = written {
             let mut pending = self.inner.notices.pending.lock().expect("notices lock");

@@ -27,7 +27,7 @@
 //!   [`RESUME_BELOW`].
 
 use super::tables::{Tables, ATTEMPTS, EVENTS, IDEMPOTENCY, META, PAYLOADS, QUARANTINE};
-use super::{read_err, write_err, Store, StoreError};
+use super::{read_err, write_err, RedbStore, StoreError};
 use crate::model::EventRecord;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
@@ -304,7 +304,7 @@ impl Budget {
     }
 }
 
-impl Store {
+impl RedbStore {
     /// Keeps the store within `max` bytes (`store.max_size`). Counts what
     /// the events hold first if this store has never counted it (once: it
     /// reads every record), so call it at start, before ingestion.

@@ -13,7 +13,7 @@
 //! and a job is never pruned by its own finish.
 
 use super::tables::{decode, ATTEMPTS, BULK_JOBS, BULK_JOB_IDS};
-use super::{read_err, write_err, Store, StoreError};
+use super::{read_err, write_err, RedbStore, StoreError};
 use crate::model::{AttemptRecord, EventId, Trigger};
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, TableError};
@@ -74,7 +74,7 @@ fn decode_chunk(raw: &[u8]) -> Result<(String, Vec<EventId>), StoreError> {
     Ok((name.to_string(), ids))
 }
 
-impl Store {
+impl RedbStore {
     /// Stores a new running job with its record and its ids, in one commit.
     pub async fn create_bulk_job(
         &self,
@@ -263,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_finishing_after_100_newer_ones_is_kept_and_the_oldest_other_pruned() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store.redb")).unwrap();
+        let store = RedbStore::open(&dir.path().join("store.redb")).unwrap();
         let lanes = || {
             vec![BulkLane {
                 destination: "d".into(),

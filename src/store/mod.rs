@@ -7,14 +7,21 @@
 //! many events share one fsync, and a lone request is committed at once, with no
 //! timer adding latency. Each request learns its result only after the commit that
 //! carried it is durable, which is what lets the API acknowledge an event.
+//!
+//! The rest of hookwatch sees none of this: it holds a [`Store`], a handle
+//! over the [`EventStore`] boundary (see `backend`), of which [`RedbStore`]
+//! is the redb implementation (see `redb_impl`).
 
+mod backend;
 mod budget;
 mod bulk_jobs;
 mod codec;
 #[doc(hidden)]
 pub mod power_cut;
+mod redb_impl;
 mod tables;
 
+pub use backend::{open, EventStore, SpareFn, Store};
 pub use budget::{format_bytes, BudgetUse, MIN_BUDGET};
 
 use crate::model::{
@@ -85,6 +92,17 @@ pub enum StoreError {
     /// only: a new event is refused rather than stored past it.
     #[error("store full: {}", usage.refusal())]
     Full { usage: BudgetUse },
+    /// What this store cannot do, or a store this build cannot open.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The database at `url` (shown with its password masked) could not be
+    /// opened or reached.
+    #[error("cannot open the store at {url}: {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: Box<StoreError>,
+    },
 }
 
 impl StoreError {
@@ -119,7 +137,7 @@ fn read_err(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Read(e.into())
 }
 
-/// A new event for [`Store::insert_events`].
+/// A new event for [`RedbStore::insert_events`].
 #[derive(Clone, Debug)]
 pub struct NewEvent {
     pub id: EventId,
@@ -204,7 +222,7 @@ struct Job {
 type ApplyFn = Box<dyn FnMut(&mut Tables<'_>) -> Result<(), StoreError> + Send>;
 
 #[derive(Clone)]
-pub struct Store {
+pub struct RedbStore {
     inner: Arc<StoreInner>,
 }
 
@@ -221,7 +239,7 @@ struct StoreInner {
     /// Events whose record did not decode, queued to be moved to quarantine.
     quarantine_pending: Arc<std::sync::Mutex<HashSet<EventId>>>,
     /// How many commits have written the destination-keyed entries of
-    /// deferred inserts (see [`Store::insert_events_deferred`]).
+    /// deferred inserts (see [`RedbStore::insert_events_deferred`]).
     index_rounds: tokio::sync::watch::Receiver<u64>,
     /// Some stored events still wait for their destination-keyed entries
     /// (set by the writer before their inserts are acknowledged).
@@ -229,7 +247,7 @@ struct StoreInner {
 }
 
 /// The moment the destination-keyed entries (due, by destination and state,
-/// counts) of a [`Store::insert_events_deferred`] are committed: until then
+/// counts) of a [`RedbStore::insert_events_deferred`] are committed: until then
 /// its events are stored and readable by id, but no dispatcher sees them due.
 #[derive(Debug)]
 pub struct Indexed {
@@ -240,6 +258,13 @@ pub struct Indexed {
 }
 
 impl Indexed {
+    /// The answer of a store that indexes inserted events in the commit
+    /// that stores them: already done.
+    pub fn done() -> Indexed {
+        let (_, rounds) = tokio::sync::watch::channel(1);
+        Indexed { rounds, after: 0 }
+    }
+
     /// Waits for that commit. False when the store closed first (the events
     /// are then indexed when it is next opened).
     pub async fn wait(mut self) -> bool {
@@ -248,28 +273,28 @@ impl Indexed {
     }
 }
 
-impl Store {
+impl RedbStore {
     /// Opens the store at `path`, creating it (mode 0600) when it does not exist.
     /// A file that is not a hookwatch store, or of another schema version, is refused
     /// and left exactly as it was.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_on(path, Medium::File)
+    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+        RedbStore::open_on(path, Medium::File)
     }
 
-    /// [`Store::open`] with the bytes on `backend` instead of in the file at
+    /// [`RedbStore::open`] with the bytes on `backend` instead of in the file at
     /// `path` (which still names the store, in messages and for the holder
     /// note beside it). For tests that cut the power under the store (see
     /// [`power_cut`]). A reopen after a failed write reopens on a clone of
     /// `backend`, so clones must share one disk.
     #[doc(hidden)]
-    pub fn open_on_backend<B>(path: &Path, backend: B) -> Result<Store, StoreError>
+    pub fn open_on_backend<B>(path: &Path, backend: B) -> Result<RedbStore, StoreError>
     where
         B: redb::StorageBackend + Clone,
     {
-        Store::open_on(path, Medium::Backend(Arc::new(backend)))
+        RedbStore::open_on(path, Medium::Backend(Arc::new(backend)))
     }
 
-    fn open_on(path: &Path, medium: Medium) -> Result<Store, StoreError> {
+    fn open_on(path: &Path, medium: Medium) -> Result<RedbStore, StoreError> {
         let open_err = |detail: String| StoreError::Open {
             path: path.to_path_buf(),
             detail,
@@ -346,7 +371,7 @@ impl Store {
             .name("hookwatch-store-writer".into())
             .spawn(move || writer.run(queue))
             .map_err(|e| open_err(format!("cannot start writer thread: {e}")))?;
-        Ok(Store {
+        Ok(RedbStore {
             inner: Arc::new(StoreInner {
                 db,
                 path: path.to_path_buf(),
@@ -439,7 +464,7 @@ impl Store {
             .map(|(value, _)| value)
     }
 
-    /// [`Store::write`], answering also how many index commits of deferred
+    /// [`RedbStore::write`], answering also how many index commits of deferred
     /// inserts were done when its own commit was (read on the writer thread
     /// before it starts the next commit, so a deferred insert of this commit
     /// is indexed by the round after that number).
@@ -497,7 +522,7 @@ impl Store {
         .await
     }
 
-    /// Stores new events as [`Store::insert_events`] does, answering once
+    /// Stores new events as [`RedbStore::insert_events`] does, answering once
     /// their records, payloads and id-keyed indexes are durable (so each is
     /// readable by id and survives a crash), and leaving their
     /// destination-keyed entries (due, by destination and state, counts) to
@@ -647,6 +672,25 @@ impl Store {
     ) -> Result<u64, StoreError> {
         self.write(move |tables| tables.ack_notices(&selection, at))
             .await
+    }
+
+    /// Stores `notices`, and the alert events that carry them to `[alerts]`,
+    /// in one durable transaction.
+    pub async fn insert_notices(
+        &self,
+        notices: Vec<Notice>,
+        alerts: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tables| {
+            for notice in &notices {
+                tables.insert_notice(notice)?;
+            }
+            for alert in &alerts {
+                tables.insert_event(alert.clone())?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Drops notices from before `cutoff`.
@@ -1299,13 +1343,13 @@ pub struct CommitStats {
     /// Event records in quarantine (moved aside because they do not decode),
     /// ever: the quarantine table's size at open plus those moved since.
     pub quarantined: std::sync::atomic::AtomicU64,
-    /// Commits that failed since [`Store::take_write_failures`] last asked.
+    /// Commits that failed since [`RedbStore::take_write_failures`] last asked.
     failures: std::sync::Mutex<Option<WriteFailures>>,
     /// Woken when a commit fails.
     failed: tokio::sync::Notify,
-    /// Set by [`Store::close_now`]: writes refused from then on are no failure.
+    /// Set by [`RedbStore::close_now`]: writes refused from then on are no failure.
     closing: std::sync::atomic::AtomicBool,
-    /// `store.max_size`, once [`Store::limit_size`] set it.
+    /// `store.max_size`, once [`RedbStore::limit_size`] set it.
     budget: std::sync::OnceLock<budget::Budget>,
 }
 
@@ -1356,7 +1400,7 @@ struct Writer {
     unindexed: Vec<u128>,
     /// Counts the commits that wrote such entries; read by [`Indexed`].
     index_rounds_done: tokio::sync::watch::Sender<u64>,
-    /// `unindexed` is not empty, for [`Store::indexing_pending`].
+    /// `unindexed` is not empty, for [`RedbStore::indexing_pending`].
     indexing_owed: Arc<std::sync::atomic::AtomicBool>,
 }
 

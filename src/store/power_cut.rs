@@ -7,7 +7,7 @@
 //! the last sync. Reads see both, as they would through the page cache;
 //! `sync_data` makes the pending writes durable; [`PowerCutBackend::cut_power`]
 //! turns the machine off (every later call fails) and hands back the image a
-//! restart would find. Run the store on it with [`super::Store::open_on_backend`],
+//! restart would find. Run the store on it with [`super::RedbStore::open_on_backend`],
 //! and again on [`PowerCutBackend::from_image`] of what the cut left.
 //!
 //! Not used by the product; public (hidden) so the integration tests can use it.

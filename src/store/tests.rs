@@ -1,3 +1,4 @@
+use super::RedbStore as Store;
 use super::*;
 use crate::model::{EventFilter, EventIdSet, TransitionKind, Trigger, Verdict};
 use chrono::TimeZone;

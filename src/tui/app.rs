@@ -25,7 +25,6 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// Events read per page (the visible window and some margin).
 pub const PAGE: usize = 100;
@@ -36,7 +35,9 @@ const STATUS_SECS: i64 = 5;
 #[derive(Clone, Debug)]
 pub struct TuiInfo {
     pub listen: SocketAddr,
-    pub store_path: PathBuf,
+    /// The store as shown: the redb file's path, or the database URL with
+    /// its password masked.
+    pub store: String,
     pub config_source: ConfigSource,
     pub read_only: bool,
     /// `Some` when the TUI runs against another process's engine over its

@@ -22,7 +22,7 @@ pub fn now() -> DateTime<Utc> {
 pub fn info(read_only: bool) -> TuiInfo {
     TuiInfo {
         listen: "127.0.0.1:8686".parse().expect("address"),
-        store_path: "/var/lib/hookwatch/hookwatch.redb".into(),
+        store: "/var/lib/hookwatch/hookwatch.redb".into(),
         config_source: ConfigSource::File("hookwatch.toml".into()),
         read_only,
         attached: None,

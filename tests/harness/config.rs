@@ -171,7 +171,10 @@ struct Server {
 
 #[derive(Clone, Debug, Serialize)]
 struct Store {
-    path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retention: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,6 +236,15 @@ impl Alerts {
     }
 }
 
+/// Where a test names its PostgreSQL store.
+#[derive(Clone, Debug)]
+enum StoreUrlIn {
+    /// `store.url` in the file.
+    File(String),
+    /// `HOOKWATCH_STORE_URL` (already in `env`).
+    Env,
+}
+
 /// A whole config file. `listen` is `127.0.0.1:0` unless set, and the store
 /// path is given when it is rendered.
 #[derive(Clone, Debug)]
@@ -240,6 +252,8 @@ pub struct TestConfig {
     server: Server,
     retention: Option<String>,
     max_size: Option<String>,
+    /// Where a PostgreSQL store is named instead of the redb file.
+    store_url: Option<StoreUrlIn>,
     destinations: Vec<Dest>,
     alerts: Option<Alerts>,
     /// The token the daemon's client sends, whether it is in the file or the env.
@@ -261,6 +275,7 @@ impl Default for TestConfig {
             },
             retention: None,
             max_size: None,
+            store_url: None,
             destinations: Vec::new(),
             alerts: None,
             token: None,
@@ -332,17 +347,41 @@ impl TestConfig {
         self
     }
 
+    /// Names a PostgreSQL store in `store.url`; the file then has no
+    /// `store.path`.
+    pub fn store_url(mut self, url: &str) -> TestConfig {
+        self.store_url = Some(StoreUrlIn::File(url.to_string()));
+        self
+    }
+
+    /// Names a PostgreSQL store in `HOOKWATCH_STORE_URL`; the file then has
+    /// no `store.path`.
+    pub fn store_url_from_env(mut self, url: &str) -> TestConfig {
+        self.env
+            .push(("HOOKWATCH_STORE_URL".to_string(), url.to_string()));
+        self.store_url = Some(StoreUrlIn::Env);
+        self
+    }
+
     pub fn destination(mut self, dest: Dest) -> TestConfig {
         self.destinations.push(dest);
         self
     }
 
-    /// The TOML text of the file, with the store at `store_path`.
+    /// The TOML text of the file, with the store at `store_path` unless
+    /// a PostgreSQL store is named.
     pub fn render(&self, store_path: &Path) -> String {
         toml::to_string(&File {
             server: &self.server,
             store: Store {
-                path: store_path.to_path_buf(),
+                path: match self.store_url {
+                    None => Some(store_path.to_path_buf()),
+                    Some(_) => None,
+                },
+                url: match &self.store_url {
+                    Some(StoreUrlIn::File(url)) => Some(url.clone()),
+                    _ => None,
+                },
                 retention: self.retention.clone(),
                 max_size: self.max_size.clone(),
             },

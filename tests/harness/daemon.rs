@@ -123,6 +123,7 @@ impl Daemon {
             .arg(&self.config_path)
             .args(&self.extra_args)
             .env_remove("HOOKWATCH_TOKEN")
+            .env_remove("HOOKWATCH_STORE_URL")
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -441,4 +442,66 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// How a `hookwatch` run that was expected to end, ended.
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// The temporary directory the config was written to (the redb file
+    /// would be there too).
+    pub dir: tempfile::TempDir,
+}
+
+/// Writes `config` to a fresh temporary directory and runs
+/// `hookwatch ARGS --config FILE` with its environment (and none of the
+/// caller's `HOOKWATCH_*`), waiting up to [`DEADLINE`] for it to exit: for
+/// starts and commands that must fail, or finish, by themselves.
+pub async fn run_to_exit(config: &TestConfig, args: &[&str]) -> Finished {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let config_path = dir.path().join("hookwatch.toml");
+    std::fs::write(
+        &config_path,
+        config.render(&dir.path().join("hookwatch.redb")),
+    )
+    .expect("write config");
+    let child = Command::new(env!("CARGO_BIN_EXE_hookwatch"))
+        .args(args)
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("HOOKWATCH_TOKEN")
+        .env_remove("HOOKWATCH_STORE_URL")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        // The default store path, were one used, is inside `dir`.
+        .env("XDG_DATA_HOME", dir.path())
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hookwatch");
+    let pid = child.id() as i32;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match tokio::time::timeout(DEADLINE, finished).await {
+        Ok(output) => output
+            .expect("the waiting thread answers")
+            .expect("wait for hookwatch"),
+        Err(_) => {
+            // SAFETY: kill(2) on the child we spawned, not yet reaped (its
+            // waiting thread has not returned).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("hookwatch {args:?} did not exit within {DEADLINE:?}");
+        }
+    };
+    Finished {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        dir,
+    }
 }

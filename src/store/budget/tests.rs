@@ -1,3 +1,4 @@
+use super::RedbStore as Store;
 use super::*;
 use crate::store::NewEvent;
 

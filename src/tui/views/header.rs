@@ -128,10 +128,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             let listen = format!("listen {}  store ", app.info.listen);
             let room = (area.width as usize).saturating_sub(used + listen.chars().count());
             second.push(Span::styled(
-                format!(
-                    "{listen}{}",
-                    tail(&app.info.store_path.display().to_string(), room)
-                ),
+                format!("{listen}{}", tail(&app.info.store, room)),
                 Style::new().fg(Color::DarkGray),
             ));
         }
