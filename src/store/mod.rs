@@ -11,6 +11,7 @@
 mod budget;
 mod bulk_jobs;
 mod codec;
+pub mod postgres;
 #[doc(hidden)]
 pub mod power_cut;
 mod tables;
@@ -85,6 +86,8 @@ pub enum StoreError {
     /// only: a new event is refused rather than stored past it.
     #[error("store full: {}", usage.refusal())]
     Full { usage: BudgetUse },
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
 }
 
 impl StoreError {
