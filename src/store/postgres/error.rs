@@ -42,6 +42,9 @@ pub enum PgError {
     /// A stored id that is not 16 bytes: the row was not written by hookwatch.
     #[error("a stored {what} id is {len} bytes long, not 16")]
     BadId { what: &'static str, len: usize },
+    /// The database answered what its own guarantees rule out.
+    #[error("the database answered inconsistently: {0}")]
+    Inconsistent(&'static str),
 }
 
 impl PgError {

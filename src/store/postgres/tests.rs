@@ -282,6 +282,44 @@ fn pg_concurrent_writes_share_commits_and_all_land() {
     concurrent_writes_share_commits_and_all_land(&case!());
 }
 
+fn a_write_failing_on_its_own_fails_alone_and_its_group_commits(c: &Case) {
+    let store = &c.store;
+    let taken = new_event("orders", at(0), None);
+    c.run(store.insert_events(vec![taken.clone()])).unwrap();
+    // Inserts waiting together share a commit (and a statement); one that
+    // repeats a stored id fails, alone.
+    let (answers, again) = c.run(async {
+        let tasks: Vec<_> = (1..=50)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .insert_events(vec![new_event("orders", at(i), None)])
+                        .await
+                })
+            })
+            .collect();
+        let again = store.insert_events(vec![taken.clone()]).await;
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        (answers, again)
+    });
+    assert!(
+        matches!(&again, Err(StoreError::Postgres(e)) if !e.is_unavailable()),
+        "{again:?}"
+    );
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(store.counts("orders").unwrap().pending, 51);
+    assert!(store.take_write_failures().is_none(), "no commit failed");
+}
+
+#[test]
+fn pg_a_write_failing_on_its_own_fails_alone_and_its_group_commits() {
+    a_write_failing_on_its_own_fails_alone_and_its_group_commits(&case!());
+}
+
 fn transitions_answer_applied_refused_or_not_found(c: &Case) {
     let store = &c.store;
     let inserted = c

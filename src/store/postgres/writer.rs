@@ -185,13 +185,20 @@ enum GroupFailure {
     Alone(usize, StoreError),
     /// The transaction (connection, commit) failed.
     Group(StoreError),
+    /// One of the writes merged into one statement failed on its own; which
+    /// one is found by running them apart.
+    InMerged,
 }
 
 /// Commits `batch` in one transaction and answers every job in it.
 async fn commit_group(pool: &deadpool_postgres::Pool, batch: &mut Vec<Job>, stats: &CommitStats) {
     let mut conflicts = 0;
+    // Runs of inserts (and of transitions) are merged into one statement
+    // each, unless one of them failed on its own: then each runs alone, so
+    // that the one at fault is found and the rest go on.
+    let mut merge = true;
     while !batch.is_empty() {
-        match try_group(pool, batch).await {
+        match try_group(pool, batch, merge).await {
             Ok(answers) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 stats
@@ -201,6 +208,7 @@ async fn commit_group(pool: &deadpool_postgres::Pool, batch: &mut Vec<Job>, stat
                     let _ = job.done.send(Ok(answer));
                 }
             }
+            Err(GroupFailure::InMerged) => merge = false,
             Err(GroupFailure::Alone(at, error)) => {
                 tracing::warn!(%error, "a store write failed on its own; the rest of its group went on");
                 let job = batch.remove(at);
@@ -231,6 +239,7 @@ async fn commit_group(pool: &deadpool_postgres::Pool, batch: &mut Vec<Job>, stat
 async fn try_group(
     pool: &deadpool_postgres::Pool,
     batch: &[Job],
+    merge: bool,
 ) -> Result<Vec<Answer>, GroupFailure> {
     let mut client = pool
         .get()
@@ -241,23 +250,96 @@ async fn try_group(
         .await
         .map_err(|e| GroupFailure::Group(query_err(e)))?;
     let mut answers = Vec::with_capacity(batch.len());
-    for (at, job) in batch.iter().enumerate() {
-        match apply(&txn, &job.op).await {
-            Ok(answer) => answers.push(answer),
-            Err(error) => {
-                let _ = txn.rollback().await;
-                return Err(if fails_alone(&error) {
-                    GroupFailure::Alone(at, error)
-                } else {
-                    GroupFailure::Group(error)
-                });
-            }
+    let mut at = 0;
+    while at < batch.len() {
+        let end = if merge { run_end(batch, at) } else { at + 1 };
+        let applied = if end - at > 1 {
+            apply_merged(&txn, &batch[at..end], &mut answers).await
+        } else {
+            apply(&txn, &batch[at].op)
+                .await
+                .map(|answer| answers.push(answer))
+        };
+        if let Err(error) = applied {
+            let _ = txn.rollback().await;
+            return Err(match (fails_alone(&error), end - at > 1) {
+                (true, true) => GroupFailure::InMerged,
+                (true, false) => GroupFailure::Alone(at, error),
+                (false, _) => GroupFailure::Group(error),
+            });
         }
+        at = end;
     }
     txn.commit()
         .await
         .map_err(|e| GroupFailure::Group(query_err(e)))?;
     Ok(answers)
+}
+
+/// Where the run of writes of one mergeable kind (inserts, transitions)
+/// starting at `at` ends.
+fn run_end(batch: &[Job], at: usize) -> usize {
+    let kind = |job: &Job| match job.op {
+        Op::Insert(_) => Some(0),
+        Op::Transitions(_) => Some(1),
+        _ => None,
+    };
+    let Some(first) = kind(&batch[at]) else {
+        return at + 1;
+    };
+    at + batch[at..]
+        .iter()
+        .take_while(|job| kind(job) == Some(first))
+        .count()
+}
+
+/// Applies a run of inserts, or of transitions, as one write, and answers
+/// each job its share, in order.
+async fn apply_merged(
+    txn: &Txn<'_>,
+    run: &[Job],
+    answers: &mut Vec<Answer>,
+) -> Result<(), StoreError> {
+    match &run[0].op {
+        Op::Insert(_) => {
+            let events: Vec<&NewEvent> = run
+                .iter()
+                .flat_map(|job| match &job.op {
+                    Op::Insert(events) => events.iter(),
+                    _ => unreachable!("a run of inserts holds inserts"),
+                })
+                .collect();
+            let mut inserted = insert_events(txn, &events).await?.into_iter();
+            for job in run {
+                let Op::Insert(events) = &job.op else {
+                    unreachable!("a run of inserts holds inserts")
+                };
+                answers.push(Answer::Inserted(
+                    inserted.by_ref().take(events.len()).collect(),
+                ));
+            }
+        }
+        Op::Transitions(_) => {
+            let list: Vec<&(EventId, EventTransition)> = run
+                .iter()
+                .flat_map(|job| match &job.op {
+                    Op::Transitions(list) => list.iter(),
+                    _ => unreachable!("a run of transitions holds transitions"),
+                })
+                .collect();
+            let mut done = transitions(txn, &list).await?.into_iter();
+            for job in run {
+                let Op::Transitions(list) = &job.op else {
+                    unreachable!("a run of transitions holds transitions")
+                };
+                answers.push(Answer::Transitioned(
+                    done.by_ref().take(list.len()).collect(),
+                ));
+            }
+        }
+        _ => unreachable!("only inserts and transitions are merged"),
+    }
+    Ok(())
 }
 
 /// Whether a write's error is its own (its group goes on without it).
@@ -272,13 +354,13 @@ fn fails_alone(error: &StoreError) -> bool {
 async fn apply(txn: &Txn<'_>, op: &Op) -> Result<Answer, StoreError> {
     Ok(match op {
         Op::Insert(events) => {
-            let mut out = Vec::with_capacity(events.len());
-            for event in events {
-                out.push(insert_event(txn, event).await?);
-            }
-            Answer::Inserted(out)
+            let events: Vec<&NewEvent> = events.iter().collect();
+            Answer::Inserted(insert_events(txn, &events).await?)
         }
-        Op::Transitions(list) => Answer::Transitioned(transitions(txn, list).await?),
+        Op::Transitions(list) => {
+            let list: Vec<&(EventId, EventTransition)> = list.iter().collect();
+            Answer::Transitioned(transitions(txn, &list).await?)
+        }
         Op::PutDestination { id, document } => {
             execute(
                 txn,
@@ -318,11 +400,8 @@ async fn apply(txn: &Txn<'_>, op: &Op) -> Result<Answer, StoreError> {
                 )
                 .await?;
             }
-            let mut out = Vec::with_capacity(alerts.len());
-            for alert in alerts {
-                out.push(insert_event(txn, alert).await?);
-            }
-            Answer::Inserted(out)
+            let alerts: Vec<&NewEvent> = alerts.iter().collect();
+            Answer::Inserted(insert_events(txn, &alerts).await?)
         }
         Op::PutRuntime {
             destination,
@@ -439,59 +518,87 @@ const CLAIM_KEY: &str =
          WHERE hookwatch.idempotency_keys.created_ms < EXCLUDED.created_ms - $5
      RETURNING event_id";
 
-async fn insert_event(txn: &Txn<'_>, event: &NewEvent) -> Result<Inserted, StoreError> {
-    let id = id_bytes(event.id);
-    let mut duplicate_of = None;
-    if let Some(key) = &event.idempotency_key {
-        let created_ms = event.created_at.timestamp_millis();
-        let window_ms = IDEMPOTENCY_WINDOW.num_milliseconds();
-        let claimed = query(
-            txn,
-            CLAIM_KEY,
-            &[&event.destination, key, &id, &created_ms, &window_ms],
-        )
-        .await?;
-        if claimed.is_empty() {
-            let holder = query(
-                txn,
-                "SELECT event_id FROM hookwatch.idempotency_keys WHERE destination = $1 AND key = $2",
-                &[&event.destination, key],
-            )
-            .await?;
-            let first: Vec<u8> = holder
-                .first()
-                .map(|row| row.get(0))
-                .expect("a key not claimed is held");
-            duplicate_of = Some(id_from("event", &first)?);
-        }
+/// Stores new events: their idempotency keys claimed first, one after the
+/// other in order (a later event of the batch with an earlier one's key is
+/// its duplicate), then every record and payload in one statement.
+async fn insert_events(txn: &Txn<'_>, events: &[&NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+    let mut records = Vec::with_capacity(events.len());
+    for event in events {
+        let duplicate_of = match &event.idempotency_key {
+            Some(key) => claim_key(txn, event, key).await?,
+            None => None,
+        };
+        records.push(new_record(event, duplicate_of));
     }
-    let record = new_record(event, duplicate_of);
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Vec<u8>> = records.iter().map(|r| id_bytes(r.id)).collect();
+    let destinations: Vec<&str> = records.iter().map(|r| r.destination.as_str()).collect();
+    let topics: Vec<&str> = records.iter().map(|r| r.topic.as_str()).collect();
+    let states: Vec<i16> = records.iter().map(|r| r.state.code() as i16).collect();
+    let dues: Vec<Option<i64>> = records.iter().map(due_ms).collect();
+    let docs: Vec<Json<&EventRecord>> = records.iter().map(Json).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.payload.as_ref()).collect();
     execute(
         txn,
-        "INSERT INTO hookwatch.events (id, destination, topic, state, next_attempt_ms, record)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "WITH stored AS (
+             INSERT INTO hookwatch.events (id, destination, topic, state, next_attempt_ms, record)
+             SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int2[], $5::int8[], $6::jsonb[]))
+         INSERT INTO hookwatch.payloads (id, body) SELECT * FROM unnest($1::bytea[], $7::bytea[])",
+        &[&ids, &destinations, &topics, &states, &dues, &docs, &bodies],
+    )
+    .await?;
+    Ok(records
+        .into_iter()
+        .map(|record| Inserted {
+            id: record.id,
+            destination: record.destination,
+            state: record.state,
+            duplicate_of: record.duplicate_of,
+        })
+        .collect())
+}
+
+/// Claims `key` for `event`; answers the event holding it when the new one
+/// is a duplicate.
+async fn claim_key(
+    txn: &Txn<'_>,
+    event: &NewEvent,
+    key: &str,
+) -> Result<Option<EventId>, StoreError> {
+    let created_ms = event.created_at.timestamp_millis();
+    let window_ms = IDEMPOTENCY_WINDOW.num_milliseconds();
+    let claimed = query(
+        txn,
+        CLAIM_KEY,
         &[
-            &id,
-            &record.destination,
-            &record.topic,
-            &(record.state.code() as i16),
-            &due_ms(&record),
-            &Json(&record),
+            &event.destination,
+            &key,
+            &id_bytes(event.id),
+            &created_ms,
+            &window_ms,
         ],
     )
     .await?;
-    execute(
+    if !claimed.is_empty() {
+        return Ok(None);
+    }
+    let holder = query(
         txn,
-        "INSERT INTO hookwatch.payloads (id, body) VALUES ($1, $2)",
-        &[&id, &event.payload.as_ref()],
+        "SELECT event_id FROM hookwatch.idempotency_keys WHERE destination = $1 AND key = $2",
+        &[&event.destination, &key],
     )
     .await?;
-    Ok(Inserted {
-        id: record.id,
-        destination: record.destination,
-        state: record.state,
-        duplicate_of,
-    })
+    // The claim found the key held (it waits for a concurrent claim to
+    // commit), so this later statement sees the holder.
+    let first: Vec<u8> = holder
+        .first()
+        .map(|row| row.get(0))
+        .ok_or(PgError::Inconsistent(
+            "an idempotency key the claim found held has no holder",
+        ))?;
+    Ok(Some(id_from("event", &first)?))
 }
 
 /// Applies transitions in order: locks the rows (in id order, so that two
@@ -500,7 +607,7 @@ async fn insert_event(txn: &Txn<'_>, event: &NewEvent) -> Result<Inserted, Store
 /// in one statement each.
 async fn transitions(
     txn: &Txn<'_>,
-    list: &[(EventId, EventTransition)],
+    list: &[&(EventId, EventTransition)],
 ) -> Result<Vec<Transitioned>, StoreError> {
     if list.is_empty() {
         return Ok(Vec::new());
@@ -532,7 +639,7 @@ async fn transitions(
     let mut changed: Vec<EventId> = Vec::new();
     let mut changed_set: HashSet<EventId> = HashSet::new();
     let mut attempts: Vec<(EventId, AttemptRecord)> = Vec::new();
-    for (id, transition) in list {
+    for (id, transition) in list.iter().copied() {
         let Some(Some(record)) = records.get_mut(id) else {
             answers.push(Transitioned::NotFound);
             continue;
@@ -614,6 +721,7 @@ async fn delete_destination(txn: &Txn<'_>, id: &str) -> Result<u64, StoreError> 
             EventTransition::DestinationDeleted,
         ));
     }
+    let list: Vec<&(EventId, EventTransition)> = list.iter().collect();
     let cancelled = transitions(txn, &list)
         .await?
         .iter()
