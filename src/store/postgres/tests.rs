@@ -1332,3 +1332,39 @@ fn pg_reads_from_spawn_blocking_work_on_a_current_thread_runtime() {
         store.close().await;
     });
 }
+
+#[test]
+fn pg_nodes_claiming_keys_in_opposite_orders_all_commit_each_key_held_once() {
+    let c = case!();
+    let other = c.second_node();
+    for round in 0..4 {
+        let keys = [format!("k{round}a"), format!("k{round}b")];
+        let batch = |first: usize, base: i64| {
+            vec![
+                new_event("orders", at(base), Some(&keys[first])),
+                new_event("orders", at(base + 1), Some(&keys[1 - first])),
+            ]
+        };
+        // Each node claims both keys, in the other order: the server may
+        // break the deadlock by rolling one group back, which runs again.
+        let (a, b) = c.run(async {
+            tokio::join!(
+                c.store.insert_events(batch(0, round * 10)),
+                other.insert_events(batch(1, round * 10 + 5))
+            )
+        });
+        let (a, b) = (a.unwrap(), b.unwrap());
+        for (n, key) in keys.iter().enumerate() {
+            let holders: Vec<&Inserted> = a
+                .iter()
+                .chain(&b)
+                .filter(|i| i.state == EventState::Pending)
+                .filter(|i| {
+                    let record = c.store.get_event(i.id).unwrap().unwrap();
+                    record.idempotency_key.as_deref() == Some(key.as_str())
+                })
+                .collect();
+            assert_eq!(holders.len(), 1, "round {round} key {n}: {a:?} {b:?}");
+        }
+    }
+}
