@@ -76,7 +76,9 @@ impl PgError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             PgError::Connect { .. } | PgError::Unreachable(_) => true,
-            PgError::Query(e) => e.is_closed() || e.code().is_none() && e.as_db_error().is_none(),
+            // No answer from the server at all (an I/O error, a closed
+            // connection), as opposed to the server refusing a statement.
+            PgError::Query(e) => e.is_closed() || e.as_db_error().is_none(),
             _ => false,
         }
     }

@@ -64,6 +64,12 @@ const POOL_SIZE: usize = 16;
 /// unreachable.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// tokio-postgres's keepalive idle time when the URL sets none.
+const DEFAULT_KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(2 * 60 * 60);
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
 /// The store on a PostgreSQL database. Cheap to clone (one shared pool and
 /// writer).
 #[derive(Clone)]
@@ -96,6 +102,14 @@ impl PgStore {
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A server that vanishes without closing the connection (a host
+        // down, a partition) is noticed within about 25 s rather than the
+        // two hours of the system's default keepalive.
+        if config.get_keepalives_idle() >= DEFAULT_KEEPALIVE_IDLE {
+            config.keepalives_idle(KEEPALIVE_IDLE);
+            config.keepalives_interval(KEEPALIVE_INTERVAL);
+            config.keepalives_retries(KEEPALIVE_RETRIES);
         }
         if config.get_application_name().is_none() {
             config.application_name("hookwatch");
