@@ -1368,3 +1368,41 @@ fn pg_nodes_claiming_keys_in_opposite_orders_all_commit_each_key_held_once() {
         }
     }
 }
+
+fn reconnecting_keeps_everything(c: &Case) {
+    let store = c.run(PgStore::connect(&c.cluster.url())).unwrap();
+    let id = c
+        .run(store.insert_events(vec![new_event("orders", at(0), Some("k"))]))
+        .unwrap()[0]
+        .id;
+    c.run(store.transition(id, failed_attempt(Trigger::Initial, at(60))))
+        .unwrap();
+    c.run(store.put_destination("orders".into(), b"{}".to_vec()))
+        .unwrap();
+    c.run(store.put_runtime("orders".into(), DestinationRuntime::default()))
+        .unwrap();
+    store_notices(c, vec![notice_at(0, "orders")]);
+    let before = store.get_event(id).unwrap().unwrap();
+    c.run(store.close());
+
+    let store = c.run(PgStore::connect(&c.cluster.url())).unwrap();
+    assert_eq!(store.get_event(id).unwrap().unwrap(), before);
+    assert_eq!(store.attempts(id).unwrap().len(), 1);
+    assert_eq!(
+        store.next_due("orders", &none_in_flight()).unwrap(),
+        Some(at(60))
+    );
+    assert_eq!(store.api_destinations().unwrap().len(), 1);
+    assert!(store.runtime("orders").unwrap().is_some());
+    assert_eq!(store.unacked_notices().unwrap(), 1);
+    let repeat = c
+        .run(store.insert_events(vec![new_event("orders", at(1), Some("k"))]))
+        .unwrap();
+    assert_eq!(repeat[0].duplicate_of, Some(id));
+    c.run(store.close());
+}
+
+#[test]
+fn pg_reconnecting_keeps_everything() {
+    reconnecting_keeps_everything(&case!());
+}
