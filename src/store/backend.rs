@@ -322,8 +322,22 @@ pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
 }
 
 /// The PostgreSQL store at `url`.
-fn open_postgres(_url: &StoreUrl, _config: &StoreConfig) -> Result<Store, StoreError> {
-    // coordinator: wire PgStore here, e.g.
-    // `crate::store::postgres::PgStore::open(_url, _config).map(Store::new)`
-    Err(StoreError::Unsupported("PostgreSQL store not built yet"))
+fn open_postgres(url: &StoreUrl, _config: &StoreConfig) -> Result<Store, StoreError> {
+    // The engine starts from synchronous code inside the runtime it will run
+    // on (the daemon's multi-thread runtime); the client's pool and writer
+    // task must live on that runtime, so the connection is made there,
+    // with this thread lent to the runtime while it waits.
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+        StoreError::Unsupported("a PostgreSQL store is opened from inside the async runtime")
+    })?;
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return Err(StoreError::Unsupported(
+            "a PostgreSQL store needs the multi-thread async runtime",
+        ));
+    }
+    let connection_string = url.connection_string();
+    let store = tokio::task::block_in_place(|| {
+        handle.block_on(super::postgres::PgStore::connect(connection_string))
+    })?;
+    Ok(Store::new(store))
 }

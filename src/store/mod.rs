@@ -10,15 +10,16 @@
 //!
 //! The rest of hookwatch sees none of this: it holds a [`Store`], a handle
 //! over the [`EventStore`] boundary (see `backend`), of which [`RedbStore`]
-//! is the redb implementation (see `redb_impl`).
+//! is the redb implementation (see `delegate` for how both stores meet the trait).
 
 mod backend;
 mod budget;
 mod bulk_jobs;
 mod codec;
+mod delegate;
+pub mod postgres;
 #[doc(hidden)]
 pub mod power_cut;
-mod redb_impl;
 mod tables;
 
 pub use backend::{open, EventStore, SpareFn, Store};
@@ -103,6 +104,8 @@ pub enum StoreError {
         #[source]
         source: Box<StoreError>,
     },
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
 }
 
 impl StoreError {

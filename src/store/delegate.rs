@@ -1,7 +1,8 @@
-//! The redb store behind the [`EventStore`] boundary: every method hands over
-//! to [`RedbStore`]'s own, which stays where it is (so the store's code is
-//! the same whether called through the trait or, in its own tests, directly).
-
+//! Both stores behind the [`EventStore`] boundary: every method hands over to
+//! the store's inherent method of the same name and signature ([`RedbStore`]'s
+//! and [`PgStore`]'s), which stay where they are, so each store's code is the
+//! same whether called through the trait or, in its own tests, directly.
+use super::postgres::PgStore;
 use super::{
     BudgetUse, BulkJobRow, BulkLane, CommitStats, EventStore, Indexed, Inserted, NewEvent,
     RedbStore, SpareFn, StoreError, Transitioned, WriteFailures,
@@ -298,6 +299,8 @@ macro_rules! delegate_event_store {
         }
     };
 }
+
+delegate_event_store!(PgStore;);
 
 delegate_event_store!(RedbStore;
     fn as_redb(&self) -> Option<&RedbStore> {
