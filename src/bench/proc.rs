@@ -32,6 +32,10 @@ impl EngineProcess {
             .args(["--daemon", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn,hookwatch=info")
+            // The bench measures its own redb store (its config names it);
+            // a PostgreSQL URL exported for the operator's daemon would
+            // conflict with that path and stop the engine before it listens.
+            .env_remove(crate::config::STORE_URL_ENV)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -308,14 +308,24 @@ impl Engine {
         id: EventId,
         transition: EventTransition,
     ) -> Result<EventRecord, EngineError> {
-        let record = match self.inner.store.transition(id, transition).await? {
-            Transitioned::Applied { record, .. } => *record,
-            Transitioned::Refused(refusal) => return Err(refusal.into()),
-            Transitioned::NotFound => return Err(EngineError::UnknownEvent(id.to_string())),
-        };
-        if let Ok(destination) = self.destination(&record.destination) {
-            destination.forget_claims_ahead();
-        }
+        // The dispatcher must hear of the change once it is committed, even
+        // if the caller stops waiting for it (see `run_to_completion`).
+        let engine = self.clone();
+        let record = self
+            .run_to_completion(async move {
+                let record = match engine.inner.store.transition(id, transition).await? {
+                    Transitioned::Applied { record, .. } => *record,
+                    Transitioned::Refused(refusal) => return Err(refusal.into()),
+                    Transitioned::NotFound => {
+                        return Err(EngineError::UnknownEvent(id.to_string()))
+                    }
+                };
+                if let Ok(destination) = engine.destination(&record.destination) {
+                    destination.forget_claims_ahead();
+                }
+                Ok(record)
+            })
+            .await?;
         self.publish(Change::Event {
             id,
             destination: record.destination.clone(),

@@ -595,6 +595,25 @@ impl Engine {
         self.inner.tasks.spawn(task)
     }
 
+    /// Runs `write` (a store write and what must follow its commit: waking
+    /// a dispatcher, handing it fresh events) to completion even if the
+    /// caller stops waiting (a client that disconnects drops its request's
+    /// future): the write goes on in the store's writer regardless, and what
+    /// follows it must too, or a committed event could be left where no
+    /// dispatcher looks (see [`handoff`]).
+    async fn run_to_completion<T, F>(&self, write: F) -> Result<T, EngineError>
+    where
+        F: std::future::Future<Output = Result<T, EngineError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.spawn(write).await {
+            Ok(outcome) => outcome,
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            // Only a runtime shutting down cancels a task of the tracker.
+            Err(_) => Err(EngineError::ShuttingDown),
+        }
+    }
+
     /// Runs a synchronous store read on the blocking pool, off the async
     /// workers. A read that panicked is reported as a failed read.
     async fn read_store<T, F>(&self, read: F) -> Result<T, EngineError>

@@ -298,25 +298,32 @@ impl Engine {
         // destination in every destination-keyed index; a batch to one
         // destination writes neighbouring keys and gains nothing by waiting.
         let fan_out = item_sizes.iter().copied().max().unwrap_or(0);
+        let engine = self.clone();
         let inserted = if fan_out >= DEFER_INDEX_FROM {
             // Acknowledged once stored; the due entries follow in the
             // writer's next commit, and the dispatchers are woken then.
-            let (inserted, indexed) = self.inner.store.insert_events_deferred(events).await?;
-            let engine = self.clone();
-            let destinations: std::collections::BTreeSet<String> =
-                inserted.iter().map(|e| e.destination.clone()).collect();
-            self.spawn(async move {
-                tokio::select! {
-                    _ = engine.inner.shutdown.cancelled() => {}
-                    _ = indexed.wait() => engine.wake_all(destinations.iter().map(String::as_str)),
-                }
-            });
-            inserted
+            self.run_to_completion(async move {
+                let (inserted, indexed) = engine.inner.store.insert_events_deferred(events).await?;
+                let destinations: std::collections::BTreeSet<String> =
+                    inserted.iter().map(|e| e.destination.clone()).collect();
+                let waker = engine.clone();
+                engine.spawn(async move {
+                    tokio::select! {
+                        _ = waker.inner.shutdown.cancelled() => {}
+                        _ = indexed.wait() => waker.wake_all(destinations.iter().map(String::as_str)),
+                    }
+                });
+                Ok(inserted)
+            })
+            .await?
         } else {
-            let handing_over = HandingOver::begin(self, &events);
-            let inserted = self.inner.store.insert_events(events.clone()).await?;
-            handing_over.finish(&inserted, events);
-            inserted
+            self.run_to_completion(async move {
+                let handing_over = HandingOver::begin(&engine, &events);
+                let inserted = engine.inner.store.insert_events(events.clone()).await?;
+                handing_over.finish(&inserted, events);
+                Ok(inserted)
+            })
+            .await?
         };
         self.inner
             .metrics

@@ -337,7 +337,11 @@ fn open_postgres(url: &StoreUrl, _config: &StoreConfig) -> Result<Store, StoreEr
     }
     let connection_string = url.connection_string();
     let store = tokio::task::block_in_place(|| {
-        handle.block_on(super::postgres::PgStore::connect(connection_string))
+        handle.block_on(async {
+            let store = super::postgres::PgStore::connect(connection_string).await?;
+            store.hold_single_node_lock().await?;
+            Ok::<_, StoreError>(store)
+        })
     })?;
     Ok(Store::new(store))
 }

@@ -18,7 +18,7 @@ pub enum PgError {
         #[source]
         source: deadpool_postgres::BuildError,
     },
-    #[error("cannot reach PostgreSQL at {url}: {source}")]
+    #[error("cannot connect to PostgreSQL at {url}: {}", pool_reason(.source))]
     Connect {
         url: String,
         #[source]
@@ -35,10 +35,14 @@ pub enum PgError {
     },
     /// No connection to be had while running (the server went away): a
     /// write is refused, nothing in it stored.
-    #[error("no PostgreSQL connection: {0}")]
+    #[error("no PostgreSQL connection: {}", pool_reason(.0))]
     Unreachable(#[source] deadpool_postgres::PoolError),
-    #[error("PostgreSQL query failed: {0}")]
+    #[error("PostgreSQL query failed: {}", query_reason(.0))]
     Query(#[source] tokio_postgres::Error),
+    /// Another hookwatch holds the database: one node per database until
+    /// nodes share the work (leases on owed events, cluster-wide limits).
+    #[error("another hookwatch already runs on the PostgreSQL database at {url}; several hookwatch nodes on one database are not supported yet. Operate that one through its API (`hookwatch --url http://HOST:PORT`), or stop it first")]
+    HeldByAnother { url: String },
     /// A stored id that is not 16 bytes: the row was not written by hookwatch.
     #[error("a stored {what} id is {len} bytes long, not 16")]
     BadId { what: &'static str, len: usize },
@@ -93,4 +97,40 @@ impl PgError {
 
 pub(super) fn query_err(e: tokio_postgres::Error) -> crate::store::StoreError {
     crate::store::StoreError::Postgres(PgError::Query(e))
+}
+
+/// What went wrong in a pool's attempt to hand out a connection, with the
+/// server's own words when it answered (a wrong password, a database that
+/// does not exist) rather than the client's "db error".
+fn pool_reason(error: &deadpool_postgres::PoolError) -> String {
+    match error {
+        deadpool_postgres::PoolError::Backend(error) => query_reason(error),
+        other => other.to_string(),
+    }
+}
+
+/// A client error with what caused it: the server's message for an error
+/// the server reported, else the whole chain of causes ("error connecting to
+/// server: Connection refused (os error 111)").
+fn query_reason(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = db.message().to_string();
+        if let Some(detail) = db.detail() {
+            text.push_str(" (");
+            text.push_str(detail);
+            text.push(')');
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.ends_with(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }

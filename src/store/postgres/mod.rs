@@ -86,7 +86,14 @@ struct PgInner {
     jobs: mpsc::UnboundedSender<Job>,
     writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     stats: Arc<CommitStats>,
+    /// The connection holding the single-node lock, taken out of the pool
+    /// for the store's life (see [`PgStore::hold_single_node_lock`]).
+    single_node_lock: std::sync::Mutex<Option<deadpool_postgres::ClientWrapper>>,
 }
+
+/// The advisory lock one engine holds on its database while it runs ("hookwatc"
+/// in ASCII plus one: the migrations' lock is the ASCII itself).
+const SINGLE_NODE_LOCK: i64 = 0x686f_6f6b_7761_7464;
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host/db`, or
@@ -147,6 +154,7 @@ impl PgStore {
                 jobs,
                 writer: std::sync::Mutex::new(Some(writer)),
                 stats,
+                single_node_lock: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -235,6 +243,34 @@ impl PgStore {
 
     /// Closes the store once every queued write is committed. Only the last
     /// handle closes; earlier ones just let go.
+    /// Makes this store the only hookwatch engine on its database, or refuses
+    /// when another holds it: until nodes share the work (leases on owed
+    /// events, concurrency limits for the whole cluster), two engines on one
+    /// database would both attempt every due event. A session-level advisory
+    /// lock on a connection kept out of the pool: it is released when that
+    /// connection ends (this process stops or dies, or the server restarts).
+    pub async fn hold_single_node_lock(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let held: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&SINGLE_NODE_LOCK])
+            .await
+            .map_err(PgError::Query)?
+            .get(0);
+        if !held {
+            return Err(PgError::HeldByAnother {
+                url: self.inner.url.clone(),
+            }
+            .into());
+        }
+        let client = deadpool_postgres::Object::take(client);
+        *self
+            .inner
+            .single_node_lock
+            .lock()
+            .expect("single-node lock slot") = Some(client);
+        Ok(())
+    }
+
     pub async fn close(self) {
         let Ok(inner) = Arc::try_unwrap(self.inner) else {
             return;

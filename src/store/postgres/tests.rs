@@ -1423,3 +1423,41 @@ fn reconnecting_keeps_everything(c: &Case) {
 fn pg_reconnecting_keeps_everything() {
     reconnecting_keeps_everything(&case!());
 }
+
+#[test]
+fn pg_one_engine_per_database_until_nodes_share_the_work() {
+    let c = case!();
+    c.run(c.store.hold_single_node_lock()).unwrap();
+    // A second engine on the same database would attempt every due event
+    // again: refused, naming the database (masked) and what to do.
+    let second = c.second_node();
+    let refused = c
+        .run(second.hold_single_node_lock())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("another hookwatch already runs on the PostgreSQL database")
+            && refused.contains("--url"),
+        "{refused}"
+    );
+    // The lock goes with the store that held it.
+    let Case { store, rt, cluster } = c;
+    rt.block_on(store.close());
+    rt.block_on(second.hold_single_node_lock())
+        .expect("free once the first engine closed");
+    rt.block_on(second.close());
+    drop(cluster);
+}
+
+#[test]
+fn pg_a_refused_connection_says_what_the_server_said() {
+    let c = case!();
+    let url = c.cluster.url();
+    let wrong_database = format!("{}_missing", url);
+    let refused = match c.run(PgStore::connect(&wrong_database)) {
+        Ok(_) => panic!("connected to a database that does not exist"),
+        Err(e) => e.to_string(),
+    };
+    assert!(refused.contains("does not exist"), "{refused}");
+    assert!(!refused.contains("db error"), "{refused}");
+}
