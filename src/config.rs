@@ -659,22 +659,29 @@ fn store_url(
         .map_err(|m| format!("{m} (from {STORE_URL_ENV})"))?;
     let url = match (from_file, from_env) {
         (Some(file), Some(env)) if file.url != env.url => {
+            // Masked, two URLs differing only in the password look alike.
+            let how = if file.to_string() == env.to_string() {
+                " (they differ in the password)"
+            } else {
+                ""
+            };
             return Err(format!(
-                "is {file} in the file but {env} in {STORE_URL_ENV}; name one database (unset {STORE_URL_ENV} or remove store.url)"
-            ))
+                "is {file} in the file but {env} in {STORE_URL_ENV}{how}; name one database (unset {STORE_URL_ENV} or remove store.url)"
+            ));
         }
         (Some(file), _) => Some(file),
         (None, env) => env,
     };
     match url {
         Some(url) if path_written => {
+            // The message is shown after "store.url: ".
             let origin = if url.from_env {
-                STORE_URL_ENV
+                format!("{STORE_URL_ENV} names")
             } else {
-                "store.url"
+                "names".to_string()
             };
             Err(format!(
-                "{origin} names a PostgreSQL store and store.path a redb file; a store is one or the other: remove store.path to use PostgreSQL, or {} to keep the file",
+                "{origin} a PostgreSQL store and store.path a redb file; a store is one or the other: remove store.path to use PostgreSQL, or {} to keep the file",
                 if url.from_env { "unset it" } else { "remove store.url" }
             ))
         }
@@ -1364,6 +1371,22 @@ mod tests {
             config.store.describe(),
             format!("postgres://hook:{}@db.internal:5432/hw", crate::mask::MASK)
         );
+    }
+
+    #[test]
+    fn urls_in_the_file_and_the_environment_must_name_one_database() {
+        let file = "[store]\nurl = \"postgres://hw:first@db/hw\"";
+        let err = parse_env(file, Some("postgres://hw:second@db/hw")).unwrap_err();
+        assert_eq!(err.key, "store.url", "{err}");
+        // Masked, they look alike: the message says where they differ.
+        assert!(err.message.contains("differ in the password"), "{err}");
+        assert!(
+            !err.message.contains("first") && !err.message.contains("second"),
+            "{err}"
+        );
+        let err = parse_env(file, Some("postgres://hw:first@db/other")).unwrap_err();
+        assert!(!err.message.contains("differ in the password"), "{err}");
+        assert!(parse_env(file, Some("postgres://hw:first@db/hw")).is_ok());
     }
 
     #[test]

@@ -135,6 +135,8 @@ impl ClaimedAhead {
 
 pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
     let mut ahead = ClaimedAhead::default();
+    // The last look failed to read the store (logged once until one succeeds).
+    let mut reads_failing = false;
     loop {
         if engine.is_shutting_down() {
             return;
@@ -190,7 +192,12 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                 let epoch = destination.claims_epoch();
                 let in_flight = destination.in_flight_snapshot();
                 let now = engine.inner.clock.now();
-                match look(&engine, &destination, now, free, concurrency, in_flight).await {
+                let looked = look(&engine, &destination, now, free, concurrency, in_flight).await;
+                if looked.is_ok() && reads_failing {
+                    reads_failing = false;
+                    tracing::info!(destination = %destination.id, "reads the due index again");
+                }
+                match looked {
                     Ok(Due::Now(claimed, next)) if !claimed.is_empty() => {
                         if engine.is_shutting_down() {
                             return;
@@ -234,7 +241,14 @@ pub(super) async fn run(engine: Engine, destination: Arc<Destination>) {
                         wake_at = next;
                     }
                     Err(e) => {
-                        tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index");
+                        // Once per outage, not once per back-off: a store
+                        // that is down says so in its own notice.
+                        if !reads_failing {
+                            tracing::warn!(destination = %destination.id, error = %e, "cannot read the due index; trying again every few seconds");
+                            reads_failing = true;
+                        } else {
+                            tracing::debug!(destination = %destination.id, error = %e, "cannot read the due index");
+                        }
                         wake_at = Some(
                             now + chrono::Duration::from_std(STORE_ERROR_BACKOFF).expect("small"),
                         );
