@@ -70,7 +70,10 @@ impl TestConfig {
 ///
 /// emits the body as `async fn delivers(store: TestStore)` and a module
 /// `delivers` with the tests `redb` and `postgres`, each carrying the given
-/// attributes (`#[tokio::test(...)]`, `#[ignore]`...).
+/// attributes (`#[tokio::test(...)]`, `#[ignore]`...). A test that runs the
+/// engine in-process (`Harness`) needs `flavor = "multi_thread"`: the
+/// PostgreSQL store refuses the current-thread runtime.
+#[allow(unused_macros)]
 macro_rules! both_stores {
     ($(
         $(#[$attr:meta])*
