@@ -218,10 +218,10 @@ impl TestCluster {
             .map(|shared| &shared.cluster)
     }
 
-    /// Starts the watcher of [`TestCluster::for_this_process`]; answers the
-    /// write end of its pipe, which must stay open for the life of the
-    /// process.
-    fn stop_at_process_exit(&self) -> std::process::ChildStdin {
+    /// Starts the watcher of [`TestCluster::for_this_process`]; the child it
+    /// answers holds the write end of the watcher's pipe, so it must be kept
+    /// for the life of the process (it is never waited for: it outlives us).
+    fn stop_at_process_exit(&self) -> std::process::Child {
         use std::os::unix::process::CommandExt;
         let mut stop = self.tool("pg_ctl");
         stop.arg("stop")
@@ -242,10 +242,9 @@ impl TestCluster {
             // Its own group, so a ^C to the test run does not end it
             // before it has stopped the server.
             .process_group(0);
-        let mut child = watcher.spawn().expect("start the test cluster's watcher");
-        // The pipe's write end is close-on-exec: the daemons a test spawns
-        // do not hold it open.
-        child.stdin.take().expect("the watcher's piped stdin")
+        // The pipe's write end (the child's `stdin`, kept in it) is
+        // close-on-exec: the daemons a test spawns do not hold it open.
+        watcher.spawn().expect("start the test cluster's watcher")
     }
 
     /// Starts the server again after [`TestCluster::stop`], on the same port.
@@ -267,7 +266,7 @@ impl Drop for TestCluster {
 /// its watcher waiting.
 struct ProcessCluster {
     cluster: TestCluster,
-    _watcher: std::process::ChildStdin,
+    _watcher: std::process::Child,
 }
 
 fn describe(output: &Output) -> String {
