@@ -109,143 +109,144 @@ async fn post_all(
         .collect()
 }
 
-both_stores! {
+both_stores!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-    async fn acknowledged_events_survive_sigkill_and_are_delivered(store: TestStore) {
-        let test_start = Instant::now();
-        let receiver = Receiver::start_with(Reply::status(200).after(RECEIVER_DELAY)).await;
-        let mut daemon = Daemon::start(
-            store.config().destination(
-                Dest::new("orders", &receiver.url())
-                    .concurrency(8)
-                    .retry_fixed("1s", 5),
-            ),
-        )
-        .await;
+    acknowledged_events_survive_sigkill_and_are_delivered
+);
+async fn acknowledged_events_survive_sigkill_and_are_delivered(store: TestStore) {
+    let test_start = Instant::now();
+    let receiver = Receiver::start_with(Reply::status(200).after(RECEIVER_DELAY)).await;
+    let mut daemon = Daemon::start(
+        store.config().destination(
+            Dest::new("orders", &receiver.url())
+                .concurrency(8)
+                .retry_fixed("1s", 5),
+        ),
+    )
+    .await;
 
-        let posting = Arc::new(Posting::default());
-        posting.queue.lock().unwrap().extend(0..TOTAL_EVENTS);
+    let posting = Arc::new(Posting::default());
+    posting.queue.lock().unwrap().extend(0..TOTAL_EVENTS);
 
-        // Phase 1: post concurrently, and SIGKILL the daemon mid-way.
-        let tasks = post_all(&daemon, &posting, true).await;
-        let kill_deadline = Instant::now() + Duration::from_secs(30);
-        while posting.acked_count() < KILL_AFTER_ACKS || receiver.count() < KILL_AFTER_DELIVERIES {
-            assert!(
-                Instant::now() < kill_deadline,
-                "before the kill: expected {KILL_AFTER_ACKS} acks and {KILL_AFTER_DELIVERIES} deliveries within 30s, got {} acks and {} deliveries (unexpected answers: {:?})",
-                posting.acked_count(),
-                receiver.count(),
-                posting.unexpected.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        daemon.sigkill().await;
-        let acked_at_kill = posting.acked_count();
-        let delivered_at_kill = receiver.distinct_count();
-        for task in tasks {
-            task.await.expect("poster task");
-        }
-        let acked_before_restart = posting.acked_count();
+    // Phase 1: post concurrently, and SIGKILL the daemon mid-way.
+    let tasks = post_all(&daemon, &posting, true).await;
+    let kill_deadline = Instant::now() + Duration::from_secs(30);
+    while posting.acked_count() < KILL_AFTER_ACKS || receiver.count() < KILL_AFTER_DELIVERIES {
         assert!(
-            acked_before_restart < TOTAL_EVENTS,
-            "the kill should land mid-way, but all {TOTAL_EVENTS} events were acknowledged first"
-        );
-        assert!(
-            posting.unexpected.lock().unwrap().is_empty(),
-            "answers other than 202 before the kill: {:?}",
+            Instant::now() < kill_deadline,
+            "before the kill: expected {KILL_AFTER_ACKS} acks and {KILL_AFTER_DELIVERIES} deliveries within 30s, got {} acks and {} deliveries (unexpected answers: {:?})",
+            posting.acked_count(),
+            receiver.count(),
             posting.unexpected.lock().unwrap()
         );
-
-        // Phase 2: restart on the same store and post what was not acknowledged.
-        daemon.restart().await;
-        {
-            let unacked: Vec<usize> = posting.unacked.lock().unwrap().drain(..).collect();
-            posting.queue.lock().unwrap().extend(unacked);
-        }
-        let tasks = post_all(&daemon, &posting, false).await;
-        for task in tasks {
-            task.await.expect("poster task after the restart");
-        }
-        assert!(
-            posting.unexpected.lock().unwrap().is_empty(),
-            "answers other than 202 after the restart: {:?}",
-            posting.unexpected.lock().unwrap()
-        );
-        let acked: BTreeMap<String, usize> = posting
-            .acked
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(n, id)| (id.clone(), *n))
-            .collect();
-        let numbers: HashSet<usize> = acked.values().copied().collect();
-        assert_eq!(
-            numbers.len(),
-            TOTAL_EVENTS,
-            "every event number should have been acknowledged once in the end"
-        );
-
-        // Every acknowledged id reaches the receiver.
-        wait_for_within(
-            DELIVERY_DEADLINE,
-            "every acknowledged event to reach the receiver",
-            || async {
-                let missing = receiver.missing(acked.keys());
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{} of {} acknowledged ids not yet received, e.g. {:?}",
-                        missing.len(),
-                        acked.len(),
-                        &missing[..missing.len().min(5)]
-                    ))
-                }
-            },
-        )
-        .await;
-
-        // Each delivery carried the body that was acknowledged under its id.
-        for hit in receiver.hits() {
-            if let Some(n) = acked.get(&hit.webhook_id()) {
-                assert_eq!(
-                    hit.body_text(),
-                    body_of(*n),
-                    "the body delivered as {} should be event {n}'s",
-                    hit.webhook_id()
-                );
-            }
-        }
-
-        // The store agrees: nothing left to deliver, at least every ack delivered.
-        let view = wait_for("no pending or retrying events left", || async {
-            let view = daemon.destination("orders").await;
-            let counts = &view["counts"];
-            if counts["pending"] == 0 && counts["retrying"] == 0 {
-                Ok(view)
-            } else {
-                Err(counts.to_string())
-            }
-        })
-        .await;
-        let delivered = view["counts"]["delivered"].as_u64().unwrap_or(0);
-        assert!(
-            delivered >= acked.len() as u64,
-            "counts.delivered {delivered} should be at least the {} acknowledged events: {view}",
-            acked.len()
-        );
-
-        let hits = receiver.count();
-        let distinct = receiver.distinct_count();
-        let duplicated_ids = receiver.counts_by_id().values().filter(|c| **c > 1).count();
-        println!(
-            "crash recovery: killed after {acked_at_kill} acks ({delivered_at_kill} delivered); \
-             {acked_before_restart} acked before the restart, {} in total; \
-             receiver got {hits} requests for {distinct} distinct ids: \
-             {} duplicate deliveries over {duplicated_ids} ids; took {:?}",
-            acked.len(),
-            hits - distinct,
-            test_start.elapsed()
-        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    daemon.sigkill().await;
+    let acked_at_kill = posting.acked_count();
+    let delivered_at_kill = receiver.distinct_count();
+    for task in tasks {
+        task.await.expect("poster task");
+    }
+    let acked_before_restart = posting.acked_count();
+    assert!(
+        acked_before_restart < TOTAL_EVENTS,
+        "the kill should land mid-way, but all {TOTAL_EVENTS} events were acknowledged first"
+    );
+    assert!(
+        posting.unexpected.lock().unwrap().is_empty(),
+        "answers other than 202 before the kill: {:?}",
+        posting.unexpected.lock().unwrap()
+    );
+
+    // Phase 2: restart on the same store and post what was not acknowledged.
+    daemon.restart().await;
+    {
+        let unacked: Vec<usize> = posting.unacked.lock().unwrap().drain(..).collect();
+        posting.queue.lock().unwrap().extend(unacked);
+    }
+    let tasks = post_all(&daemon, &posting, false).await;
+    for task in tasks {
+        task.await.expect("poster task after the restart");
+    }
+    assert!(
+        posting.unexpected.lock().unwrap().is_empty(),
+        "answers other than 202 after the restart: {:?}",
+        posting.unexpected.lock().unwrap()
+    );
+    let acked: BTreeMap<String, usize> = posting
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, id)| (id.clone(), *n))
+        .collect();
+    let numbers: HashSet<usize> = acked.values().copied().collect();
+    assert_eq!(
+        numbers.len(),
+        TOTAL_EVENTS,
+        "every event number should have been acknowledged once in the end"
+    );
+
+    // Every acknowledged id reaches the receiver.
+    wait_for_within(
+        DELIVERY_DEADLINE,
+        "every acknowledged event to reach the receiver",
+        || async {
+            let missing = receiver.missing(acked.keys());
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} of {} acknowledged ids not yet received, e.g. {:?}",
+                    missing.len(),
+                    acked.len(),
+                    &missing[..missing.len().min(5)]
+                ))
+            }
+        },
+    )
+    .await;
+
+    // Each delivery carried the body that was acknowledged under its id.
+    for hit in receiver.hits() {
+        if let Some(n) = acked.get(&hit.webhook_id()) {
+            assert_eq!(
+                hit.body_text(),
+                body_of(*n),
+                "the body delivered as {} should be event {n}'s",
+                hit.webhook_id()
+            );
+        }
+    }
+
+    // The store agrees: nothing left to deliver, at least every ack delivered.
+    let view = wait_for("no pending or retrying events left", || async {
+        let view = daemon.destination("orders").await;
+        let counts = &view["counts"];
+        if counts["pending"] == 0 && counts["retrying"] == 0 {
+            Ok(view)
+        } else {
+            Err(counts.to_string())
+        }
+    })
+    .await;
+    let delivered = view["counts"]["delivered"].as_u64().unwrap_or(0);
+    assert!(
+        delivered >= acked.len() as u64,
+        "counts.delivered {delivered} should be at least the {} acknowledged events: {view}",
+        acked.len()
+    );
+
+    let hits = receiver.count();
+    let distinct = receiver.distinct_count();
+    let duplicated_ids = receiver.counts_by_id().values().filter(|c| **c > 1).count();
+    println!(
+        "crash recovery: killed after {acked_at_kill} acks ({delivered_at_kill} delivered); \
+         {acked_before_restart} acked before the restart, {} in total; \
+         receiver got {hits} requests for {distinct} distinct ids: \
+         {} duplicate deliveries over {duplicated_ids} ids; took {:?}",
+        acked.len(),
+        hits - distinct,
+        test_start.elapsed()
+    );
 }

@@ -59,197 +59,199 @@ async fn wait_delivered(
     );
 }
 
-both_stores! {
+both_stores!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_call_answers_through_the_http_api(store: TestStore) {
-        let ok = Receiver::start().await;
-        let down = Receiver::start_with(Reply::status(500).after(Duration::from_millis(300))).await;
-        let config = store.config()
-            .token(TOKEN)
-            .destination(Dest::new("ok", &ok.url()).topics(&["order.*"]))
-            .destination(
-                Dest::new("down", &down.url())
-                    .concurrency(1)
-                    .retry_fixed("1h", 5),
-            );
-        let daemon = Daemon::start(config).await;
-        let control: std::sync::Arc<dyn Control> = std::sync::Arc::new(remote(&daemon));
-
-        // Ingest, to a destination and to a topic; read back.
-        let delivered = control.ingest("ok", request("{\"n\":1}")).await.unwrap();
-        assert_eq!(delivered.destination, "ok");
-        let by_topic = control
-            .ingest_topic("order.created", request("{\"n\":2}"))
-            .await
-            .unwrap();
-        assert_eq!(by_topic.len(), 1);
-        assert_eq!(by_topic[0].destination, "ok");
-        // Batches: one answer per item, in order, the text body kept as text.
-        let mut text = request("plain words");
-        text.content_type = Some("text/plain".into());
-        let batch = control
-            .ingest_batch(
-                BatchTarget::Destination("ok".into()),
-                vec![request("{\"n\":3}"), text],
-            )
-            .await
-            .unwrap();
-        assert_eq!(batch.len(), 2);
-        assert!(batch
-            .iter()
-            .all(|item| item.len() == 1 && item[0].destination == "ok"));
-        assert!(batch[0][0].id < batch[1][0].id);
-        let text_detail = control.event(batch[1][0].id).await.unwrap();
-        assert_eq!(text_detail.payload.as_deref(), Some("plain words"));
-        let by_topic_batch = control
-            .ingest_batch(
-                BatchTarget::Topic("order.created".into()),
-                vec![request("{\"n\":4}")],
-            )
-            .await
-            .unwrap();
-        assert_eq!(by_topic_batch[0][0].destination, "ok");
-        let empty = control
-            .ingest_batch(BatchTarget::Destination("ok".into()), Vec::new())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&empty, ControlError::Rejected { status: 400, message, .. } if message.contains("at least one event")),
-            "{empty:?}"
+    every_call_answers_through_the_http_api
+);
+async fn every_call_answers_through_the_http_api(store: TestStore) {
+    let ok = Receiver::start().await;
+    let down = Receiver::start_with(Reply::status(500).after(Duration::from_millis(300))).await;
+    let config = store
+        .config()
+        .token(TOKEN)
+        .destination(Dest::new("ok", &ok.url()).topics(&["order.*"]))
+        .destination(
+            Dest::new("down", &down.url())
+                .concurrency(1)
+                .retry_fixed("1h", 5),
         );
-        daemon
-            .wait_event_state(&delivered.id.to_string(), "delivered")
-            .await;
-        let detail = control.event(delivered.id).await.unwrap();
-        assert_eq!(detail.event.id, delivered.id);
-        assert_eq!(detail.payload.as_deref(), Some("{\"n\":1}"));
-        let filter = EventFilter {
-            destination: Some("ok".into()),
-            ..EventFilter::default()
-        };
-        let page = control.list_events(filter, None, 1).await.unwrap();
-        assert_eq!(page.events.len(), 1);
-        assert!(page.next.is_some(), "two events, one per page");
+    let daemon = Daemon::start(config).await;
+    let control: std::sync::Arc<dyn Control> = std::sync::Arc::new(remote(&daemon));
 
-        // A refusal comes back as the daemon's own variant and sentence.
-        let refused = control.mute(delivered.id).await.unwrap_err();
-        let ControlError::Refused { message, .. } = &refused else {
-            panic!("expected Refused, got {refused:?}");
-        };
-        let (status, body) = daemon
-            .send(daemon.request(
-                reqwest::Method::PUT,
-                &format!("/v1/events/{}/mute", delivered.id),
-            ))
-            .await;
-        assert_eq!(status, 409);
-        assert_eq!(body["error"].as_str(), Some(message.as_str()));
-        let unknown = control.event(ulid::Ulid::new()).await.unwrap_err();
-        assert!(
-            matches!(unknown, ControlError::UnknownEvent { .. }),
-            "{unknown:?}"
-        );
-        let unknown = control.destination("nope").await.unwrap_err();
-        assert!(
-            matches!(&unknown, ControlError::UnknownDestination { id } if id == "nope"),
-            "{unknown:?}"
-        );
+    // Ingest, to a destination and to a topic; read back.
+    let delivered = control.ingest("ok", request("{\"n\":1}")).await.unwrap();
+    assert_eq!(delivered.destination, "ok");
+    let by_topic = control
+        .ingest_topic("order.created", request("{\"n\":2}"))
+        .await
+        .unwrap();
+    assert_eq!(by_topic.len(), 1);
+    assert_eq!(by_topic[0].destination, "ok");
+    // Batches: one answer per item, in order, the text body kept as text.
+    let mut text = request("plain words");
+    text.content_type = Some("text/plain".into());
+    let batch = control
+        .ingest_batch(
+            BatchTarget::Destination("ok".into()),
+            vec![request("{\"n\":3}"), text],
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    assert!(batch
+        .iter()
+        .all(|item| item.len() == 1 && item[0].destination == "ok"));
+    assert!(batch[0][0].id < batch[1][0].id);
+    let text_detail = control.event(batch[1][0].id).await.unwrap();
+    assert_eq!(text_detail.payload.as_deref(), Some("plain words"));
+    let by_topic_batch = control
+        .ingest_batch(
+            BatchTarget::Topic("order.created".into()),
+            vec![request("{\"n\":4}")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_topic_batch[0][0].destination, "ok");
+    let empty = control
+        .ingest_batch(BatchTarget::Destination("ok".into()), Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&empty, ControlError::Rejected { status: 400, message, .. } if message.contains("at least one event")),
+        "{empty:?}"
+    );
+    daemon
+        .wait_event_state(&delivered.id.to_string(), "delivered")
+        .await;
+    let detail = control.event(delivered.id).await.unwrap();
+    assert_eq!(detail.event.id, delivered.id);
+    assert_eq!(detail.payload.as_deref(), Some("{\"n\":1}"));
+    let filter = EventFilter {
+        destination: Some("ok".into()),
+        ..EventFilter::default()
+    };
+    let page = control.list_events(filter, None, 1).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert!(page.next.is_some(), "two events, one per page");
 
-        // Actions on events that fail.
-        let mut failing = Vec::new();
-        for n in 0..3 {
-            failing.push(
-                control
-                    .ingest("down", request(&format!("{{\"n\":{n}}}")))
-                    .await
-                    .unwrap()
-                    .id,
-            );
-        }
-        for id in &failing {
-            daemon.wait_event_state(&id.to_string(), "retrying").await;
-        }
-        let attempt = control.retry_now(failing[0]).await.unwrap();
-        assert!(!attempt.success);
-        assert_eq!(attempt.state, EventState::Retrying);
-        let muted = control.mute(failing[0]).await.unwrap();
-        assert_eq!(muted.state, EventState::Cancelled);
-        let requeued = control.requeue(failing[0]).await.unwrap();
-        assert_ne!(requeued.state, EventState::Cancelled);
-        daemon
-            .wait_event_state(&failing[0].to_string(), "retrying")
-            .await;
+    // A refusal comes back as the daemon's own variant and sentence.
+    let refused = control.mute(delivered.id).await.unwrap_err();
+    let ControlError::Refused { message, .. } = &refused else {
+        panic!("expected Refused, got {refused:?}");
+    };
+    let (status, body) = daemon
+        .send(daemon.request(
+            reqwest::Method::PUT,
+            &format!("/v1/events/{}/mute", delivered.id),
+        ))
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"].as_str(), Some(message.as_str()));
+    let unknown = control.event(ulid::Ulid::new()).await.unwrap_err();
+    assert!(
+        matches!(unknown, ControlError::UnknownEvent { .. }),
+        "{unknown:?}"
+    );
+    let unknown = control.destination("nope").await.unwrap_err();
+    assert!(
+        matches!(&unknown, ControlError::UnknownDestination { id } if id == "nope"),
+        "{unknown:?}"
+    );
 
-        // Bulk: count, start, progress, cancel, list.
-        let selection = BulkSelection {
-            destination: Some("down".into()),
-            ..BulkSelection::default()
-        };
-        assert_eq!(control.count_selection(selection.clone()).await.unwrap(), 3);
-        let job = control.start_bulk_retry(selection).await.unwrap();
-        assert_eq!(job.total, 3);
-        assert_eq!(control.bulk_progress(&job.id).await.unwrap().id, job.id);
-        let cancelled = control.cancel_bulk(&job.id).await.unwrap();
-        assert_eq!(cancelled.state, JobState::Cancelled, "{cancelled:?}");
-        let jobs = control.bulk_jobs().await.unwrap();
-        assert_eq!(jobs.len(), 1, "{jobs:?}");
-        assert_eq!((&jobs[0].id, jobs[0].state), (&job.id, JobState::Cancelled));
-        assert_eq!(jobs[0].selection.destination.as_deref(), Some("down"));
-        let missing = control.bulk_progress("no-such-job").await.unwrap_err();
-        assert!(
-            matches!(missing, ControlError::UnknownJob { .. }),
-            "{missing:?}"
+    // Actions on events that fail.
+    let mut failing = Vec::new();
+    for n in 0..3 {
+        failing.push(
+            control
+                .ingest("down", request(&format!("{{\"n\":{n}}}")))
+                .await
+                .unwrap()
+                .id,
         );
-
-        // Destinations: list, patch, pause and resume.
-        let ids: Vec<String> = control
-            .destinations()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| d.id)
-            .collect();
-        assert_eq!(ids, ["down", "ok"]);
-        let patched = control
-            .patch_destination(
-                "down",
-                DestinationPatch {
-                    concurrency: Some(Some(3)),
-                    ..DestinationPatch::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(patched.max_concurrency, 3);
-        assert_eq!(patched.overridden, ["concurrency"]);
-        let invalid = control
-            .patch_destination(
-                "down",
-                DestinationPatch {
-                    concurrency: Some(Some(0)),
-                    ..DestinationPatch::default()
-                },
-            )
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&invalid, ControlError::Invalid { field, .. } if field == "concurrency"),
-            "{invalid:?}"
-        );
-        assert!(control.pause("ok").await.unwrap().paused);
-        assert!(!control.resume("ok").await.unwrap().paused);
-
-        // Counts, totals and metrics.
-        let counts = control.counts().await.unwrap();
-        assert!(counts["ok"].delivered >= 1, "{counts:?}");
-        let totals = control.totals().await.unwrap();
-        assert_eq!(
-            totals.ingested, 8,
-            "two single events, three in batches, three to down"
-        );
-        assert!(totals.delivered >= 1);
-        assert!(control.metrics_text().await.unwrap().contains("hookwatch_"));
     }
+    for id in &failing {
+        daemon.wait_event_state(&id.to_string(), "retrying").await;
+    }
+    let attempt = control.retry_now(failing[0]).await.unwrap();
+    assert!(!attempt.success);
+    assert_eq!(attempt.state, EventState::Retrying);
+    let muted = control.mute(failing[0]).await.unwrap();
+    assert_eq!(muted.state, EventState::Cancelled);
+    let requeued = control.requeue(failing[0]).await.unwrap();
+    assert_ne!(requeued.state, EventState::Cancelled);
+    daemon
+        .wait_event_state(&failing[0].to_string(), "retrying")
+        .await;
+
+    // Bulk: count, start, progress, cancel, list.
+    let selection = BulkSelection {
+        destination: Some("down".into()),
+        ..BulkSelection::default()
+    };
+    assert_eq!(control.count_selection(selection.clone()).await.unwrap(), 3);
+    let job = control.start_bulk_retry(selection).await.unwrap();
+    assert_eq!(job.total, 3);
+    assert_eq!(control.bulk_progress(&job.id).await.unwrap().id, job.id);
+    let cancelled = control.cancel_bulk(&job.id).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled, "{cancelled:?}");
+    let jobs = control.bulk_jobs().await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!((&jobs[0].id, jobs[0].state), (&job.id, JobState::Cancelled));
+    assert_eq!(jobs[0].selection.destination.as_deref(), Some("down"));
+    let missing = control.bulk_progress("no-such-job").await.unwrap_err();
+    assert!(
+        matches!(missing, ControlError::UnknownJob { .. }),
+        "{missing:?}"
+    );
+
+    // Destinations: list, patch, pause and resume.
+    let ids: Vec<String> = control
+        .destinations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["down", "ok"]);
+    let patched = control
+        .patch_destination(
+            "down",
+            DestinationPatch {
+                concurrency: Some(Some(3)),
+                ..DestinationPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.max_concurrency, 3);
+    assert_eq!(patched.overridden, ["concurrency"]);
+    let invalid = control
+        .patch_destination(
+            "down",
+            DestinationPatch {
+                concurrency: Some(Some(0)),
+                ..DestinationPatch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&invalid, ControlError::Invalid { field, .. } if field == "concurrency"),
+        "{invalid:?}"
+    );
+    assert!(control.pause("ok").await.unwrap().paused);
+    assert!(!control.resume("ok").await.unwrap().paused);
+
+    // Counts, totals and metrics.
+    let counts = control.counts().await.unwrap();
+    assert!(counts["ok"].delivered >= 1, "{counts:?}");
+    let totals = control.totals().await.unwrap();
+    assert_eq!(
+        totals.ingested, 8,
+        "two single events, three in batches, three to down"
+    );
+    assert!(totals.delivered >= 1);
+    assert!(control.metrics_text().await.unwrap().contains("hookwatch_"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,61 +293,65 @@ async fn an_unreachable_address_is_named() {
     );
 }
 
-both_stores! {
+both_stores!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn two_followers_see_the_same_changes(store: TestStore) {
-        let receiver = Receiver::start().await;
-        let config = store.config()
-            .token(TOKEN)
-            .destination(Dest::new("a", &receiver.url()));
-        let daemon = Daemon::start(config).await;
-        let control = remote(&daemon);
-        let mut first = control.subscribe();
-        let mut second = control.subscribe();
-        // Each stream says Resync once it is connected: from then on it sees all.
-        assert_eq!(next(&mut first).await, Notification::Resync);
-        assert_eq!(next(&mut second).await, Notification::Resync);
-        let mut ids = Vec::new();
-        for n in 0..5 {
-            ids.push(
-                control
-                    .ingest("a", request(&format!("{{\"n\":{n}}}")))
-                    .await
-                    .unwrap()
-                    .id,
-            );
-        }
-        for follower in [&mut first, &mut second] {
-            wait_delivered(follower, &ids).await;
-        }
+    two_followers_see_the_same_changes
+);
+async fn two_followers_see_the_same_changes(store: TestStore) {
+    let receiver = Receiver::start().await;
+    let config = store
+        .config()
+        .token(TOKEN)
+        .destination(Dest::new("a", &receiver.url()));
+    let daemon = Daemon::start(config).await;
+    let control = remote(&daemon);
+    let mut first = control.subscribe();
+    let mut second = control.subscribe();
+    // Each stream says Resync once it is connected: from then on it sees all.
+    assert_eq!(next(&mut first).await, Notification::Resync);
+    assert_eq!(next(&mut second).await, Notification::Resync);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            control
+                .ingest("a", request(&format!("{{\"n\":{n}}}")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    for follower in [&mut first, &mut second] {
+        wait_delivered(follower, &ids).await;
     }
 }
 
-both_stores! {
+both_stores!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_follower_survives_a_daemon_restart(store: TestStore) {
-        let receiver = Receiver::start().await;
-        let config = store.config()
-            .listen(&format!("127.0.0.1:{}", free_port()))
-            .destination(Dest::new("a", &receiver.url()));
-        let mut daemon = Daemon::start(config).await;
-        let address = daemon.addr;
-        let control = remote(&daemon);
-        let mut changes = control.subscribe();
-        assert_eq!(next(&mut changes).await, Notification::Resync);
-        let before = control.ingest("a", request("{}")).await.unwrap().id;
-        wait_delivered(&mut changes, &[before]).await;
+    a_follower_survives_a_daemon_restart
+);
+async fn a_follower_survives_a_daemon_restart(store: TestStore) {
+    let receiver = Receiver::start().await;
+    let config = store
+        .config()
+        .listen(&format!("127.0.0.1:{}", free_port()))
+        .destination(Dest::new("a", &receiver.url()));
+    let mut daemon = Daemon::start(config).await;
+    let address = daemon.addr;
+    let control = remote(&daemon);
+    let mut changes = control.subscribe();
+    assert_eq!(next(&mut changes).await, Notification::Resync);
+    let before = control.ingest("a", request("{}")).await.unwrap().id;
+    wait_delivered(&mut changes, &[before]).await;
 
-        daemon.sigterm();
-        let status = daemon.wait_exit(Duration::from_secs(15)).await;
-        assert!(status.success(), "{status}");
-        daemon.restart().await;
-        assert_eq!(daemon.addr, address, "the restart listens where it did");
+    daemon.sigterm();
+    let status = daemon.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status}");
+    daemon.restart().await;
+    assert_eq!(daemon.addr, address, "the restart listens where it did");
 
-        assert_eq!(next(&mut changes).await, Notification::Resync);
-        let after = control.ingest("a", request("{}")).await.unwrap().id;
-        wait_delivered(&mut changes, &[after]).await;
-    }
+    assert_eq!(next(&mut changes).await, Notification::Resync);
+    let after = control.ingest("a", request("{}")).await.unwrap().id;
+    wait_delivered(&mut changes, &[after]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,33 +450,34 @@ async fn the_change_stream_is_server_sent_events_behind_the_token() {
     assert_eq!(change["destination"], "a");
 }
 
-both_stores! {
+both_stores!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_pid_comes_from_the_process_that_answers_even_after_a_restart(store: TestStore) {
-        let mut daemon = Daemon::start(store.config().token(TOKEN)).await;
-        let status = daemon.get_json("/v1/status").await;
-        assert_eq!(status["pid"], daemon.pid(), "{status}");
-        assert_eq!(status["version"], env!("CARGO_PKG_VERSION"), "{status}");
-        let control = RemoteControl::new(&daemon.base_url, Some(TOKEN.into())).unwrap();
-        let first = control
-            .totals()
-            .await
-            .unwrap()
-            .pid
-            .expect("the server names its pid");
-        assert_eq!(first as i32, daemon.pid());
+    the_pid_comes_from_the_process_that_answers_even_after_a_restart
+);
+async fn the_pid_comes_from_the_process_that_answers_even_after_a_restart(store: TestStore) {
+    let mut daemon = Daemon::start(store.config().token(TOKEN)).await;
+    let status = daemon.get_json("/v1/status").await;
+    assert_eq!(status["pid"], daemon.pid(), "{status}");
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"), "{status}");
+    let control = RemoteControl::new(&daemon.base_url, Some(TOKEN.into())).unwrap();
+    let first = control
+        .totals()
+        .await
+        .unwrap()
+        .pid
+        .expect("the server names its pid");
+    assert_eq!(first as i32, daemon.pid());
 
-        daemon.sigterm();
-        daemon.wait_exit(DEADLINE).await;
-        daemon.restart().await;
-        let control = RemoteControl::new(&daemon.base_url, Some(TOKEN.into())).unwrap();
-        let second = control
-            .totals()
-            .await
-            .unwrap()
-            .pid
-            .expect("the server names its pid");
-        assert_eq!(second as i32, daemon.pid());
-        assert_ne!(second, first);
-    }
+    daemon.sigterm();
+    daemon.wait_exit(DEADLINE).await;
+    daemon.restart().await;
+    let control = RemoteControl::new(&daemon.base_url, Some(TOKEN.into())).unwrap();
+    let second = control
+        .totals()
+        .await
+        .unwrap()
+        .pid
+        .expect("the server names its pid");
+    assert_eq!(second as i32, daemon.pid());
+    assert_ne!(second, first);
 }

@@ -56,31 +56,26 @@ impl TestConfig {
     }
 }
 
-/// Writes one async test body once and runs it on each store:
+/// Runs the async test body `NAME(store: TestStore)` written just below on
+/// each store:
 ///
 /// ```ignore
-/// both_stores! {
-///     #[tokio::test]
-///     async fn delivers(store: TestStore) {
-///         let daemon = Daemon::start(store.config().destination(...)).await;
-///         ...
-///     }
+/// both_stores!(#[tokio::test] delivers);
+/// async fn delivers(store: TestStore) {
+///     let daemon = Daemon::start(store.config().destination(...)).await;
+///     ...
 /// }
 /// ```
 ///
-/// emits the body as `async fn delivers(store: TestStore)` and a module
-/// `delivers` with the tests `redb` and `postgres`, each carrying the given
-/// attributes (`#[tokio::test(...)]`, `#[ignore]`...). A test that runs the
-/// engine in-process (`Harness`) needs `flavor = "multi_thread"`: the
-/// PostgreSQL store refuses the current-thread runtime.
+/// emits a module `delivers` with the tests `redb` and `postgres`, each
+/// carrying the given attributes (`#[tokio::test(...)]`, `#[ignore]`...). The
+/// body stays an ordinary function, so rustfmt and the compiler's messages
+/// treat it as any other. A test that runs the engine in-process (`Harness`,
+/// `daemon::start`) needs `flavor = "multi_thread"`: the PostgreSQL store
+/// refuses the current-thread runtime.
 #[allow(unused_macros)]
 macro_rules! both_stores {
-    ($(
-        $(#[$attr:meta])*
-        async fn $name:ident($store:ident: TestStore) $body:block
-    )*) => {$(
-        async fn $name($store: $crate::harness::TestStore) $body
-
+    ($(#[$attr:meta])* $name:ident) => {
         mod $name {
             $(#[$attr])*
             async fn redb() {
@@ -94,6 +89,6 @@ macro_rules! both_stores {
                 }
             }
         }
-    )*};
+    };
 }
 pub(crate) use both_stores;
