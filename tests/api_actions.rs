@@ -17,9 +17,10 @@ struct Api {
 }
 
 impl Api {
-    async fn start(receiver_url: &str) -> Api {
+    async fn start(store: &TestStore, receiver_url: &str) -> Api {
         let dir = tempfile::tempdir().unwrap();
-        let config = TestConfig::new()
+        let config = store
+            .config()
             .destination(
                 Dest::new("orders", receiver_url)
                     .concurrency(2)
@@ -72,10 +73,13 @@ impl Api {
     }
 }
 
-#[tokio::test]
-async fn retry_mute_requeue_and_bulk_over_http() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    retry_mute_requeue_and_bulk_over_http
+);
+async fn retry_mute_requeue_and_bulk_over_http(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let api = Api::start(&receiver.url()).await;
+    let api = Api::start(&store, &receiver.url()).await;
     let id = api.ingest().await;
     wait_until_async("the first attempt", || async {
         api.event(&id).await["attempt_count"] == 1
@@ -164,10 +168,13 @@ async fn retry_mute_requeue_and_bulk_over_http() {
     assert_eq!(status, 404, "{body}");
 }
 
-#[tokio::test]
-async fn destination_patch_validates_each_field_and_masks_credentials() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    destination_patch_validates_each_field_and_masks_credentials
+);
+async fn destination_patch_validates_each_field_and_masks_credentials(store: TestStore) {
     let receiver = Receiver::start().await;
-    let api = Api::start(&receiver.url()).await;
+    let api = Api::start(&store, &receiver.url()).await;
     let (_, view) = api
         .send(reqwest::Method::GET, "/v1/destinations/orders", None)
         .await;
@@ -251,7 +258,7 @@ fn example_configs_in_assets_are_valid() {
 async fn engine_errors_carry_a_code_from_which_the_variant_is_rebuilt() {
     use hookwatch::control::ControlError;
     let receiver = Receiver::start().await;
-    let api = Api::start(&receiver.url()).await;
+    let api = Api::start(&TestStore::Redb, &receiver.url()).await;
     let missing = "01J00000000000000000000000";
     let (status, body) = api
         .send(reqwest::Method::GET, &format!("/v1/events/{missing}"), None)

@@ -30,10 +30,15 @@ async fn event_count(daemon: &Daemon, destination: &str) -> usize {
     page["events"].as_array().unwrap().len()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_is_stored_whole_answered_in_order_and_delivered_exactly() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_batch_is_stored_whole_answered_in_order_and_delivered_exactly
+);
+async fn a_batch_is_stored_whole_answered_in_order_and_delivered_exactly(store: TestStore) {
     let receiver = Receiver::start().await;
-    let config = TestConfig::new().destination(Dest::new("shop", &receiver.url()));
+    let config = store
+        .config()
+        .destination(Dest::new("shop", &receiver.url()));
     let daemon = Daemon::start(config).await;
 
     // Written by hand: a JSON library would print 2.50 as 2.5.
@@ -83,10 +88,14 @@ async fn a_batch_is_stored_whole_answered_in_order_and_delivered_exactly() {
     assert_eq!(event["topic"], "order.created", "{event}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_item_fails_the_whole_batch_naming_it_and_stores_nothing() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_bad_item_fails_the_whole_batch_naming_it_and_stores_nothing
+);
+async fn a_bad_item_fails_the_whole_batch_naming_it_and_stores_nothing(store: TestStore) {
     let receiver = Receiver::start().await;
-    let config = TestConfig::new()
+    let config = store
+        .config()
         .destination(Dest::new("shop", &receiver.url()))
         .max_body("64KiB");
     let daemon = Daemon::start(config).await;
@@ -157,11 +166,17 @@ async fn a_bad_item_fails_the_whole_batch_naming_it_and_stores_nothing() {
     assert_eq!(status, 413, "{reply}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ndjson_batch_to_a_topic_fans_out_each_item_and_keys_repeat_as_duplicates() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_ndjson_batch_to_a_topic_fans_out_each_item_and_keys_repeat_as_duplicates
+);
+async fn an_ndjson_batch_to_a_topic_fans_out_each_item_and_keys_repeat_as_duplicates(
+    store: TestStore,
+) {
     let orders = Receiver::start().await;
     let all = Receiver::start().await;
-    let config = TestConfig::new()
+    let config = store
+        .config()
         .destination(Dest::new("orders", &orders.url()).topics(&["order.*"]))
         .destination(Dest::new("all", &all.url()).topics(&["*"]));
     let daemon = Daemon::start(config).await;
@@ -256,11 +271,15 @@ async fn send(daemon: &Daemon, args: &[&str], stdin: &str) -> (i32, String, Stri
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hookwatch_send_posts_a_file_or_stdin_in_batches_and_names_a_bad_line() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    hookwatch_send_posts_a_file_or_stdin_in_batches_and_names_a_bad_line
+);
+async fn hookwatch_send_posts_a_file_or_stdin_in_batches_and_names_a_bad_line(store: TestStore) {
     let receiver = Receiver::start().await;
-    let config =
-        TestConfig::new().destination(Dest::new("shop", &receiver.url()).topics(&["order.*"]));
+    let config = store
+        .config()
+        .destination(Dest::new("shop", &receiver.url()).topics(&["order.*"]));
     let daemon = Daemon::start(config).await;
 
     let file = daemon.dir().join("events.ndjson");

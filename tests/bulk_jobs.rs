@@ -17,10 +17,10 @@ const BULK_SHARE: usize = (CONCURRENCY / 2) as usize;
 /// A daemon with `EVENTS` events that failed at their first attempt (a 404
 /// is not retried, so the destination's recovery flushes nothing: only the
 /// bulk job sends them again), and a receiver that now answers 200 slowly.
-async fn backlog() -> (Daemon, Receiver, Vec<String>) {
+async fn backlog(store: &TestStore) -> (Daemon, Receiver, Vec<String>) {
     let receiver = Receiver::start_with(Reply::status(404)).await;
     let daemon = Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("slow", &receiver.url())
                 .concurrency(CONCURRENCY)
                 .retry_fixed("1h", 5),
@@ -119,9 +119,12 @@ fn assert_completed(progress: &Value) {
     assert!(progress["finished_at"].is_string(), "{progress}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bulk_job_killed_mid_way_resumes_and_retries_each_event_once() {
-    let (mut daemon, receiver, ids) = backlog().await;
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_bulk_job_killed_mid_way_resumes_and_retries_each_event_once
+);
+async fn a_bulk_job_killed_mid_way_resumes_and_retries_each_event_once(store: TestStore) {
+    let (mut daemon, receiver, ids) = backlog(&store).await;
     let id = start_job(&daemon, json!({ "destination": "slow", "state": "failed" })).await;
     let before = job_done_at_least(&daemon, &id, EVENTS as u64 / 4).await;
     assert_eq!(before["state"], "running", "{before}");
@@ -164,9 +167,12 @@ async fn a_bulk_job_killed_mid_way_resumes_and_retries_each_event_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bulk_job_stopped_cleanly_resumes_and_retries_each_event_exactly_once() {
-    let (mut daemon, receiver, _ids) = backlog().await;
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_bulk_job_stopped_cleanly_resumes_and_retries_each_event_exactly_once
+);
+async fn a_bulk_job_stopped_cleanly_resumes_and_retries_each_event_exactly_once(store: TestStore) {
+    let (mut daemon, receiver, _ids) = backlog(&store).await;
     let id = start_job(&daemon, json!({ "destination": "slow" })).await;
     job_done_at_least(&daemon, &id, EVENTS as u64 / 4).await;
     daemon.sigterm();
@@ -191,11 +197,16 @@ async fn a_bulk_job_stopped_cleanly_resumes_and_retries_each_event_exactly_once(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_listing_keeps_running_jobs_and_the_last_100_finished_newest_first() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_listing_keeps_running_jobs_and_the_last_100_finished_newest_first
+);
+async fn the_listing_keeps_running_jobs_and_the_last_100_finished_newest_first(store: TestStore) {
     let receiver = Receiver::start().await;
     let mut daemon = Daemon::start(
-        TestConfig::new().destination(Dest::new("fast", &receiver.url()).retry_fixed("1h", 5)),
+        store
+            .config()
+            .destination(Dest::new("fast", &receiver.url()).retry_fixed("1h", 5)),
     )
     .await;
     let event = daemon.ingest("fast", "{}").await;
@@ -242,9 +253,12 @@ async fn the_listing_keeps_running_jobs_and_the_last_100_finished_newest_first()
     assert_eq!(job(&daemon, &started[102]).await, kept);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancel_answered_survives_a_kill_right_after() {
-    let (mut daemon, receiver, _ids) = backlog().await;
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_cancel_answered_survives_a_kill_right_after
+);
+async fn a_cancel_answered_survives_a_kill_right_after(store: TestStore) {
+    let (mut daemon, receiver, _ids) = backlog(&store).await;
     let id = start_job(&daemon, json!({ "destination": "slow", "state": "failed" })).await;
     job_done_at_least(&daemon, &id, 8).await;
     let (status, cancelled) =
@@ -405,11 +419,14 @@ async fn an_attempt_the_store_failed_to_record_is_retried_by_the_job_not_counted
     engine.shutdown(Duration::from_secs(5)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destination_deleted_during_a_job_ends_its_lane() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_destination_deleted_during_a_job_ends_its_lane
+);
+async fn a_destination_deleted_during_a_job_ends_its_lane(store: TestStore) {
     let old = Receiver::start_with(Reply::status(404)).await;
     let new = Receiver::start().await;
-    let daemon = Daemon::start(TestConfig::new()).await;
+    let daemon = Daemon::start(store.config()).await;
     let define = |url: String| json!({ "id": "gone", "url": url, "concurrency": CONCURRENCY });
     let (status, body) = post_json(&daemon, "/v1/destinations", &define(old.url())).await;
     assert!((200..300).contains(&status), "{status} {body}");

@@ -16,10 +16,13 @@ fn request() -> IngestRequest {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_that_falls_behind_is_told_to_resync() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_subscriber_that_falls_behind_is_told_to_resync
+);
+async fn a_subscriber_that_falls_behind_is_told_to_resync(store: TestStore) {
     let receiver = Receiver::start().await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    let h = Harness::start(store.config().destination(Dest::new("a", &receiver.url()))).await;
     let control = LocalControl::new(h.engine.clone());
     let mut changes = control.subscribe();
     // More changes than the engine keeps for a subscriber that does not read.
@@ -37,10 +40,13 @@ async fn a_subscriber_that_falls_behind_is_told_to_resync() {
     assert!(matches!(next, Some(Notification::Changed(_))), "{next:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_and_actions_answer_through_the_interface() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    reads_and_actions_answer_through_the_interface
+);
+async fn reads_and_actions_answer_through_the_interface(store: TestStore) {
     let receiver = Receiver::start().await;
-    let h = Harness::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    let h = Harness::start(store.config().destination(Dest::new("a", &receiver.url()))).await;
     let control: std::sync::Arc<dyn Control> =
         std::sync::Arc::new(LocalControl::new(h.engine.clone()));
     assert!(control.pause("a").await.unwrap().paused);
@@ -69,11 +75,14 @@ async fn reads_and_actions_answer_through_the_interface() {
     assert_eq!(missing.code(), "unknown_destination");
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_event_muted_while_claimed_ahead_is_not_sent
+);
 /// The dispatcher reads a few due events ahead of a free slot (so a busy
 /// destination does not pay a store read per attempt); an operator acting on
 /// one of those meanwhile must win: a muted event is never sent.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_muted_while_claimed_ahead_is_not_sent() {
+async fn an_event_muted_while_claimed_ahead_is_not_sent(store: TestStore) {
     let receiver = Receiver::start().await;
     // The first attempt holds the only slot for a while; the second holds it
     // while the third waits, read ahead, for that slot.
@@ -82,7 +91,9 @@ async fn an_event_muted_while_claimed_ahead_is_not_sent() {
         Reply::status(200).after(std::time::Duration::from_millis(1500)),
     ]);
     let h = Harness::start(
-        TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(1)),
+        store
+            .config()
+            .destination(Dest::new("a", &receiver.url()).concurrency(1)),
     )
     .await;
     let control = LocalControl::new(h.engine.clone());

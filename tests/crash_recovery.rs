@@ -109,12 +109,15 @@ async fn post_all(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn acknowledged_events_survive_sigkill_and_are_delivered() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    acknowledged_events_survive_sigkill_and_are_delivered
+);
+async fn acknowledged_events_survive_sigkill_and_are_delivered(store: TestStore) {
     let test_start = Instant::now();
     let receiver = Receiver::start_with(Reply::status(200).after(RECEIVER_DELAY)).await;
     let mut daemon = Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("orders", &receiver.url())
                 .concurrency(8)
                 .retry_fixed("1s", 5),

@@ -47,8 +47,10 @@ fn statuses_of(attempts: &Value) -> Vec<Value> {
 }
 
 /// A config with one destination `orders` pointing at `receiver`.
-fn one_destination(receiver: &Receiver) -> TestConfig {
-    TestConfig::new().destination(Dest::new("orders", &receiver.url()).retry_fixed("1s", 5))
+fn one_destination(store: &TestStore, receiver: &Receiver) -> TestConfig {
+    store
+        .config()
+        .destination(Dest::new("orders", &receiver.url()).retry_fixed("1s", 5))
 }
 
 #[test]
@@ -64,11 +66,14 @@ fn signature_helper_matches_the_standard_webhooks_spec_example() {
     assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ingested_event_is_delivered_with_body_content_type_and_headers() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    ingested_event_is_delivered_with_body_content_type_and_headers
+);
+async fn ingested_event_is_delivered_with_body_content_type_and_headers(store: TestStore) {
     let receiver = Receiver::start().await;
     let daemon = Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("orders", &receiver.url())
                 .header("X-Env", "test")
                 .retry_fixed("1s", 5),
@@ -154,11 +159,14 @@ async fn ingested_event_is_delivered_with_body_content_type_and_headers() {
     assert_eq!(receiver.count(), 1, "exactly one request for one event");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn failed_attempts_are_retried_until_delivered() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    failed_attempts_are_retried_until_delivered
+);
+async fn failed_attempts_are_retried_until_delivered(store: TestStore) {
     let receiver = Receiver::start().await;
     receiver.push_statuses(&[500, 500]);
-    let daemon = Daemon::start(one_destination(&receiver)).await;
+    let daemon = Daemon::start(one_destination(&store, &receiver)).await;
 
     let id = daemon.ingest("orders", r#"{"retry":"me"}"#).await;
 
@@ -217,12 +225,15 @@ async fn failed_attempts_are_retried_until_delivered() {
     assert_eq!(receiver.count(), 3, "no request after the delivering one");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn attempt_timeout_is_recorded_as_an_error_and_retried() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    attempt_timeout_is_recorded_as_an_error_and_retried
+);
+async fn attempt_timeout_is_recorded_as_an_error_and_retried(store: TestStore) {
     let receiver = Receiver::start().await;
     receiver.then([Reply::status(200).after(Duration::from_secs(5))]);
     let daemon = Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("orders", &receiver.url())
                 .timeout("1s")
                 .retry_fixed("1s", 5),
@@ -284,10 +295,13 @@ async fn deliveries_carry_a_standard_webhooks_signature() {
     assert_eq!(hit.body_text(), body, "body delivered verbatim");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn repeated_idempotency_key_is_skipped_and_not_delivered() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    repeated_idempotency_key_is_skipped_and_not_delivered
+);
+async fn repeated_idempotency_key_is_skipped_and_not_delivered(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = Daemon::start(one_destination(&receiver)).await;
+    let daemon = Daemon::start(one_destination(&store, &receiver)).await;
 
     let post_with_key = |body: &'static str| {
         daemon
@@ -332,11 +346,15 @@ async fn repeated_idempotency_key_is_skipped_and_not_delivered() {
     assert_eq!(receiver.count(), 2, "first event and barrier only");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idempotency_key_is_scoped_to_one_destination() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    idempotency_key_is_scoped_to_one_destination
+);
+async fn idempotency_key_is_scoped_to_one_destination(store: TestStore) {
     let receiver = Receiver::start().await;
     let daemon = Daemon::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("a", &receiver.url()))
             .destination(Dest::new("b", &receiver.url())),
     )
@@ -357,13 +375,17 @@ async fn idempotency_key_is_scoped_to_one_destination() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn topic_fans_out_to_matching_destinations_only() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    topic_fans_out_to_matching_destinations_only
+);
+async fn topic_fans_out_to_matching_destinations_only(store: TestStore) {
     let orders = Receiver::start().await;
     let mixed = Receiver::start().await;
     let users = Receiver::start().await;
     let daemon = Daemon::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("orders", &orders.url()).topics(&["order.*"]))
             .destination(Dest::new("mixed", &mixed.url()).topics(&["order.created", "user.*"]))
             .destination(Dest::new("users", &users.url()).topics(&["user.*"])),
@@ -483,7 +505,8 @@ async fn body_over_max_body_is_413() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn token_is_required_on_api_and_metrics_but_not_healthz() {
     let receiver = Receiver::start().await;
-    let daemon = Daemon::start(one_destination(&receiver).token("secret-token")).await;
+    let daemon =
+        Daemon::start(one_destination(&TestStore::Redb, &receiver).token("secret-token")).await;
     let ingest_path = "/v1/destinations/orders/events";
 
     let (status, reply) = daemon
@@ -539,7 +562,9 @@ async fn token_is_required_on_api_and_metrics_but_not_healthz() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn token_can_come_from_hookwatch_token_env() {
     let receiver = Receiver::start().await;
-    let daemon = Daemon::start(one_destination(&receiver).token_from_env("env-token")).await;
+    let daemon =
+        Daemon::start(one_destination(&TestStore::Redb, &receiver).token_from_env("env-token"))
+            .await;
     let ingest_path = "/v1/destinations/orders/events";
     let (status, reply) = daemon
         .send(
@@ -572,10 +597,13 @@ async fn every_documented_retry_schedule_is_accepted() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn event_listing_pages_newest_first_without_duplicates() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    event_listing_pages_newest_first_without_duplicates
+);
+async fn event_listing_pages_newest_first_without_duplicates(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = Daemon::start(one_destination(&receiver)).await;
+    let daemon = Daemon::start(one_destination(&store, &receiver)).await;
     let mut ingested = Vec::new();
     for n in 0..5 {
         ingested.push(daemon.ingest("orders", &format!(r#"{{"n":{n}}}"#)).await);
@@ -634,12 +662,16 @@ async fn event_listing_pages_newest_first_without_duplicates() {
     assert_eq!(seen, sorted, "ULIDs sort by creation time");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn event_listing_filters_by_destination_and_state() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    event_listing_filters_by_destination_and_state
+);
+async fn event_listing_filters_by_destination_and_state(store: TestStore) {
     let good = Receiver::start().await;
     let bad = Receiver::start_with(Reply::status(500)).await;
     let daemon = Daemon::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("good", &good.url()).retry_fixed("1s", 5))
             .destination(Dest::new("bad", &bad.url()).retry_fixed("1h", 5)),
     )
@@ -671,12 +703,16 @@ async fn event_listing_filters_by_destination_and_state() {
     assert_eq!(ids(&page), retrying, "state=retrying: {page}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn destinations_report_counts_by_state() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    destinations_report_counts_by_state
+);
+async fn destinations_report_counts_by_state(store: TestStore) {
     let good = Receiver::start().await;
     let bad = Receiver::start_with(Reply::status(500)).await;
     let daemon = Daemon::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(
                 Dest::new("good", &good.url())
                     .topics(&["order.*"])
@@ -761,10 +797,13 @@ async fn healthz_is_ok() {
     assert_eq!(body, serde_json::json!({"status": "ok"}));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn metrics_expose_ingest_attempts_durations_and_states() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    metrics_expose_ingest_attempts_durations_and_states
+);
+async fn metrics_expose_ingest_attempts_durations_and_states(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = Daemon::start(one_destination(&receiver)).await;
+    let daemon = Daemon::start(one_destination(&store, &receiver)).await;
     let id = daemon.ingest("orders", "{}").await;
     daemon.wait_event_state(&id, "delivered").await;
 
@@ -819,11 +858,16 @@ async fn sigterm_and_sigint_exit_zero() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn events_survive_a_graceful_restart() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    events_survive_a_graceful_restart
+);
+async fn events_survive_a_graceful_restart(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let mut daemon = Daemon::start(
-        TestConfig::new().destination(Dest::new("orders", &receiver.url()).retry_fixed("1s", 5)),
+        store
+            .config()
+            .destination(Dest::new("orders", &receiver.url()).retry_fixed("1s", 5)),
     )
     .await;
     let id = daemon.ingest("orders", r#"{"keep":"me"}"#).await;

@@ -32,10 +32,13 @@ async fn start(receiver: &Receiver, config: TestConfig) -> Daemon {
     Daemon::start(config.destination(Dest::new("from-file", &receiver.url()))).await
 }
 
-#[tokio::test]
-async fn a_created_destination_delivers_and_survives_a_restart() {
+both_stores!(
+    #[tokio::test]
+    a_created_destination_delivers_and_survives_a_restart
+);
+async fn a_created_destination_delivers_and_survives_a_restart(store: TestStore) {
     let receiver = Receiver::start().await;
-    let mut daemon = start(&receiver, TestConfig::new()).await;
+    let mut daemon = start(&receiver, store.config()).await;
     let body = Dest::new("customer-00001", &receiver.url())
         .label("tenant", "acme")
         .topics(&["order.*"])
@@ -62,10 +65,13 @@ async fn a_created_destination_delivers_and_survives_a_restart() {
     daemon.wait_event_state(&after_restart, "delivered").await;
 }
 
-#[tokio::test]
-async fn ids_that_exist_are_conflicts_that_say_where_they_are_defined() {
+both_stores!(
+    #[tokio::test]
+    ids_that_exist_are_conflicts_that_say_where_they_are_defined
+);
+async fn ids_that_exist_are_conflicts_that_say_where_they_are_defined(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver, TestConfig::new()).await;
+    let daemon = start(&receiver, store.config()).await;
     let (status, body) = create(&daemon, Dest::new("from-file", &receiver.url()).to_json()).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "conflict");
@@ -80,10 +86,13 @@ async fn ids_that_exist_are_conflicts_that_say_where_they_are_defined() {
     assert!(body["error"].as_str().unwrap().contains("\"twice\" exists"));
 }
 
-#[tokio::test]
-async fn bad_definitions_name_their_field_and_leave_no_trace() {
+both_stores!(
+    #[tokio::test]
+    bad_definitions_name_their_field_and_leave_no_trace
+);
+async fn bad_definitions_name_their_field_and_leave_no_trace(store: TestStore) {
     let receiver = Receiver::start().await;
-    let mut daemon = start(&receiver, TestConfig::new()).await;
+    let mut daemon = start(&receiver, store.config()).await;
     let url = receiver.url();
     let too_long = "x".repeat(129);
     let cases: Vec<(Value, &str)> = vec![
@@ -168,10 +177,13 @@ async fn bad_definitions_name_their_field_and_leave_no_trace() {
     );
 }
 
-#[tokio::test]
-async fn private_addresses_are_refused_under_deny_private_destinations() {
+both_stores!(
+    #[tokio::test]
+    private_addresses_are_refused_under_deny_private_destinations
+);
+async fn private_addresses_are_refused_under_deny_private_destinations(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver, TestConfig::new().deny_private_destinations()).await;
+    let daemon = start(&receiver, store.config().deny_private_destinations()).await;
     let (status, reply) = create(
         &daemon,
         json!({ "id": "loopback", "url": "http://127.0.0.1:9/hook" }),
@@ -191,10 +203,13 @@ async fn private_addresses_are_refused_under_deny_private_destinations() {
     );
 }
 
-#[tokio::test]
-async fn creating_past_max_destinations_is_refused_with_the_limit() {
+both_stores!(
+    #[tokio::test]
+    creating_past_max_destinations_is_refused_with_the_limit
+);
+async fn creating_past_max_destinations_is_refused_with_the_limit(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver, TestConfig::new().max_destinations(2)).await;
+    let daemon = start(&receiver, store.config().max_destinations(2)).await;
     let (status, _) = create(&daemon, Dest::new("second", &receiver.url()).to_json()).await;
     assert_eq!(status, 201);
     let (status, reply) = create(&daemon, Dest::new("third", &receiver.url()).to_json()).await;
@@ -209,10 +224,13 @@ async fn creating_past_max_destinations_is_refused_with_the_limit() {
     assert_eq!(status_of(&daemon, "/v1/destinations/third").await, 404);
 }
 
-#[tokio::test]
-async fn deleting_cancels_owed_events_which_stay_readable() {
+both_stores!(
+    #[tokio::test]
+    deleting_cancels_owed_events_which_stay_readable
+);
+async fn deleting_cancels_owed_events_which_stay_readable(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let daemon = start(&receiver, TestConfig::new()).await;
+    let daemon = start(&receiver, store.config()).await;
     let body = Dest::new("doomed", &receiver.url())
         .retry(Retry::fixed("1h", 5))
         .to_json();
@@ -245,12 +263,15 @@ async fn deleting_cancels_owed_events_which_stay_readable() {
     assert!(reply["error"].as_str().unwrap().contains("config file"));
 }
 
-#[tokio::test]
-async fn draining_refuses_new_events_and_deletes_once_nothing_is_owed() {
+both_stores!(
+    #[tokio::test]
+    draining_refuses_new_events_and_deletes_once_nothing_is_owed
+);
+async fn draining_refuses_new_events_and_deletes_once_nothing_is_owed(store: TestStore) {
     let receiver = Receiver::start().await;
     // The first attempt fails, so an event is still owed when the drain starts.
     receiver.then([Reply::status(500)]);
-    let daemon = start(&receiver, TestConfig::new()).await;
+    let daemon = start(&receiver, store.config()).await;
     let body = Dest::new("leaving", &receiver.url())
         .retry(Retry::fixed("2s", 5))
         .to_json();
@@ -273,11 +294,14 @@ async fn draining_refuses_new_events_and_deletes_once_nothing_is_owed() {
     assert_eq!(daemon.event(&owed).await["state"], "delivered");
 }
 
-#[tokio::test]
-async fn put_replaces_an_api_destination_and_not_a_file_one() {
+both_stores!(
+    #[tokio::test]
+    put_replaces_an_api_destination_and_not_a_file_one
+);
+async fn put_replaces_an_api_destination_and_not_a_file_one(store: TestStore) {
     let receiver = Receiver::start().await;
     let other = Receiver::start().await;
-    let daemon = start(&receiver, TestConfig::new()).await;
+    let daemon = start(&receiver, store.config()).await;
     assert_eq!(
         create(&daemon, Dest::new("moving", &receiver.url()).to_json())
             .await
@@ -310,11 +334,14 @@ async fn put_replaces_an_api_destination_and_not_a_file_one() {
     assert_eq!(status, 409, "{reply}");
 }
 
-#[tokio::test]
-async fn labels_select_destinations_events_and_bulk_retries() {
+both_stores!(
+    #[tokio::test]
+    labels_select_destinations_events_and_bulk_retries
+);
+async fn labels_select_destinations_events_and_bulk_retries(store: TestStore) {
     // A 400 fails an event at once (and leaves the destination enabled).
     let receiver = Receiver::start_with(Reply::status(400)).await;
-    let daemon = start(&receiver, TestConfig::new()).await;
+    let daemon = start(&receiver, store.config()).await;
     for (id, tenant) in [
         ("acme-1", "acme"),
         ("acme-2", "acme"),

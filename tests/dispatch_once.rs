@@ -7,7 +7,7 @@
 mod harness;
 
 use harness::engine::Harness;
-use harness::{Dest, Receiver, TestConfig};
+use harness::{both_stores, Dest, Receiver, TestStore};
 use hookwatch::engine::DestinationPatch;
 use hookwatch::model::EventState;
 use std::time::Duration;
@@ -28,13 +28,16 @@ async fn set_paused(harness: &Harness, paused: bool) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_ingests_pauses_and_retries_attempt_each_event_once() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    concurrent_ingests_pauses_and_retries_attempt_each_event_once
+);
+async fn concurrent_ingests_pauses_and_retries_attempt_each_event_once(store: TestStore) {
     let receiver = Receiver::start().await;
     receiver.push_statuses(&[500; FAILURES]);
     let harness = std::sync::Arc::new(
         Harness::start(
-            TestConfig::new().destination(
+            store.config().destination(
                 Dest::new("orders", &receiver.url())
                     .concurrency(4)
                     .retry_fixed("1s", 5),

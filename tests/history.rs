@@ -17,8 +17,13 @@ fn sums(stats: &Value) -> (u64, u64, u64) {
     })
 }
 
-#[tokio::test]
-async fn a_mostly_failing_destination_is_degraded_and_its_minutes_survive_a_restart() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_mostly_failing_destination_is_degraded_and_its_minutes_survive_a_restart
+);
+async fn a_mostly_failing_destination_is_degraded_and_its_minutes_survive_a_restart(
+    store: TestStore,
+) {
     let receiver = Receiver::start().await;
     // 5 of 12 answered with a 2xx (42 %), ending on a success, so the
     // destination is not in retry: only its record says something is wrong.
@@ -27,7 +32,7 @@ async fn a_mostly_failing_destination_is_degraded_and_its_minutes_survive_a_rest
             .chain(std::iter::repeat_n(Reply::status(200), 5)),
     );
     let mut daemon = Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("shaky", &receiver.url())
                 .concurrency(1)
                 .retry(Retry::new().on_client_error("fail")),

@@ -4,12 +4,12 @@
 
 mod harness;
 
-use harness::{wait_until_async, Daemon, Dest, Receiver, Reply, TestConfig};
+use harness::{both_stores, wait_until_async, Daemon, Dest, Receiver, Reply, TestStore};
 use serde_json::{json, Value};
 
-async fn start(receiver: &Receiver) -> Daemon {
+async fn start(store: &TestStore, receiver: &Receiver) -> Daemon {
     Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("orders", &receiver.url())
                 .concurrency(2)
                 .retry_fixed("1h", 5),
@@ -47,10 +47,13 @@ async fn post_with_key(daemon: &Daemon, key: &str) -> (u16, Value) {
         .await
 }
 
-#[tokio::test]
-async fn muting_a_delivered_event_is_a_conflict_that_says_why() {
+both_stores!(
+    #[tokio::test]
+    muting_a_delivered_event_is_a_conflict_that_says_why
+);
+async fn muting_a_delivered_event_is_a_conflict_that_says_why(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let id = daemon.ingest("orders", "{}").await;
     daemon.wait_event_state(&id, "delivered").await;
 
@@ -65,10 +68,13 @@ async fn muting_a_delivered_event_is_a_conflict_that_says_why() {
     assert_eq!(event["reason"], Value::Null);
 }
 
-#[tokio::test]
-async fn finished_events_refuse_mute_and_a_delivered_one_plain_requeue() {
+both_stores!(
+    #[tokio::test]
+    finished_events_refuse_mute_and_a_delivered_one_plain_requeue
+);
+async fn finished_events_refuse_mute_and_a_delivered_one_plain_requeue(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let delivered = daemon.ingest("orders", "{}").await;
     daemon.wait_event_state(&delivered, "delivered").await;
     receiver.set_default(Reply::status(404));
@@ -121,10 +127,13 @@ async fn finished_events_refuse_mute_and_a_delivered_one_plain_requeue() {
     assert_eq!(receiver.hits_for(&delivered).len(), 1, "never sent again");
 }
 
-#[tokio::test]
-async fn a_resend_delivers_a_delivered_event_again_and_says_so() {
+both_stores!(
+    #[tokio::test]
+    a_resend_delivers_a_delivered_event_again_and_says_so
+);
+async fn a_resend_delivers_a_delivered_event_again_and_says_so(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let id = daemon.ingest("orders", r#"{"n":1}"#).await;
     daemon.wait_event_state(&id, "delivered").await;
 
@@ -152,10 +161,13 @@ async fn a_resend_delivers_a_delivered_event_again_and_says_so() {
     assert_eq!(event["reason"], Value::Null);
 }
 
-#[tokio::test]
-async fn a_duplicate_cannot_be_retried_requeued_or_muted() {
+both_stores!(
+    #[tokio::test]
+    a_duplicate_cannot_be_retried_requeued_or_muted
+);
+async fn a_duplicate_cannot_be_retried_requeued_or_muted(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let (status, first) = post_with_key(&daemon, "order-1").await;
     assert_eq!(status, 202, "{first}");
     let (status, duplicate) = post_with_key(&daemon, "order-1").await;
@@ -191,10 +203,13 @@ async fn a_duplicate_cannot_be_retried_requeued_or_muted() {
     );
 }
 
-#[tokio::test]
-async fn an_idempotency_key_over_255_bytes_is_a_bad_request() {
+both_stores!(
+    #[tokio::test]
+    an_idempotency_key_over_255_bytes_is_a_bad_request
+);
+async fn an_idempotency_key_over_255_bytes_is_a_bad_request(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let (status, body) = post_with_key(&daemon, &"k".repeat(256)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
@@ -203,10 +218,13 @@ async fn an_idempotency_key_over_255_bytes_is_a_bad_request() {
     );
 }
 
-#[tokio::test]
-async fn reasons_read_as_they_always_have() {
+both_stores!(
+    #[tokio::test]
+    reasons_read_as_they_always_have
+);
+async fn reasons_read_as_they_always_have(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let muted = daemon.ingest("orders", "{}").await;
     daemon.wait_event_state(&muted, "retrying").await;
     let (status, body) = action(&daemon, reqwest::Method::PUT, &muted, "mute").await;
@@ -230,10 +248,13 @@ async fn reasons_read_as_they_always_have() {
     assert_eq!(event["reason"], Value::Null);
 }
 
-#[tokio::test]
-async fn a_finished_event_has_no_next_trigger() {
+both_stores!(
+    #[tokio::test]
+    a_finished_event_has_no_next_trigger
+);
+async fn a_finished_event_has_no_next_trigger(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let owed = daemon.ingest("orders", "{}").await;
     let retrying = daemon.wait_event_state(&owed, "retrying").await;
     assert_eq!(retrying["next_trigger"], "automatic", "{retrying}");
@@ -248,10 +269,13 @@ async fn a_finished_event_has_no_next_trigger() {
     assert_eq!(event["next_trigger"], Value::Null, "{event}");
 }
 
-#[tokio::test]
-async fn null_undoes_a_live_edit_and_overridden_lists_the_edits() {
+both_stores!(
+    #[tokio::test]
+    null_undoes_a_live_edit_and_overridden_lists_the_edits
+);
+async fn null_undoes_a_live_edit_and_overridden_lists_the_edits(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
     let view = daemon.destination("orders").await;
     assert_eq!(view["overridden"], json!([]));
 
@@ -277,11 +301,14 @@ async fn null_undoes_a_live_edit_and_overridden_lists_the_edits() {
     assert_eq!(view["overridden"], json!([]));
 }
 
-#[tokio::test]
-async fn setting_the_files_value_drops_the_override() {
+both_stores!(
+    #[tokio::test]
+    setting_the_files_value_drops_the_override
+);
+async fn setting_the_files_value_drops_the_override(store: TestStore) {
     let receiver = Receiver::start().await;
     let elsewhere = Receiver::start().await;
-    let daemon = start(&receiver).await;
+    let daemon = start(&store, &receiver).await;
 
     let (status, view) = patch(&daemon, json!({"url": elsewhere.url()})).await;
     assert_eq!(status, 200, "{view}");
@@ -307,10 +334,13 @@ async fn setting_the_files_value_drops_the_override() {
     assert_eq!(elsewhere.count(), 0);
 }
 
-#[tokio::test]
-async fn live_edits_survive_a_restart() {
+both_stores!(
+    #[tokio::test]
+    live_edits_survive_a_restart
+);
+async fn live_edits_survive_a_restart(store: TestStore) {
     let receiver = Receiver::start().await;
-    let mut daemon = start(&receiver).await;
+    let mut daemon = start(&store, &receiver).await;
     let (status, view) = patch(
         &daemon,
         json!({"concurrency": 4, "headers": {"X-Env": "staging"}}),

@@ -86,11 +86,14 @@ fn the_independent_check_accepts_the_standard_webhooks_reference_vector() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destination_disabled_by_a_404_is_a_notice_naming_the_event_and_status() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_destination_disabled_by_a_404_is_a_notice_naming_the_event_and_status
+);
+async fn a_destination_disabled_by_a_404_is_a_notice_naming_the_event_and_status(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(404)).await;
     let daemon = Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("orders", &receiver.url())
                 .retry(Retry::fixed("100ms", 3).on_client_error("disable")),
         ),
@@ -118,11 +121,15 @@ async fn a_destination_disabled_by_a_404_is_a_notice_naming_the_event_and_status
     assert_eq!(enabled["cause"], json!({"by": "operator"}));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notices_page_newest_first_are_acknowledged_and_survive_a_restart() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    notices_page_newest_first_are_acknowledged_and_survive_a_restart
+);
+async fn notices_page_newest_first_are_acknowledged_and_survive_a_restart(store: TestStore) {
     let receiver = Receiver::start().await;
     let mut daemon = Daemon::start(
-        TestConfig::new()
+        store
+            .config()
             .token("sesame")
             .destination(Dest::new("a", &receiver.url())),
     )
@@ -237,12 +244,16 @@ async fn notices_page_newest_first_are_acknowledged_and_survive_a_restart() {
     assert_eq!(daemon.get_json("/v1/status").await["unacked_notices"], 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_are_signed_standard_webhooks_posts_of_the_chosen_types() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    alerts_are_signed_standard_webhooks_posts_of_the_chosen_types
+);
+async fn alerts_are_signed_standard_webhooks_posts_of_the_chosen_types(store: TestStore) {
     let receiver = Receiver::start().await;
     let alerts = Receiver::start().await;
     let daemon = Daemon::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("a", &receiver.url()))
             .alerts(
                 Alerts::new()
@@ -329,12 +340,16 @@ async fn alerts_are_signed_standard_webhooks_posts_of_the_chosen_types() {
     assert_eq!(alerts.count(), 2, "{:?}", alerts.hits());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_alert_whose_receiver_is_down_arrives_after_a_crash_and_restart() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_alert_whose_receiver_is_down_arrives_after_a_crash_and_restart
+);
+async fn an_alert_whose_receiver_is_down_arrives_after_a_crash_and_restart(store: TestStore) {
     let receiver = Receiver::start().await;
     let alerts = Receiver::start_with(Reply::status(503)).await;
     let mut daemon = Daemon::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("a", &receiver.url()))
             .alerts(
                 Alerts::new()
@@ -372,11 +387,16 @@ async fn an_alert_whose_receiver_is_down_arrives_after_a_crash_and_restart() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time
+);
+async fn in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let harness = Harness::start(
-        TestConfig::new().destination(Dest::new("a", &receiver.url()).retry_fixed("1h", 50)),
+        store
+            .config()
+            .destination(Dest::new("a", &receiver.url()).retry_fixed("1h", 50)),
     )
     .await;
     let in_retry_too_long =
@@ -430,15 +450,19 @@ async fn in_retry_too_long_is_one_notice_per_retry_episode_on_virtual_time() {
     .await;
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_disabled_destination_is_not_in_retry_too_long
+);
 /// A destination disabled by its answer is held, not retrying: it never
 /// reads as "in retry too long", while one failing beside it (the control
 /// that shows the check ran past the deadline) does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disabled_destination_is_not_in_retry_too_long() {
+async fn a_disabled_destination_is_not_in_retry_too_long(store: TestStore) {
     let gone = Receiver::start_with(Reply::status(404)).await;
     let failing = Receiver::start_with(Reply::status(500)).await;
     let harness = Harness::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(
                 Dest::new("gone", &gone.url())
                     .retry(Retry::fixed("1h", 50).on_client_error("disable")),
@@ -469,13 +493,16 @@ async fn a_disabled_destination_is_not_in_retry_too_long() {
     assert_eq!(too_long(&engine, "gone"), 0);
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_burst_of_429s_is_one_concurrency_notice
+);
 /// A burst of 429s lowers concurrency step by step, but makes one notice
 /// (the first step below the configured concurrency), not one per step.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_429s_is_one_concurrency_notice() {
+async fn a_burst_of_429s_is_one_concurrency_notice(store: TestStore) {
     let busy = Receiver::start_with(Reply::status(429)).await;
     let harness = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("busy", &busy.url())
                 .concurrency(4)
                 .retry_fixed("1h", 50),
@@ -534,11 +561,13 @@ async fn cli(daemon: &Daemon, args: &[&str]) -> (i32, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_lists_and_acknowledges_notices() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_cli_lists_and_acknowledges_notices
+);
+async fn the_cli_lists_and_acknowledges_notices(store: TestStore) {
     let receiver = Receiver::start().await;
-    let daemon =
-        Daemon::start(TestConfig::new().destination(Dest::new("a", &receiver.url()))).await;
+    let daemon = Daemon::start(store.config().destination(Dest::new("a", &receiver.url()))).await;
     daemon
         .patch_destination("a", &json!({"paused": true}))
         .await;

@@ -59,11 +59,15 @@ async fn wait_delivered(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_answers_through_the_http_api() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    every_call_answers_through_the_http_api
+);
+async fn every_call_answers_through_the_http_api(store: TestStore) {
     let ok = Receiver::start().await;
     let down = Receiver::start_with(Reply::status(500).after(Duration::from_millis(300))).await;
-    let config = TestConfig::new()
+    let config = store
+        .config()
         .token(TOKEN)
         .destination(Dest::new("ok", &ok.url()).topics(&["order.*"]))
         .destination(
@@ -289,10 +293,14 @@ async fn an_unreachable_address_is_named() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_followers_see_the_same_changes() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    two_followers_see_the_same_changes
+);
+async fn two_followers_see_the_same_changes(store: TestStore) {
     let receiver = Receiver::start().await;
-    let config = TestConfig::new()
+    let config = store
+        .config()
         .token(TOKEN)
         .destination(Dest::new("a", &receiver.url()));
     let daemon = Daemon::start(config).await;
@@ -317,10 +325,14 @@ async fn two_followers_see_the_same_changes() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_survives_a_daemon_restart() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_follower_survives_a_daemon_restart
+);
+async fn a_follower_survives_a_daemon_restart(store: TestStore) {
     let receiver = Receiver::start().await;
-    let config = TestConfig::new()
+    let config = store
+        .config()
         .listen(&format!("127.0.0.1:{}", free_port()))
         .destination(Dest::new("a", &receiver.url()));
     let mut daemon = Daemon::start(config).await;
@@ -438,9 +450,12 @@ async fn the_change_stream_is_server_sent_events_behind_the_token() {
     assert_eq!(change["destination"], "a");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pid_comes_from_the_process_that_answers_even_after_a_restart() {
-    let mut daemon = Daemon::start(TestConfig::new().token(TOKEN)).await;
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_pid_comes_from_the_process_that_answers_even_after_a_restart
+);
+async fn the_pid_comes_from_the_process_that_answers_even_after_a_restart(store: TestStore) {
+    let mut daemon = Daemon::start(store.config().token(TOKEN)).await;
     let status = daemon.get_json("/v1/status").await;
     assert_eq!(status["pid"], daemon.pid(), "{status}");
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"), "{status}");

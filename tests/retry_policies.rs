@@ -13,12 +13,15 @@ const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-#[tokio::test]
-async fn fails_then_retries_on_schedule_then_delivers_with_history() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    fails_then_retries_on_schedule_then_delivers_with_history
+);
+async fn fails_then_retries_on_schedule_then_delivers_with_history(store: TestStore) {
     let receiver = Receiver::start().await;
     receiver.then([Reply::status(500), Reply::status(503)]);
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url())
                 .retry(Retry::new().schedule("fixed").delay("1m").max_retries(3)),
         ),
@@ -69,11 +72,14 @@ async fn fails_then_retries_on_schedule_then_delivers_with_history() {
     );
 }
 
-#[tokio::test]
-async fn last_automatic_attempt_carries_no_will_retry_after() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    last_automatic_attempt_carries_no_will_retry_after
+);
+async fn last_automatic_attempt_carries_no_will_retry_after(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url())
                 .retry(Retry::new().schedule("fixed").delay("1m").max_retries(1)),
         ),
@@ -94,11 +100,14 @@ async fn last_automatic_attempt_carries_no_will_retry_after() {
     );
 }
 
-#[tokio::test]
-async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    retry_mode_then_recovery_flushes_the_backlog_oldest_first
+);
+async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url())
                 .concurrency(1)
                 .retry(Retry::new().schedule("fixed").delay("1h").max_retries(5)),
@@ -134,10 +143,13 @@ async fn retry_mode_then_recovery_flushes_the_backlog_oldest_first() {
     assert_eq!(order, expected, "flushed oldest first");
 }
 
-#[tokio::test]
-async fn client_error_fails_at_once_and_disables_the_destination_until_enabled() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    client_error_fails_at_once_and_disables_the_destination_until_enabled
+);
+async fn client_error_fails_at_once_and_disables_the_destination_until_enabled(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(404)).await;
-    let h = Harness::start(TestConfig::new().destination(
+    let h = Harness::start(store.config().destination(
         Dest::new("a", &receiver.url()).retry(Retry::new().on_client_error("disable")),
     ))
     .await;
@@ -183,12 +195,16 @@ async fn client_error_fails_at_once_and_disables_the_destination_until_enabled()
     h.wait_state(held, EventState::Delivered).await;
 }
 
-#[tokio::test]
-async fn too_many_redirects_is_not_retried() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    too_many_redirects_is_not_retried
+);
+async fn too_many_redirects_is_not_retried(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(302)).await;
     receiver.set_default(Reply::status(302).header("location", "/loop"));
     let h = Harness::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_retries(5))),
     )
     .await;
@@ -202,11 +218,14 @@ async fn too_many_redirects_is_not_retried() {
     assert_eq!(receiver.count(), 4, "the first request and 3 redirects");
 }
 
-#[tokio::test]
-async fn rate_limiting_lowers_concurrency_but_never_below_one() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    rate_limiting_lowers_concurrency_but_never_below_one
+);
+async fn rate_limiting_lowers_concurrency_but_never_below_one(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(429)).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url())
                 .concurrency(3)
                 .retry(Retry::new().delay("1h")),
@@ -226,14 +245,17 @@ async fn rate_limiting_lowers_concurrency_but_never_below_one() {
     assert_eq!(h.engine.destination_view("a").unwrap().max_concurrency, 3);
 }
 
-#[tokio::test]
-async fn retry_after_overrides_the_schedule_and_minus_one_cancels() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    retry_after_overrides_the_schedule_and_minus_one_cancels
+);
+async fn retry_after_overrides_the_schedule_and_minus_one_cancels(store: TestStore) {
     let receiver = Receiver::start().await;
     receiver.then([
         Reply::status(503).header("retry-after", "120"),
         Reply::status(503).header("retry-after", "-1"),
     ]);
-    let h = Harness::start(TestConfig::new().destination(
+    let h = Harness::start(store.config().destination(
         Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h")),
     ))
     .await;
@@ -252,11 +274,14 @@ async fn retry_after_overrides_the_schedule_and_minus_one_cancels() {
     assert_eq!(detail.event.next_attempt_at, None);
 }
 
-#[tokio::test]
-async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    manual_retry_success_cancels_the_schedule_and_failure_keeps_it
+);
+async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url())
                 .retry(Retry::new().schedule("fixed").delay("1h").max_retries(2)),
         ),
@@ -306,10 +331,13 @@ async fn manual_retry_success_cancels_the_schedule_and_failure_keeps_it() {
     );
 }
 
-#[tokio::test]
-async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    mute_stops_automatic_retries_but_manual_retry_still_works
+);
+async fn mute_stops_automatic_retries_but_manual_retry_still_works(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(
+    let h = Harness::start(store.config().destination(
         Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m")),
     ))
     .await;
@@ -326,11 +354,14 @@ async fn mute_stops_automatic_retries_but_manual_retry_still_works() {
     assert_eq!(h.state(id), EventState::Delivered);
 }
 
-#[tokio::test]
-async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    requeue_restarts_the_cycle_and_max_age_counts_from_it
+);
+async fn requeue_restarts_the_cycle_and_max_age_counts_from_it(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url())
                 .retry(Retry::new().policy("none").schedule("fixed").delay("1m")),
         ),
@@ -366,11 +397,14 @@ async fn requeue_restarts_the_cycle_and_max_age_counts_from_it() {
     );
 }
 
-#[tokio::test]
-async fn max_age_reached_between_two_retries_expires_the_event() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    max_age_reached_between_two_retries_expires_the_event
+);
+async fn max_age_reached_between_two_retries_expires_the_event(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url()).retry(
                 Retry::new()
                     .policy("always")
@@ -393,11 +427,15 @@ async fn max_age_reached_between_two_retries_expires_the_event() {
     assert_eq!(detail.attempts.last().unwrap().decision, "expired after 3d");
 }
 
-#[tokio::test]
-async fn held_events_expire_at_max_age_too() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    held_events_expire_at_max_age_too
+);
+async fn held_events_expire_at_max_age_too(store: TestStore) {
     let receiver = Receiver::start().await;
     let h = Harness::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("a", &receiver.url()).retry(Retry::new().max_age("1h"))),
     )
     .await;
@@ -427,11 +465,16 @@ async fn held_events_expire_at_max_age_too() {
     );
 }
 
-#[tokio::test]
-async fn bulk_retry_reports_progress_and_completes() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    bulk_retry_reports_progress_and_completes
+);
+async fn bulk_retry_reports_progress_and_completes(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(404)).await;
     let h = Harness::start(
-        TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(4)),
+        store
+            .config()
+            .destination(Dest::new("a", &receiver.url()).concurrency(4)),
     )
     .await;
     let mut ids = Vec::new();
@@ -477,11 +520,16 @@ async fn bulk_retry_reports_progress_and_completes() {
     }
 }
 
-#[tokio::test]
-async fn bulk_retry_can_be_cancelled() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    bulk_retry_can_be_cancelled
+);
+async fn bulk_retry_can_be_cancelled(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(404)).await;
     let h = Harness::start(
-        TestConfig::new().destination(Dest::new("a", &receiver.url()).concurrency(2)),
+        store
+            .config()
+            .destination(Dest::new("a", &receiver.url()).concurrency(2)),
     )
     .await;
     let mut ids = Vec::new();
@@ -520,10 +568,13 @@ async fn bulk_retry_can_be_cancelled() {
     assert_eq!(delivered as u64, progress.succeeded);
 }
 
-#[tokio::test]
-async fn policy_edits_between_retries_apply_at_the_next_retry() {
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    policy_edits_between_retries_apply_at_the_next_retry
+);
+async fn policy_edits_between_retries_apply_at_the_next_retry(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
-    let h = Harness::start(TestConfig::new().destination(
+    let h = Harness::start(store.config().destination(
         Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1h")),
     ))
     .await;
@@ -546,6 +597,10 @@ async fn policy_edits_between_retries_apply_at_the_next_retry() {
     assert_eq!(detail.attempts[1].decision, "retry in 5m");
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_flapping_receiver_cannot_burn_a_schedule_through_flushes
+);
 /// A receiver that flaps between 200 and 500 every 200 ms makes the
 /// destination recover (and flush its backlog) again and again. One attempt
 /// at a time of 40 ms each means most of a flushed backlog meets a 500 phase.
@@ -555,14 +610,13 @@ async fn policy_edits_between_retries_apply_at_the_next_retry() {
 /// schedule's own span (1+2+4+8+16 = 31 s), which this test never reaches.
 /// Counting flushes as retries (the old behaviour) exhausts events within a
 /// few seconds here.
-#[tokio::test]
-async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
+async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes(store: TestStore) {
     const FLAP: Duration = Duration::from_millis(200);
     const FLAPS: u32 = 60;
     let slow = |status| Reply::status(status).after(Duration::from_millis(40));
     let receiver = Receiver::start_with(slow(500)).await;
     let daemon = Daemon::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("flappy", &receiver.url()).concurrency(1).retry(
                 Retry::new()
                     .schedule("exponential")
@@ -617,15 +671,18 @@ async fn a_flapping_receiver_cannot_burn_a_schedule_through_flushes() {
     );
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_failed_flush_attempt_is_not_flushed_again_and_costs_no_retry
+);
 /// The same, step by step on virtual time: a destination that recovers four
 /// times while one event keeps failing flushes that event once; the failed
 /// flush attempt does not count as a retry and puts the event back on its own
 /// schedule, where the next recoveries leave it.
-#[tokio::test]
-async fn a_failed_flush_attempt_is_not_flushed_again_and_costs_no_retry() {
+async fn a_failed_flush_attempt_is_not_flushed_again_and_costs_no_retry(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url()).concurrency(1).retry(
                 Retry::new()
                     .schedule("exponential")
@@ -672,14 +729,18 @@ fn reason(h: &Harness, id: hookwatch::model::EventId) -> Option<String> {
         .map(|r| r.as_str().to_string())
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    monitor_preset_retries_any_non_2xx_until_the_three_day_cap
+);
 /// The monitor preset retries every answer that is not 2xx (a 404 and a
 /// redirect loop included) every `delay`, and nothing outlives 3 days.
-#[tokio::test]
-async fn monitor_preset_retries_any_non_2xx_until_the_three_day_cap() {
+async fn monitor_preset_retries_any_non_2xx_until_the_three_day_cap(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(404)).await;
     let looping = Receiver::start_with(Reply::status(302).header("location", "/loop")).await;
     let h = Harness::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(
                 Dest::new("a", &receiver.url())
                     .retry(Retry::new().preset("monitor").policy("always").delay("1d")),
@@ -717,13 +778,17 @@ async fn monitor_preset_retries_any_non_2xx_until_the_three_day_cap() {
     assert!(h.engine.destination_view("a").unwrap().enabled);
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    webhook_preset_a_redirect_loop_fails_and_disables_the_destination
+);
 /// Under the webhook preset a redirect loop is not retried: it fails the
 /// event and disables the destination, like a 4xx.
-#[tokio::test]
-async fn webhook_preset_a_redirect_loop_fails_and_disables_the_destination() {
+async fn webhook_preset_a_redirect_loop_fails_and_disables_the_destination(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(302).header("location", "/loop")).await;
     let h = Harness::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("a", &receiver.url()).retry(Retry::new().preset("webhook"))),
     )
     .await;
@@ -745,13 +810,17 @@ async fn webhook_preset_a_redirect_loop_fails_and_disables_the_destination() {
     assert_eq!(h.state(held), EventState::Pending, "held while disabled");
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    webhook_preset_waits_n_to_the_fourth_and_a_404_disables
+);
 /// The webhook preset's schedule: n⁴ s clamped to [60 s, 4 d], announced in
 /// `hookwatch-will-retry-after`; a 404 disables.
-#[tokio::test]
-async fn webhook_preset_waits_n_to_the_fourth_and_a_404_disables() {
+async fn webhook_preset_waits_n_to_the_fourth_and_a_404_disables(store: TestStore) {
     let receiver = Receiver::start_with(Reply::status(500)).await;
     let h = Harness::start(
-        TestConfig::new()
+        store
+            .config()
             .destination(Dest::new("a", &receiver.url()).retry(Retry::new().preset("webhook"))),
     )
     .await;
@@ -780,18 +849,21 @@ async fn webhook_preset_waits_n_to_the_fourth_and_a_404_disables() {
     assert!(!h.engine.destination_view("a").unwrap().enabled);
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    rule_preset_retry_after_wins_over_the_status_rule_and_max_age
+);
 /// Under the rule preset a Retry-After wins over the status rule: a 400 the
 /// rule does not retry is retried when the receiver asks, and a 6-day
 /// Retry-After is not cut by the default max_age.
-#[tokio::test]
-async fn rule_preset_retry_after_wins_over_the_status_rule_and_max_age() {
+async fn rule_preset_retry_after_wins_over_the_status_rule_and_max_age(store: TestStore) {
     let receiver = Receiver::start().await;
     receiver.then([
         Reply::status(400).header("retry-after", "60"),
         Reply::status(503).header("retry-after", "518400"),
         Reply::status(400),
     ]);
-    let h = Harness::start(TestConfig::new().destination(
+    let h = Harness::start(store.config().destination(
         Dest::new("a", &receiver.url()).retry(Retry::new().preset("rule").retry_on(">=500")),
     ))
     .await;
@@ -815,14 +887,19 @@ async fn rule_preset_retry_after_wins_over_the_status_rule_and_max_age() {
     assert_eq!(reason(&h, id).as_deref(), Some("not_retriable"));
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    will_retry_after_is_absent_on_the_last_retry_when_retry_after_sets_the_delays
+);
 /// `hookwatch-will-retry-after` is sent exactly when another automatic retry
 /// would follow: an `always` destination whose receiver sets every delay
 /// with Retry-After makes 50 retries, and the 50th carries no header.
-#[tokio::test]
-async fn will_retry_after_is_absent_on_the_last_retry_when_retry_after_sets_the_delays() {
+async fn will_retry_after_is_absent_on_the_last_retry_when_retry_after_sets_the_delays(
+    store: TestStore,
+) {
     let receiver = Receiver::start_with(Reply::status(503).header("retry-after", "1")).await;
     let h = Harness::start(
-        TestConfig::new().destination(
+        store.config().destination(
             Dest::new("a", &receiver.url()).retry(
                 Retry::new()
                     .policy("always")
@@ -851,15 +928,18 @@ async fn will_retry_after_is_absent_on_the_last_retry_when_retry_after_sets_the_
     assert_eq!(hits[50].header("hookwatch-will-retry-after"), None);
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    retry_after_iso_without_offset_is_utc
+);
 /// A Retry-After in ISO 8601 without an offset is read as UTC.
-#[tokio::test]
-async fn retry_after_iso_without_offset_is_utc() {
+async fn retry_after_iso_without_offset_is_utc(store: TestStore) {
     let receiver = Receiver::start().await;
     let at = epoch() + chrono::Duration::hours(2);
     receiver.then([
         Reply::status(503).header("retry-after", &at.format("%Y-%m-%dT%H:%M:%S").to_string())
     ]);
-    let h = Harness::start(TestConfig::new().destination(
+    let h = Harness::start(store.config().destination(
         Dest::new("a", &receiver.url()).retry(Retry::new().schedule("fixed").delay("1m")),
     ))
     .await;
@@ -871,16 +951,23 @@ async fn retry_after_iso_without_offset_is_utc() {
     );
 }
 
+both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    presets_through_the_api_show_their_effective_values
+);
 /// A preset through the API: POST creates a destination with one (limits
 /// checked, the error naming the key), GET shows the preset and every
 /// effective value, PATCH switches an existing destination to another.
-#[tokio::test]
-async fn presets_through_the_api_show_their_effective_values() {
+async fn presets_through_the_api_show_their_effective_values(store: TestStore) {
     use reqwest::Method;
     use serde_json::json;
     let receiver = Receiver::start().await;
-    let daemon =
-        Daemon::start(TestConfig::new().destination(Dest::new("file", &receiver.url()))).await;
+    let daemon = Daemon::start(
+        store
+            .config()
+            .destination(Dest::new("file", &receiver.url())),
+    )
+    .await;
     let send = |method: Method, path: &str, body: serde_json::Value| {
         daemon
             .request(method, path)

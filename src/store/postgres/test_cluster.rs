@@ -6,9 +6,10 @@
 //!
 //! Each [`TestCluster`] is its own server: a test starts one (about a second
 //! with `initdb --no-sync`) and makes the databases it needs with
-//! [`TestCluster::create_database`]. One server per test rather than one per
-//! test binary because only a value that is dropped stops its server: a
-//! shared one in a static would outlive the test process.
+//! [`TestCluster::create_database`]. A test binary whose tests each want a
+//! fresh database rather than a server of their own shares one server with
+//! [`TestCluster::for_this_process`], which a watcher process stops when the
+//! test process ends (a static is never dropped).
 //!
 //! Without PostgreSQL installed, [`TestCluster::start`] prints how to install
 //! it and answers `None` (the test skips), except under `CI`, where it panics.
@@ -193,6 +194,59 @@ impl TestCluster {
             .output();
     }
 
+    /// One cluster for the whole test process, started on first use and
+    /// stopped when the process ends however it ends (a failed test, ^C,
+    /// SIGKILL): a watcher process in its own process group reads a pipe
+    /// whose only writer is this process, and at end of file (the kernel
+    /// closes the pipe when we are gone) stops the server and removes its
+    /// directory. A static is never dropped, so `Drop` could not do it.
+    /// `None` (after the note) when PostgreSQL is not installed, as
+    /// [`TestCluster::start`]; make a database per test with
+    /// [`TestCluster::create_database`].
+    pub fn for_this_process() -> Option<&'static TestCluster> {
+        static SHARED: std::sync::OnceLock<Option<ProcessCluster>> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let cluster = TestCluster::start()?;
+                let watcher = cluster.stop_at_process_exit();
+                Some(ProcessCluster {
+                    cluster,
+                    _watcher: watcher,
+                })
+            })
+            .as_ref()
+            .map(|shared| &shared.cluster)
+    }
+
+    /// Starts the watcher of [`TestCluster::for_this_process`]; the child it
+    /// answers holds the write end of the watcher's pipe, so it must be kept
+    /// for the life of the process (it is never waited for: it outlives us).
+    fn stop_at_process_exit(&self) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let mut stop = self.tool("pg_ctl");
+        stop.arg("stop")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "-w"]);
+        let mut watcher = Command::new("sh");
+        watcher
+            .arg("-c")
+            .arg(r#"cat >/dev/null; dir=$1; shift; "$@" >/dev/null 2>&1; rm -rf "$dir""#)
+            .arg("hookwatch-pg-watcher")
+            .arg(self.dir.path())
+            .arg(stop.get_program())
+            .args(stop.get_args())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Its own group, so a ^C to the test run does not end it
+            // before it has stopped the server.
+            .process_group(0);
+        // The pipe's write end (the child's `stdin`, kept in it) is
+        // close-on-exec: the daemons a test spawns do not hold it open.
+        watcher.spawn().expect("start the test cluster's watcher")
+    }
+
     /// Starts the server again after [`TestCluster::stop`], on the same port.
     pub fn restart(&self) {
         if let Err(e) = self.start_server() {
@@ -206,6 +260,13 @@ impl Drop for TestCluster {
         self.stop();
         // The TempDir removes the directory (we are root, or its owner).
     }
+}
+
+/// The cluster of [`TestCluster::for_this_process`] and the pipe that keeps
+/// its watcher waiting.
+struct ProcessCluster {
+    cluster: TestCluster,
+    _watcher: std::process::Child,
 }
 
 fn describe(output: &Output) -> String {
