@@ -18,6 +18,29 @@ fn request(key: &str) -> IngestRequest {
     }
 }
 
+/// Keeps the store's writer busy with a large commit (1,000 events of 4 KiB
+/// for destination `other`), so a write queued behind it is still pending
+/// when its caller is dropped.
+fn keep_the_writer_busy(harness: &Harness) -> tokio::task::JoinHandle<()> {
+    let engine = harness.engine.clone();
+    tokio::spawn(async move {
+        let requests = (0..1000)
+            .map(|_| IngestRequest {
+                topic: Some("t".into()),
+                content_type: None,
+                payload: bytes::Bytes::from(vec![b'x'; 4096]),
+                idempotency_key: None,
+            })
+            .collect();
+        let _ = engine
+            .ingest_batch(
+                &hookwatch::engine::BatchTarget::Destination("other".into()),
+                requests,
+            )
+            .await;
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelled_ingest_is_not_stranded() {
     let receiver = Receiver::start().await;
@@ -35,27 +58,7 @@ async fn cancelled_ingest_is_not_stranded() {
     for i in 0..10 {
         let key = format!("k{i}");
         // Keep the writer busy with a big commit for another destination.
-        let busy = {
-            let engine = harness.engine.clone();
-            tokio::spawn(async move {
-                let requests = (0..1000)
-                    .map(|_| IngestRequest {
-                        topic: Some("t".into()),
-                        content_type: None,
-                        payload: bytes::Bytes::from(vec![b'x'; 4096]),
-                        idempotency_key: None,
-                    })
-                    .collect();
-                let t = std::time::Instant::now();
-                let _ = engine
-                    .ingest_batch(
-                        &hookwatch::engine::BatchTarget::Destination("other".into()),
-                        requests,
-                    )
-                    .await;
-                eprintln!("batch took {:?}", t.elapsed());
-            })
-        };
+        let busy = keep_the_writer_busy(&harness);
         tokio::time::sleep(Duration::from_millis(2)).await;
         {
             let engine = harness.engine.clone();
@@ -135,25 +138,7 @@ async fn cancelled_requeue_is_not_stranded() {
     harness.engine.mute(victim).await.unwrap();
     let warm = harness.ingest("orders").await;
     harness.wait_state(warm, EventState::Delivered).await;
-    let busy = {
-        let engine = harness.engine.clone();
-        tokio::spawn(async move {
-            let requests = (0..1000)
-                .map(|_| IngestRequest {
-                    topic: Some("t".into()),
-                    content_type: None,
-                    payload: bytes::Bytes::from(vec![b'x'; 4096]),
-                    idempotency_key: None,
-                })
-                .collect();
-            let _ = engine
-                .ingest_batch(
-                    &hookwatch::engine::BatchTarget::Destination("other".into()),
-                    requests,
-                )
-                .await;
-        })
-    };
+    let busy = keep_the_writer_busy(&harness);
     tokio::time::sleep(Duration::from_millis(2)).await;
     {
         let engine = harness.engine.clone();
