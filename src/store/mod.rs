@@ -414,18 +414,13 @@ impl RedbStore {
 
     /// The commits that failed since the last call, if any did.
     pub fn take_write_failures(&self) -> Option<WriteFailures> {
-        self.inner
-            .stats
-            .failures
-            .lock()
-            .expect("write failures lock")
-            .take()
+        self.inner.stats.take_failures()
     }
 
     /// Resolves when a commit fails (at once if one failed since the last
     /// wait): for the engine's notice of it.
     pub async fn write_failed(&self) {
-        self.inner.stats.failed.notified().await
+        self.inner.stats.failed().await
     }
 
     pub fn commit_stats(&self) -> &CommitStats {
@@ -1367,6 +1362,17 @@ pub struct WriteFailures {
 }
 
 impl CommitStats {
+    /// The commits that failed since the last call, if any did.
+    pub(crate) fn take_failures(&self) -> Option<WriteFailures> {
+        self.failures.lock().expect("write failures lock").take()
+    }
+
+    /// Resolves when a commit fails (at once if one failed since the last
+    /// wait).
+    pub(crate) async fn failed(&self) {
+        self.failed.notified().await
+    }
+
     fn record_failure(&self, writes: usize, error: &StoreError) {
         let mut failures = self.failures.lock().expect("write failures lock");
         match failures.as_mut() {

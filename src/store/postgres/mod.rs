@@ -223,18 +223,13 @@ impl PgStore {
 
     /// The commits that failed since the last call, if any did.
     pub fn take_write_failures(&self) -> Option<WriteFailures> {
-        self.inner
-            .stats
-            .failures
-            .lock()
-            .expect("write failures lock")
-            .take()
+        self.inner.stats.take_failures()
     }
 
     /// Resolves when a commit fails (at once if one failed since the last
     /// wait): for the engine's notice of it.
     pub async fn write_failed(&self) {
-        self.inner.stats.failed.notified().await
+        self.inner.stats.failed().await
     }
 
     pub fn commit_stats(&self) -> &CommitStats {
